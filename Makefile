@@ -1,0 +1,41 @@
+# journey-sim: every target bootstraps .venv (Python 3.12) by itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info >= (3, 12), "journey-sim needs Python >= 3.12 (pyenv: 3.12 is pinned in .python-version)"'
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## run: simulate the default scenario (pass Hydra overrides with ARGS="months=24 ...")
+run: $(STAMP)
+	$(BIN)/journey-sim $(ARGS)
+
+## test: the whole test suite, slow statistical tests included
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+## test-fast: skip the slow statistical tests
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check simulator tests benchmarks experiments
+	$(BIN)/ruff format --check simulator tests benchmarks experiments
+
+format: $(STAMP)
+	$(BIN)/ruff format simulator tests benchmarks experiments
+	$(BIN)/ruff check --fix simulator tests benchmarks experiments
+
+## bench: speed and memory of the engine (prints ns per customer-month, bytes per customer)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache
