@@ -1,0 +1,20 @@
+"""journey-sim: an agent-based simulator of the SaaS customer journey.
+
+Quick start::
+
+    from simulator import load_config, simulate
+    cfg = load_config(["pricing.plans.pro.price=49", "months=24", "replications=20"])
+    res = simulate(cfg)
+    res.monthly          # tidy table: one row per scenario/replication/month/persona
+    res.summary()        # headline metrics, median and P10/P90 across replications
+    res.save("out/")     # monthly.parquet, summary.json, plots
+"""
+
+from simulator.config import load_config
+from simulator.errors import ConfigError
+from simulator.model import JourneyModel
+from simulator.runner import SimulationResult, simulate
+from simulator.stages import Stage
+
+__all__ = ["ConfigError", "JourneyModel", "SimulationResult", "Stage", "load_config", "simulate"]
+__version__ = "0.1.0"

@@ -1,0 +1,134 @@
+"""Headline metrics, with finance definitions, computed from the monthly table.
+
+All metrics are computed per replication on the company total (all personas), then summarised
+across replications as median and P10/P90.
+
+Definitions:
+    ARR = 12 × MRR. Logo churn (monthly) = churned / customers at the start of the month,
+    pooled over the horizon. Gross MRR churn = (churned + contraction MRR) / MRR at start.
+    NRR and GRR: trailing 12 months at the end of the horizon, over the accounts paying 12 months
+    earlier (GRR caps each account at its MRR then, so GRR ≤ 100%). ARPA = MRR / customers.
+    Gross margin = (revenue - COGS) / revenue. LTV = ARPA × gross margin / logo churn.
+    CAC = acquisition cost / new customers. Payback (months) = CAC / (ARPA × gross margin).
+    Quick ratio = (new + expansion MRR) / (churned + contraction MRR).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from simulator.results import COST_COLUMNS, FLOW_COLUMNS, STAGE_COLUMNS
+
+SUM_COLUMNS = (*STAGE_COLUMNS, *FLOW_COLUMNS, "customers", "arr")
+
+#: Headline metrics: name -> (label, format) for printing.
+HEADLINE: dict[str, tuple[str, str]] = {
+    "ending_arr": ("ending ARR", "money"),
+    "ending_mrr": ("ending MRR", "money"),
+    "ending_customers": ("paying customers", "count"),
+    "new_customers": ("new customers (horizon)", "count"),
+    "monthly_logo_churn": ("monthly logo churn", "pct"),
+    "monthly_gross_mrr_churn": ("monthly gross MRR churn", "pct"),
+    "nrr_12m": ("NRR (trailing 12 months)", "pct"),
+    "grr_12m": ("GRR (trailing 12 months)", "pct"),
+    "arpa": ("ARPA ($/month)", "money"),
+    "gross_margin": ("gross margin", "pct"),
+    "ltv": ("LTV", "money"),
+    "cac": ("CAC", "money"),
+    "ltv_to_cac": ("LTV:CAC", "ratio"),
+    "payback_months": ("CAC payback (months)", "ratio"),
+    "quick_ratio": ("SaaS quick ratio", "ratio"),
+    "revenue": ("revenue billed (horizon)", "money"),
+    "total_cost": ("total cost (horizon)", "money"),
+    "sla_breach_rate": ("tickets breaching SLA", "pct"),
+}
+
+
+def company_totals(monthly: pd.DataFrame) -> pd.DataFrame:
+    """Sum the personas: one row per scenario, replication and month."""
+    cols = [c for c in SUM_COLUMNS if c in monthly.columns]
+    return monthly.groupby(["scenario", "replication", "month"], as_index=False)[cols].sum()
+
+
+def _div(a: float, b: float) -> float:
+    return float(a / b) if b else float("nan")
+
+
+def replication_metrics(totals: pd.DataFrame) -> pd.DataFrame:
+    """Headline metrics per scenario and replication, from ``company_totals``."""
+    rows = []
+    for (scenario, rep), g in totals.groupby(["scenario", "replication"], sort=True):
+        g = g.sort_values("month")
+        last = g.iloc[-1]
+        customers_start = (
+            g["customers"] - g["new_customers"] - g["reactivated_customers"] + g["churned_customers"]
+        )
+        logo_churn = _div(g["churned_customers"].sum(), customers_start.sum())
+        mrr_churn = _div((g["churned_mrr"] + g["contraction_mrr"]).sum(), g["mrr_start"].sum())
+        revenue = g["revenue"].sum()
+        gross_margin = _div(revenue - g["cogs"].sum(), revenue)
+        arpa = _div(last["mrr_end"], last["customers"])
+        cac = _div(g["acquisition_cost"].sum(), g["new_customers"].sum())
+        ltv = arpa * gross_margin / logo_churn if logo_churn and logo_churn > 0 else float("nan")
+        margin_per_month = arpa * gross_margin
+        breaches = g["sla_breaches"].sum()
+        rows.append(
+            {
+                "scenario": scenario,
+                "replication": rep,
+                "ending_arr": float(last["arr"]),
+                "ending_mrr": float(last["mrr_end"]),
+                "ending_customers": float(last["customers"]),
+                "new_customers": float(g["new_customers"].sum()),
+                "monthly_logo_churn": logo_churn,
+                "monthly_gross_mrr_churn": mrr_churn,
+                "nrr_12m": _div(last["retained_mrr_12m"], last["mrr_12m_ago"]),
+                "grr_12m": _div(last["gross_retained_mrr_12m"], last["mrr_12m_ago"]),
+                "arpa": arpa,
+                "gross_margin": gross_margin,
+                "ltv": ltv,
+                "cac": cac,
+                "ltv_to_cac": _div(ltv, cac) if np.isfinite(ltv) else float("nan"),
+                "payback_months": _div(cac, margin_per_month),
+                "quick_ratio": _div(
+                    (g["new_mrr"] + g["expansion_mrr"]).sum(),
+                    (g["churned_mrr"] + g["contraction_mrr"]).sum(),
+                ),
+                "revenue": float(revenue),
+                "total_cost": float(g[list(COST_COLUMNS)].sum().sum()),
+                "sla_breach_rate": _div(breaches, g["tickets"].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summarize(monthly: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Median and P10/P90 across replications of every headline metric."""
+    per_rep = replication_metrics(company_totals(monthly))
+    out: dict[str, dict[str, float]] = {}
+    for name in HEADLINE:
+        values = per_rep[name].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            out[name] = {"median": float("nan"), "p10": float("nan"), "p90": float("nan")}
+            continue
+        p10, p50, p90 = np.percentile(values, [10, 50, 90])
+        out[name] = {"median": float(p50), "p10": float(p10), "p90": float(p90)}
+    return out
+
+
+def format_value(value: float, kind: str) -> str:
+    """Human format for the CLI summary."""
+    if not np.isfinite(value):
+        return "n/a"
+    if kind == "money":
+        for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+            if abs(value) >= scale:
+                return f"${value / scale:,.2f}{unit}"
+        return f"${value:,.0f}"
+    if kind == "pct":
+        return f"{100 * value:.1f}%"
+    if kind == "count":
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"

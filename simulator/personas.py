@@ -1,0 +1,583 @@
+"""Persona agents: each moves its own accounts (a contiguous slice of the population) through
+the journey, one mechanism at a time, on whole arrays.
+
+Every method below is one phase of the monthly step (the order is written in
+``JourneyModel.step``). A phase draws one uniform per account of the persona from its named
+stream (``RandomStreams``); where one account needs a second independent choice, the uniform is
+rescaled within the interval it fell in, which is again uniform and independent of the first
+choice. No phase loops over customers in Python.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+from scipy import stats
+
+from simulator.params import SUPPORT_CHANNELS, PersonaParams
+from simulator.pricing import annual_probability, choice_probabilities, choose
+from simulator.stages import NO_PLAN, DecisionPath, Source, Stage
+
+if TYPE_CHECKING:
+    from simulator.model import JourneyModel
+    from simulator.population import Population
+
+_ALMOST_ONE = np.float32(np.nextafter(np.float32(1.0), np.float32(0.0)))
+
+
+def _rescale(u: np.ndarray, lo: np.ndarray | float, width: np.ndarray | float) -> np.ndarray:
+    """The part of ``u`` within [lo, lo + width) as a fresh uniform on [0, 1)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = (u - lo) / width
+    return np.clip(np.nan_to_num(v, nan=0.0), 0.0, _ALMOST_ONE).astype(np.float32)
+
+
+class PersonaAgent(mesa.Agent):
+    """One persona (segment) and its accounts.
+
+    Attributes:
+        persona: the persona's validated parameters.
+        rows: the slice of population rows that belong to this persona.
+        pop: views of the population arrays restricted to ``rows``.
+        flows: this month's flows and money, by output column name (reset every month).
+    """
+
+    def __init__(self, model: JourneyModel, persona: PersonaParams, rows: slice):
+        super().__init__(model)
+        self.persona = persona
+        self.rows = rows
+        self.size = rows.stop - rows.start
+        self.pop: Population = model.population.view(rows)
+        self.flows: dict[str, float] = {}
+        self._tickets: np.ndarray = np.zeros(0, dtype=np.int32)
+        self._ticket_rows: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._ticket_u: np.ndarray = np.zeros(0, dtype=np.float32)
+        self.negative_churners = 0
+        self.start_counts = np.zeros(len(Stage), dtype=np.int64)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def index(self) -> int:
+        return self.persona.index
+
+    def uniform(self, stream: str) -> np.ndarray:
+        """One float32 uniform per account of this persona from ``stream`` for this month."""
+        return self.model.streams.uniform(stream, self.model.month, self.index, self.size)
+
+    def add(self, column: str, value: float) -> None:
+        self.flows[column] = self.flows.get(column, 0.0) + float(value)
+
+    def paying_mask(self) -> np.ndarray:
+        st = self.pop.stage
+        return (st >= Stage.ONBOARDING) & (st <= Stage.ADVOCATE)
+
+    def count(self, stage: Stage) -> int:
+        return int(np.count_nonzero(self.pop.stage == stage))
+
+    def stage_counts(self) -> np.ndarray:
+        """Accounts per stage (in ``Stage`` order) right now."""
+        st = self.pop.stage
+        return np.array([np.count_nonzero(st == s) for s in Stage], dtype=np.int64)
+
+    def churn_probability(self, idx: np.ndarray) -> np.ndarray:
+        """Monthly voluntary churn probability of accounts ``idx`` (rows of this persona).
+
+        base × exp(-churn_sensitivity × (health - price gap penalty)), clipped to [0, 1].
+        With every mechanism off health stays 0 and this is the base probability exactly.
+        """
+        m = self.model
+        h = m.params.health
+        health = self.pop.health[idx].astype(np.float64)
+        if m.mechanisms["price_effect"] and h["price_gap_penalty"] > 0:
+            seats = np.maximum(self.pop.seats[idx], 1)
+            per_seat = self.pop.mrr[idx] / seats
+            gap = np.maximum(per_seat / self.persona.willingness_to_pay - 1.0, 0.0)
+            health = health - h["price_gap_penalty"] * gap
+        p = self.pop.base_churn[idx].astype(np.float64)
+        if h["churn_sensitivity"] > 0:
+            p = p * np.exp(-h["churn_sensitivity"] * health)
+        return np.clip(p, 0.0, 1.0)
+
+    def _start_paying(self, idx: np.ndarray, plan: np.ndarray, annual: np.ndarray) -> None:
+        """Accounts ``idx`` buy ``plan`` today at list price (new customers)."""
+        m = self.model
+        pop = self.pop
+        t = m.month
+        pop.plan[idx] = plan
+        pop.annual[idx] = annual
+        pop.price_locked[idx] = False
+        pop.mrr[idx] = m.book.account_mrr(plan, pop.seats[idx], annual, self.persona.price_multiplier)
+        pop.term_end[idx] = np.where(annual, t + m.params.renewal["term_months"], 0)
+        pop.health[idx] = 0.0
+        first = pop.cohort_month[idx] < 0
+        pop.cohort_month[idx[first]] = t
+        onboarding = m.mechanisms["onboarding"]
+        pop.stage[idx] = Stage.ONBOARDING if onboarding else Stage.ACTIVE
+        pop.stage_month[idx] = t
+        self.add("new_customers", idx.size)
+        self.add("new_mrr", pop.mrr[idx].sum(dtype=np.float64))
+        if onboarding:
+            path = self.persona.onboarding_path
+            self.add("onboarding_cost", idx.size * m.onboarding_paths[path].cost)
+        if m.mechanisms["referrals"]:
+            referred = int(np.count_nonzero(pop.source[idx] == Source.REFERRAL))
+            self.add("referral_cost", referred * m.params.referral_reward)
+
+    def _end_paying(self, idx: np.ndarray, column: str) -> None:
+        """Accounts ``idx`` churn (``column`` says voluntary or involuntary)."""
+        pop = self.pop
+        t = self.model.month
+        mrr = pop.mrr[idx].sum(dtype=np.float64)
+        self.add("churned_customers", idx.size)
+        self.add(column, idx.size)
+        self.add("churned_mrr", mrr)
+        if self.model.mechanisms["referrals"]:
+            threshold = self.model.params.health["at_risk_threshold"]
+            self.negative_churners += int(np.count_nonzero(pop.health[idx] < threshold))
+        pop.stage[idx] = Stage.CHURNED
+        pop.stage_month[idx] = t
+        pop.mrr[idx] = 0.0
+        pop.annual[idx] = False
+        pop.price_locked[idx] = False
+
+    def _reprice(self, idx: np.ndarray, new_mrr: np.ndarray) -> None:
+        """Move accounts ``idx`` to ``new_mrr``; the change is expansion or contraction MRR."""
+        pop = self.pop
+        old = pop.mrr[idx].astype(np.float64)
+        new32 = new_mrr.astype(np.float32)
+        delta = new32.astype(np.float64) - old
+        self.add("expansion_mrr", delta[delta > 0].sum())
+        self.add("contraction_mrr", -delta[delta < 0].sum())
+        m = self.model
+        if m.mechanisms["price_effect"]:
+            rise = np.where(old > 0, np.maximum(delta, 0.0) / np.maximum(old, 1e-9), 0.0)
+            pop.health[idx] -= (m.params.health["price_increase_penalty"] * rise).astype(np.float32)
+        pop.mrr[idx] = new32
+
+    # ------------------------------------------------------------------ phases
+    def begin_month(self) -> None:
+        """Reset this month's flows; remember the stage counts at the start of the month."""
+        self.flows = {}
+        self.negative_churners = 0
+        self.start_counts = self.stage_counts()
+        self.flows["mrr_start"] = float(self.pop.mrr.sum(dtype=np.float64))
+
+    def acquire(self) -> None:
+        """Acquisition: unaware accounts start evaluating (Bass + channel leads + referrals).
+
+        Monthly hazard per unaware account: Bass p + q × adopters / persona market, where
+        adopters = paying customers + (advocate_weight - 1) × advocates at the start of the
+        month; plus channel leads / unaware accounts; plus expected referrals / unaware accounts.
+        """
+        m = self.model
+        if not m.mechanisms["acquisition"]:
+            return
+        par = m.params
+        counts = self.start_counts
+        for channel, share in m.channel_share[self.index].items():
+            self.add("acquisition_cost", m.channel_spend(channel) * share)
+        n_unaware = int(counts[Stage.UNAWARE])
+        if n_unaware == 0:
+            return
+        adopters = (
+            counts[Stage.ONBOARDING]
+            + counts[Stage.ACTIVE]
+            + par.advocate_weight * counts[Stage.ADVOCATE]
+        )
+        h_bass = min(1.0, par.bass_p + par.bass_q * adopters / self.size)
+        leads = sum(
+            m.channel_spend(c) * share / par.channels[c][1]
+            for c, share in m.channel_share[self.index].items()
+        )
+        h_channel = min(1.0 - h_bass, leads / n_unaware)
+        h_referral = 0.0
+        if m.mechanisms["referrals"]:
+            expected = counts[Stage.ADVOCATE] * self.persona.referrals_per_advocate
+            h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
+        u = self.uniform("acquisition")
+        pop = self.pop
+        idx = np.flatnonzero((pop.stage == Stage.UNAWARE) & (u < h_bass + h_channel + h_referral))
+        if idx.size == 0:
+            return
+        ui = u[idx]
+        src = np.where(
+            ui < h_bass, Source.ORGANIC, np.where(ui < h_bass + h_channel, Source.CHANNEL, Source.REFERRAL)
+        ).astype(np.int8)
+        pop.source[idx] = src
+        pop.stage[idx] = Stage.CONSIDERATION
+        pop.stage_month[idx] = m.month
+        self.add("prospects", idx.size)
+        self.add("referrals", np.count_nonzero(src == Source.REFERRAL))
+
+    def consider(self) -> None:
+        """Consideration: nurture brings lost prospects back; evaluators advance or drop out."""
+        m = self.model
+        pop = self.pop
+        p = self.persona
+        u = self.uniform("consideration")
+        if p.nurture > 0:
+            lost = np.flatnonzero((pop.stage == Stage.LOST) & (u < p.nurture))
+            if lost.size:
+                pop.stage[lost] = Stage.CONSIDERATION
+                pop.stage_month[lost] = m.month
+                u[lost] = _rescale(u[lost], 0.0, p.nurture)
+                self.add("nurtured", lost.size)
+        idx = np.flatnonzero(pop.stage == Stage.CONSIDERATION)
+        if idx.size == 0:
+            return
+        advance = np.full(idx.size, p.consider_advance)
+        if p.decision_path == DecisionPath.TRIAL and p.card_required:
+            advance *= p.card_start_factor
+        referred = pop.source[idx] == Source.REFERRAL
+        if m.mechanisms["referrals"] and referred.any():
+            boosted = np.minimum(advance * m.params.referral_advance_multiplier, 1.0 - p.consider_drop)
+            advance = np.where(referred, np.maximum(boosted, advance), advance)
+        ui = u[idx]
+        to_decision = idx[ui < advance]
+        to_lost = idx[(ui >= advance) & (ui < advance + p.consider_drop)]
+        pop.stage[to_decision] = Stage.DECISION
+        pop.stage_month[to_decision] = m.month
+        pop.stage[to_lost] = Stage.LOST
+        pop.stage_month[to_lost] = m.month
+        self.add("decisions_started", to_decision.size)
+        self.add("prospects_lost", to_lost.size)
+        if p.decision_path == DecisionPath.DEMO and p.sales_cost:
+            self.add("acquisition_cost", to_decision.size * p.sales_cost)
+
+    def decide(self) -> None:
+        """Decision: at the end of a trial or sales cycle, choose a plan or no purchase (MNL).
+
+        Buyers pick annual billing with the persona's annual probability (when annual contracts
+        are on). Non-buyers are lost, except on a freemium path where they stay on the free tier
+        (stage ``decision``), re-decide every month and leave with probability ``free_drop``.
+        """
+        m = self.model
+        pop = self.pop
+        p = self.persona
+        t = m.month
+        idx = np.flatnonzero(
+            (pop.stage == Stage.DECISION) & (t - pop.stage_month.astype(np.int32) >= p.decision_months)
+        )
+        if idx.size == 0:
+            return
+        extra = np.zeros(idx.size)
+        if m.mechanisms["referrals"]:
+            extra += m.reputation_utility
+            extra += np.where(pop.source[idx] == Source.REFERRAL, m.params.referral_utility, 0.0)
+        if p.decision_path == DecisionPath.TRIAL and p.card_required:
+            extra += p.card_utility
+        freemium = p.decision_path == DecisionPath.FREEMIUM
+        probs = choice_probabilities(
+            p, m.book, pop.seats[idx], extra, outside_extra=p.free_value if freemium else 0.0
+        )
+        u = self.uniform("decision")[idx]
+        choice, v = choose(probs, u)
+        buy = choice > 0
+        buyers = idx[buy]
+        self.add("decisions", idx.size)
+        if buyers.size:
+            if m.mechanisms["annual_contracts"]:
+                annual = v[buy] < annual_probability(p, m.book.annual_discount)
+            else:
+                annual = np.zeros(buyers.size, dtype=np.bool_)
+            self._start_paying(buyers, (choice[buy] - 1).astype(np.int8), annual)
+        non_buyers = idx[~buy]
+        if freemium:
+            leave = non_buyers[v[~buy] < p.free_drop]
+            pop.stage[leave] = Stage.LOST
+            pop.stage_month[leave] = t
+        else:
+            pop.stage[non_buyers] = Stage.LOST
+            pop.stage_month[non_buyers] = t
+
+    def onboard(self) -> None:
+        """Onboarding: when the path's duration is over, the account activates or fails."""
+        m = self.model
+        if not m.mechanisms["onboarding"]:
+            return
+        pop = self.pop
+        path = m.onboarding_paths[self.persona.onboarding_path]
+        t = m.month
+        idx = np.flatnonzero(
+            (pop.stage == Stage.ONBOARDING) & (t - pop.stage_month.astype(np.int32) >= path.months)
+        )
+        if idx.size == 0:
+            return
+        quality = m.onboarding_quality[path.name]
+        activated = self.uniform("onboarding")[idx] < quality
+        h = m.params.health
+        pop.health[idx] += np.where(
+            activated, h["activation_bonus"], -h["activation_failure_penalty"]
+        ).astype(np.float32)
+        pop.stage[idx] = Stage.ACTIVE
+        pop.stage_month[idx] = t
+        self.add("activations", np.count_nonzero(activated))
+        self.add("activation_failures", np.count_nonzero(~activated))
+
+    def decay_health(self) -> None:
+        """Health drifts back towards neutral: health × decay each month."""
+        decay = self.model.params.health["decay"]
+        if decay < 1.0:
+            paying = self.paying_mask()
+            self.pop.health[paying] *= np.float32(decay)
+
+    def raise_tickets(self) -> dict[str, float]:
+        """Support, part 1: paying accounts raise tickets (Poisson, after knowledge-base
+        deflection); returns this persona's tickets per channel for the desk."""
+        m = self.model
+        if not m.mechanisms["support"]:
+            return dict.fromkeys(SUPPORT_CHANNELS, 0.0)
+        rate = self.persona.tickets_per_month * (1.0 - m.support_desk.deflection)
+        idx = np.flatnonzero(self.paying_mask())
+        u = self.uniform("support")[idx]
+        if rate > 0 and idx.size:
+            kmax = int(rate + 12 * np.sqrt(rate) + 12)
+            cdf = stats.poisson.cdf(np.arange(kmax + 1), rate).astype(np.float32)
+            tickets = np.searchsorted(cdf, u, side="right").astype(np.int32)
+            lower = np.where(tickets > 0, cdf[np.maximum(tickets - 1, 0)], 0.0)
+            width = np.where(tickets <= kmax, cdf[np.minimum(tickets, kmax)], 1.0) - lower
+            self._ticket_u = _rescale(u, lower, width)
+        else:
+            tickets = np.zeros(idx.size, dtype=np.int32)
+            self._ticket_u = u
+        self._tickets = tickets
+        self._ticket_rows = idx
+        total = float(tickets.sum())
+        self.add("tickets", total)
+        return {c: total * self.persona.channel_mix[c] for c in SUPPORT_CHANNELS}
+
+    def receive_support(self, breach_by_channel: dict[str, float]) -> None:
+        """Support, part 2: an account's tickets this month either meet the SLA or breach
+        (one queue experience per account-month); breaches hurt health, good service helps."""
+        m = self.model
+        if not m.mechanisms["support"] or self._ticket_rows.size == 0:
+            return
+        p_breach = sum(self.persona.channel_mix[c] * breach_by_channel[c] for c in SUPPORT_CHANNELS)
+        has = self._tickets > 0
+        breach = has & (self._ticket_u < p_breach)
+        served = has & ~breach
+        h = m.params.health
+        pop = self.pop
+        pop.health[self._ticket_rows[breach]] -= np.float32(h["sla_breach_penalty"])
+        pop.health[self._ticket_rows[served]] += np.float32(h["support_resolved_bonus"])
+        self.add("sla_breaches", self._tickets[breach].sum())
+        self.add("accounts_breached", np.count_nonzero(breach))
+
+    def bill_and_renew(self) -> None:
+        """Billing and renewal.
+
+        1. A list-price change this month reaches monthly customers now (unless grandfathered).
+        2. Annual contracts at term end renew or churn: renewal churn = 1 - (1 - monthly)^term;
+           at-risk accounts get a renewal discount that saves a share of would-be churners;
+           renewals move to today's list price (unless grandfathered).
+        3. Monthly charges fail at the payment-failure rate; dunning recovers a share; the rest
+           churn involuntarily.
+        4. Cash billed: monthly plans each month, annual plans the whole term up front.
+        """
+        m = self.model
+        par = m.params
+        pop = self.pop
+        t = m.month
+        mult = self.persona.price_multiplier
+        u = self.uniform("billing")
+        paying = self.paying_mask()
+        monthly = np.flatnonzero(paying & ~pop.annual)
+
+        if m.repricing_due and monthly.size:
+            cand = monthly[~pop.price_locked[monthly]]
+            target = m.book.account_mrr(pop.plan[cand], pop.seats[cand], pop.annual[cand], mult)
+            changed = np.abs(target - pop.mrr[cand]) > 1e-3
+            if changed.any():
+                self._reprice(cand[changed], target[changed])
+
+        p_invol = (
+            par.payment_failure_rate * (1.0 - par.dunning_recovery)
+            if m.mechanisms["involuntary_churn"]
+            else 0.0
+        )
+        if m.mechanisms["annual_contracts"]:
+            due = np.flatnonzero(paying & pop.annual & (pop.term_end <= t))
+            if due.size:
+                term = par.renewal["term_months"]
+                p_month = self.churn_probability(due)
+                p_churn = 1.0 - (1.0 - p_month) ** term
+                at_risk = pop.health[due] < par.health["at_risk_threshold"]
+                p_churn = np.where(at_risk, p_churn * (1.0 - par.renewal["offer_save_rate"]), p_churn)
+                ud = u[due]
+                churn = ud < p_churn
+                invol = ~churn & (_rescale(ud, p_churn, 1.0 - p_churn) < p_invol)
+                self.add("renewals_due", due.size)
+                self._end_paying(due[churn], "churned_voluntary")
+                self._end_paying(due[invol], "churned_involuntary")
+                keep = ~churn & ~invol
+                renew = due[keep]
+                list_mrr = m.book.account_mrr(pop.plan[renew], pop.seats[renew], True, mult)
+                new_mrr = np.where(pop.price_locked[renew], pop.mrr[renew], list_mrr)
+                offered = at_risk[keep]
+                new_mrr = np.where(
+                    offered, new_mrr * (1.0 - par.renewal["at_risk_discount"]), new_mrr
+                )
+                self._reprice(renew, new_mrr)
+                pop.term_end[renew] = t + term
+                self.add("renewals", renew.size)
+                self.add("renewal_offers", np.count_nonzero(offered))
+        else:
+            # A book started with annual contracts but the mechanism off: treat as monthly.
+            pass
+
+        if p_invol > 0 and monthly.size:
+            fails = monthly[u[monthly] < p_invol]
+            self._end_paying(fails, "churned_involuntary")
+
+        paying = self.paying_mask()
+        monthly_now = paying & ~pop.annual
+        new_terms = paying & pop.annual & (pop.term_end == t + par.renewal["term_months"])
+        billed = pop.mrr[monthly_now].sum(dtype=np.float64) + par.renewal[
+            "term_months"
+        ] * pop.mrr[new_terms].sum(dtype=np.float64)
+        self.add("revenue", billed)
+
+    def expand_and_contract(self) -> None:
+        """Expansion (upgrade a tier or add seats) and contraction (downgrade or drop seats).
+
+        Monthly probabilities: expansion.rate × exp(health / 2) and contraction.rate ×
+        exp(-health / 2), each capped at 0.5. Annual accounts expand mid-term (billed pro rata
+        for the rest of the term) and contract only at renewal.
+        """
+        m = self.model
+        if not m.mechanisms["expansion"]:
+            return
+        p = self.persona
+        pop = self.pop
+        t = m.month
+        idx = np.flatnonzero((pop.stage == Stage.ACTIVE) | (pop.stage == Stage.ADVOCATE))
+        if idx.size == 0:
+            return
+        u = self.uniform("expansion")[idx]
+        health = pop.health[idx].astype(np.float64)
+        e = np.minimum(p.expansion_rate * np.exp(health / 2.0), 0.5)
+        c = np.minimum(p.contraction_rate * np.exp(-health / 2.0), 0.5)
+        c = np.where(pop.annual[idx], 0.0, c)
+        top = m.book.n_plans - 1
+        mult = p.price_multiplier
+
+        exp_mask = u < e
+        if exp_mask.any():
+            rows = idx[exp_mask]
+            v = _rescale(u[exp_mask], 0.0, e[exp_mask])
+            upgrade = (v < p.upgrade_share) & (pop.plan[rows] < top)
+            up = rows[upgrade]
+            old = pop.mrr[rows].astype(np.float64)
+            pop.plan[up] += 1
+            pop.price_locked[up] = False
+            add = rows[~upgrade]
+            seats_old = pop.seats[add].copy()
+            step = np.maximum(1, np.rint(seats_old * p.seats_growth)).astype(np.int32)
+            pop.seats[add] = seats_old + step
+            new_mrr = pop.mrr[rows].astype(np.float64)
+            new_mrr[upgrade] = m.book.account_mrr(
+                pop.plan[up], pop.seats[up], pop.annual[up], mult
+            )
+            per_seat = m.book.per_seat[pop.plan[add]]
+            scaled = pop.mrr[add] * (pop.seats[add] / np.maximum(seats_old, 1))
+            new_mrr[~upgrade] = np.where(per_seat, scaled, pop.mrr[add])
+            self._reprice(rows, new_mrr)
+            delta = new_mrr - old
+            remaining = np.where(pop.annual[rows], np.maximum(pop.term_end[rows] - t, 0), 0)
+            self.add("revenue", float((delta * remaining).sum()))
+            self.add("upgrades", up.size)
+            self.add("seat_expansions", add.size)
+
+        con_mask = (u >= e) & (u < e + c)
+        if con_mask.any():
+            rows = idx[con_mask]
+            v = _rescale(u[con_mask], e[con_mask], c[con_mask])
+            downgrade = (v < p.downgrade_share) & (pop.plan[rows] > 0)
+            down = rows[downgrade]
+            pop.plan[down] -= 1
+            pop.price_locked[down] = False
+            cut = rows[~downgrade]
+            seats_old = pop.seats[cut].copy()
+            step = np.maximum(1, np.rint(seats_old * p.seats_growth)).astype(np.int32)
+            pop.seats[cut] = np.maximum(1, seats_old - step)
+            new_mrr = pop.mrr[rows].astype(np.float64)
+            new_mrr[downgrade] = m.book.account_mrr(
+                pop.plan[down], pop.seats[down], pop.annual[down], mult
+            )
+            per_seat = m.book.per_seat[pop.plan[cut]]
+            scaled = pop.mrr[cut] * (pop.seats[cut] / np.maximum(seats_old, 1))
+            new_mrr[~downgrade] = np.where(per_seat, scaled, pop.mrr[cut])
+            self._reprice(rows, new_mrr)
+            self.add("downgrades", down.size)
+            self.add("seat_contractions", cut.size)
+
+    def churn(self) -> None:
+        """Voluntary churn of monthly-billed paying accounts (annual ones churn at renewal)."""
+        pop = self.pop
+        idx = np.flatnonzero(self.paying_mask() & ~pop.annual)
+        if idx.size == 0:
+            return
+        p = self.churn_probability(idx)
+        u = self.uniform("churn")[idx]
+        self._end_paying(idx[u < p], "churned_voluntary")
+
+    def advocate(self) -> None:
+        """Advocacy: healthy tenured customers become promoters; unhealthy advocates revert."""
+        m = self.model
+        if not m.mechanisms["referrals"]:
+            return
+        par = m.params
+        pop = self.pop
+        t = m.month
+        threshold = par.health["promoter_threshold"]
+        adv = np.flatnonzero(pop.stage == Stage.ADVOCATE)
+        revert = adv[pop.health[adv] < threshold]
+        pop.stage[revert] = Stage.ACTIVE
+        pop.stage_month[revert] = t
+        u = self.uniform("advocacy")
+        tenure = t - pop.cohort_month.astype(np.int32)
+        new = np.flatnonzero(
+            (pop.stage == Stage.ACTIVE)
+            & (pop.health >= threshold)
+            & (tenure >= par.advocacy["min_tenure_months"])
+            & (u < self.persona.advocacy_rate)
+        )
+        pop.stage[new] = Stage.ADVOCATE
+        pop.stage_month[new] = t
+        self.add("new_advocates", new.size)
+
+    def win_back(self) -> None:
+        """Win-back: accounts churned in an earlier month (within the window) reactivate on
+        their last plan, billed monthly at today's list price."""
+        m = self.model
+        if not m.mechanisms["reactivation"]:
+            return
+        p = self.persona
+        if p.winback_rate <= 0:
+            return
+        pop = self.pop
+        t = m.month
+        since = t - pop.stage_month.astype(np.int32)
+        u = self.uniform("winback")
+        idx = np.flatnonzero(
+            (pop.stage == Stage.CHURNED)
+            & (since >= 1)
+            & (since <= p.winback_window_months)
+            & (pop.plan != NO_PLAN)
+            & (u < p.winback_rate)
+        )
+        if idx.size == 0:
+            return
+        annual = np.zeros(idx.size, dtype=np.bool_)
+        pop.annual[idx] = False
+        pop.price_locked[idx] = False
+        pop.mrr[idx] = m.book.account_mrr(pop.plan[idx], pop.seats[idx], annual, p.price_multiplier)
+        pop.health[idx] = 0.0
+        pop.stage[idx] = Stage.ACTIVE
+        pop.stage_month[idx] = t
+        mrr = pop.mrr[idx].sum(dtype=np.float64)
+        self.add("reactivated_customers", idx.size)
+        self.add("reactivation_mrr", mrr)
+        self.add("revenue", mrr)

@@ -1,0 +1,100 @@
+"""Prices and the purchase decision.
+
+The price book holds current list prices (changed by scheduled price-change events). The tier
+choice is a multinomial logit over the plans plus an outside option (no purchase):
+utility of plan j = plan_value[j] - price_sensitivity × price_per_seat[j] / willingness_to_pay
++ shared terms (reputation, card-required trial, referral), against ``outside_utility``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.params import PersonaParams, PlanParams
+
+
+class PriceBook:
+    """Current list prices ($/month, per seat or per account) of the plans, in rank order."""
+
+    def __init__(self, plans: tuple[PlanParams, ...], annual_discount: float):
+        self.list_price = np.array([p.price for p in plans], dtype=np.float64)
+        self.per_seat = np.array([p.per_seat for p in plans], dtype=np.bool_)
+        self.annual_discount = float(annual_discount)
+        self.n_plans = len(plans)
+
+    def account_mrr(
+        self, plan: np.ndarray, seats: np.ndarray, annual: np.ndarray, multiplier: float
+    ) -> np.ndarray:
+        """MRR ($/month) of accounts on ``plan`` with ``seats`` at today's list price."""
+        units = np.where(self.per_seat[plan], seats, 1)
+        price = self.list_price[plan] * multiplier
+        disc = np.where(annual, 1.0 - self.annual_discount, 1.0)
+        return (price * units * disc).astype(np.float32)
+
+    def price_per_seat(self, plan: np.ndarray, seats: np.ndarray, multiplier: float) -> np.ndarray:
+        """List price per seat ($/seat/month) each account faces on ``plan``."""
+        per_seat = self.list_price[plan] * multiplier
+        return np.where(self.per_seat[plan], per_seat, per_seat / np.maximum(seats, 1))
+
+
+def choice_probabilities(
+    persona: PersonaParams,
+    book: PriceBook,
+    seats: np.ndarray,
+    extra_utility: np.ndarray | float = 0.0,
+    outside_extra: float = 0.0,
+) -> np.ndarray:
+    """Multinomial-logit choice probabilities, shape (n accounts, 1 + n plans).
+
+    Column 0 is the outside option (no purchase); column 1 + j is plan j.
+
+    Args:
+        persona: the deciding persona.
+        book: current list prices.
+        seats: seats of each deciding account.
+        extra_utility: utility added to every plan (reputation, card, referral), scalar or per
+            account.
+        outside_extra: utility added to the outside option (e.g. the free tier's value).
+    """
+    seats = np.asarray(seats)
+    n = seats.shape[0]
+    plans = np.arange(book.n_plans)
+    per_seat_price = np.where(
+        book.per_seat[None, :],
+        book.list_price[None, :],
+        book.list_price[None, :] / np.maximum(seats[:, None], 1),
+    ) * persona.price_multiplier
+    util = np.empty((n, 1 + book.n_plans), dtype=np.float64)
+    util[:, 0] = persona.outside_utility + outside_extra
+    util[:, 1:] = (
+        np.asarray(persona.plan_value)[plans][None, :]
+        - persona.price_sensitivity * per_seat_price / persona.willingness_to_pay
+        + np.asarray(extra_utility, dtype=np.float64).reshape(-1, 1)
+    )
+    util -= util.max(axis=1, keepdims=True)
+    np.exp(util, out=util)
+    util /= util.sum(axis=1, keepdims=True)
+    return util
+
+
+def choose(probabilities: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse-CDF choice from per-account probabilities with one uniform each.
+
+    Returns:
+        (choice index per account, the uniform rescaled within the chosen option's interval),
+        the second being a fresh uniform for a follow-up choice (e.g. annual billing).
+    """
+    cdf = np.cumsum(probabilities, axis=1)
+    cdf[:, -1] = 1.0
+    idx = (u[:, None] >= cdf).sum(axis=1)
+    idx = np.minimum(idx, probabilities.shape[1] - 1)
+    lo = np.where(idx > 0, np.take_along_axis(cdf, np.maximum(idx - 1, 0)[:, None], 1)[:, 0], 0.0)
+    width = np.take_along_axis(probabilities, idx[:, None], 1)[:, 0]
+    rescaled = np.clip((u - lo) / np.maximum(width, 1e-300), 0.0, np.nextafter(1.0, 0.0))
+    return idx, rescaled
+
+
+def annual_probability(persona: PersonaParams, annual_discount: float) -> float:
+    """Probability a new customer picks annual billing at this discount (logistic)."""
+    z = persona.annual_logit + persona.annual_discount_sensitivity * annual_discount
+    return float(1.0 / (1.0 + np.exp(-z)))
