@@ -22,9 +22,7 @@ CONFIG_DIR: Path = Path(__file__).resolve().parents[1] / "configs"
 def hydra_error_to_config_error(exc: BaseException) -> ConfigError:
     """Turn a Hydra/OmegaConf composition error into one message naming the key."""
     text = str(exc).strip()
-    match = re.search(r"Could not override '([^']+)'", text) or re.search(
-        r"full_key: (\S+)", text
-    )
+    match = re.search(r"Could not override '([^']+)'", text) or re.search(r"full_key: (\S+)", text)
     key = match.group(1) if match else "overrides"
     first = text.splitlines()
     detail = " ".join(line.strip() for line in first if line.strip())

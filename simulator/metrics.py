@@ -8,7 +8,8 @@ Definitions:
     pooled over the horizon. Gross MRR churn = (churned + contraction MRR) / MRR at start.
     NRR and GRR: trailing 12 months at the end of the horizon, over the accounts paying 12 months
     earlier (GRR caps each account at its MRR then, so GRR ≤ 100%). ARPA = MRR / customers.
-    Gross margin = (revenue - COGS) / revenue. LTV = ARPA × gross margin / logo churn.
+    Gross margin = (revenue - COGS - support cost) / revenue (customer support is cost of
+    revenue, as in SaaS finance). LTV = ARPA × gross margin / logo churn.
     CAC = acquisition cost / new customers. Payback (months) = CAC / (ARPA × gross margin).
     Quick ratio = (new + expansion MRR) / (churned + contraction MRR).
 """
@@ -51,6 +52,16 @@ def company_totals(monthly: pd.DataFrame) -> pd.DataFrame:
     return monthly.groupby(["scenario", "replication", "month"], as_index=False)[cols].sum()
 
 
+def customers_at_start(table: pd.DataFrame) -> pd.Series:
+    """Paying accounts at the start of each month: end − new − reactivated + churned."""
+    return (
+        table["customers"]
+        - table["new_customers"]
+        - table["reactivated_customers"]
+        + table["churned_customers"]
+    )
+
+
 def _div(a: float, b: float) -> float:
     return float(a / b) if b else float("nan")
 
@@ -61,13 +72,11 @@ def replication_metrics(totals: pd.DataFrame) -> pd.DataFrame:
     for (scenario, rep), g in totals.groupby(["scenario", "replication"], sort=True):
         g = g.sort_values("month")
         last = g.iloc[-1]
-        customers_start = (
-            g["customers"] - g["new_customers"] - g["reactivated_customers"] + g["churned_customers"]
-        )
+        customers_start = customers_at_start(g)
         logo_churn = _div(g["churned_customers"].sum(), customers_start.sum())
         mrr_churn = _div((g["churned_mrr"] + g["contraction_mrr"]).sum(), g["mrr_start"].sum())
         revenue = g["revenue"].sum()
-        gross_margin = _div(revenue - g["cogs"].sum(), revenue)
+        gross_margin = _div(revenue - g["cogs"].sum() - g["support_cost"].sum(), revenue)
         arpa = _div(last["mrr_end"], last["customers"])
         cac = _div(g["acquisition_cost"].sum(), g["new_customers"].sum())
         ltv = arpa * gross_margin / logo_churn if logo_churn and logo_churn > 0 else float("nan")

@@ -69,7 +69,9 @@ class JourneyModel(mesa.Model):
 
     def __init__(self, config: DictConfig | ScenarioParams, replication: int = 0):
         params = config if isinstance(config, ScenarioParams) else read_params(config)
-        super().__init__(rng=int(np.random.SeedSequence([params.seed, replication]).generate_state(1)[0]))
+        super().__init__(
+            rng=int(np.random.SeedSequence([params.seed, replication]).generate_state(1)[0])
+        )
         self.params = params
         self.replication = int(replication)
         self.scenario_name = params.scenario_name

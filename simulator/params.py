@@ -491,7 +491,9 @@ def read_params(cfg: DictConfig | dict[str, Any]) -> ScenarioParams:
     market_size = r.number("market.size", 1, 200_000_000, integer=True)
     initial_customers = r.number("initial.customers", 0, 200_000_000, integer=True)
     if initial_customers > market_size:
-        r.fail("initial.customers", f"must be <= market.size ({market_size}), got {initial_customers}")
+        r.fail(
+            "initial.customers", f"must be <= market.size ({market_size}), got {initial_customers}"
+        )
 
     progress_raw = tree.get("progress", "auto")
     progress = str(progress_raw).lower() if progress_raw is not None else "auto"
@@ -499,7 +501,9 @@ def read_params(cfg: DictConfig | dict[str, Any]) -> ScenarioParams:
         r.fail("progress", f"must be auto, true or false; got {progress_raw!r}")
 
     events = _read_events(
-        r, tree, {"plans": [p.name for p in plans], "paths": list(paths), "channels": list(channels)}
+        r,
+        tree,
+        {"plans": [p.name for p in plans], "paths": list(paths), "channels": list(channels)},
     )
     params = ScenarioParams(
         scenario_name=str(tree.get("scenario_name", "baseline")),

@@ -108,7 +108,9 @@ class PersonaAgent(mesa.Agent):
         pop.plan[idx] = plan
         pop.annual[idx] = annual
         pop.price_locked[idx] = False
-        pop.mrr[idx] = m.book.account_mrr(plan, pop.seats[idx], annual, self.persona.price_multiplier)
+        pop.mrr[idx] = m.book.account_mrr(
+            plan, pop.seats[idx], annual, self.persona.price_multiplier
+        )
         pop.term_end[idx] = np.where(annual, t + m.params.renewal["term_months"], 0)
         pop.health[idx] = 0.0
         first = pop.cohort_month[idx] < 0
@@ -203,7 +205,9 @@ class PersonaAgent(mesa.Agent):
             return
         ui = u[idx]
         src = np.where(
-            ui < h_bass, Source.ORGANIC, np.where(ui < h_bass + h_channel, Source.CHANNEL, Source.REFERRAL)
+            ui < h_bass,
+            Source.ORGANIC,
+            np.where(ui < h_bass + h_channel, Source.CHANNEL, Source.REFERRAL),
         ).astype(np.int8)
         pop.source[idx] = src
         pop.stage[idx] = Stage.CONSIDERATION
@@ -232,7 +236,9 @@ class PersonaAgent(mesa.Agent):
             advance *= p.card_start_factor
         referred = pop.source[idx] == Source.REFERRAL
         if m.mechanisms["referrals"] and referred.any():
-            boosted = np.minimum(advance * m.params.referral_advance_multiplier, 1.0 - p.consider_drop)
+            boosted = np.minimum(
+                advance * m.params.referral_advance_multiplier, 1.0 - p.consider_drop
+            )
             advance = np.where(referred, np.maximum(boosted, advance), advance)
         ui = u[idx]
         to_decision = idx[ui < advance]
@@ -258,7 +264,8 @@ class PersonaAgent(mesa.Agent):
         p = self.persona
         t = m.month
         idx = np.flatnonzero(
-            (pop.stage == Stage.DECISION) & (t - pop.stage_month.astype(np.int32) >= p.decision_months)
+            (pop.stage == Stage.DECISION)
+            & (t - pop.stage_month.astype(np.int32) >= p.decision_months)
         )
         if idx.size == 0:
             return
@@ -404,7 +411,9 @@ class PersonaAgent(mesa.Agent):
                 p_month = self.churn_probability(due)
                 p_churn = 1.0 - (1.0 - p_month) ** term
                 at_risk = pop.health[due] < par.health["at_risk_threshold"]
-                p_churn = np.where(at_risk, p_churn * (1.0 - par.renewal["offer_save_rate"]), p_churn)
+                p_churn = np.where(
+                    at_risk, p_churn * (1.0 - par.renewal["offer_save_rate"]), p_churn
+                )
                 ud = u[due]
                 churn = ud < p_churn
                 invol = ~churn & (_rescale(ud, p_churn, 1.0 - p_churn) < p_invol)
@@ -434,9 +443,9 @@ class PersonaAgent(mesa.Agent):
         paying = self.paying_mask()
         monthly_now = paying & ~pop.annual
         new_terms = paying & pop.annual & (pop.term_end == t + par.renewal["term_months"])
-        billed = pop.mrr[monthly_now].sum(dtype=np.float64) + par.renewal[
-            "term_months"
-        ] * pop.mrr[new_terms].sum(dtype=np.float64)
+        billed = pop.mrr[monthly_now].sum(dtype=np.float64) + par.renewal["term_months"] * pop.mrr[
+            new_terms
+        ].sum(dtype=np.float64)
         self.add("revenue", billed)
 
     def expand_and_contract(self) -> None:
@@ -477,9 +486,7 @@ class PersonaAgent(mesa.Agent):
             step = np.maximum(1, np.rint(seats_old * p.seats_growth)).astype(np.int32)
             pop.seats[add] = seats_old + step
             new_mrr = pop.mrr[rows].astype(np.float64)
-            new_mrr[upgrade] = m.book.account_mrr(
-                pop.plan[up], pop.seats[up], pop.annual[up], mult
-            )
+            new_mrr[upgrade] = m.book.account_mrr(pop.plan[up], pop.seats[up], pop.annual[up], mult)
             per_seat = m.book.per_seat[pop.plan[add]]
             scaled = pop.mrr[add] * (pop.seats[add] / np.maximum(seats_old, 1))
             new_mrr[~upgrade] = np.where(per_seat, scaled, pop.mrr[add])

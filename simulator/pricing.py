@@ -59,11 +59,14 @@ def choice_probabilities(
     seats = np.asarray(seats)
     n = seats.shape[0]
     plans = np.arange(book.n_plans)
-    per_seat_price = np.where(
-        book.per_seat[None, :],
-        book.list_price[None, :],
-        book.list_price[None, :] / np.maximum(seats[:, None], 1),
-    ) * persona.price_multiplier
+    per_seat_price = (
+        np.where(
+            book.per_seat[None, :],
+            book.list_price[None, :],
+            book.list_price[None, :] / np.maximum(seats[:, None], 1),
+        )
+        * persona.price_multiplier
+    )
     util = np.empty((n, 1 + book.n_plans), dtype=np.float64)
     util[:, 0] = persona.outside_utility + outside_extra
     util[:, 1:] = (

@@ -169,7 +169,9 @@ class SimulationResult:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
         return summarize(self.monthly)
 
-    def save(self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None) -> Path:
+    def save(
+        self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None
+    ) -> Path:
         """Write ``monthly.parquet`` (and ``monthly.csv``), ``summary.json`` with config, seed,
         package versions and git revision, and the standard plots under ``plots/``."""
         out = Path(directory)

@@ -1,0 +1,143 @@
+"""Standard plots. Each function takes the tidy monthly table, draws on ``ax`` (or a new
+figure) and returns the figure; ``save_standard_plots`` writes them as PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from simulator.metrics import company_totals, customers_at_start
+
+_PAYING = ("n_onboarding", "n_active", "n_advocate")
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (9, 5)) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax  # type: ignore[return-value]
+
+
+def _band(totals: pd.DataFrame, column: str) -> pd.DataFrame:
+    return totals.groupby("month")[column].quantile([0.1, 0.5, 0.9]).unstack()
+
+
+def plot_customers_by_stage(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Paying accounts by stage (median across replications), with the prospect pipeline."""
+    fig, ax = _axes(ax)
+    med = company_totals(monthly).groupby("month").median(numeric_only=True)
+    ax.stackplot(
+        med.index,
+        *[med[c] for c in _PAYING],
+        labels=["onboarding", "active", "advocate"],
+        alpha=0.85,
+    )
+    ax.plot(med.index, med["n_consideration"], "--", color="0.3", label="in consideration")
+    ax.plot(med.index, med["n_decision"], ":", color="0.3", label="in decision (trial/demo/free)")
+    ax.set_xlabel("month")
+    ax.set_ylabel("accounts")
+    ax.set_title("Customers by stage (median across replications)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_mrr_bridge(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """The MRR bridge per month: new, expansion, reactivation up; contraction, churn down."""
+    fig, ax = _axes(ax)
+    med = company_totals(monthly).groupby("month").median(numeric_only=True)
+    x = med.index.to_numpy()
+    bottom = np.zeros(len(x))
+    for col, label, color in (
+        ("new_mrr", "new", "#2a9d8f"),
+        ("expansion_mrr", "expansion", "#8ab17d"),
+        ("reactivation_mrr", "reactivation", "#e9c46a"),
+    ):
+        ax.bar(x, med[col], bottom=bottom, label=label, color=color)
+        bottom += med[col].to_numpy()
+    bottom = np.zeros(len(x))
+    for col, label, color in (
+        ("contraction_mrr", "contraction", "#f4a261"),
+        ("churned_mrr", "churn", "#e76f51"),
+    ):
+        ax.bar(x, -med[col], bottom=bottom, label=label, color=color)
+        bottom -= med[col].to_numpy()
+    net = med["mrr_end"] - med["mrr_start"]
+    ax.plot(x, net, "k-", lw=1.5, label="net new MRR")
+    ax.axhline(0, color="0.2", lw=0.8)
+    ax.set_xlabel("month")
+    ax.set_ylabel("$ / month")
+    ax.set_title("MRR bridge (median across replications)")
+    ax.legend(loc="upper left", fontsize=8, ncol=3)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_churn(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Monthly logo churn by persona (median) and for the company (P10–P90 band)."""
+    fig, ax = _axes(ax)
+    df = monthly.copy()
+    df["customers_start"] = customers_at_start(df)
+    for persona, g in df.groupby("persona", sort=False):
+        rate = g["churned_customers"] / g["customers_start"].where(g["customers_start"] > 0)
+        med = rate.groupby(g["month"]).median()
+        ax.plot(med.index, 100 * med, lw=1.2, label=str(persona))
+    tot = company_totals(df.drop(columns=["customers_start"]))
+    start = customers_at_start(tot)
+    tot["rate"] = tot["churned_customers"] / start.where(start > 0)
+    band = _band(tot, "rate")
+    ax.fill_between(band.index, 100 * band[0.1], 100 * band[0.9], color="0.5", alpha=0.25)
+    ax.plot(band.index, 100 * band[0.5], "k-", lw=2, label="all (P10–P90 band)")
+    ax.set_xlabel("month")
+    ax.set_ylabel("% of customers at start of month")
+    ax.set_title("Monthly logo churn")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_mrr_fan(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """MRR fan chart: median with P10–P90 and P25–P75 bands across replications."""
+    fig, ax = _axes(ax)
+    tot = company_totals(monthly)
+    q = tot.groupby("month")["mrr_end"].quantile([0.1, 0.25, 0.5, 0.75, 0.9]).unstack()
+    ax.fill_between(q.index, q[0.1], q[0.9], alpha=0.2, color="#264653", label="P10–P90")
+    ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.35, color="#264653", label="P25–P75")
+    ax.plot(q.index, q[0.5], color="#264653", lw=2, label="median")
+    ax.set_xlabel("month")
+    ax.set_ylabel("MRR ($ / month)")
+    ax.set_title("MRR forecast")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+STANDARD_PLOTS = {
+    "customers_by_stage": plot_customers_by_stage,
+    "mrr_bridge": plot_mrr_bridge,
+    "churn": plot_churn,
+    "mrr_fan": plot_mrr_fan,
+}
+
+
+def save_standard_plots(monthly: pd.DataFrame, directory: str | Path) -> list[Path]:
+    """Write every standard plot as ``<directory>/<name>.png``; returns the paths."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fn in STANDARD_PLOTS.items():
+        fig = fn(monthly)
+        path = out / f"{name}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
