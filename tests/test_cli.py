@@ -1,0 +1,80 @@
+"""End to end: the journey-sim command as a new user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from simulator.results import MONTHLY_COLUMNS
+
+SMALL = ["market.size=20000", "initial.customers=600", "months=6", "replications=2"]
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "true"}
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_run_prints_summary_and_writes_outputs(tmp_path: Path) -> None:
+    proc = _cli(*SMALL, "hydra.run.dir=run", "output.csv=true", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for label in ("ending ARR", "paying customers", "monthly logo churn", "NRR", "LTV:CAC"):
+        assert label in out
+    assert "outputs: run/" in out
+    assert "Step 1 at time" not in out + proc.stderr  # Mesa's per-step logging is silenced
+    run = tmp_path / "run"
+    monthly = pd.read_parquet(run / "monthly.parquet")
+    assert list(monthly.columns) == list(MONTHLY_COLUMNS)
+    assert len(monthly) == 2 * 6 * 4
+    assert (run / "monthly.csv").exists()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["seed"] == 42
+    assert summary["replications"] == 2
+    assert summary["config"]["market"]["size"] == 20000
+    assert "mesa" in summary["versions"] and "numpy" in summary["versions"]
+    assert "git_revision" in summary
+    for name in ("customers_by_stage", "mrr_bridge", "churn", "mrr_fan"):
+        assert (run / "plots" / f"{name}.png").stat().st_size > 1000
+    # Each replication was checkpointed as it finished.
+    assert len(list((run / "replications").glob("rep-*.parquet"))) == 2
+
+
+def test_help_lists_groups_and_examples(tmp_path: Path) -> None:
+    proc = _cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "journey-sim" in proc.stdout
+    assert "scenario" in proc.stdout and "price_increase" in proc.stdout
+    assert "-m" in proc.stdout
+
+
+def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
+    proc = _cli(
+        "-m",
+        "market.size=5000",
+        "initial.customers=150",
+        "months=3",
+        "replications=1",
+        "output.plots=false",
+        "pricing.plans.pro.price=39,49",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_parquet(tmp_path / "sweep" / "sweep_monthly.parquet")
+    assert set(table["pricing.plans.pro.price"]) == {"39", "49"}
+    assert table["job"].nunique() == 2
+    metrics = pd.read_csv(tmp_path / "sweep" / "sweep_summary.csv")
+    assert len(metrics) == 2 and "ending_arr" in metrics.columns

@@ -1,0 +1,121 @@
+"""Bad input stops before any simulation with one message naming the key (API and CLI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from simulator import ConfigError, load_config, simulate
+
+SMALL = ["market.size=2000", "initial.customers=100", "months=2", "replications=1"]
+
+BAD_VALUES = [
+    ("personas.solo.churn.mean=1.5", "personas.solo.churn.mean", "[0, 1]"),
+    ("personas.smb.churn.mean=-0.1", "personas.smb.churn.mean", "[0, 1]"),
+    ("pricing.plans.pro.price=-5", "pricing.plans.pro.price", "[0, inf]"),
+    ("personas.solo.share=0.6", "personas.*.share", "sum to 1"),
+    ("pricing.annual_discount=1.5", "pricing.annual_discount", "[0, 1]"),
+    ("acquisition.bass.p=2", "acquisition.bass.p", "[0, 1]"),
+    ("months=0", "months", "[1, 1200]"),
+    ("replications=0", "replications", "[1,"),
+    ("personas.solo.onboarding=nowhere", "personas.solo.onboarding", "self_serve"),
+    ("personas.solo.churn.concentration=0", "personas.solo.churn.concentration", "(0, inf]"),
+    ("personas.enterprise.consideration.advance=0.9", "personas.enterprise.consideration", "<= 1"),
+    ("initial.customers=300000", "initial.customers", "market.size"),
+    ("mechanisms.support=maybe", "mechanisms.support", "true or false"),
+    ("support.knowledge_base_deflection=1.2", "support.knowledge_base_deflection", "[0, 1]"),
+]
+
+UNKNOWN_KEYS = [
+    ("foo=1", "foo"),
+    ("personas.bogus.share=0.1", "personas.bogus.share"),
+    ("pricing.plans.platinum.price=99", "pricing.plans.platinum.price"),
+    ("mechanisms.teleport=true", "mechanisms.teleport"),
+    ("scenario=nope", "scenario"),
+]
+
+
+@pytest.mark.parametrize(("override", "key", "allowed"), BAD_VALUES)
+def test_bad_value_names_key_and_range(override: str, key: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config([*SMALL, override])
+    message = str(info.value)
+    assert key in message
+    assert allowed in message
+    assert len(info.value.problems) == 1
+
+
+@pytest.mark.parametrize(("override", "key"), UNKNOWN_KEYS)
+def test_unknown_key_or_option_names_it(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config([*SMALL, override])
+    assert key in str(info.value)
+
+
+def test_unknown_plan_in_persona_plan_values() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config([*SMALL, "+personas.solo.plan_value.platinum=1.0"])
+    assert "personas.solo.plan_value.platinum" in str(info.value)
+
+
+def test_event_with_unknown_plan_is_rejected() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            [*SMALL, "+events.rise={type: price_change, month: 2, plan: gold, price: 10}"]
+        )
+    assert "events.rise.plan" in str(info.value)
+
+
+def test_several_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config([*SMALL, "personas.solo.churn.mean=2", "pricing.plans.pro.price=-1"])
+    keys = [k for k, _ in info.value.problems]
+    assert keys == ["pricing.plans.pro.price", "personas.solo.churn.mean"] or set(keys) == {
+        "pricing.plans.pro.price",
+        "personas.solo.churn.mean",
+    }
+
+
+def test_simulate_validates_before_work() -> None:
+    cfg = load_config(SMALL, validate=False)
+    cfg.personas.solo.churn.mean = 3.0
+    with pytest.raises(ConfigError, match=r"personas\.solo\.churn\.mean"):
+        simulate(cfg)
+
+
+def _cli(*args: str, cwd: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "true"}
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("personas.solo.churn.mean=1.5", "personas.solo.churn.mean"),
+        ("pricing.plans.pro.price=-5", "pricing.plans.pro.price"),
+        ("personas.solo.share=0.9", "personas.*.share"),
+        ("personas.bogus.share=0.1", "personas.bogus"),
+        ("nonsense=3", "nonsense"),
+    ],
+)
+def test_cli_bad_input_exits_nonzero_without_traceback(
+    override: str, key: str, tmp_path: os.PathLike[str]
+) -> None:
+    proc = _cli(*SMALL, override, cwd=str(tmp_path))
+    assert proc.returncode != 0
+    assert key in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
+    # Nothing was simulated: no outputs were written.
+    assert not list((tmp_path / "outputs").rglob("monthly.parquet")) if (
+        tmp_path / "outputs"
+    ).exists() else True
