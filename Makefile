@@ -25,13 +25,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
+## lint: ruff check and format check of the whole repo (also run by the test suite)
 lint: $(STAMP)
-	$(BIN)/ruff check simulator tests benchmarks experiments
-	$(BIN)/ruff format --check simulator tests benchmarks experiments
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(STAMP)
-	$(BIN)/ruff format simulator tests benchmarks experiments
-	$(BIN)/ruff check --fix simulator tests benchmarks experiments
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 ## bench: speed and memory of the engine (prints ns per customer-month, bytes per customer)
 bench: $(STAMP)

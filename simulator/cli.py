@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from simulator import __version__
-from simulator.config import CONFIG_DIR
+from simulator.config import CONFIG_DIR, load_config
 from simulator.errors import ConfigError
 from simulator.metrics import HEADLINE, company_totals, format_value, replication_metrics
 from simulator.params import read_params
@@ -146,8 +146,28 @@ def _hydra_main(cfg: DictConfig) -> None:
         sys.exit(code)
 
 
+def precheck(argv: list[str]) -> int:
+    """Compose and validate a single run's overrides before Hydra starts any job.
+
+    Unknown keys and bad values get the same one-message error as in the Python API (exit 2).
+    Sweeps (``-m``), flags (``--help``, ``--cfg``…) and ``hydra.*`` overrides are left to Hydra.
+    """
+    if any(a.startswith("-") for a in argv):
+        return 0
+    overrides = [a for a in argv if not a.lstrip("+~").startswith("hydra.")]
+    try:
+        load_config(overrides)
+    except ConfigError as exc:
+        print(f"journey-sim: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main() -> None:
     """Console entry point ``journey-sim``."""
+    code = precheck(sys.argv[1:])
+    if code:
+        sys.exit(code)
     _hydra_main()
 
 

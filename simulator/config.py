@@ -19,18 +19,41 @@ from simulator.params import ScenarioParams, read_params
 CONFIG_DIR: Path = Path(__file__).resolve().parents[1] / "configs"
 
 
+def _allowed_siblings(key: str) -> list[str]:
+    """Keys that exist next to ``key`` in the default config (for the error message)."""
+    parent, _, _ = key.rpartition(".")
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+            node = compose(config_name="config")
+        for part in parent.split(".") if parent else []:
+            if not isinstance(node, DictConfig) or part not in node:
+                return _allowed_siblings(parent) if parent else []
+            node = node[part]
+    except (HydraException, OmegaConfBaseException):
+        return []
+    return [str(k) for k in node if k != "hydra"] if isinstance(node, DictConfig) else []
+
+
 def hydra_error_to_config_error(exc: BaseException) -> ConfigError:
-    """Turn a Hydra/OmegaConf composition error into one message naming the key."""
+    """Turn a Hydra/OmegaConf composition error into one message naming the key and the
+    allowed keys or options."""
     text = str(exc).strip()
+    cause = str(exc.__cause__ or "")
     match = re.search(r"Could not override '([^']+)'", text) or re.search(r"full_key: (\S+)", text)
     key = match.group(1) if match else "overrides"
-    first = text.splitlines()
-    detail = " ".join(line.strip() for line in first if line.strip())
-    if "not in struct" in text:
-        detail = "unknown key (check the spelling, or the persona / plan / channel name)"
+    detail = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    if "not in struct" in text + cause:
+        GlobalHydra.instance().clear()
+        allowed = _allowed_siblings(key)
+        detail = "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
     elif "Could not find" in text:
         group = re.search(r"Could not find '([^']+)'", text)
         key = group.group(1).split("/")[0] if group else key
+        options = re.search(r"Available options in '[^']+':\s*(.*?)\s*Config search path", detail)
+        chosen = group.group(1).split("/", 1)[-1] if group else "?"
+        detail = f"no option '{chosen}'" + (
+            f"; choose one of: {', '.join(options.group(1).split())}" if options else ""
+        )
     return ConfigError([(key, detail)])
 
 

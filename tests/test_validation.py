@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +56,17 @@ def test_unknown_key_or_option_names_it(override: str, key: str) -> None:
     assert key in str(info.value)
 
 
+def test_unknown_key_lists_what_is_allowed() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config([*SMALL, "personas.solo.churn.meen=0.1"])
+    assert "personas.solo.churn.meen" in str(info.value)
+    assert "allowed here: mean, concentration" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_config([*SMALL, "scenario=nope"])
+    assert "choose one of:" in str(info.value)
+    assert "support_cut" in str(info.value)
+
+
 def test_unknown_plan_in_persona_plan_values() -> None:
     with pytest.raises(ConfigError) as info:
         load_config([*SMALL, "+personas.solo.plan_value.platinum=1.0"])
@@ -63,9 +75,7 @@ def test_unknown_plan_in_persona_plan_values() -> None:
 
 def test_event_with_unknown_plan_is_rejected() -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(
-            [*SMALL, "+events.rise={type: price_change, month: 2, plan: gold, price: 10}"]
-        )
+        load_config([*SMALL, "+events.rise={type: price_change, month: 2, plan: gold, price: 10}"])
     assert "events.rise.plan" in str(info.value)
 
 
@@ -112,10 +122,8 @@ def test_cli_bad_input_exits_nonzero_without_traceback(
     override: str, key: str, tmp_path: os.PathLike[str]
 ) -> None:
     proc = _cli(*SMALL, override, cwd=str(tmp_path))
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert key in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr + proc.stdout
     # Nothing was simulated: no outputs were written.
-    assert not list((tmp_path / "outputs").rglob("monthly.parquet")) if (
-        tmp_path / "outputs"
-    ).exists() else True
+    assert not list(Path(tmp_path).rglob("monthly.parquet"))
