@@ -64,6 +64,19 @@ class _Reader:
     def fail(self, key: str, msg: str) -> None:
         self.problems.append((key, msg))
 
+    _MISSING = object()
+
+    def lookup(self, key: str, default: Any = None) -> Any:
+        """The value at ``key``; ``default`` when absent and a default is given, else a
+        "missing" problem and the ``_MISSING`` sentinel."""
+        try:
+            return self.raw(key)
+        except KeyError:
+            if default is not None:
+                return default
+            self.fail(key, "missing")
+            return self._MISSING
+
     def number(
         self,
         key: str,
@@ -76,12 +89,8 @@ class _Reader:
     ) -> float:
         """A number in [lo, hi] (or (lo, hi] with lo_open); returns a safe fallback on error."""
         fallback = default if default is not None else (lo if math.isfinite(lo) else 0.0)
-        try:
-            value = self.raw(key)
-        except KeyError:
-            if default is not None:
-                return default
-            self.fail(key, "missing")
+        value = self.lookup(key, default)
+        if value is self._MISSING:
             return fallback
         if isinstance(value, bool) or not isinstance(value, int | float):
             kind = "a whole number" if integer else "a number"
@@ -102,12 +111,8 @@ class _Reader:
         return self.number(key, 0.0, 1.0, default=default)
 
     def boolean(self, key: str, default: bool | None = None) -> bool:
-        try:
-            value = self.raw(key)
-        except KeyError:
-            if default is not None:
-                return default
-            self.fail(key, "missing")
+        value = self.lookup(key, default)
+        if value is self._MISSING:
             return False
         if not isinstance(value, bool):
             self.fail(key, f"must be true or false, got {value!r}")
@@ -115,10 +120,8 @@ class _Reader:
         return value
 
     def choice(self, key: str, allowed: tuple[str, ...] | list[str]) -> str:
-        try:
-            value = self.raw(key)
-        except KeyError:
-            self.fail(key, "missing")
+        value = self.lookup(key)
+        if value is self._MISSING:
             return allowed[0]
         if value not in allowed:
             self.fail(key, f"must be one of {', '.join(map(str, allowed))}; got {value!r}")
@@ -126,10 +129,8 @@ class _Reader:
         return str(value)
 
     def mapping(self, key: str) -> dict[str, Any]:
-        try:
-            value = self.raw(key)
-        except KeyError:
-            self.fail(key, "missing")
+        value = self.lookup(key)
+        if value is self._MISSING:
             return {}
         if value is None:
             return {}

@@ -4,6 +4,7 @@ figure) and returns the figure; ``save_standard_plots`` writes them as PNG."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -26,6 +27,15 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (9, 5)) -> tuple[Figur
     return ax.figure, ax  # type: ignore[return-value]
 
 
+def _finish(ax: Axes, ylabel: str, title: str, **legend: Any) -> None:
+    """Common decoration: month on x, units on y, a title, a small legend and a light grid."""
+    ax.set_xlabel("month")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, **legend)
+    ax.grid(alpha=0.3)
+
+
 def _band(totals: pd.DataFrame, column: str) -> pd.DataFrame:
     return totals.groupby("month")[column].quantile([0.1, 0.5, 0.9]).unstack()
 
@@ -42,11 +52,7 @@ def plot_customers_by_stage(monthly: pd.DataFrame, ax: Axes | None = None) -> Fi
     )
     ax.plot(med.index, med["n_consideration"], "--", color="0.3", label="in consideration")
     ax.plot(med.index, med["n_decision"], ":", color="0.3", label="in decision (trial/demo/free)")
-    ax.set_xlabel("month")
-    ax.set_ylabel("accounts")
-    ax.set_title("Customers by stage (median across replications)")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, "accounts", "Customers by stage (median across replications)", loc="upper left")
     return fig
 
 
@@ -73,11 +79,7 @@ def plot_mrr_bridge(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
     net = med["mrr_end"] - med["mrr_start"]
     ax.plot(x, net, "k-", lw=1.5, label="net new MRR")
     ax.axhline(0, color="0.2", lw=0.8)
-    ax.set_xlabel("month")
-    ax.set_ylabel("$ / month")
-    ax.set_title("MRR bridge (median across replications)")
-    ax.legend(loc="upper left", fontsize=8, ncol=3)
-    ax.grid(alpha=0.3)
+    _finish(ax, "$ / month", "MRR bridge (median across replications)", loc="upper left", ncol=3)
     return fig
 
 
@@ -96,11 +98,7 @@ def plot_churn(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
     band = _band(tot, "rate")
     ax.fill_between(band.index, 100 * band[0.1], 100 * band[0.9], color="0.5", alpha=0.25)
     ax.plot(band.index, 100 * band[0.5], "k-", lw=2, label="all (P10–P90 band)")
-    ax.set_xlabel("month")
-    ax.set_ylabel("% of customers at start of month")
-    ax.set_title("Monthly logo churn")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, "% of customers at start of month", "Monthly logo churn")
     return fig
 
 
@@ -112,11 +110,7 @@ def plot_mrr_fan(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
     ax.fill_between(q.index, q[0.1], q[0.9], alpha=0.2, color="#264653", label="P10–P90")
     ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.35, color="#264653", label="P25–P75")
     ax.plot(q.index, q[0.5], color="#264653", lw=2, label="median")
-    ax.set_xlabel("month")
-    ax.set_ylabel("MRR ($ / month)")
-    ax.set_title("MRR forecast")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, "MRR ($ / month)", "MRR forecast", loc="upper left")
     return fig
 
 
