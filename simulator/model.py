@@ -284,7 +284,7 @@ class JourneyModel(mesa.Model):
             paying = paying_all[sl]
             n_paying = int(counts[Stage.ONBOARDING] + counts[Stage.ACTIVE] + counts[Stage.ADVOCATE])
             mrr_end = float(agent.pop.mrr.sum(dtype=np.float64))
-            seats = int(agent.pop.seats[paying].sum(dtype=np.int64))
+            seats = int((agent.pop.seats * paying).sum(dtype=np.int64))
             if mechanisms["support"]:
                 share = (
                     f.get("tickets", 0.0) / ticket_total
@@ -308,23 +308,25 @@ class JourneyModel(mesa.Model):
             )
             f["seats"] = seats
             f["at_risk"] = int(
-                np.count_nonzero(agent.pop.health[paying] < par.health["at_risk_threshold"])
+                np.count_nonzero(paying & (agent.pop.health < par.health["at_risk_threshold"]))
             )
             f["mrr_end"] = mrr_end
             if year_ago is not None:
+                # MRR is 0 on every row not paying, so no masks are needed: accounts paying a
+                # year ago are those with MRR then > 0.
                 then = year_ago[sl]
-                was = then > 0
-                now = agent.pop.mrr[was]
-                f["mrr_12m_ago"] = float(then[was].sum(dtype=np.float64))
-                f["retained_mrr_12m"] = float(now.sum(dtype=np.float64))
-                f["gross_retained_mrr_12m"] = float(
-                    np.minimum(now, then[was]).sum(dtype=np.float64)
+                now = agent.pop.mrr
+                f["mrr_12m_ago"] = float(then.sum(dtype=np.float64))
+                f["retained_mrr_12m"] = float(
+                    np.dot(now.astype(np.float64), (then > 0).astype(np.float64))
                 )
+                f["gross_retained_mrr_12m"] = float(np.minimum(now, then).sum(dtype=np.float64))
             for col in FLOW_COLUMNS:
                 row[col] = f.get(col, 0.0)
             row["customers"] = n_paying
             row["arr"] = 12.0 * mrr_end
             self.records.append(row)
+            agent.closing = (counts, mrr_end)
         self.mrr_history.append(pop.mrr.copy())
 
     # ------------------------------------------------------------------ live view

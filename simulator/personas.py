@@ -51,6 +51,8 @@ class PersonaAgent(mesa.Agent):
         self.size = rows.stop - rows.start
         self.pop: Population = model.population.view(rows)
         self.flows: dict[str, float] = {}
+        #: (stage counts, MRR) at the close of the last month, reused as this month's start.
+        self.closing: tuple[np.ndarray, float] | None = None
         self._tickets: np.ndarray = np.zeros(0, dtype=np.int32)
         self._ticket_rows: np.ndarray = np.zeros(0, dtype=np.int64)
         self._ticket_u: np.ndarray = np.zeros(0, dtype=np.float32)
@@ -78,8 +80,7 @@ class PersonaAgent(mesa.Agent):
 
     def stage_counts(self) -> np.ndarray:
         """Accounts per stage (in ``Stage`` order) right now."""
-        st = self.pop.stage
-        return np.array([np.count_nonzero(st == s) for s in Stage], dtype=np.int64)
+        return np.bincount(self.pop.stage.view(np.uint8), minlength=len(Stage)).astype(np.int64)
 
     def churn_probability(self, idx: np.ndarray) -> np.ndarray:
         """Monthly voluntary churn probability of accounts ``idx`` (rows of this persona).
@@ -160,11 +161,18 @@ class PersonaAgent(mesa.Agent):
 
     # ------------------------------------------------------------------ phases
     def begin_month(self) -> None:
-        """Reset this month's flows; remember the stage counts at the start of the month."""
+        """Reset this month's flows; remember the stage counts and MRR at the start of the month
+        (last month's closing figures, which nothing changes between two months)."""
         self.flows = {}
         self.negative_churners = 0
-        self.start_counts = self.stage_counts()
-        self.flows["mrr_start"] = float(self.pop.mrr.sum(dtype=np.float64))
+        closing = self.closing
+        if closing is None:
+            self.start_counts = self.stage_counts()
+            mrr_start = float(self.pop.mrr.sum(dtype=np.float64))
+        else:
+            self.start_counts, mrr_start = closing
+        self.closing = None
+        self.flows["mrr_start"] = mrr_start
 
     def acquire(self) -> None:
         """Acquisition: unaware accounts start evaluating (Bass + channel leads + referrals).
@@ -220,6 +228,10 @@ class PersonaAgent(mesa.Agent):
         m = self.model
         pop = self.pop
         p = self.persona
+        counts = self.start_counts
+        nurturable = counts[Stage.LOST] if p.nurture > 0 else 0
+        if counts[Stage.CONSIDERATION] + self.flows.get("prospects", 0.0) + nurturable == 0:
+            return  # nobody evaluating or nurturable: no draws needed
         u = self.uniform("consideration")
         if p.nurture > 0:
             lost = np.flatnonzero((pop.stage == Stage.LOST) & (u < p.nurture))
@@ -327,8 +339,9 @@ class PersonaAgent(mesa.Agent):
         """Health drifts back towards neutral: health × decay each month."""
         decay = self.model.params.health["decay"]
         if decay < 1.0:
-            paying = self.paying_mask()
-            self.pop.health[paying] *= np.float32(decay)
+            # Every row decays: health is reset to 0 whenever an account starts paying, so the
+            # health of non-paying rows is never read (and a full in-place pass is cheapest).
+            self.pop.health *= np.float32(decay)
 
     def raise_tickets(self) -> dict[str, float]:
         """Support, part 1: paying accounts raise tickets (Poisson, after knowledge-base
@@ -342,10 +355,17 @@ class PersonaAgent(mesa.Agent):
         if rate > 0 and idx.size:
             kmax = int(rate + 12 * np.sqrt(rate) + 12)
             cdf = stats.poisson.cdf(np.arange(kmax + 1), rate).astype(np.float32)
-            tickets = np.searchsorted(cdf, u, side="right").astype(np.int32)
-            lower = np.where(tickets > 0, cdf[np.maximum(tickets - 1, 0)], 0.0)
-            width = np.where(tickets <= kmax, cdf[np.minimum(tickets, kmax)], 1.0) - lower
-            self._ticket_u = _rescale(u, lower, width)
+            # Inverse CDF; only accounts with at least one ticket (u >= P(0)) need a search.
+            tickets = np.zeros(idx.size, dtype=np.int32)
+            some = np.flatnonzero(u >= cdf[0])
+            k = np.searchsorted(cdf, u[some], side="right").astype(np.int32)
+            tickets[some] = k
+            lower = cdf[k - 1]
+            width = np.where(k <= kmax, cdf[np.minimum(k, kmax)], 1.0) - lower
+            # Within its ticket count's band u is a fresh uniform for the SLA draw (the draws of
+            # accounts without tickets are never used).
+            u[some] = _rescale(u[some], lower, width)
+            self._ticket_u = u
         else:
             tickets = np.zeros(idx.size, dtype=np.int32)
             self._ticket_u = u
@@ -388,7 +408,8 @@ class PersonaAgent(mesa.Agent):
         pop = self.pop
         t = m.month
         mult = self.persona.price_multiplier
-        u = self.uniform("billing")
+        draws = m.mechanisms["annual_contracts"] or m.mechanisms["involuntary_churn"]
+        u = self.uniform("billing") if draws else None
         paying = self.paying_mask()
         monthly = np.flatnonzero(paying & ~pop.annual)
 
@@ -414,7 +435,7 @@ class PersonaAgent(mesa.Agent):
                 p_churn = np.where(
                     at_risk, p_churn * (1.0 - par.renewal["offer_save_rate"]), p_churn
                 )
-                ud = u[due]
+                ud = u[due]  # type: ignore[index]
                 churn = ud < p_churn
                 invol = ~churn & (_rescale(ud, p_churn, 1.0 - p_churn) < p_invol)
                 self.add("renewals_due", due.size)
@@ -437,16 +458,14 @@ class PersonaAgent(mesa.Agent):
             pass
 
         if p_invol > 0 and monthly.size:
-            fails = monthly[u[monthly] < p_invol]
+            fails = monthly[u[monthly] < p_invol]  # type: ignore[index]
             self._end_paying(fails, "churned_involuntary")
 
-        paying = self.paying_mask()
-        monthly_now = paying & ~pop.annual
-        new_terms = paying & pop.annual & (pop.term_end == t + par.renewal["term_months"])
-        billed = pop.mrr[monthly_now].sum(dtype=np.float64) + par.renewal["term_months"] * pop.mrr[
-            new_terms
-        ].sum(dtype=np.float64)
-        self.add("revenue", billed)
+        # Cash billed: MRR of monthly accounts, a whole term of MRR for annual terms starting now
+        # (non-paying rows have MRR 0, so the weights need no paying mask).
+        term = par.renewal["term_months"]
+        weight = np.where(pop.annual, np.where(pop.term_end == t + term, float(term), 0.0), 1.0)
+        self.add("revenue", float(np.dot(pop.mrr.astype(np.float64), weight)))
 
     def expand_and_contract(self) -> None:
         """Expansion (upgrade a tier or add seats) and contraction (downgrade or drop seats).
