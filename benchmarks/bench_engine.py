@@ -47,6 +47,13 @@ B. The yardstick: a simplified journey run by a straightforward one-Mesa-agent-p
 
 from __future__ import annotations
 
+import os
+
+# One core means one thread too: keep BLAS / OpenMP pools (created when numpy is imported, before
+# the process is pinned) from running work on other cores.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import argparse
 import gc
 import json

@@ -318,7 +318,7 @@ class JourneyModel(mesa.Model):
                 now = agent.pop.mrr
                 f["mrr_12m_ago"] = float(then.sum(dtype=np.float64))
                 f["retained_mrr_12m"] = float(
-                    np.dot(now.astype(np.float64), (then > 0).astype(np.float64))
+                    np.where(then > 0, now, np.float32(0)).sum(dtype=np.float64)
                 )
                 f["gross_retained_mrr_12m"] = float(np.minimum(now, then).sum(dtype=np.float64))
             for col in FLOW_COLUMNS:

@@ -465,7 +465,8 @@ class PersonaAgent(mesa.Agent):
         # (non-paying rows have MRR 0, so the weights need no paying mask).
         term = par.renewal["term_months"]
         weight = np.where(pop.annual, np.where(pop.term_end == t + term, float(term), 0.0), 1.0)
-        self.add("revenue", float(np.dot(pop.mrr.astype(np.float64), weight)))
+        # (no np.dot: BLAS would spread this over threads; the engine stays on one core)
+        self.add("revenue", float((pop.mrr * weight).sum()))
 
     def expand_and_contract(self) -> None:
         """Expansion (upgrade a tier or add seats) and contraction (downgrade or drop seats).
