@@ -6,6 +6,7 @@ the executor and worker count.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -18,9 +19,13 @@ def run_serial(fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
 
 
 def run_process_pool(fn: Callable[[Any], Any], tasks: Iterable[Any], workers: int) -> Iterator[Any]:
-    """Run ``fn`` on each task in a local process pool, yielding results as they finish."""
+    """Run ``fn`` on each task in a local process pool, yielding results as they finish.
+
+    Workers start from a fork server (not a fork of this possibly multi-threaded process).
+    """
     tasks = list(tasks)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(fn, t) for t in tasks]
         try:
             for fut in as_completed(futures):
