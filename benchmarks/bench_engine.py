@@ -81,7 +81,7 @@ from simulator.model import JourneyModel, split_by_share
 from simulator.params import MECHANISMS, PersonaParams, ScenarioParams
 from simulator.personas import PersonaAgent
 from simulator.population import Population
-from simulator.runner import package_versions
+from simulator.runner import git_revision, package_versions
 from simulator.stages import DecisionPath, Stage
 from simulator.streams import RandomStreams
 from simulator.support import SuccessTeam, SupportDesk
@@ -128,27 +128,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def git_revision() -> str | None:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rev + ("-dirty" if dirty else "")
 
 
 def verdict(ok: bool) -> str:
@@ -806,7 +785,7 @@ def machine_info(cpu: int | None) -> dict[str, Any]:
         "numpy": np.__version__,
         "mesa": mesa.__version__,
         "versions": versions,
-        "git_revision": git_revision(),
+        "git_revision": git_revision(short=True),
     }
 
 

@@ -114,11 +114,13 @@ def simulate(
     return SimulationResult(monthly=monthly, params=params, config=config)
 
 
-def _git_revision() -> str | None:
+def git_revision(short: bool = False) -> str | None:
+    """The project's git revision (``-dirty`` when tracked files are modified); None outside
+    a git checkout."""
     root = Path(__file__).resolve().parents[1]
     try:
         rev = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            ["git", "-C", str(root), "rev-parse", *(["--short"] if short else []), "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,
@@ -189,7 +191,7 @@ class SimulationResult:
             "summary": self.summary() if len(self.monthly) else {},
             "config": self.config,
             "versions": package_versions(),
-            "git_revision": _git_revision(),
+            "git_revision": git_revision(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv),
             **self.meta,

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
+from conftest import run_cli
 
 from simulator.results import MONTHLY_COLUMNS
 
 SMALL = ["market.size=20000", "initial.customers=600", "months=6", "replications=2"]
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CI": "true"}
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
-
-
 def test_run_prints_summary_and_writes_outputs(tmp_path: Path) -> None:
-    proc = _cli(*SMALL, "hydra.run.dir=run", "output.csv=true", cwd=tmp_path)
+    proc = run_cli(*SMALL, "hydra.run.dir=run", "output.csv=true", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for label in ("ending ARR", "paying customers", "monthly logo churn", "NRR", "LTV:CAC"):
@@ -53,7 +39,7 @@ def test_run_prints_summary_and_writes_outputs(tmp_path: Path) -> None:
 
 
 def test_help_lists_groups_and_examples(tmp_path: Path) -> None:
-    proc = _cli("--help", cwd=tmp_path)
+    proc = run_cli("--help", cwd=tmp_path)
     assert proc.returncode == 0
     assert "journey-sim" in proc.stdout
     assert "scenario" in proc.stdout and "price_increase" in proc.stdout
@@ -61,7 +47,7 @@ def test_help_lists_groups_and_examples(tmp_path: Path) -> None:
 
 
 def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
-    proc = _cli(
+    proc = run_cli(
         "-m",
         "market.size=5000",
         "initial.customers=150",

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from simulator import ConfigError, load_config, simulate
 
@@ -96,18 +95,6 @@ def test_simulate_validates_before_work() -> None:
         simulate(cfg)
 
 
-def _cli(*args: str, cwd: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CI": "true"}
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
-
-
 @pytest.mark.parametrize(
     ("override", "key"),
     [
@@ -121,7 +108,7 @@ def _cli(*args: str, cwd: str) -> subprocess.CompletedProcess[str]:
 def test_cli_bad_input_exits_nonzero_without_traceback(
     override: str, key: str, tmp_path: os.PathLike[str]
 ) -> None:
-    proc = _cli(*SMALL, override, cwd=str(tmp_path))
+    proc = run_cli(*SMALL, override, cwd=str(tmp_path))
     assert proc.returncode == 2
     assert key in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr + proc.stdout
