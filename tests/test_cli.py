@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -64,3 +69,34 @@ def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
     assert table["job"].nunique() == 2
     metrics = pd.read_csv(tmp_path / "sweep" / "sweep_summary.csv")
     assert len(metrics) == 2 and "ending_arr" in metrics.columns
+
+
+def test_interrupted_run_keeps_finished_replications(tmp_path: Path) -> None:
+    """Ctrl-C during a run: exit 130, one line on stderr, no traceback, and every replication
+    finished before the interrupt is on disk and summarised."""
+    args = ["market.size=60000", "initial.customers=1000", "months=36", "replications=400"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", *args, "hydra.run.dir=run"],
+        cwd=tmp_path,
+        env={**os.environ, "CI": "true"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reps = tmp_path / "run" / "replications"
+    deadline = time.monotonic() + 300
+    while len(list(reps.glob("rep-*.parquet"))) < 2 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err
+    assert "interrupted;" in err and "of 400 replications kept" in err
+    kept = sorted(reps.glob("rep-*.parquet"))
+    assert 2 <= len(kept) < 400
+    doc = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert doc["interrupted"] is True and doc["replications"] == len(kept)
+    monthly = pd.read_parquet(tmp_path / "run" / "monthly.parquet")
+    assert monthly["replication"].nunique() == len(kept)
+    assert not list((tmp_path / "run").rglob("*.tmp"))
