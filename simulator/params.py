@@ -45,6 +45,8 @@ class _Reader:
     def __init__(self, tree: dict[str, Any]):
         self.tree = tree
         self.problems: list[tuple[str, str]] = []
+        #: Keys whose value was read (a setting); keys read as a mapping of names are not.
+        self.settings: set[str] = set()
 
     def raw(self, key: str) -> Any:
         node: Any = self.tree
@@ -53,6 +55,30 @@ class _Reader:
                 raise KeyError(key)
             node = node[part]
         return node
+
+    def mark(self, key: str) -> None:
+        """Record ``key`` as a setting that was read (for keys read straight from the tree)."""
+        self.settings.add(key)
+
+    def unknown_keys(self, ignore: tuple[str, ...] = ("hydra",)) -> None:
+        """Report every key of the tree that no setting was read from: a typo or a key added
+        with ``+`` that nothing uses would otherwise be ignored without a word."""
+
+        def walk(node: dict[str, Any], prefix: str) -> None:
+            for name, value in node.items():
+                key = f"{prefix}{name}"
+                if key in self.settings or key in ignore:
+                    continue
+                if isinstance(value, dict):  # an empty mapping sets nothing
+                    walk(value, key + ".")
+                    continue
+                siblings = sorted(
+                    {k[len(prefix) :].split(".")[0] for k in self.settings if k.startswith(prefix)}
+                )
+                allowed = f"; allowed here: {', '.join(siblings)}" if siblings else ""
+                self.fail(key, f"unknown key{allowed}")
+
+        walk(self.tree, "")
 
     def has(self, key: str) -> bool:
         try:
@@ -69,6 +95,7 @@ class _Reader:
     def lookup(self, key: str, default: Any = None) -> Any:
         """The value at ``key``; ``default`` when absent and a default is given, else a
         "missing" problem and the ``_MISSING`` sentinel."""
+        self.settings.add(key)
         try:
             return self.raw(key)
         except KeyError:
@@ -130,6 +157,7 @@ class _Reader:
 
     def mapping(self, key: str) -> dict[str, Any]:
         value = self.lookup(key)
+        self.settings.discard(key)  # its entries are read (and checked) one by one
         if value is self._MISSING:
             return {}
         if value is None:
@@ -299,6 +327,7 @@ def _read_persona(
         r.fail(f"{k}.expansion.rate", "expansion.rate + contraction.rate must be <= 1")
 
     concentration_raw = tree.get("churn", {}).get("concentration") if tree else None
+    r.mark(f"{k}.churn.concentration")
     concentration = (
         None
         if concentration_raw is None
@@ -488,6 +517,7 @@ def read_params(cfg: DictConfig | dict[str, Any]) -> ScenarioParams:
     }
 
     annual_share_raw = tree.get("initial", {}).get("annual_share")
+    r.mark("initial.annual_share")
     annual_share = None if annual_share_raw is None else r.prob("initial.annual_share")
     market_size = r.number("market.size", 1, 200_000_000, integer=True)
     initial_customers = r.number("initial.customers", 0, 200_000_000, integer=True)
@@ -497,6 +527,8 @@ def read_params(cfg: DictConfig | dict[str, Any]) -> ScenarioParams:
         )
 
     progress_raw = tree.get("progress", "auto")
+    r.mark("progress")
+    r.mark("scenario_name")
     progress = str(progress_raw).lower() if progress_raw is not None else "auto"
     if progress not in ("auto", "true", "false"):
         r.fail("progress", f"must be auto, true or false; got {progress_raw!r}")
@@ -543,6 +575,7 @@ def read_params(cfg: DictConfig | dict[str, Any]) -> ScenarioParams:
         output_csv=r.boolean("output.csv", default=False),
         output_plots=r.boolean("output.plots", default=True),
     )
+    r.unknown_keys()
     if r.problems:
         raise ConfigError(r.problems)
     return params

@@ -35,6 +35,14 @@ UNKNOWN_KEYS = [
     ("pricing.plans.platinum.price=99", "pricing.plans.platinum.price"),
     ("mechanisms.teleport=true", "mechanisms.teleport"),
     ("scenario=nope", "scenario"),
+    # Keys added with "+" exist in the config but nothing reads them: still refused.
+    ("+foo=1", "foo"),
+    ("+personas.solo.churn.meen=0.1", "personas.solo.churn.meen"),
+    ("+pricing.plans.pro.discount=0.1", "pricing.plans.pro.discount"),
+    (
+        "+events.x={type: price_change, month: 3, plan: pro, price: 5, grandfathr: true}",
+        "events.x.grandfathr",
+    ),
 ]
 
 
@@ -53,6 +61,15 @@ def test_unknown_key_or_option_names_it(override: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config([*SMALL, override])
     assert key in str(info.value)
+
+
+def test_added_unknown_key_lists_what_is_allowed() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config([*SMALL, "+personas.solo.churn.meen=0.1"])
+    assert len(info.value.problems) == 1
+    assert "personas.solo.churn.meen: unknown key; allowed here: concentration, mean" in str(
+        info.value
+    )
 
 
 def test_unknown_key_lists_what_is_allowed() -> None:
