@@ -78,6 +78,13 @@ def run_task(cfg: DictConfig) -> int:
     except ConfigError as exc:
         print(f"journey-sim: {exc}", file=sys.stderr)
         return 2
+    for event in params.events:
+        if event.month > params.months:
+            print(
+                f"journey-sim: note: events.{event.name} is in month {event.month}, after the "
+                f"horizon ({params.months} months): it does not happen in this run",
+                file=sys.stderr,
+            )
     try:
         out_dir = Path(HydraConfig.get().runtime.output_dir)
     except ValueError:

@@ -100,3 +100,9 @@ def test_interrupted_run_keeps_finished_replications(tmp_path: Path) -> None:
     monthly = pd.read_parquet(tmp_path / "run" / "monthly.parquet")
     assert monthly["replication"].nunique() == len(kept)
     assert not list((tmp_path / "run").rglob("*.tmp"))
+
+
+def test_event_after_the_horizon_is_noted(tmp_path: Path) -> None:
+    proc = run_cli(*SMALL, "scenario=price_increase", "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "events.pro_price_rise is in month 7, after the horizon (6 months)" in proc.stderr
