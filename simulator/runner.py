@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +29,19 @@ from simulator.results import MONTHLY_COLUMNS
 REPLICATION_DIR = "replications"
 
 
-def run_replication(task: tuple[ScenarioParams, int]) -> pd.DataFrame:
-    """Simulate one replication of a scenario; the monthly table of that replication."""
+def run_replication(
+    task: tuple[ScenarioParams, int], on_month: Callable[[], object] | None = None
+) -> pd.DataFrame:
+    """Simulate one replication of a scenario; the monthly table of that replication.
+
+    ``on_month`` is called after every simulated month (progress reporting in this process).
+    """
     params, replication = task
     model = JourneyModel(params, replication=replication)
-    model.run()
+    for _ in range(params.months):
+        model.step()
+        if on_month is not None:
+            on_month()
     return records_to_frame(model.records)
 
 
@@ -84,22 +94,29 @@ def simulate(
     if ckpt is not None:
         ckpt.mkdir(parents=True, exist_ok=True)
     frames: list[pd.DataFrame] = []
+    # Progress in simulated months: month by month when replications run in this process,
+    # a replication's months at once when they come back from a worker.
     bar = tqdm(
-        total=params.replications,
-        desc=f"{params.scenario_name}: replications",
-        unit="rep",
+        total=params.replications * params.months,
+        desc=f"{params.scenario_name}: {params.replications} replications",
+        unit="month",
         disable=not show,
         leave=False,
     )
+    in_process = params.executor_kind == "serial" or params.executor_workers <= 1
+    fn = (
+        functools.partial(run_replication, on_month=lambda: bar.update(1))
+        if in_process and show
+        else run_replication
+    )
     try:
-        for frame in run_tasks(
-            run_replication, tasks, params.executor_kind, params.executor_workers
-        ):
+        for frame in run_tasks(fn, tasks, params.executor_kind, params.executor_workers):
             frames.append(frame)
             if ckpt is not None:
                 rep = int(frame["replication"].iloc[0]) if len(frame) else len(frames) - 1
                 _atomic_write(ckpt / f"rep-{rep:04d}.parquet", lambda p, f=frame: f.to_parquet(p))
-            bar.update(1)
+            if not (in_process and show):
+                bar.update(params.months)
     finally:
         bar.close()
     monthly = pd.concat(frames, ignore_index=True) if frames else records_to_frame([])

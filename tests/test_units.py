@@ -322,3 +322,17 @@ def test_save_writes_table_summary_and_plots(tmp_path: Path) -> None:
     assert {"customers_by_stage.png", "mrr_bridge.png", "churn.png"} <= set(pngs)
     assert all((out / "plots" / p).stat().st_size > 5_000 for p in pngs)
     assert not list(out.rglob("*.tmp"))
+
+
+def test_progress_counts_months_and_stays_quiet_when_off(capsys: pytest.CaptureFixture) -> None:
+    from simulator.runner import run_replication
+
+    params = params_of(load_config([*SMALL, "months=4"]))
+    ticks: list[int] = []
+    frame = run_replication((params, 0), on_month=lambda: ticks.append(1))
+    assert len(ticks) == 4 and sorted(frame["month"].unique()) == [1, 2, 3, 4]
+    simulate(params, progress=False)
+    assert capsys.readouterr().err == ""
+    simulate(params, progress=True)
+    err = capsys.readouterr().err
+    assert "baseline: 2 replications" in err and "/8" in err
