@@ -132,7 +132,13 @@ class SweepAggregator(Callback):
             monthly = pd.read_parquet(table)
             overrides = OmegaConf.load(overrides_file) if overrides_file.exists() else []
             swept = dict(str(o).split("=", 1) for o in overrides if "=" in str(o))
-            per_rep = replication_metrics(company_totals(monthly))
+            job_config = job_dir / ".hydra" / "config.yaml"
+            rate = (
+                OmegaConf.select(OmegaConf.load(job_config), "finance.discount_rate", default=0.10)
+                if job_config.exists()
+                else 0.10
+            )
+            per_rep = replication_metrics(company_totals(monthly), float(rate))
             for frame in (monthly, per_rep):
                 frame.insert(0, "job", job_dir.name)
                 for key, value in swept.items():

@@ -10,6 +10,11 @@ Definitions:
     earlier (GRR caps each account at its MRR then, so GRR ≤ 100%). ARPA = MRR / customers.
     Gross margin = (revenue - COGS - support cost) / revenue (customer support is cost of
     revenue, as in SaaS finance). LTV = ARPA × gross margin / logo churn.
+    Discounted LTV = the margin a customer brings over the simulated survival, discounted:
+    GM × Σ_t ARPA_t · S(t-1) · v^(t-1) over the horizon, S(t) = Π_{m≤t} (1 - logo churn of
+    month m), v = (1 + annual discount rate)^(-1/12); beyond the horizon ARPA and churn stay at
+    their last-12-month values (a geometric tail). With constant churn c, ARPA a and no
+    discounting it equals a × GM / c.
     CAC = acquisition cost / new customers. Payback (months) = CAC / (ARPA × gross margin).
     Quick ratio = (new + expansion MRR) / (churned + contraction MRR).
 """
@@ -36,6 +41,7 @@ HEADLINE: dict[str, tuple[str, str]] = {
     "arpa": ("ARPA ($/month)", "money"),
     "gross_margin": ("gross margin", "pct"),
     "ltv": ("LTV", "money"),
+    "ltv_discounted": ("LTV, discounted, simulated survival", "money"),
     "cac": ("CAC", "money"),
     "ltv_to_cac": ("LTV:CAC", "ratio"),
     "payback_months": ("CAC payback (months)", "ratio"),
@@ -66,8 +72,38 @@ def _div(a: float, b: float) -> float:
     return float(a / b) if b else float("nan")
 
 
-def replication_metrics(totals: pd.DataFrame) -> pd.DataFrame:
-    """Headline metrics per scenario and replication, from ``company_totals``."""
+def discounted_ltv(
+    churn_rate: np.ndarray, arpa: np.ndarray, gross_margin: float, discount_rate: float
+) -> float:
+    """Discounted margin per customer over the survival implied by monthly logo churn.
+
+    Args:
+        churn_rate: logo churn of each simulated month (fraction of customers at its start).
+        arpa: ARPA of each month ($/month).
+        gross_margin: fraction of revenue kept.
+        discount_rate: annual discount rate (0 = no discounting).
+    """
+    churn_rate = np.clip(np.asarray(churn_rate, dtype=np.float64), 0.0, 1.0)
+    arpa = np.asarray(arpa, dtype=np.float64)
+    if churn_rate.size == 0 or not np.isfinite(gross_margin):
+        return float("nan")
+    v = (1.0 + discount_rate) ** (-1.0 / 12.0)
+    months = churn_rate.size
+    alive = np.concatenate([[1.0], np.cumprod(1.0 - churn_rate)])  # S(0..H)
+    weights = alive[:-1] * v ** np.arange(months)
+    within = float(np.sum(arpa * weights))
+    tail_churn = float(np.mean(churn_rate[-12:]))
+    keep = (1.0 - tail_churn) * v
+    if keep >= 1.0:
+        return float("nan")  # no churn and no discounting: unbounded
+    tail = arpa[-1] * alive[-1] * v**months / (1.0 - keep)
+    return gross_margin * (within + tail)
+
+
+def replication_metrics(totals: pd.DataFrame, discount_rate: float = 0.10) -> pd.DataFrame:
+    """Headline metrics per scenario and replication, from ``company_totals``.
+
+    ``discount_rate`` (annual) discounts the survival-based LTV."""
     rows = []
     for (scenario, rep), g in totals.groupby(["scenario", "replication"], sort=True):
         g = g.sort_values("month")
@@ -97,6 +133,22 @@ def replication_metrics(totals: pd.DataFrame) -> pd.DataFrame:
                 "arpa": arpa,
                 "gross_margin": gross_margin,
                 "ltv": ltv,
+                "ltv_discounted": discounted_ltv(
+                    np.divide(
+                        g["churned_customers"].to_numpy(dtype=float),
+                        customers_start.to_numpy(dtype=float),
+                        out=np.zeros(len(g)),
+                        where=customers_start.to_numpy() > 0,
+                    ),
+                    np.divide(
+                        g["mrr_end"].to_numpy(dtype=float),
+                        g["customers"].to_numpy(dtype=float),
+                        out=np.zeros(len(g)),
+                        where=g["customers"].to_numpy() > 0,
+                    ),
+                    gross_margin,
+                    discount_rate,
+                ),
                 "cac": cac,
                 "ltv_to_cac": _div(ltv, cac) if np.isfinite(ltv) else float("nan"),
                 "payback_months": _div(cac, margin_per_month),
@@ -112,9 +164,9 @@ def replication_metrics(totals: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarize(monthly: pd.DataFrame) -> dict[str, dict[str, float]]:
+def summarize(monthly: pd.DataFrame, discount_rate: float = 0.10) -> dict[str, dict[str, float]]:
     """Median and P10/P90 across replications of every headline metric."""
-    per_rep = replication_metrics(company_totals(monthly))
+    per_rep = replication_metrics(company_totals(monthly), discount_rate)
     out: dict[str, dict[str, float]] = {}
     for name in HEADLINE:
         values = per_rep[name].to_numpy(dtype=float)

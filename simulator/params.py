@@ -280,6 +280,7 @@ class ScenarioParams:
     progress: str
     output_csv: bool
     output_plots: bool
+    discount_rate: float  # annual, for the discounted LTV
 
     @property
     def plan_names(self) -> tuple[str, ...]:
@@ -574,6 +575,7 @@ def read_params(cfg: DictConfig | dict[str, Any]) -> ScenarioParams:
         progress=progress,
         output_csv=r.boolean("output.csv", default=False),
         output_plots=r.boolean("output.plots", default=True),
+        discount_rate=r.number("finance.discount_rate", 0, 10, default=0.10),
     )
     r.unknown_keys()
     if r.problems:

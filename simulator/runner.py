@@ -186,7 +186,7 @@ class SimulationResult:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
-        return summarize(self.monthly)
+        return summarize(self.monthly, self.params.discount_rate)
 
     def save(
         self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None

@@ -15,7 +15,7 @@ import pytest
 
 from simulator import JourneyModel, load_config, simulate
 from simulator.config import params_of
-from simulator.metrics import HEADLINE, summarize
+from simulator.metrics import HEADLINE, discounted_ltv, summarize
 from simulator.model import split_by_share
 from simulator.pricing import PriceBook, annual_probability, choice_probabilities, choose
 from simulator.results import MONTHLY_COLUMNS
@@ -290,11 +290,32 @@ def test_metrics_on_a_hand_built_table() -> None:
     assert s["gross_margin"] == pytest.approx(0.8)
     assert s["cac"] == pytest.approx(200.0)
     assert s["ltv"] == pytest.approx(100 * 0.8 / logo)
+    rates = 5 / starts
+    assert s["ltv_discounted"] == pytest.approx(discounted_ltv(rates, np.full(13, 100.0), 0.8, 0.1))
     assert s["ltv_to_cac"] == pytest.approx(100 * 0.8 / logo / 200)
     assert s["payback_months"] == pytest.approx(200 / 80)
     assert s["quick_ratio"] == pytest.approx(2.0)
     assert s["sla_breach_rate"] == pytest.approx(0.07)
     assert s["monthly_gross_mrr_churn"] == pytest.approx(500 * 13 / (100.0 * starts).sum())
+
+
+def test_discounted_ltv_closed_forms() -> None:
+    c, a, g = 0.03, 120.0, 0.8
+    flat_c, flat_a = np.full(36, c), np.full(36, a)
+    # No discounting, constant churn: the simple LTV a·g/c, whatever the horizon.
+    assert discounted_ltv(flat_c, flat_a, g, 0.0) == pytest.approx(a * g / c)
+    assert discounted_ltv(flat_c[:5], flat_a[:5], g, 0.0) == pytest.approx(a * g / c)
+    # Annual rate r: monthly factor v = (1 + r)^(-1/12); Σ_t ((1 - c) v)^t = 1 / (1 - (1 - c) v).
+    v = 1.1 ** (-1 / 12)
+    assert discounted_ltv(flat_c, flat_a, g, 0.10) == pytest.approx(a * g / (1 - (1 - c) * v))
+    # By hand, two months then the tail: churn 0.1 then 0.2, ARPA 100 then 200, no discounting.
+    # Months 1-2: 100·1 + 200·0.9 = 280; tail from S(2) = 0.72 at ARPA 200, tail churn 0.15:
+    # 200·0.72 / 0.15 = 960.
+    assert discounted_ltv(np.array([0.1, 0.2]), np.array([100.0, 200.0]), 1.0, 0.0) == (
+        pytest.approx(280 + 960)
+    )
+    assert np.isnan(discounted_ltv(np.zeros(12), flat_a[:12], g, 0.0))  # no churn: unbounded
+    assert discounted_ltv(flat_c, flat_a, g, 0.10) < discounted_ltv(flat_c, flat_a, g, 0.0)
 
 
 def test_summary_bands_order(baseline: pd.DataFrame) -> None:

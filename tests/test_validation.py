@@ -27,6 +27,7 @@ BAD_VALUES = [
     ("initial.customers=300000", "initial.customers", "market.size"),
     ("mechanisms.support=maybe", "mechanisms.support", "true or false"),
     ("support.knowledge_base_deflection=1.2", "support.knowledge_base_deflection", "[0, 1]"),
+    ("finance.discount_rate=-0.1", "finance.discount_rate", "[0, 10]"),
 ]
 
 UNKNOWN_KEYS = [
