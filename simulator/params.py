@@ -47,6 +47,8 @@ class _Reader:
         self.problems: list[tuple[str, str]] = []
         #: Keys whose value was read (a setting); keys read as a mapping of names are not.
         self.settings: set[str] = set()
+        #: Keys read as a mapping of names (personas, plans, events, ...).
+        self.containers: set[str] = set()
 
     def raw(self, key: str) -> Any:
         node: Any = self.tree
@@ -73,7 +75,11 @@ class _Reader:
                     walk(value, key + ".")
                     continue
                 siblings = sorted(
-                    {k[len(prefix) :].split(".")[0] for k in self.settings if k.startswith(prefix)}
+                    {
+                        k[len(prefix) :].split(".")[0]
+                        for k in self.settings | self.containers
+                        if k.startswith(prefix)
+                    }
                 )
                 allowed = f"; allowed here: {', '.join(siblings)}" if siblings else ""
                 self.fail(key, f"unknown key{allowed}")
@@ -158,6 +164,7 @@ class _Reader:
     def mapping(self, key: str) -> dict[str, Any]:
         value = self.lookup(key)
         self.settings.discard(key)  # its entries are read (and checked) one by one
+        self.containers.add(key)
         if value is self._MISSING:
             return {}
         if value is None:
