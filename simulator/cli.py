@@ -22,7 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 from simulator import __version__
 from simulator.config import CONFIG_DIR, load_config
 from simulator.errors import ConfigError
-from simulator.metrics import HEADLINE, company_totals, format_value, replication_metrics
+from simulator.metrics import (
+    DEFAULT_DISCOUNT_RATE,
+    HEADLINE,
+    company_totals,
+    format_value,
+    replication_metrics,
+)
 from simulator.params import read_params
 from simulator.runner import SimulationResult, load_checkpoint, simulate
 
@@ -134,9 +140,13 @@ class SweepAggregator(Callback):
             swept = dict(str(o).split("=", 1) for o in overrides if "=" in str(o))
             job_config = job_dir / ".hydra" / "config.yaml"
             rate = (
-                OmegaConf.select(OmegaConf.load(job_config), "finance.discount_rate", default=0.10)
+                OmegaConf.select(
+                    OmegaConf.load(job_config),
+                    "finance.discount_rate",
+                    default=DEFAULT_DISCOUNT_RATE,
+                )
                 if job_config.exists()
-                else 0.10
+                else DEFAULT_DISCOUNT_RATE
             )
             per_rep = replication_metrics(company_totals(monthly), float(rate))
             for frame in (monthly, per_rep):

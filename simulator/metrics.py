@@ -26,6 +26,10 @@ import pandas as pd
 
 from simulator.results import COST_COLUMNS, FLOW_COLUMNS, STAGE_COLUMNS
 
+#: Annual discount rate of the discounted LTV when the config does not set
+#: ``finance.discount_rate``.
+DEFAULT_DISCOUNT_RATE = 0.10
+
 SUM_COLUMNS = (*STAGE_COLUMNS, *FLOW_COLUMNS, "customers", "arr")
 
 #: Headline metrics: name -> (label, format) for printing.
@@ -72,6 +76,12 @@ def _div(a: float, b: float) -> float:
     return float(a / b) if b else float("nan")
 
 
+def _monthly_ratio(num: pd.Series, den: pd.Series) -> np.ndarray:
+    """num / den month by month, 0 where den is 0."""
+    n, d = num.to_numpy(dtype=float), den.to_numpy(dtype=float)
+    return np.divide(n, d, out=np.zeros(len(d)), where=d > 0)
+
+
 def discounted_ltv(
     churn_rate: np.ndarray, arpa: np.ndarray, gross_margin: float, discount_rate: float
 ) -> float:
@@ -100,7 +110,9 @@ def discounted_ltv(
     return gross_margin * (within + tail)
 
 
-def replication_metrics(totals: pd.DataFrame, discount_rate: float = 0.10) -> pd.DataFrame:
+def replication_metrics(
+    totals: pd.DataFrame, discount_rate: float = DEFAULT_DISCOUNT_RATE
+) -> pd.DataFrame:
     """Headline metrics per scenario and replication, from ``company_totals``.
 
     ``discount_rate`` (annual) discounts the survival-based LTV."""
@@ -134,18 +146,8 @@ def replication_metrics(totals: pd.DataFrame, discount_rate: float = 0.10) -> pd
                 "gross_margin": gross_margin,
                 "ltv": ltv,
                 "ltv_discounted": discounted_ltv(
-                    np.divide(
-                        g["churned_customers"].to_numpy(dtype=float),
-                        customers_start.to_numpy(dtype=float),
-                        out=np.zeros(len(g)),
-                        where=customers_start.to_numpy() > 0,
-                    ),
-                    np.divide(
-                        g["mrr_end"].to_numpy(dtype=float),
-                        g["customers"].to_numpy(dtype=float),
-                        out=np.zeros(len(g)),
-                        where=g["customers"].to_numpy() > 0,
-                    ),
+                    _monthly_ratio(g["churned_customers"], customers_start),
+                    _monthly_ratio(g["mrr_end"], g["customers"]),
                     gross_margin,
                     discount_rate,
                 ),
@@ -164,7 +166,9 @@ def replication_metrics(totals: pd.DataFrame, discount_rate: float = 0.10) -> pd
     return pd.DataFrame(rows)
 
 
-def summarize(monthly: pd.DataFrame, discount_rate: float = 0.10) -> dict[str, dict[str, float]]:
+def summarize(
+    monthly: pd.DataFrame, discount_rate: float = DEFAULT_DISCOUNT_RATE
+) -> dict[str, dict[str, float]]:
     """Median and P10/P90 across replications of every headline metric."""
     per_rep = replication_metrics(company_totals(monthly), discount_rate)
     out: dict[str, dict[str, float]] = {}

@@ -25,6 +25,7 @@ Step order (one month), the same in the README:
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import mesa
@@ -341,7 +342,10 @@ class JourneyModel(mesa.Model):
         """Current MRR over all personas ($/month)."""
         return float(self.population.mrr.sum(dtype=np.float64))
 
-    def run(self, months: int | None = None) -> None:
-        """Step ``months`` months (default: the scenario's horizon)."""
+    def run(self, months: int | None = None, on_month: Callable[[], object] | None = None) -> None:
+        """Step ``months`` months (default: the scenario's horizon), calling ``on_month`` after
+        each one (progress reporting)."""
         for _ in range(self.params.months if months is None else months):
             self.step()
+            if on_month is not None:
+                on_month()

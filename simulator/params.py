@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.errors import ConfigError
+from simulator.metrics import DEFAULT_DISCOUNT_RATE
 from simulator.stages import DecisionPath
 
 MECHANISMS: tuple[str, ...] = (
@@ -582,7 +583,7 @@ def read_params(cfg: DictConfig | dict[str, Any]) -> ScenarioParams:
         progress=progress,
         output_csv=r.boolean("output.csv", default=False),
         output_plots=r.boolean("output.plots", default=True),
-        discount_rate=r.number("finance.discount_rate", 0, 10, default=0.10),
+        discount_rate=r.number("finance.discount_rate", 0, 10, default=DEFAULT_DISCOUNT_RATE),
     )
     r.unknown_keys()
     if r.problems:

@@ -38,10 +38,7 @@ def run_replication(
     """
     params, replication = task
     model = JourneyModel(params, replication=replication)
-    for _ in range(params.months):
-        model.step()
-        if on_month is not None:
-            on_month()
+    model.run(on_month=on_month)
     return records_to_frame(model.records)
 
 
@@ -103,10 +100,10 @@ def simulate(
         disable=not show,
         leave=False,
     )
-    in_process = params.executor_kind == "serial" or params.executor_workers <= 1
+    month_by_month = show and (params.executor_kind == "serial" or params.executor_workers <= 1)
     fn = (
         functools.partial(run_replication, on_month=lambda: bar.update(1))
-        if in_process and show
+        if month_by_month
         else run_replication
     )
     try:
@@ -115,7 +112,7 @@ def simulate(
             if ckpt is not None:
                 rep = int(frame["replication"].iloc[0]) if len(frame) else len(frames) - 1
                 _atomic_write(ckpt / f"rep-{rep:04d}.parquet", lambda p, f=frame: f.to_parquet(p))
-            if not (in_process and show):
+            if not month_by_month:
                 bar.update(params.months)
     finally:
         bar.close()

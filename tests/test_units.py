@@ -290,8 +290,15 @@ def test_metrics_on_a_hand_built_table() -> None:
     assert s["gross_margin"] == pytest.approx(0.8)
     assert s["cac"] == pytest.approx(200.0)
     assert s["ltv"] == pytest.approx(100 * 0.8 / logo)
-    rates = 5 / starts
-    assert s["ltv_discounted"] == pytest.approx(discounted_ltv(rates, np.full(13, 100.0), 0.8, 0.1))
+    # Discounted LTV by hand: ARPA 100, GM 0.8, churn 5/start in month t, v = 1.1^(-1/12);
+    # 13 months of margin on the survivors, then a geometric tail at the last 12 months' churn.
+    v, alive, value = 1.1 ** (-1 / 12), 1.0, 0.0
+    for t, start in enumerate(starts):
+        value += 80.0 * alive * v**t
+        alive *= 1 - 5 / start
+    tail_churn = float(np.mean(5 / starts[1:]))
+    value += 80.0 * alive * v**13 / (1 - (1 - tail_churn) * v)
+    assert s["ltv_discounted"] == pytest.approx(value)
     assert s["ltv_to_cac"] == pytest.approx(100 * 0.8 / logo / 200)
     assert s["payback_months"] == pytest.approx(200 / 80)
     assert s["quick_ratio"] == pytest.approx(2.0)
