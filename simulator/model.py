@@ -113,11 +113,24 @@ class JourneyModel(mesa.Model):
                     shares[c] = p.channel_weight[c] / total
             self.channel_share.append(shares)
 
+        #: Churn is scheduled (a churn month drawn once per paying spell, ``PersonaAgent``) when
+        #: an account's monthly churn probability cannot change while it pays: health does not
+        #: move churn, and no other monthly risk (failed payments) or renewal ends a spell.
+        self.churn_is_scheduled = (
+            params.health["churn_sensitivity"] <= 0
+            and not self.mechanisms["annual_contracts"]
+            and not self.mechanisms["involuntary_churn"]
+        )
         initial = split_by_share(params.initial_customers, [p.share for p in params.personas])
         for agent, n_initial in zip(self.persona_agents, initial, strict=True):
             self._init_persona(agent, n_initial)
-        # MRR snapshots at the end of the last 12 months (month 0 = the initial book).
-        self.mrr_history: deque[np.ndarray] = deque([self.population.mrr.copy()], maxlen=12)
+            agent.recount()
+            agent.schedule_churn(np.arange(n_initial), first_month=1)
+        # MRR snapshots at the end of the last 12 months (month 0 = the initial book), one array
+        # per persona over its aware rows (the other rows have MRR 0).
+        self.mrr_history: deque[list[np.ndarray]] = deque(
+            [[a.pop.mrr[: a.aware].copy() for a in self.persona_agents]], maxlen=12
+        )
 
     # ------------------------------------------------------------------ set-up
     def _init_persona(self, agent: PersonaAgent, n_initial: int) -> None:
@@ -250,7 +263,7 @@ class JourneyModel(mesa.Model):
             return
         adv = self.params.advocacy
         gen = self.streams.generator("reputation", self.month)
-        advocates = sum(a.count(Stage.ADVOCATE) for a in self.persona_agents)
+        advocates = sum(int(a.counts[Stage.ADVOCATE]) for a in self.persona_agents)
         unhappy = sum(a.negative_churners for a in self.persona_agents)
         positive = gen.poisson(advocates * adv["review_rate"])
         negative = gen.poisson(unhappy * adv["negative_review_rate"])
@@ -260,20 +273,21 @@ class JourneyModel(mesa.Model):
     def _account(self) -> None:
         """Close the month: one record per persona (stage counts, MRR bridge, costs)."""
         par = self.params
-        pop = self.population
         t = self.month
         mechanisms = self.mechanisms
+        threshold = par.health["at_risk_threshold"]
         ticket_total = sum(a.flows.get("tickets", 0.0) for a in self.persona_agents)
         worked = self.success_worked_rows
         worked_total = int(worked.size)
-        paying_all = (pop.stage >= Stage.ONBOARDING) & (pop.stage <= Stage.ADVOCATE)
-        paying_total = int(np.count_nonzero(paying_all))
+        paying_total = sum(
+            int(a.counts[Stage.ONBOARDING : Stage.ADVOCATE + 1].sum()) for a in self.persona_agents
+        )
         # 12-month retention: MRR of accounts paying 12 months ago, then and now.
         year_ago = self.mrr_history[0] if len(self.mrr_history) == 12 else None
-        for agent in self.persona_agents:
+        for k, agent in enumerate(self.persona_agents):
             f = agent.flows
             sl = agent.rows
-            counts = agent.stage_counts()
+            counts = agent.counts
             row: dict[str, Any] = {
                 "scenario": self.scenario_name,
                 "replication": self.replication,
@@ -282,10 +296,9 @@ class JourneyModel(mesa.Model):
             }
             for col, c in zip(STAGE_COLUMNS, counts, strict=True):
                 row[col] = int(c)
-            paying = paying_all[sl]
             n_paying = int(counts[Stage.ONBOARDING] + counts[Stage.ACTIVE] + counts[Stage.ADVOCATE])
-            mrr_end = float(agent.pop.mrr.sum(dtype=np.float64))
-            seats = int((agent.pop.seats * paying).sum(dtype=np.int64))
+            mrr_end = agent.mrr_total
+            seats = agent.paying_seats
             if mechanisms["support"]:
                 share = (
                     f.get("tickets", 0.0) / ticket_total
@@ -308,15 +321,19 @@ class JourneyModel(mesa.Model):
                 + par.payment_fee * f.get("revenue", 0.0)
             )
             f["seats"] = seats
-            f["at_risk"] = int(
-                np.count_nonzero(paying & (agent.pop.health < par.health["at_risk_threshold"]))
-            )
+            # Health is 0 on every account not paying, so one pass over the aware rows counts
+            # the paying accounts below the threshold.
+            health = agent.pop.health[: agent.aware]
+            if threshold <= 0:
+                f["at_risk"] = int(np.count_nonzero(health < threshold))
+            else:
+                f["at_risk"] = n_paying - int(np.count_nonzero(health >= threshold))
             f["mrr_end"] = mrr_end
             if year_ago is not None:
                 # MRR is 0 on every row not paying, so no masks are needed: accounts paying a
-                # year ago are those with MRR then > 0.
-                then = year_ago[sl]
-                now = agent.pop.mrr
+                # year ago are those with MRR then > 0 (all among the aware rows then).
+                then = year_ago[k]
+                now = agent.pop.mrr[: then.size]
                 f["mrr_12m_ago"] = float(then.sum(dtype=np.float64))
                 f["retained_mrr_12m"] = float(
                     np.where(then > 0, now, np.float32(0)).sum(dtype=np.float64)
@@ -327,20 +344,19 @@ class JourneyModel(mesa.Model):
             row["customers"] = n_paying
             row["arr"] = 12.0 * mrr_end
             self.records.append(row)
-            agent.closing = (counts, mrr_end)
-        self.mrr_history.append(pop.mrr.copy())
+        self.mrr_history.append([a.pop.mrr[: a.aware].copy() for a in self.persona_agents])
 
     # ------------------------------------------------------------------ live view
     @property
     def stage_counts(self) -> dict[str, int]:
         """Accounts per stage right now, over all personas."""
-        st = self.population.stage
-        return {s.name.lower(): int(np.count_nonzero(st == s)) for s in Stage}
+        total = sum(a.counts for a in self.persona_agents)
+        return {s.name.lower(): int(total[s]) for s in Stage}
 
     @property
     def mrr(self) -> float:
         """Current MRR over all personas ($/month)."""
-        return float(self.population.mrr.sum(dtype=np.float64))
+        return sum(a.mrr_total for a in self.persona_agents)
 
     def run(self, months: int | None = None, on_month: Callable[[], object] | None = None) -> None:
         """Step ``months`` months (default: the scenario's horizon), calling ``on_month`` after

@@ -2,10 +2,27 @@
 the journey, one mechanism at a time, on whole arrays.
 
 Every method below is one phase of the monthly step (the order is written in
-``JourneyModel.step``). A phase draws one uniform per account of the persona from its named
-stream (``RandomStreams``); where one account needs a second independent choice, the uniform is
-rescaled within the interval it fell in, which is again uniform and independent of the first
-choice. No phase loops over customers in Python.
+``JourneyModel.step``). No phase loops over customers in Python. Three devices keep a month's
+work proportional to the accounts that act, not to the market:
+
+- **Aware prefix.** Unaware accounts are exchangeable (their seats and base churn are drawn at
+  set-up and used only once they buy), so the ``k`` accounts that start evaluating in a month are
+  the next ``k`` unaware rows: rows ``[0, aware)`` of a persona are every account that has ever
+  been reached, rows ``[aware, size)`` are unaware. ``k`` is binomial(unaware, hazard), the same
+  law as one draw per account. Phases that act on most customers every month (support, billing,
+  expansion, churn, advocacy) work on the prefix only.
+- **Scheduled transitions** (``simulator.calendar``): constant monthly exit probabilities
+  (nurture, consideration, win-back, and churn when health does not move it) become geometric
+  waiting times drawn when an account enters the stage; fixed durations (trial, sales cycle,
+  onboarding) are filed the same way. A phase then pops this month's rows.
+- **Counters.** Stage counts, MRR and paying seats are updated where accounts move, so the
+  monthly accounting reads them instead of recounting the population.
+
+Random numbers come from named streams (``RandomStreams``): phases on the prefix draw one uniform
+per row (``uniform``); scheduled transitions draw for their rows only, keyed by row
+(``row_uniform``). Where one account needs a second independent choice from one uniform, the
+uniform is rescaled within the interval it fell in, which is again uniform and independent of the
+first choice.
 """
 
 from __future__ import annotations
@@ -16,9 +33,10 @@ import mesa
 import numpy as np
 from scipy import stats
 
+from simulator.calendar import Calendar, months_waiting
 from simulator.params import SUPPORT_CHANNELS, PersonaParams
 from simulator.pricing import annual_probability, choice_probabilities, choose
-from simulator.stages import NO_PLAN, DecisionPath, Source, Stage
+from simulator.stages import N_STAGES, DecisionPath, Source, Stage
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -41,6 +59,10 @@ class PersonaAgent(mesa.Agent):
         persona: the persona's validated parameters.
         rows: the slice of population rows that belong to this persona.
         pop: views of the population arrays restricted to ``rows``.
+        aware: accounts ever reached (rows ``[0, aware)``); the rest are unaware.
+        counts: accounts per stage now (``Stage`` order), kept up to date by ``move``.
+        mrr_total: MRR of the persona now, $/month, kept up to date where MRR changes.
+        paying_seats: seats of paying accounts now.
         flows: this month's flows and money, by output column name (reset every month).
     """
 
@@ -50,14 +72,21 @@ class PersonaAgent(mesa.Agent):
         self.rows = rows
         self.size = rows.stop - rows.start
         self.pop: Population = model.population.view(rows)
+        self.aware = 0
+        self.counts = np.zeros(N_STAGES, dtype=np.int64)
+        self.mrr_total = 0.0
+        self.paying_seats = 0
         self.flows: dict[str, float] = {}
-        #: (stage counts, MRR) at the close of the last month, reused as this month's start.
-        self.closing: tuple[np.ndarray, float] | None = None
+        self.start_counts = np.zeros(N_STAGES, dtype=np.int64)
+        #: Rows due to leave a stage, by month: one calendar per scheduled transition.
+        self.due = {
+            name: Calendar()
+            for name in ("nurture", "advance", "drop", "decision", "onboarding", "churn", "winback")
+        }
         self._tickets: np.ndarray = np.zeros(0, dtype=np.int32)
         self._ticket_rows: np.ndarray = np.zeros(0, dtype=np.int64)
         self._ticket_u: np.ndarray = np.zeros(0, dtype=np.float32)
         self.negative_churners = 0
-        self.start_counts = np.zeros(len(Stage), dtype=np.int64)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -65,22 +94,56 @@ class PersonaAgent(mesa.Agent):
         return self.persona.index
 
     def uniform(self, stream: str) -> np.ndarray:
-        """One float32 uniform per account of this persona from ``stream`` for this month."""
-        return self.model.streams.uniform(stream, self.model.month, self.index, self.size)
+        """One float32 uniform per account of the aware prefix from ``stream`` this month."""
+        return self.model.streams.uniform(stream, self.model.month, self.index, self.aware)
+
+    def row_uniform(self, stream: str, rows: np.ndarray, draw: int = 0) -> np.ndarray:
+        """One float32 uniform per entry of ``rows`` from ``stream`` this month, keyed by row."""
+        return self.model.streams.row_uniform(stream, self.model.month, self.index, rows, draw)
 
     def add(self, column: str, value: float) -> None:
         self.flows[column] = self.flows.get(column, 0.0) + float(value)
 
     def paying_mask(self) -> np.ndarray:
-        st = self.pop.stage
+        """Paying accounts among the aware prefix (the rest of the rows are unaware)."""
+        st = self.pop.stage[: self.aware]
         return (st >= Stage.ONBOARDING) & (st <= Stage.ADVOCATE)
 
     def count(self, stage: Stage) -> int:
-        return int(np.count_nonzero(self.pop.stage == stage))
+        return int(self.counts[stage])
 
     def stage_counts(self) -> np.ndarray:
         """Accounts per stage (in ``Stage`` order) right now."""
-        return np.bincount(self.pop.stage.view(np.uint8), minlength=len(Stage)).astype(np.int64)
+        return self.counts.copy()
+
+    def recount(self) -> None:
+        """Recompute the counters from the population (after set-up)."""
+        pop = self.pop
+        self.counts = np.bincount(pop.stage.view(np.uint8), minlength=N_STAGES).astype(np.int64)
+        self.aware = self.size - int(self.counts[Stage.UNAWARE])
+        if np.any(pop.stage[: self.aware] == Stage.UNAWARE):
+            raise ValueError("unaware accounts must be the last rows of a persona")
+        paying = self.paying_mask()
+        self.mrr_total = float(pop.mrr.sum(dtype=np.float64))
+        self.paying_seats = int(pop.seats[: self.aware][paying].sum(dtype=np.int64))
+
+    def move(self, idx: np.ndarray, stage: Stage, source: Stage | None = None) -> None:
+        """Accounts ``idx`` enter ``stage`` this month (all from ``source`` when given)."""
+        if idx.size == 0:
+            return
+        pop = self.pop
+        if source is None:
+            self.counts -= np.bincount(pop.stage[idx].view(np.uint8), minlength=N_STAGES)
+        else:
+            self.counts[source] -= idx.size
+        self.counts[stage] += idx.size
+        pop.stage[idx] = stage
+        pop.stage_month[idx] = self.model.month
+
+    @property
+    def churn_is_scheduled(self) -> bool:
+        """Churn times are drawn once per paying spell (see ``JourneyModel``)."""
+        return self.model.churn_is_scheduled
 
     def churn_probability(self, idx: np.ndarray) -> np.ndarray:
         """Monthly voluntary churn probability of accounts ``idx`` (rows of this persona).
@@ -90,17 +153,76 @@ class PersonaAgent(mesa.Agent):
         """
         m = self.model
         h = m.params.health
+        p = self.pop.base_churn[idx].astype(np.float64)
+        if h["churn_sensitivity"] <= 0:
+            return np.clip(p, 0.0, 1.0)
         health = self.pop.health[idx].astype(np.float64)
         if m.mechanisms["price_effect"] and h["price_gap_penalty"] > 0:
             seats = np.maximum(self.pop.seats[idx], 1)
             per_seat = self.pop.mrr[idx] / seats
             gap = np.maximum(per_seat / self.persona.willingness_to_pay - 1.0, 0.0)
             health = health - h["price_gap_penalty"] * gap
-        p = self.pop.base_churn[idx].astype(np.float64)
-        if h["churn_sensitivity"] > 0:
-            p = p * np.exp(-h["churn_sensitivity"] * health)
+        p = p * np.exp(-h["churn_sensitivity"] * health)
         return np.clip(p, 0.0, 1.0)
 
+    # ------------------------------------------------------------------ schedules
+    def schedule_consideration(self, idx: np.ndarray) -> None:
+        """Accounts ``idx`` start evaluating this month: draw when they leave and how.
+
+        Each month in consideration an account advances with its advance probability ``a`` or
+        drops out with ``d``: it stays K ~ geometric(a + d) months (K = 0: it leaves this
+        month) and then advances with probability a / (a + d).
+        """
+        m = self.model
+        p = self.persona
+        advance = np.full(idx.size, p.consider_advance)
+        if p.decision_path == DecisionPath.TRIAL and p.card_required:
+            advance *= p.card_start_factor
+        if m.mechanisms["referrals"]:
+            referred = self.pop.source[idx] == Source.REFERRAL
+            if referred.any():
+                boosted = np.minimum(
+                    advance * m.params.referral_advance_multiplier, 1.0 - p.consider_drop
+                )
+                advance = np.where(referred, np.maximum(boosted, advance), advance)
+        leave = advance + p.consider_drop
+        wait = months_waiting(self.row_uniform("consideration", idx), leave)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(leave > 0, advance / leave, 0.0)
+        advances = self.row_uniform("consideration", idx, draw=1) < share
+        month = m.month + wait
+        self.due["advance"].add(month[advances], idx[advances])
+        self.due["drop"].add(month[~advances], idx[~advances])
+
+    def schedule_nurture(self, idx: np.ndarray) -> None:
+        """Accounts ``idx`` were lost this month: nurture brings each back after a geometric
+        number of months (at the earliest next month)."""
+        nurture = self.persona.nurture
+        if nurture <= 0 or idx.size == 0:
+            return
+        wait = months_waiting(self.row_uniform("consideration", idx, draw=2), nurture)
+        self.due["nurture"].add(self.model.month + 1 + wait, idx)
+
+    def schedule_churn(self, idx: np.ndarray, first_month: int) -> None:
+        """Paying spell of ``idx`` starts: draw the month it ends when churn is scheduled
+        (``first_month`` is the first month churn can happen)."""
+        if not self.churn_is_scheduled or idx.size == 0:
+            return
+        wait = months_waiting(self.row_uniform("churn", idx), self.churn_probability(idx))
+        self.due["churn"].add(first_month + wait, idx)
+
+    def schedule_win_back(self, idx: np.ndarray) -> None:
+        """Accounts ``idx`` churned this month: win-back reactivates each with the persona's rate
+        in each of the next ``window`` months; draw the month (if any) it happens."""
+        m = self.model
+        p = self.persona
+        if not m.mechanisms["reactivation"] or p.winback_rate <= 0 or idx.size == 0:
+            return
+        wait = 1 + months_waiting(self.row_uniform("winback", idx), p.winback_rate)
+        soon = wait <= p.winback_window_months
+        self.due["winback"].add(m.month + wait[soon], idx[soon])
+
+    # ------------------------------------------------------------------ paying spells
     def _start_paying(self, idx: np.ndarray, plan: np.ndarray, annual: np.ndarray) -> None:
         """Accounts ``idx`` buy ``plan`` today at list price (new customers)."""
         m = self.model
@@ -117,33 +239,42 @@ class PersonaAgent(mesa.Agent):
         first = pop.cohort_month[idx] < 0
         pop.cohort_month[idx[first]] = t
         onboarding = m.mechanisms["onboarding"]
-        pop.stage[idx] = Stage.ONBOARDING if onboarding else Stage.ACTIVE
-        pop.stage_month[idx] = t
+        self.move(idx, Stage.ONBOARDING if onboarding else Stage.ACTIVE, Stage.DECISION)
+        mrr = pop.mrr[idx].sum(dtype=np.float64)
+        self.mrr_total += mrr
+        self.paying_seats += int(pop.seats[idx].sum(dtype=np.int64))
         self.add("new_customers", idx.size)
-        self.add("new_mrr", pop.mrr[idx].sum(dtype=np.float64))
+        self.add("new_mrr", mrr)
         if onboarding:
-            path = self.persona.onboarding_path
-            self.add("onboarding_cost", idx.size * m.onboarding_paths[path].cost)
+            path = m.onboarding_paths[self.persona.onboarding_path]
+            self.due["onboarding"].add(t + path.months, idx)
+            self.add("onboarding_cost", idx.size * path.cost)
+        self.schedule_churn(idx, t)
         if m.mechanisms["referrals"]:
             referred = int(np.count_nonzero(pop.source[idx] == Source.REFERRAL))
             self.add("referral_cost", referred * m.params.referral_reward)
 
     def _end_paying(self, idx: np.ndarray, column: str) -> None:
         """Accounts ``idx`` churn (``column`` says voluntary or involuntary)."""
+        if idx.size == 0:
+            return
         pop = self.pop
-        t = self.model.month
         mrr = pop.mrr[idx].sum(dtype=np.float64)
         self.add("churned_customers", idx.size)
         self.add(column, idx.size)
         self.add("churned_mrr", mrr)
+        self.mrr_total -= mrr
+        self.paying_seats -= int(pop.seats[idx].sum(dtype=np.int64))
         if self.model.mechanisms["referrals"]:
             threshold = self.model.params.health["at_risk_threshold"]
             self.negative_churners += int(np.count_nonzero(pop.health[idx] < threshold))
-        pop.stage[idx] = Stage.CHURNED
-        pop.stage_month[idx] = t
+        self.move(idx, Stage.CHURNED)
         pop.mrr[idx] = 0.0
         pop.annual[idx] = False
         pop.price_locked[idx] = False
+        # Health is only read on paying accounts; 0 elsewhere keeps the at-risk count one pass.
+        pop.health[idx] = 0.0
+        self.schedule_win_back(idx)
 
     def _reprice(self, idx: np.ndarray, new_mrr: np.ndarray) -> None:
         """Move accounts ``idx`` to ``new_mrr``; the change is expansion or contraction MRR."""
@@ -153,6 +284,7 @@ class PersonaAgent(mesa.Agent):
         delta = new32.astype(np.float64) - old
         self.add("expansion_mrr", delta[delta > 0].sum())
         self.add("contraction_mrr", -delta[delta < 0].sum())
+        self.mrr_total += float(delta.sum())
         m = self.model
         if m.mechanisms["price_effect"]:
             rise = np.where(old > 0, np.maximum(delta, 0.0) / np.maximum(old, 1e-9), 0.0)
@@ -161,18 +293,11 @@ class PersonaAgent(mesa.Agent):
 
     # ------------------------------------------------------------------ phases
     def begin_month(self) -> None:
-        """Reset this month's flows; remember the stage counts and MRR at the start of the month
-        (last month's closing figures, which nothing changes between two months)."""
-        self.flows = {}
+        """Reset this month's flows; remember the stage counts and MRR at the start of the
+        month."""
+        self.flows = {"mrr_start": self.mrr_total}
         self.negative_churners = 0
-        closing = self.closing
-        if closing is None:
-            self.start_counts = self.stage_counts()
-            mrr_start = float(self.pop.mrr.sum(dtype=np.float64))
-        else:
-            self.start_counts, mrr_start = closing
-        self.closing = None
-        self.flows["mrr_start"] = mrr_start
+        self.start_counts = self.counts.copy()
 
     def acquire(self) -> None:
         """Acquisition: unaware accounts start evaluating (Bass + channel leads + referrals).
@@ -180,6 +305,9 @@ class PersonaAgent(mesa.Agent):
         Monthly hazard per unaware account: Bass p + q × adopters / persona market, where
         adopters = paying customers + (advocate_weight - 1) × advocates at the start of the
         month; plus channel leads / unaware accounts; plus expected referrals / unaware accounts.
+        The number reached is binomial(unaware, hazard); they are the next unaware rows, and each
+        one's source (organic, channel, referral) is drawn in proportion to its part of the
+        hazard.
         """
         m = self.model
         if not m.mechanisms["acquisition"]:
@@ -206,59 +334,41 @@ class PersonaAgent(mesa.Agent):
         if m.mechanisms["referrals"]:
             expected = counts[Stage.ADVOCATE] * self.persona.referrals_per_advocate
             h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
-        u = self.uniform("acquisition")
-        pop = self.pop
-        idx = np.flatnonzero((pop.stage == Stage.UNAWARE) & (u < h_bass + h_channel + h_referral))
-        if idx.size == 0:
+        hazard = min(1.0, h_bass + h_channel + h_referral)
+        gen = m.streams.generator("acquisition", m.month, self.index)
+        reached = int(gen.binomial(n_unaware, hazard))
+        if reached == 0:
             return
-        ui = u[idx]
+        idx = np.arange(self.aware, self.aware + reached)
+        self.aware += reached
+        v = self.row_uniform("acquisition", idx) * np.float32(hazard)
         src = np.where(
-            ui < h_bass,
+            v < h_bass,
             Source.ORGANIC,
-            np.where(ui < h_bass + h_channel, Source.CHANNEL, Source.REFERRAL),
+            np.where(v < h_bass + h_channel, Source.CHANNEL, Source.REFERRAL),
         ).astype(np.int8)
-        pop.source[idx] = src
-        pop.stage[idx] = Stage.CONSIDERATION
-        pop.stage_month[idx] = m.month
+        self.pop.source[idx] = src
+        self.move(idx, Stage.CONSIDERATION, Stage.UNAWARE)
+        self.schedule_consideration(idx)
         self.add("prospects", idx.size)
         self.add("referrals", np.count_nonzero(src == Source.REFERRAL))
 
     def consider(self) -> None:
-        """Consideration: nurture brings lost prospects back; evaluators advance or drop out."""
-        m = self.model
-        pop = self.pop
+        """Consideration: nurture brings lost prospects back; evaluators whose time is up
+        advance to a decision or drop out (lost)."""
         p = self.persona
-        counts = self.start_counts
-        nurturable = counts[Stage.LOST] if p.nurture > 0 else 0
-        if counts[Stage.CONSIDERATION] + self.flows.get("prospects", 0.0) + nurturable == 0:
-            return  # nobody evaluating or nurturable: no draws needed
-        u = self.uniform("consideration")
-        if p.nurture > 0:
-            lost = np.flatnonzero((pop.stage == Stage.LOST) & (u < p.nurture))
-            if lost.size:
-                pop.stage[lost] = Stage.CONSIDERATION
-                pop.stage_month[lost] = m.month
-                u[lost] = _rescale(u[lost], 0.0, p.nurture)
-                self.add("nurtured", lost.size)
-        idx = np.flatnonzero(pop.stage == Stage.CONSIDERATION)
-        if idx.size == 0:
-            return
-        advance = np.full(idx.size, p.consider_advance)
-        if p.decision_path == DecisionPath.TRIAL and p.card_required:
-            advance *= p.card_start_factor
-        referred = pop.source[idx] == Source.REFERRAL
-        if m.mechanisms["referrals"] and referred.any():
-            boosted = np.minimum(
-                advance * m.params.referral_advance_multiplier, 1.0 - p.consider_drop
-            )
-            advance = np.where(referred, np.maximum(boosted, advance), advance)
-        ui = u[idx]
-        to_decision = idx[ui < advance]
-        to_lost = idx[(ui >= advance) & (ui < advance + p.consider_drop)]
-        pop.stage[to_decision] = Stage.DECISION
-        pop.stage_month[to_decision] = m.month
-        pop.stage[to_lost] = Stage.LOST
-        pop.stage_month[to_lost] = m.month
+        t = self.model.month
+        back = self.due["nurture"].pop(t)
+        if back.size:
+            self.move(back, Stage.CONSIDERATION, Stage.LOST)
+            self.schedule_consideration(back)
+            self.add("nurtured", back.size)
+        to_decision = self.due["advance"].pop(t)
+        to_lost = self.due["drop"].pop(t)
+        self.move(to_decision, Stage.DECISION, Stage.CONSIDERATION)
+        self.due["decision"].add(t + p.decision_months, to_decision)
+        self.move(to_lost, Stage.LOST, Stage.CONSIDERATION)
+        self.schedule_nurture(to_lost)
         self.add("decisions_started", to_decision.size)
         self.add("prospects_lost", to_lost.size)
         if p.decision_path == DecisionPath.DEMO and p.sales_cost:
@@ -275,10 +385,7 @@ class PersonaAgent(mesa.Agent):
         pop = self.pop
         p = self.persona
         t = m.month
-        idx = np.flatnonzero(
-            (pop.stage == Stage.DECISION)
-            & (t - pop.stage_month.astype(np.int32) >= p.decision_months)
-        )
+        idx = self.due["decision"].pop(t)
         if idx.size == 0:
             return
         extra = np.zeros(idx.size)
@@ -291,8 +398,7 @@ class PersonaAgent(mesa.Agent):
         probs = choice_probabilities(
             p, m.book, pop.seats[idx], extra, outside_extra=p.free_value if freemium else 0.0
         )
-        u = self.uniform("decision")[idx]
-        choice, v = choose(probs, u)
+        choice, v = choose(probs, self.row_uniform("decision", idx))
         buy = choice > 0
         buyers = idx[buy]
         self.add("decisions", idx.size)
@@ -304,12 +410,11 @@ class PersonaAgent(mesa.Agent):
             self._start_paying(buyers, (choice[buy] - 1).astype(np.int8), annual)
         non_buyers = idx[~buy]
         if freemium:
-            leave = non_buyers[v[~buy] < p.free_drop]
-            pop.stage[leave] = Stage.LOST
-            pop.stage_month[leave] = t
-        else:
-            pop.stage[non_buyers] = Stage.LOST
-            pop.stage_month[non_buyers] = t
+            leaves = v[~buy] < p.free_drop
+            self.due["decision"].add(t + 1, non_buyers[~leaves])
+            non_buyers = non_buyers[leaves]
+        self.move(non_buyers, Stage.LOST, Stage.DECISION)
+        self.schedule_nurture(non_buyers)
 
     def onboard(self) -> None:
         """Onboarding: when the path's duration is over, the account activates or fails."""
@@ -317,21 +422,18 @@ class PersonaAgent(mesa.Agent):
         if not m.mechanisms["onboarding"]:
             return
         pop = self.pop
-        path = m.onboarding_paths[self.persona.onboarding_path]
-        t = m.month
-        idx = np.flatnonzero(
-            (pop.stage == Stage.ONBOARDING) & (t - pop.stage_month.astype(np.int32) >= path.months)
-        )
+        idx = self.due["onboarding"].pop(m.month)
+        idx = idx[pop.stage[idx] == Stage.ONBOARDING]  # not those that churned meanwhile
         if idx.size == 0:
             return
+        path = m.onboarding_paths[self.persona.onboarding_path]
         quality = m.onboarding_quality[path.name]
-        activated = self.uniform("onboarding")[idx] < quality
+        activated = self.row_uniform("onboarding", idx) < quality
         h = m.params.health
         pop.health[idx] += np.where(
             activated, h["activation_bonus"], -h["activation_failure_penalty"]
         ).astype(np.float32)
-        pop.stage[idx] = Stage.ACTIVE
-        pop.stage_month[idx] = t
+        self.move(idx, Stage.ACTIVE, Stage.ONBOARDING)
         self.add("activations", np.count_nonzero(activated))
         self.add("activation_failures", np.count_nonzero(~activated))
 
@@ -339,9 +441,9 @@ class PersonaAgent(mesa.Agent):
         """Health drifts back towards neutral: health × decay each month."""
         decay = self.model.params.health["decay"]
         if decay < 1.0:
-            # Every row decays: health is reset to 0 whenever an account starts paying, so the
-            # health of non-paying rows is never read (and a full in-place pass is cheapest).
-            self.pop.health *= np.float32(decay)
+            # Only the aware prefix can have non-zero health (a full in-place pass over it is
+            # cheaper than finding the paying rows).
+            self.pop.health[: self.aware] *= np.float32(decay)
 
     def raise_tickets(self) -> dict[str, float]:
         """Support, part 1: paying accounts raise tickets (Poisson, after knowledge-base
@@ -405,11 +507,21 @@ class PersonaAgent(mesa.Agent):
         """
         m = self.model
         par = m.params
-        pop = self.pop
         t = m.month
         mult = self.persona.price_multiplier
-        draws = m.mechanisms["annual_contracts"] or m.mechanisms["involuntary_churn"]
-        u = self.uniform("billing") if draws else None
+        annual_on = m.mechanisms["annual_contracts"]
+        p_invol = (
+            par.payment_failure_rate * (1.0 - par.dunning_recovery)
+            if m.mechanisms["involuntary_churn"]
+            else 0.0
+        )
+        term = par.renewal["term_months"]
+        if not (m.repricing_due or annual_on or p_invol > 0):
+            # Nothing to bill but monthly plans: cash billed is this month's MRR.
+            self.add("revenue", self.mrr_total)
+            return
+        pop = self.pop.view(slice(0, self.aware))
+        u = self.uniform("billing") if annual_on or p_invol > 0 else None
         paying = self.paying_mask()
         monthly = np.flatnonzero(paying & ~pop.annual)
 
@@ -420,15 +532,9 @@ class PersonaAgent(mesa.Agent):
             if changed.any():
                 self._reprice(cand[changed], target[changed])
 
-        p_invol = (
-            par.payment_failure_rate * (1.0 - par.dunning_recovery)
-            if m.mechanisms["involuntary_churn"]
-            else 0.0
-        )
-        if m.mechanisms["annual_contracts"]:
+        if annual_on:
             due = np.flatnonzero(paying & pop.annual & (pop.term_end <= t))
             if due.size:
-                term = par.renewal["term_months"]
                 p_month = self.churn_probability(due)
                 p_churn = 1.0 - (1.0 - p_month) ** term
                 at_risk = pop.health[due] < par.health["at_risk_threshold"]
@@ -453,17 +559,16 @@ class PersonaAgent(mesa.Agent):
                 pop.term_end[renew] = t + term
                 self.add("renewals", renew.size)
                 self.add("renewal_offers", np.count_nonzero(offered))
-        else:
-            # A book started with annual contracts but the mechanism off: treat as monthly.
-            pass
 
         if p_invol > 0 and monthly.size:
             fails = monthly[u[monthly] < p_invol]  # type: ignore[index]
             self._end_paying(fails, "churned_involuntary")
 
+        if not annual_on:
+            self.add("revenue", self.mrr_total)
+            return
         # Cash billed: MRR of monthly accounts, a whole term of MRR for annual terms starting now
         # (non-paying rows have MRR 0, so the weights need no paying mask).
-        term = par.renewal["term_months"]
         weight = np.where(pop.annual, np.where(pop.term_end == t + term, float(term), 0.0), 1.0)
         # (no np.dot: BLAS would spread this over threads; the engine stays on one core)
         self.add("revenue", float((pop.mrr * weight).sum()))
@@ -481,7 +586,8 @@ class PersonaAgent(mesa.Agent):
         p = self.persona
         pop = self.pop
         t = m.month
-        idx = np.flatnonzero((pop.stage == Stage.ACTIVE) | (pop.stage == Stage.ADVOCATE))
+        st = pop.stage[: self.aware]
+        idx = np.flatnonzero((st == Stage.ACTIVE) | (st == Stage.ADVOCATE))
         if idx.size == 0:
             return
         u = self.uniform("expansion")[idx]
@@ -505,6 +611,7 @@ class PersonaAgent(mesa.Agent):
             seats_old = pop.seats[add].copy()
             step = np.maximum(1, np.rint(seats_old * p.seats_growth)).astype(np.int32)
             pop.seats[add] = seats_old + step
+            self.paying_seats += int(step.sum(dtype=np.int64))
             new_mrr = pop.mrr[rows].astype(np.float64)
             new_mrr[upgrade] = m.book.account_mrr(pop.plan[up], pop.seats[up], pop.annual[up], mult)
             per_seat = m.book.per_seat[pop.plan[add]]
@@ -529,6 +636,7 @@ class PersonaAgent(mesa.Agent):
             seats_old = pop.seats[cut].copy()
             step = np.maximum(1, np.rint(seats_old * p.seats_growth)).astype(np.int32)
             pop.seats[cut] = np.maximum(1, seats_old - step)
+            self.paying_seats -= int((seats_old - pop.seats[cut]).sum(dtype=np.int64))
             new_mrr = pop.mrr[rows].astype(np.float64)
             new_mrr[downgrade] = m.book.account_mrr(
                 pop.plan[down], pop.seats[down], pop.annual[down], mult
@@ -541,9 +649,21 @@ class PersonaAgent(mesa.Agent):
             self.add("seat_contractions", cut.size)
 
     def churn(self) -> None:
-        """Voluntary churn of monthly-billed paying accounts (annual ones churn at renewal)."""
+        """Voluntary churn of monthly-billed paying accounts (annual ones churn at renewal).
+
+        Scheduled churn (``JourneyModel.churn_is_scheduled``): the accounts whose drawn churn
+        month is now. Otherwise one draw per monthly-billed paying account against its
+        probability this month (health moves it).
+        """
         pop = self.pop
-        idx = np.flatnonzero(self.paying_mask() & ~pop.annual)
+        if self.churn_is_scheduled:
+            idx = self.due["churn"].pop(self.model.month)
+            st = pop.stage[idx]
+            self._end_paying(
+                idx[(st >= Stage.ONBOARDING) & (st <= Stage.ADVOCATE)], "churned_voluntary"
+            )
+            return
+        idx = np.flatnonzero(self.paying_mask() & ~pop.annual[: self.aware])
         if idx.size == 0:
             return
         p = self.churn_probability(idx)
@@ -556,13 +676,12 @@ class PersonaAgent(mesa.Agent):
         if not m.mechanisms["referrals"]:
             return
         par = m.params
-        pop = self.pop
+        pop = self.pop.view(slice(0, self.aware))
         t = m.month
         threshold = par.health["promoter_threshold"]
         adv = np.flatnonzero(pop.stage == Stage.ADVOCATE)
         revert = adv[pop.health[adv] < threshold]
-        pop.stage[revert] = Stage.ACTIVE
-        pop.stage_month[revert] = t
+        self.move(revert, Stage.ACTIVE, Stage.ADVOCATE)
         u = self.uniform("advocacy")
         tenure = t - pop.cohort_month.astype(np.int32)
         new = np.flatnonzero(
@@ -571,40 +690,33 @@ class PersonaAgent(mesa.Agent):
             & (tenure >= par.advocacy["min_tenure_months"])
             & (u < self.persona.advocacy_rate)
         )
-        pop.stage[new] = Stage.ADVOCATE
-        pop.stage_month[new] = t
+        self.move(new, Stage.ADVOCATE, Stage.ACTIVE)
         self.add("new_advocates", new.size)
 
     def win_back(self) -> None:
-        """Win-back: accounts churned in an earlier month (within the window) reactivate on
-        their last plan, billed monthly at today's list price."""
+        """Win-back: accounts churned in an earlier month (within the window) whose drawn
+        reactivation month is now come back on their last plan, billed monthly at today's list
+        price."""
         m = self.model
         if not m.mechanisms["reactivation"]:
             return
-        p = self.persona
-        if p.winback_rate <= 0:
-            return
         pop = self.pop
         t = m.month
-        since = t - pop.stage_month.astype(np.int32)
-        u = self.uniform("winback")
-        idx = np.flatnonzero(
-            (pop.stage == Stage.CHURNED)
-            & (since >= 1)
-            & (since <= p.winback_window_months)
-            & (pop.plan != NO_PLAN)
-            & (u < p.winback_rate)
-        )
+        idx = self.due["winback"].pop(t)
         if idx.size == 0:
             return
         annual = np.zeros(idx.size, dtype=np.bool_)
         pop.annual[idx] = False
         pop.price_locked[idx] = False
-        pop.mrr[idx] = m.book.account_mrr(pop.plan[idx], pop.seats[idx], annual, p.price_multiplier)
+        pop.mrr[idx] = m.book.account_mrr(
+            pop.plan[idx], pop.seats[idx], annual, self.persona.price_multiplier
+        )
         pop.health[idx] = 0.0
-        pop.stage[idx] = Stage.ACTIVE
-        pop.stage_month[idx] = t
+        self.move(idx, Stage.ACTIVE, Stage.CHURNED)
         mrr = pop.mrr[idx].sum(dtype=np.float64)
+        self.mrr_total += mrr
+        self.paying_seats += int(pop.seats[idx].sum(dtype=np.int64))
         self.add("reactivated_customers", idx.size)
         self.add("reactivation_mrr", mrr)
         self.add("revenue", mrr)
+        self.schedule_churn(idx, t + 1)

@@ -1,9 +1,17 @@
 """Named random streams: common random numbers across scenarios.
 
-Each draw is keyed by (seed, replication, mechanism, month, persona): the generator for that key
-is built fresh, so an account's draws depend only on its row within its persona and never on how
-many draws other mechanisms, months or personas made. Two scenarios run with the same seed
-therefore share their randomness; changing only a price changes only what that price touches.
+Each draw is keyed by (seed, replication, mechanism, month, persona), so an account's draws
+depend only on its row within its persona and never on how many draws other mechanisms, months
+or personas made. Two scenarios run with the same seed therefore share their randomness; changing
+only a price changes only what that price touches. Two kinds of draw, both keyed that way:
+
+- ``uniform``: one uniform for each of the first ``n`` rows of a persona, from a PCG64 generator
+  built fresh for the key (a prefix of the same sequence for any ``n``). Used by the phases that
+  act on most accounts every month (support, billing, expansion, churn, advocacy).
+- ``row_uniform``: one uniform for each row of a given list, counter-based (SplitMix64 of the key
+  and the row number), so a phase that acts on a few rows draws for those rows only and a row's
+  value does not depend on which other rows are in the list. Used by the scheduled transitions
+  (waiting times drawn when an account enters a stage, decisions, activations).
 """
 
 from __future__ import annotations
@@ -28,8 +36,33 @@ STREAMS: tuple[str, ...] = (
 )
 
 
+_MASK64 = (1 << 64) - 1
+# Odd 64-bit multipliers that spread the key parts over the word before mixing.
+_P1, _P2, _P3, _P4 = (
+    0xD1B54A32D192ED03,
+    0xAEF17502108EF2D9,
+    0xF1357AEA2E62A9C5,
+    0x8CB92BA72F3D8DD7,
+)
+_GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_FLOAT24 = np.float32(2.0**-24)
+
+
 def _stream_id(name: str) -> int:
     return zlib.crc32(name.encode())
+
+
+_STREAM_IDS = {name: _stream_id(name) for name in STREAMS}
+
+
+def _mix64(x: int) -> int:
+    """SplitMix64's finaliser on a Python int (one 64-bit word)."""
+    x &= _MASK64
+    x = ((x ^ (x >> 30)) * _MIX1) & _MASK64
+    x = ((x ^ (x >> 27)) * _MIX2) & _MASK64
+    return x ^ (x >> 31)
 
 
 class RandomStreams:
@@ -38,6 +71,9 @@ class RandomStreams:
     def __init__(self, seed: int, replication: int):
         self.seed = int(seed)
         self.replication = int(replication)
+        self._root = int(
+            np.random.SeedSequence([self.seed, self.replication]).generate_state(1, np.uint64)[0]
+        )
 
     def generator(self, stream: str, month: int, persona: int = 0) -> np.random.Generator:
         """The generator for one mechanism, month and persona."""
@@ -51,3 +87,32 @@ class RandomStreams:
     def uniform(self, stream: str, month: int, persona: int, n: int) -> np.ndarray:
         """``n`` uniforms on [0, 1) in float32, one per row of a persona's slice."""
         return self.generator(stream, month, persona).random(n, dtype=np.float32)
+
+    def row_key(self, stream: str, month: int, persona: int, draw: int = 0) -> int:
+        """The 64-bit key of a counter-based stream (``draw`` numbers independent draws of the
+        same rows in the same month)."""
+        try:
+            sid = _STREAM_IDS[stream]
+        except KeyError:
+            raise KeyError(f"unknown random stream {stream!r}") from None
+        parts = sid * _P1 + int(month) * _P2 + int(persona) * _P3 + int(draw) * _P4
+        return _mix64(self._root ^ _mix64(parts))
+
+    def row_uniform(
+        self, stream: str, month: int, persona: int, rows: np.ndarray, draw: int = 0
+    ) -> np.ndarray:
+        """One float32 uniform on [0, 1) per entry of ``rows`` (row numbers within the persona);
+        the value for a row depends only on the key and the row (24 random bits)."""
+        key = np.uint64(self.row_key(stream, month, persona, draw))
+        x = np.asarray(rows).astype(np.uint64)
+        x *= np.uint64(_GOLDEN)
+        x += key
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(_MIX1)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(_MIX2)
+        x ^= x >> np.uint64(31)
+        x >>= np.uint64(40)
+        u = x.astype(np.float32)
+        u *= _FLOAT24
+        return u

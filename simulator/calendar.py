@@ -1,0 +1,123 @@
+"""Scheduled transitions: waiting times drawn once, rows kept in month buckets.
+
+A stage whose monthly exit probability is constant for an account (nurture of lost prospects,
+consideration, win-back of churned customers, and churn itself when health does not move it) need
+not be drawn every month: the number of months an account stays is geometric, drawn once when it
+enters the stage, and the account is filed under the month it leaves. The law is the same as one
+Bernoulli draw per month (P(stay k months, then leave) = (1 - p)^k p), and a month's work is
+proportional to the accounts that move, not to the accounts that wait. Fixed durations (trial or
+sales cycle, onboarding) are filed the same way.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+#: Waiting time of an account that never leaves (exit probability 0).
+NEVER = np.iinfo(np.int64).max // 4
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def months_waiting(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
+    """Months an account stays before it leaves, when it leaves each month with probability
+    ``p``: the number of failures before the first success, by inversion of uniforms ``u``
+    (P(K >= k) = (1 - p)^k). ``NEVER`` where p <= 0; 0 where p >= 1."""
+    log_u = np.log1p(-np.asarray(u, dtype=np.float64))
+    if np.ndim(p) == 0:
+        p = float(p)
+        if p <= 0.0:
+            return np.full(log_u.shape, NEVER, dtype=np.int64)
+        if p >= 1.0:
+            return np.zeros(log_u.shape, dtype=np.int64)
+        k = np.floor(log_u * (1.0 / np.log1p(-p)))
+        return np.minimum(k, NEVER).astype(np.int64)
+    p64 = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.floor(log_u / np.log1p(-np.clip(p64, 0.0, 1.0)))
+    k = np.where(p64 >= 1.0, 0.0, np.where(p64 <= 0.0, np.inf, k))
+    return np.where(np.isfinite(k) & (k < NEVER), k, NEVER).astype(np.int64)
+
+
+class Calendar:
+    """Rows (numbers within one persona) due for one transition, bucketed by month.
+
+    Rows due within the next ``window`` months sit in per-month buckets; later ones wait in one
+    pool that is split again each time the window moves on, so filing costs a few array
+    operations whatever the spread of months.
+    """
+
+    def __init__(self, window: int = 6):
+        self.window = int(window)
+        self._edge = 0  # months before the edge are in buckets
+        self._due: dict[int, list[np.ndarray]] = {}
+        self._later_months: list[np.ndarray] = []
+        self._later_rows: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        """Rows filed (for tests and memory figures)."""
+        return sum(p.size for parts in self._due.values() for p in parts) + sum(
+            r.size for r in self._later_rows
+        )
+
+    def add(self, month: int | np.ndarray, rows: np.ndarray) -> None:
+        """File ``rows`` under ``month`` (one month, or one per row). Months at or beyond
+        ``NEVER`` are dropped: those accounts never leave."""
+        if rows.size == 0:
+            return
+        if np.ndim(month) == 0:
+            m = int(month)
+            if m < self._edge:
+                self._due.setdefault(m, []).append(rows)
+            elif m < NEVER:
+                self._later_months.append(np.full(rows.size, m, dtype=np.int64))
+                self._later_rows.append(rows)
+            return
+        months = np.asarray(month, dtype=np.int64)
+        near = months < self._edge
+        if near.any():
+            self._bucket(months[near], rows[near])
+            far = ~near
+            months, rows = months[far], rows[far]
+        keep = months < NEVER
+        if not keep.all():
+            months, rows = months[keep], rows[keep]
+        if rows.size:
+            self._later_months.append(months)
+            self._later_rows.append(rows)
+
+    def pop(self, month: int) -> np.ndarray:
+        """The rows due in ``month`` (removed from the calendar)."""
+        if month >= self._edge:
+            self._advance(month)
+        parts = self._due.pop(month, None)
+        if not parts:
+            return _EMPTY
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _bucket(self, months: np.ndarray, rows: np.ndarray) -> None:
+        due = self._due
+        first, last = int(months.min()), int(months.max())
+        if first == last:
+            due.setdefault(first, []).append(rows)
+            return
+        order = np.argsort(months, kind="stable")
+        months, rows = months[order], rows[order]
+        cuts = np.flatnonzero(months[1:] != months[:-1]) + 1
+        bounds = [0, *cuts.tolist(), months.size]
+        for start, stop in itertools.pairwise(bounds):
+            due.setdefault(int(months[start]), []).append(rows[start:stop])
+
+    def _advance(self, month: int) -> None:
+        """Move the window to start at ``month``: bucket the pooled rows now within it."""
+        self._edge = month + self.window
+        if not self._later_rows:
+            return
+        months = np.concatenate(self._later_months)
+        rows = np.concatenate(self._later_rows)
+        near = months < self._edge
+        self._later_months, self._later_rows = [months[~near]], [rows[~near]]
+        if near.any():
+            self._bucket(months[near], rows[near])
