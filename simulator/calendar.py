@@ -11,12 +11,11 @@ sales cycle, onboarding) are filed the same way.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
-#: Waiting time of an account that never leaves (exit probability 0).
-NEVER = np.iinfo(np.int64).max // 4
+#: Waiting time of an account that never leaves: exit probability 0, or a wait of 100,000 months
+#: (over 8,000 years) or more, which no run reaches.
+NEVER = 100_000
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -38,7 +37,10 @@ def months_waiting(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.floor(log_u / np.log1p(-np.clip(p64, 0.0, 1.0)))
     k = np.where(p64 >= 1.0, 0.0, np.where(p64 <= 0.0, np.inf, k))
-    return np.where(np.isfinite(k) & (k < NEVER), k, NEVER).astype(np.int64)
+    finite = np.isfinite(k) & (k < NEVER)
+    out = np.full(k.shape, NEVER, dtype=np.int64)
+    out[finite] = k[finite]
+    return out
 
 
 class Calendar:
@@ -98,17 +100,16 @@ class Calendar:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _bucket(self, months: np.ndarray, rows: np.ndarray) -> None:
+        """File rows whose months are all within the window (a few distinct months)."""
         due = self._due
         first, last = int(months.min()), int(months.max())
         if first == last:
             due.setdefault(first, []).append(rows)
             return
-        order = np.argsort(months, kind="stable")
-        months, rows = months[order], rows[order]
-        cuts = np.flatnonzero(months[1:] != months[:-1]) + 1
-        bounds = [0, *cuts.tolist(), months.size]
-        for start, stop in itertools.pairwise(bounds):
-            due.setdefault(int(months[start]), []).append(rows[start:stop])
+        for m in range(first, last + 1):
+            sel = rows[months == m]
+            if sel.size:
+                due.setdefault(m, []).append(sel)
 
     def _advance(self, month: int) -> None:
         """Move the window to start at ``month``: bucket the pooled rows now within it."""

@@ -175,22 +175,20 @@ class PersonaAgent(mesa.Agent):
         """
         m = self.model
         p = self.persona
-        advance = np.full(idx.size, p.consider_advance)
+        advance: float | np.ndarray = p.consider_advance
         if p.decision_path == DecisionPath.TRIAL and p.card_required:
             advance *= p.card_start_factor
         if m.mechanisms["referrals"]:
             referred = self.pop.source[idx] == Source.REFERRAL
-            if referred.any():
-                boosted = np.minimum(
-                    advance * m.params.referral_advance_multiplier, 1.0 - p.consider_drop
-                )
-                advance = np.where(referred, np.maximum(boosted, advance), advance)
+            boosted = min(advance * m.params.referral_advance_multiplier, 1.0 - p.consider_drop)
+            if referred.any() and boosted > advance:
+                advance = np.where(referred, boosted, advance)
         leave = advance + p.consider_drop
-        wait = months_waiting(self.row_uniform("consideration", idx), leave)
+        u, v = m.streams.row_uniform_pair("consideration", m.month, self.index, idx)
+        month = m.month + months_waiting(u, leave)
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(leave > 0, advance / leave, 0.0)
-        advances = self.row_uniform("consideration", idx, draw=1) < share
-        month = m.month + wait
+        advances = v < share
         self.due["advance"].add(month[advances], idx[advances])
         self.due["drop"].add(month[~advances], idx[~advances])
 

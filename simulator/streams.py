@@ -48,6 +48,9 @@ _GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
 _FLOAT24 = np.float32(2.0**-24)
+_U_GOLDEN, _U_MIX1, _U_MIX2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
+_U16, _U27, _U30, _U31, _U40 = (np.uint64(k) for k in (16, 27, 30, 31, 40))
+_U_LOW24 = np.uint64((1 << 24) - 1)
 
 
 def _stream_id(name: str) -> int:
@@ -103,16 +106,29 @@ class RandomStreams:
     ) -> np.ndarray:
         """One float32 uniform on [0, 1) per entry of ``rows`` (row numbers within the persona);
         the value for a row depends only on the key and the row (24 random bits)."""
-        key = np.uint64(self.row_key(stream, month, persona, draw))
+        return self._uniforms(self.row_key(stream, month, persona, draw), rows, 1)[0]
+
+    def row_uniform_pair(
+        self, stream: str, month: int, persona: int, rows: np.ndarray, draw: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Two independent float32 uniforms per entry of ``rows``: the first is
+        ``row_uniform(..., draw)``, the second comes from other bits of the same hash."""
+        u, v = self._uniforms(self.row_key(stream, month, persona, draw), rows, 2)
+        return u, v
+
+    @staticmethod
+    def _uniforms(key: int, rows: np.ndarray, n: int) -> list[np.ndarray]:
         x = np.asarray(rows).astype(np.uint64)
-        x *= np.uint64(_GOLDEN)
-        x += key
-        x ^= x >> np.uint64(30)
-        x *= np.uint64(_MIX1)
-        x ^= x >> np.uint64(27)
-        x *= np.uint64(_MIX2)
-        x ^= x >> np.uint64(31)
-        x >>= np.uint64(40)
-        u = x.astype(np.float32)
-        u *= _FLOAT24
-        return u
+        x *= _U_GOLDEN
+        x += np.uint64(key)
+        x ^= x >> _U30
+        x *= _U_MIX1
+        x ^= x >> _U27
+        x *= _U_MIX2
+        x ^= x >> _U31
+        out = []
+        for shift in (_U40, _U16)[:n]:
+            u = ((x >> shift) & _U_LOW24).astype(np.float32)
+            u *= _FLOAT24
+            out.append(u)
+        return out

@@ -101,9 +101,20 @@ def _cohort_check(rows: pd.DataFrame, n: int, survival: np.ndarray) -> tuple[flo
     return _chisq_p(observed, expected), float(np.max(np.abs(z)))
 
 
+#: Churn drawn every month (health can move it) and churn months drawn once per paying spell
+#: (health cannot: ``JourneyModel.churn_is_scheduled``); both must follow the same law.
+CHURN_MODES = {"monthly draws": [], "scheduled": ["health.churn_sensitivity=0"]}
+
+
+def _churn_mode(cfg: DictConfig, mode: str) -> None:
+    assert JourneyModel(cfg).churn_is_scheduled == (mode == "scheduled")
+
+
 @pytest.mark.slow
-def test_base_churn_cohort_survival_is_shifted_beta_geometric() -> None:
-    cfg, monthly = _monthly(SBG_BASE)
+@pytest.mark.parametrize("mode", list(CHURN_MODES))
+def test_base_churn_cohort_survival_is_shifted_beta_geometric(mode: str) -> None:
+    cfg, monthly = _monthly([*SBG_BASE, *CHURN_MODES[mode]])
+    _churn_mode(cfg, mode)
     t = np.arange(T_COHORT + 1)
     for name, pc in cfg.personas.items():
         n = round(pc.share * N_COHORT)
@@ -128,10 +139,12 @@ def test_base_churn_cohort_survival_is_shifted_beta_geometric() -> None:
 
 
 @pytest.mark.slow
-def test_null_concentration_cohort_survival_is_geometric() -> None:
+@pytest.mark.parametrize("mode", list(CHURN_MODES))
+def test_null_concentration_cohort_survival_is_geometric(mode: str) -> None:
     names = list(load_config(["mechanisms=all_off"]).personas)
     overrides = [f"personas.{k}.churn.concentration=null" for k in names]
-    cfg, monthly = _monthly([*SBG_BASE, *overrides])
+    cfg, monthly = _monthly([*SBG_BASE, *overrides, *CHURN_MODES[mode]])
+    _churn_mode(cfg, mode)
     t = np.arange(T_COHORT + 1)
     for name, pc in cfg.personas.items():
         n = round(pc.share * N_COHORT)
@@ -278,6 +291,8 @@ def month_matrix(cfg: DictConfig, persona: str, entry_month_gates: bool = True) 
     onboarding_flags = {0: both, 1: gated}[cfg.onboarding.paths[pc.onboarding].months]
     billing = cfg.pricing.billing
     p_invol = billing.payment_failure_rate * (1.0 - billing.dunning_recovery)
+    if not cfg.mechanisms.involuntary_churn:
+        p_invol = 0.0
     phases = [
         # acquisition: Bass p (q = 0, no channel leads)
         _phase([(("unaware",), both, {"consideration": cfg.acquisition.bass.p})]),
@@ -324,9 +339,15 @@ def _occupancy(matrix: np.ndarray, start: str, months: int) -> np.ndarray:
     return states[:, 0::2] + states[:, 1::2]
 
 
+#: With failed payments on, churn is drawn every month; without, churn months are scheduled.
+MK_CHURN_MODES = {"monthly draws": [], "scheduled": ["mechanisms.involuntary_churn=false"]}
+
+
 @pytest.mark.slow
-def test_stage_occupancy_matches_markov_chain() -> None:
-    cfg, monthly = _monthly(MK_OVERRIDES)
+@pytest.mark.parametrize("mode", list(MK_CHURN_MODES))
+def test_stage_occupancy_matches_markov_chain(mode: str) -> None:
+    cfg, monthly = _monthly([*MK_OVERRIDES, *MK_CHURN_MODES[mode]])
+    _churn_mode(cfg, mode)
     assert list(cfg.personas) == ["solo", "smb"]
     for name, pc in cfg.personas.items():
         n_rows = round(pc.share * MK_MARKET)

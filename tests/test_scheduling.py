@@ -1,0 +1,147 @@
+"""The engine's devices for touching only the accounts that move: geometric waiting times, month
+calendars, counter-based per-row draws, the aware prefix and the incremental counters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simulator import JourneyModel, load_config
+from simulator.calendar import NEVER, Calendar, months_waiting
+from simulator.stages import N_STAGES, Stage
+from simulator.streams import RandomStreams
+
+
+# --------------------------------------------------------------------------- waiting times
+@pytest.mark.parametrize("p", [0.5, 0.07, 0.004])
+def test_months_waiting_is_geometric(p: float) -> None:
+    """P(K = k) = (1 - p)^k p: chi-square over k = 0..k_max and a pooled tail."""
+    u = np.random.default_rng(5).random(400_000).astype(np.float32)
+    for prob in (p, np.full(u.size, p)):  # scalar and per-account probabilities
+        k = months_waiting(u, prob)
+        k_max = int(np.ceil(np.log(1e-3) / np.log1p(-p)))
+        observed = np.bincount(np.minimum(k, k_max + 1), minlength=k_max + 2)
+        pmf = (1 - p) ** np.arange(k_max + 1) * p
+        expected = np.append(pmf, (1 - p) ** (k_max + 1)) * u.size
+        chi2 = (((observed - expected) ** 2) / expected).sum()
+        assert stats.chi2.sf(chi2, k_max + 1) > 1e-4
+        assert abs(k.mean() - (1 - p) / p) < 5 * np.sqrt((1 - p) / p**2 / u.size)
+
+
+def test_months_waiting_edges() -> None:
+    u = np.array([0.0, 0.5, 0.999999], dtype=np.float32)
+    assert (months_waiting(u, 1.0) == 0).all()
+    assert (months_waiting(u, 0.0) == NEVER).all()
+    assert (months_waiting(u, np.array([1.0, 0.0, 0.5])) == [0, NEVER, 19]).all()
+    # Inversion: a larger exit probability never waits longer (common random numbers).
+    v = np.random.default_rng(1).random(1000).astype(np.float32)
+    assert (months_waiting(v, 0.2) <= months_waiting(v, 0.1)).all()
+
+
+# --------------------------------------------------------------------------- calendars
+def test_calendar_returns_each_row_in_its_month_once() -> None:
+    rng = np.random.default_rng(3)
+    cal = Calendar(window=4)
+    filed: dict[int, list[int]] = {}
+    next_row = 0
+    for month in range(40):
+        # file rows for this month and later (some never, some far beyond 40)
+        n = 50
+        rows = np.arange(next_row, next_row + n)
+        next_row += n
+        waits = rng.geometric(0.1, size=n) - 1
+        waits[:3] = [0, 100, NEVER]
+        due = np.where(waits >= NEVER, NEVER, month + waits)
+        cal.add(due, rows)
+        cal.add(month + 2, np.array([next_row]))  # one scalar filing
+        for m, r in zip(due.tolist(), rows.tolist(), strict=True):
+            if m < NEVER:
+                filed.setdefault(m, []).append(r)
+        filed.setdefault(month + 2, []).append(next_row)
+        next_row += 1
+        got = cal.pop(month)
+        assert sorted(got.tolist()) == sorted(filed.pop(month, []))
+    # Months past any window (a live model stepped beyond its horizon) are still found.
+    for month in range(40, 200):
+        assert sorted(cal.pop(month).tolist()) == sorted(filed.pop(month, []))
+    assert len(cal) == 0 and not filed
+
+
+# --------------------------------------------------------------------------- per-row draws
+def test_row_uniform_is_uniform_keyed_by_row_and_independent() -> None:
+    s = RandomStreams(42, 0)
+    rows = np.arange(200_000)
+    u = s.row_uniform("churn", 3, 1, rows)
+    assert u.dtype == np.float32 and u.min() >= 0.0 and u.max() < 1.0
+    assert stats.kstest(u, "uniform").pvalue > 1e-4
+    # A row's value does not depend on which other rows are drawn, or in which order.
+    some = np.random.default_rng(0).permutation(rows)[:5000]
+    assert np.array_equal(s.row_uniform("churn", 3, 1, some), u[some])
+    # Different keys give unrelated values; the pair's second uniform is a fresh one.
+    first, second = s.row_uniform_pair("churn", 3, 1, rows)
+    assert np.array_equal(first, u)
+    others = [
+        second,
+        s.row_uniform("churn", 3, 1, rows, draw=1),
+        s.row_uniform("churn", 4, 1, rows),
+        s.row_uniform("churn", 3, 2, rows),
+        s.row_uniform("winback", 3, 1, rows),
+        RandomStreams(42, 1).row_uniform("churn", 3, 1, rows),
+        RandomStreams(43, 0).row_uniform("churn", 3, 1, rows),
+    ]
+    for v in others:
+        assert abs(np.corrcoef(u, v)[0, 1]) < 0.02
+        assert stats.kstest(v, "uniform").pvalue > 1e-4
+    # Neighbouring rows are not correlated.
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.02
+    with pytest.raises(KeyError):
+        s.row_uniform("nonsense", 3, 1, rows)
+
+
+# --------------------------------------------------------------------------- counters
+BUSY = [
+    "market.size=30000",
+    "initial.customers=3000",
+    "months=30",
+    "replications=1",
+    "mechanisms.annual_contracts=true",
+    *(f"personas.{k}.advocacy.rate=0.3" for k in ("solo", "smb", "midmarket")),
+    "personas.solo.winback={rate: 0.2, window_months: 6}",
+]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        [
+            "health.churn_sensitivity=0",
+            "mechanisms.annual_contracts=false",
+            "mechanisms.involuntary_churn=false",
+        ],
+    ],
+)
+def test_counters_match_the_population_every_month(extra: list[str]) -> None:
+    """Stage counts, MRR and paying seats kept at the transition sites equal a recount of the
+    population after every month; rows [0, aware) are all reached, the rest all unaware."""
+    cfg = load_config([*BUSY, *extra])
+    model = JourneyModel(cfg)
+    assert model.churn_is_scheduled == bool(extra)
+    moved = 0
+    for _ in range(cfg.months):
+        model.step()
+        for agent in model.persona_agents:
+            pop = agent.pop
+            counts = np.bincount(pop.stage.view(np.uint8), minlength=N_STAGES)
+            assert np.array_equal(agent.counts, counts)
+            assert agent.mrr_total == pytest.approx(float(pop.mrr.sum(dtype=np.float64)), 1e-9)
+            paying = (pop.stage >= Stage.ONBOARDING) & (pop.stage <= Stage.ADVOCATE)
+            assert agent.paying_seats == int(pop.seats[paying].sum())
+            assert (pop.stage[: agent.aware] != Stage.UNAWARE).all()
+            assert (pop.stage[agent.aware :] == Stage.UNAWARE).all()
+            assert (pop.health[~paying] == 0).all()
+            moved += int(counts[Stage.CHURNED] + counts[Stage.ADVOCATE])
+        total = model.records[-1]
+        assert total["month"] == model.month
+    assert moved > 0
