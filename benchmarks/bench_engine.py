@@ -919,6 +919,15 @@ def print_report(res: dict[str, Any]) -> None:
             f"{engine_small:.1f} ns per customer-month = {sm['speedup']:.1f}× "
             "(the engine's fixed cost per month weighs more)"
         )
+        # Two sizes give the engine's cost per month as fixed + per account (a straight line).
+        big_ms = e["ns_per_customer_month"] * y["rows"] * 1e-6
+        small_ms = engine_small * sm["rows"] * 1e-6
+        per_account = (big_ms - small_ms) / (y["rows"] - sm["rows"]) * 1e6
+        fixed = small_ms - per_account * sm["rows"] * 1e-6
+        w(
+            f"   engine's cost per month from the two sizes: {fixed:.2f} ms fixed + "
+            f"{per_account:.2f} ns per account"
+        )
     w("")
     w(
         f"   Agreement at month {y['months']} (counts; flows summed over the run): expected "
