@@ -3,7 +3,9 @@
 ``JourneyModel`` owns the clock (one step = one month), the random streams, the price book,
 scheduled events and the monthly records. Customers are rows of a struct-of-arrays population;
 each ``PersonaAgent`` moves its own rows, the ``SupportDesk`` and ``SuccessTeam`` are agents
-with finite capacity shared by all personas.
+with finite capacity shared by all personas. A month's work follows the accounts that move
+(the aware prefix, transitions scheduled by waiting times, running counters: see
+``simulator/personas.py``), not the size of the market.
 
 Step order (one month), the same in the README:
 

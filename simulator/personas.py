@@ -109,13 +109,6 @@ class PersonaAgent(mesa.Agent):
         st = self.pop.stage[: self.aware]
         return (st >= Stage.ONBOARDING) & (st <= Stage.ADVOCATE)
 
-    def count(self, stage: Stage) -> int:
-        return int(self.counts[stage])
-
-    def stage_counts(self) -> np.ndarray:
-        """Accounts per stage (in ``Stage`` order) right now."""
-        return self.counts.copy()
-
     def recount(self) -> None:
         """Recompute the counters from the population (after set-up)."""
         pop = self.pop
