@@ -54,14 +54,14 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
         f"{reps} replication{'s' if reps != 1 else ''} · seed {p.seed} · "
         f"market {p.market_size:,} accounts",
         "",
-        f"  {'metric':<28}{'median':>12}    {'P10 – P90':<24}",
+        f"  {'metric':<28}{'median':>12}    P10 – P90",
     ]
     summary = result.summary()
     for key in CLI_METRICS:
         label, kind = HEADLINE[key]
         s = summary[key]
         band = f"{format_value(s['p10'], kind)} – {format_value(s['p90'], kind)}"
-        lines.append(f"  {label:<28}{format_value(s['median'], kind):>12}    {band:<24}")
+        lines.append(f"  {label:<28}{format_value(s['median'], kind):>12}    {band}")
     if out_dir is not None:
         shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
         shown = shown if not shown.startswith("..") else str(out_dir)

@@ -111,17 +111,14 @@ BUSY = [
 ]
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        [],
-        [
-            "health.churn_sensitivity=0",
-            "mechanisms.annual_contracts=false",
-            "mechanisms.involuntary_churn=false",
-        ],
-    ],
-)
+SCHEDULED = [
+    "health.churn_sensitivity=0",
+    "mechanisms.annual_contracts=false",
+    "mechanisms.involuntary_churn=false",
+]
+
+
+@pytest.mark.parametrize("extra", [[], SCHEDULED], ids=["monthly churn draws", "scheduled churn"])
 def test_counters_match_the_population_every_month(extra: list[str]) -> None:
     """Stage counts, MRR and paying seats kept at the transition sites equal a recount of the
     population after every month; rows [0, aware) are all reached, the rest all unaware."""
