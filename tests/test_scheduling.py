@@ -142,3 +142,18 @@ def test_counters_match_the_population_every_month(extra: list[str]) -> None:
         total = model.records[-1]
         assert total["month"] == model.month
     assert moved > 0
+
+
+def test_live_model_runs_past_its_horizon() -> None:
+    """A dashboard may step a model beyond ``months``: transitions filed for later months (and
+    those beyond any calendar window) still happen."""
+    cfg = load_config([*BUSY[:3], "months=6", "replications=1", *SCHEDULED])
+    model = JourneyModel(cfg)
+    model.run(60)
+    assert model.month == 60 and len(model.records) == 60 * len(model.persona_agents)
+    last = model.records[-len(model.persona_agents) :]
+    assert sum(r["churned_customers"] for r in last) > 0
+    assert sum(r["reactivated_customers"] for r in model.records[-40:]) > 0
+    for agent in model.persona_agents:
+        counts = np.bincount(agent.pop.stage.view(np.uint8), minlength=N_STAGES)
+        assert np.array_equal(agent.counts, counts)
