@@ -78,7 +78,9 @@ class PersonaAgent(mesa.Agent):
         self.paying_seats = 0
         self.flows: dict[str, float] = {}
         self.start_counts = np.zeros(N_STAGES, dtype=np.int64)
-        #: Rows due to leave a stage, by month: one calendar per scheduled transition.
+        #: Rows due to leave a stage, by month: one calendar per scheduled transition
+        #: (lost → consideration; consideration → decision ("advance") or lost ("drop");
+        #: decision ends; onboarding ends; scheduled churn; churned → active).
         self.due = {
             name: Calendar()
             for name in ("nurture", "advance", "drop", "decision", "onboarding", "churn", "winback")
