@@ -135,11 +135,6 @@ class PersonaAgent(mesa.Agent):
         pop.stage[idx] = stage
         pop.stage_month[idx] = self.model.month
 
-    @property
-    def churn_is_scheduled(self) -> bool:
-        """Churn times are drawn once per paying spell (see ``JourneyModel``)."""
-        return self.model.churn_is_scheduled
-
     def churn_probability(self, idx: np.ndarray) -> np.ndarray:
         """Monthly voluntary churn probability of accounts ``idx`` (rows of this persona).
 
@@ -199,7 +194,7 @@ class PersonaAgent(mesa.Agent):
     def schedule_churn(self, idx: np.ndarray, first_month: int) -> None:
         """Paying spell of ``idx`` starts: draw the month it ends when churn is scheduled
         (``first_month`` is the first month churn can happen)."""
-        if not self.churn_is_scheduled or idx.size == 0:
+        if not self.model.churn_is_scheduled or idx.size == 0:
             return
         wait = months_waiting(self.row_uniform("churn", idx), self.churn_probability(idx))
         self.due["churn"].add(first_month + wait, idx)
@@ -649,7 +644,7 @@ class PersonaAgent(mesa.Agent):
         probability this month (health moves it).
         """
         pop = self.pop
-        if self.churn_is_scheduled:
+        if self.model.churn_is_scheduled:
             idx = self.due["churn"].pop(self.model.month)
             st = pop.stage[idx]
             self._end_paying(

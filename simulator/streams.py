@@ -53,11 +53,15 @@ _U16, _U27, _U30, _U31, _U40 = (np.uint64(k) for k in (16, 27, 30, 31, 40))
 _U_LOW24 = np.uint64((1 << 24) - 1)
 
 
+_STREAM_IDS = {name: zlib.crc32(name.encode()) for name in STREAMS}
+
+
 def _stream_id(name: str) -> int:
-    return zlib.crc32(name.encode())
-
-
-_STREAM_IDS = {name: _stream_id(name) for name in STREAMS}
+    """The stream's number (CRC-32 of its name); KeyError for a name not in ``STREAMS``."""
+    try:
+        return _STREAM_IDS[name]
+    except KeyError:
+        raise KeyError(f"unknown random stream {name!r}") from None
 
 
 def _mix64(x: int) -> int:
@@ -80,8 +84,6 @@ class RandomStreams:
 
     def generator(self, stream: str, month: int, persona: int = 0) -> np.random.Generator:
         """The generator for one mechanism, month and persona."""
-        if stream not in STREAMS:
-            raise KeyError(f"unknown random stream {stream!r}")
         ss = np.random.SeedSequence(
             [self.seed, self.replication, _stream_id(stream), int(month), int(persona)]
         )
@@ -94,11 +96,7 @@ class RandomStreams:
     def row_key(self, stream: str, month: int, persona: int, draw: int = 0) -> int:
         """The 64-bit key of a counter-based stream (``draw`` numbers independent draws of the
         same rows in the same month)."""
-        try:
-            sid = _STREAM_IDS[stream]
-        except KeyError:
-            raise KeyError(f"unknown random stream {stream!r}") from None
-        parts = sid * _P1 + int(month) * _P2 + int(persona) * _P3 + int(draw) * _P4
+        parts = _stream_id(stream) * _P1 + int(month) * _P2 + int(persona) * _P3 + int(draw) * _P4
         return _mix64(self._root ^ _mix64(parts))
 
     def row_uniform(
