@@ -10,14 +10,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from simulator import JourneyModel, load_config, simulate
-from simulator.runner import load_checkpoint
 from simulator.streams import STREAMS, RandomStreams
 
 SMALL = ["market.size=30000", "initial.customers=900", "months=12", "replications=3"]
@@ -48,12 +45,6 @@ def test_replications_differ_from_each_other() -> None:
     by_rep = [g["mrr_end"].to_numpy() for _, g in m.groupby("replication")]
     assert not np.array_equal(by_rep[0], by_rep[1])
     assert not np.array_equal(by_rep[1], by_rep[2])
-
-
-def test_local_process_pool_equals_serial() -> None:
-    serial = _table(["executor=serial"])
-    pooled = _table(["executor=local", "executor.workers=2"])
-    pd.testing.assert_frame_equal(serial, pooled, check_exact=True)
 
 
 # Mechanisms that couple personas through shared state: one queue (support), one team
@@ -129,23 +120,3 @@ def test_random_streams_are_keyed_not_sequential() -> None:
 def test_unknown_stream_is_refused() -> None:
     with pytest.raises(KeyError, match="unknown random stream"):
         RandomStreams(1, 0).generator("nope", 1)
-
-
-def test_checkpoint_writes_every_replication(tmp_path: Path) -> None:
-    cfg = load_config([*SMALL, "months=4"])
-    res = simulate(cfg, checkpoint_dir=tmp_path, progress=False)
-    parts = sorted((tmp_path / "replications").glob("rep-*.parquet"))
-    assert [p.name for p in parts] == ["rep-0000.parquet", "rep-0001.parquet", "rep-0002.parquet"]
-    assert not list(tmp_path.rglob("*.tmp"))
-    back = load_checkpoint(tmp_path).sort_values(["replication", "month", "persona"])
-    want = res.monthly.sort_values(["replication", "month", "persona"])
-    pd.testing.assert_frame_equal(
-        back.reset_index(drop=True), want.reset_index(drop=True), check_exact=True
-    )
-
-
-def test_empty_checkpoint_reads_as_empty_table(tmp_path: Path) -> None:
-    from simulator.results import MONTHLY_COLUMNS
-
-    empty = load_checkpoint(tmp_path)
-    assert len(empty) == 0 and list(empty.columns) == list(MONTHLY_COLUMNS)
