@@ -1,0 +1,137 @@
+"""Rules that tie one part of the config to another: shares that sum to 1, names that must
+exist elsewhere (plans, channels, onboarding paths, mechanisms, support channels).
+
+They read the plain config tree, so they run beside the schema and every problem is reported
+at once; a rule whose inputs already have a problem of their own stays silent (one problem, one
+line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+Problem = tuple[str, str]
+
+
+def _names(value: Any) -> list[str]:
+    return [str(k) for k in value] if isinstance(value, dict) else []
+
+
+def _sections(tree: dict[str, Any], key: str) -> dict[str, Any]:
+    node: Any = tree
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _same_names(
+    key: str, given: dict[str, Any], allowed: Iterable[str], what: str
+) -> list[Problem]:
+    """``given`` must name exactly ``allowed``: extra names are unknown, absent ones missing."""
+    allowed = list(allowed)
+    out = [
+        (f"{key}.{extra}", f"unknown {what}; {what}s are {', '.join(allowed)}")
+        for extra in given
+        if extra not in allowed
+    ]
+    out += [(f"{key}.{name}", "missing") for name in allowed if name not in given]
+    return out
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def cross_section_problems(
+    tree: dict[str, Any],
+    has_problem: Callable[[str], bool],
+    *,
+    mechanisms: Iterable[str],
+    support_channels: Iterable[str],
+) -> list[Problem]:
+    """Every broken cross-section rule of a config tree, as (key, message).
+
+    Args:
+        tree: the plain config (scenario part).
+        has_problem: whether a key (or anything under it) already has a problem of its own.
+        mechanisms: the mechanism switch names the engine knows.
+        support_channels: the support channels the engine knows.
+    """
+    out: list[Problem] = []
+    personas = _sections(tree, "personas")
+    plans = _names(_sections(tree, "pricing.plans"))
+    channels = _names(_sections(tree, "acquisition.channels"))
+    paths = _names(_sections(tree, "onboarding.paths"))
+    support_channels = list(support_channels)
+
+    if "personas" in tree and not personas and not has_problem("personas"):
+        out.append(("personas", "at least one persona is needed"))
+    shares = {name: p.get("share") if isinstance(p, dict) else None for name, p in personas.items()}
+    if shares and not any(has_problem(f"personas.{n}.share") for n in shares):
+        total = sum(shares.values())
+        if abs(total - 1.0) > 1e-6:
+            listed = ", ".join(f"{n}={s:g}" for n, s in shares.items())
+            out.append(("personas.*.share", f"shares must sum to 1, got {total:g} ({listed})"))
+
+    for name, p in personas.items():
+        k = f"personas.{name}"
+        if not isinstance(p, dict):
+            continue
+        if isinstance(p.get("plan_value"), dict) and plans:
+            out += _same_names(f"{k}.plan_value", p["plan_value"], plans, "plan")
+        if isinstance(p.get("channels"), dict) and "acquisition" in tree:
+            out += _same_names(f"{k}.channels", p["channels"], channels, "channel")
+        mix = (
+            (p.get("support") or {}).get("channel_mix")
+            if isinstance(p.get("support"), dict)
+            else None
+        )
+        if isinstance(mix, dict):
+            out += _same_names(f"{k}.support.channel_mix", mix, support_channels, "support channel")
+            values = list(mix.values())
+            checkable = all(_is_number(v) for v in values) and not has_problem(f"{k}.support")
+            if checkable and abs(sum(values) - 1.0) > 1e-6:
+                out.append(
+                    (f"{k}.support.channel_mix", f"shares must sum to 1, got {sum(values):g}")
+                )
+        path = p.get("onboarding")
+        if isinstance(path, str) and paths and path not in paths:
+            out.append((f"{k}.onboarding", f"must be one of {', '.join(paths)}; got {path!r}"))
+
+    plan_tree = _sections(tree, "pricing.plans")
+    if "pricing" in tree and not plans and not has_problem("pricing.plans"):
+        out.append(("pricing.plans", "at least one plan is needed"))
+    ranks = [p.get("rank") for p in plan_tree.values() if isinstance(p, dict)]
+    if all(_is_number(r) for r in ranks) and len(set(ranks)) != len(ranks):
+        out.append(("pricing.plans", "every plan needs a distinct rank"))
+
+    if isinstance(tree.get("mechanisms"), dict):
+        out += _same_names("mechanisms", tree["mechanisms"], mechanisms, "mechanism")
+    support = _sections(tree, "support.channels")
+    if support:
+        out += _same_names("support.channels", support, support_channels, "support channel")
+
+    initial = _sections(tree, "initial").get("customers")
+    size = _sections(tree, "market").get("size")
+    checkable = _is_number(initial) and _is_number(size)
+    checkable = (
+        checkable and not has_problem("initial.customers") and not has_problem("market.size")
+    )
+    if checkable and initial > size:
+        out.append(("initial.customers", f"must be <= market.size ({size}), got {initial}"))
+
+    named = {"plan": plans, "channel": channels, "path": paths}
+    for name, event in _sections(tree, "events").items():
+        if not isinstance(event, dict):
+            continue
+        for field, allowed in named.items():
+            value = event.get(field)
+            if isinstance(value, str) and value not in allowed:
+                out.append(
+                    (
+                        f"events.{name}.{field}",
+                        f"must be one of {', '.join(allowed)}; got {value!r}",
+                    )
+                )
+    return [(k, m) for k, m in out if not has_problem(k)]

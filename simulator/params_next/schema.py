@@ -1,0 +1,209 @@
+"""The scenario's parameters: a pydantic schema whose field names are the config keys.
+
+``configs/`` is the only source of values: no field has a default here. Bounds live in the
+types (``simulator.params.types``); rules that tie one section to another (shares sum to 1,
+names that must exist elsewhere) are in ``simulator.params.rules``. Units: months, accounts,
+$ and $/month; rates are monthly probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from simulator.params_next.persona import Persona, Section
+from simulator.params_next.types import MONEY_MAX, Money, Name, Number, Prob, Switch, Whole
+
+
+class Market(Section):
+    size: Whole(1, 200_000_000)  # addressable accounts (finite market)
+
+
+class Initial(Section):
+    customers: Whole(0, 200_000_000)  # paying accounts at month 0 (the current book)
+    annual_share: Prob | None  # share of the book on annual terms; null: each persona's choice
+
+
+class Plan(Section):
+    price: Money  # list price, $ per month, per seat when ``per_seat`` else per account
+    per_seat: Switch
+    rank: Whole(0, 1000)  # upgrades go to the next rank
+
+
+class Billing(Section):
+    payment_failure_rate: Prob  # share of monthly charges that fail
+    dunning_recovery: Prob  # share of failed charges recovered
+
+
+class Cogs(Section):
+    per_account: Money  # $ per paying account per month
+    per_seat: Money  # $ per seat per month
+    payment_fee: Prob  # share of cash billed
+
+
+class Pricing(Section):
+    plans: dict[str, Plan]
+    annual_discount: Prob  # discount for annual billing, share of the monthly list price
+    billing: Billing
+    cogs: Cogs
+
+    @property
+    def ranked(self) -> tuple[str, ...]:
+        """Plan names in rank order (the engine's plan index)."""
+        return tuple(sorted(self.plans, key=lambda n: (self.plans[n].rank, n)))
+
+
+class OnboardingPath(Section):
+    months: Whole(0, 120)  # duration before the activation outcome is known
+    quality: Prob  # probability the account reaches activation
+    cost: Money  # $ per onboarded account
+
+
+class Onboarding(Section):
+    paths: dict[str, OnboardingPath]
+
+
+class SupportChannel(Section):
+    handle_minutes: Number(0, 10_000, lo_open=True)
+    sla_hours: Number(0, 10_000)  # first-response target
+
+
+class Support(Section):
+    agents: Whole(0, 1_000_000)
+    cost_per_agent: Money  # $ per agent per month
+    hours_per_month: Number(0, 744, lo_open=True)  # staffed hours per agent per month
+    knowledge_base_deflection: Prob
+    channels: dict[str, SupportChannel]
+
+
+class Success(Section):
+    csms: Whole(0, 1_000_000)
+    accounts_per_csm: Whole(0, 100_000)  # at-risk accounts one CSM works per month
+    cost_per_csm: Money  # $ per CSM per month
+    min_mrr: Money  # accounts below this MRR ($/month) are not worked
+    health_boost: Number(0, 100)
+
+
+class Bass(Section):
+    p: Prob  # innovation: monthly probability an unaware account starts evaluating
+    q: Number(0, 10)  # imitation: word of mouth per adopter share
+
+
+class Channel(Section):
+    spend: Money  # $ per month
+    cost_per_lead: Number(0, MONEY_MAX, lo_open=True)  # $ per lead
+
+
+class Acquisition(Section):
+    bass: Bass
+    advocate_weight: Number(0, 1000)
+    referral_reward: Money  # $ per referred prospect who becomes a customer
+    referral_utility: Number(-20, 20)
+    referral_advance_multiplier: Number(0, 100)
+    channels: dict[str, Channel]
+
+
+class Health(Section):
+    """Health score (0 neutral); monthly churn = base × exp(-churn_sensitivity × health)."""
+
+    decay: Prob
+    churn_sensitivity: Number(0, 100)
+    activation_bonus: Number(0, 100)
+    activation_failure_penalty: Number(0, 100)
+    sla_breach_penalty: Number(0, 100)
+    support_resolved_bonus: Number(0, 100)
+    price_gap_penalty: Number(0, 100)
+    price_increase_penalty: Number(0, 100)
+    at_risk_threshold: Number(-100, 100)
+    promoter_threshold: Number(-100, 100)
+
+
+class Renewal(Section):
+    term_months: Whole(1, 120)
+    at_risk_discount: Prob
+    offer_save_rate: Prob
+
+
+class Advocacy(Section):
+    min_tenure_months: Whole(0, 1200)
+    review_rate: Number(0, 100)  # positive reviews per advocate per month
+    negative_review_rate: Number(0, 100)  # reviews per unhappy churner
+    reputation_prior_reviews: Number(0, MONEY_MAX, lo_open=True)
+    reputation_prior_rating: Prob
+    reputation_weight: Number(0, 100)
+
+
+class Finance(Section):
+    discount_rate: Number(0, 10)  # annual rate for the discounted LTV
+
+
+# ---------------------------------------------------------------------------- events
+class PriceChange(Section):
+    type: Literal["price_change"]
+    month: Whole(1, 100_000)
+    plan: Name
+    price: Money
+    grandfather: Switch  # existing customers keep their price
+
+
+class SupportCapacity(Section):
+    type: Literal["support_capacity"]
+    month: Whole(1, 100_000)
+    agents: Whole(0, 1_000_000)
+
+
+class SuccessCapacity(Section):
+    type: Literal["success_capacity"]
+    month: Whole(1, 100_000)
+    csms: Whole(0, 1_000_000)
+
+
+class Campaign(Section):
+    type: Literal["campaign"]
+    month: Whole(1, 100_000)
+    months: Whole(1, 100_000)
+    channel: Name
+    spend: Money  # extra $ per month
+
+
+class OnboardingQuality(Section):
+    type: Literal["onboarding_quality"]
+    month: Whole(1, 100_000)
+    path: Name
+    quality: Prob
+
+
+Event = Annotated[
+    PriceChange | SupportCapacity | SuccessCapacity | Campaign | OnboardingQuality,
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------------------- the scenario
+class ScenarioParams(Section):
+    """Every parameter that shapes the simulated numbers, validated."""
+
+    scenario_name: Name
+    seed: Whole(0, 2**63 - 1)
+    months: Whole(1, 1200)
+    replications: Whole(1, 100_000)
+    market: Market
+    initial: Initial
+    personas: dict[str, Persona]
+    pricing: Pricing
+    onboarding: Onboarding
+    support: Support
+    success: Success
+    acquisition: Acquisition
+    mechanisms: dict[str, Switch]
+    health: Health
+    renewal: Renewal
+    advocacy: Advocacy
+    events: dict[str, Event]
+    finance: Finance
+
+    @property
+    def persona_list(self) -> tuple[Persona, ...]:
+        """The personas in config order (persona ``index`` order)."""
+        return tuple(self.personas.values())
