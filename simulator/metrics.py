@@ -1,59 +1,232 @@
-"""Headline metrics, with finance definitions, computed from the monthly table.
+"""Headline metrics: a registry of their finance definitions, and their computation from the
+monthly table.
 
-All metrics are computed per replication on the company total (all personas), then summarised
-across replications as median and P10/P90.
+Every metric is computed per replication on the company total (all personas summed), then
+summarised across replications as median and P10/P90 (``summarize``). ``METRICS`` declares each
+one once: its name (the key in ``summary()`` and ``summary.json``), label, unit, display format,
+the finance definition and the monthly columns it reads; ``formula_table()`` renders the
+definitions as the README's table of formulas. Display formatting is in
+``simulator.formatting``.
 
-Definitions:
-    ARR = 12 × MRR. Logo churn (monthly) = churned / customers at the start of the month,
-    pooled over the horizon. Gross MRR churn = (churned + contraction MRR) / MRR at start.
-    NRR and GRR: trailing 12 months at the end of the horizon, over the accounts paying 12 months
-    earlier (GRR caps each account at its MRR then, so GRR ≤ 100%). ARPA = MRR / customers.
-    Gross margin = (revenue - COGS - support cost) / revenue (customer support is cost of
-    revenue, as in SaaS finance). LTV = ARPA × gross margin / logo churn.
-    Discounted LTV = the margin a customer brings over the simulated survival, discounted:
-    GM × Σ_t ARPA_t · S(t-1) · v^(t-1) over the horizon, S(t) = Π_{m≤t} (1 - logo churn of
-    month m), v = (1 + annual discount rate)^(-1/12); beyond the horizon ARPA and churn stay at
-    their last-12-month values (a geometric tail). With constant churn c, ARPA a and no
-    discounting it equals a × GM / c.
-    CAC = acquisition cost / new customers. Payback (months) = CAC / (ARPA × gross margin).
-    Quick ratio = (new + expansion MRR) / (churned + contraction MRR).
+The discount rate of the discounted LTV has no default here: callers pass the config's
+``finance.discount_rate``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from simulator.results import COST_COLUMNS, FLOW_COLUMNS, STAGE_COLUMNS
+from simulator.formatting import FORMATS
+from simulator.results import COST_COLUMNS, MONTHLY
 
-#: Annual discount rate of the discounted LTV when the config does not set
-#: ``finance.discount_rate``.
-DEFAULT_DISCOUNT_RATE = 0.10
 
-SUM_COLUMNS = (*STAGE_COLUMNS, *FLOW_COLUMNS, "customers", "arr")
+@dataclass(frozen=True)
+class Metric:
+    """One headline metric.
 
-#: Headline metrics: name -> (label, format) for printing.
-HEADLINE: dict[str, tuple[str, str]] = {
-    "ending_arr": ("ending ARR", "money"),
-    "ending_mrr": ("ending MRR", "money"),
-    "ending_customers": ("paying customers", "count"),
-    "new_customers": ("new customers (horizon)", "count"),
-    "monthly_logo_churn": ("monthly logo churn", "pct"),
-    "monthly_gross_mrr_churn": ("monthly gross MRR churn", "pct"),
-    "nrr_12m": ("NRR (trailing 12 months)", "pct"),
-    "grr_12m": ("GRR (trailing 12 months)", "pct"),
-    "arpa": ("ARPA ($/month)", "money"),
-    "gross_margin": ("gross margin", "pct"),
-    "ltv": ("LTV", "money"),
-    "ltv_discounted": ("LTV, discounted, simulated survival", "money"),
-    "cac": ("CAC", "money"),
-    "ltv_to_cac": ("LTV:CAC", "ratio"),
-    "payback_months": ("CAC payback (months)", "ratio"),
-    "quick_ratio": ("SaaS quick ratio", "ratio"),
-    "revenue": ("revenue billed (horizon)", "money"),
-    "total_cost": ("total cost (horizon)", "money"),
-    "sla_breach_rate": ("tickets breaching SLA", "pct"),
-}
+    Attributes:
+        name: key in ``summary()``, ``summary.json`` and the per-replication table.
+        label: human name for printing.
+        unit: unit of a value (``$/year``, ``$/month``, ``accounts``, ``fraction``...).
+        format: display format kind (``simulator.formatting.FORMATS``).
+        definition: the finance definition, as computed (one line, formulas in words).
+        columns: monthly-table columns the metric reads.
+    """
+
+    name: str
+    label: str
+    unit: str
+    format: str
+    definition: str
+    columns: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"metric {self.name}: format {self.format!r} not in {FORMATS}")
+
+
+_CHURN_COLS = ("churned_customers", "customers", "new_customers", "reactivated_customers")
+_MARGIN_COLS = ("revenue", "cogs", "support_cost")
+
+#: Every headline metric, in the order of the summary.
+METRICS: tuple[Metric, ...] = (
+    Metric(
+        "ending_arr",
+        "ending ARR",
+        "$/year",
+        "money",
+        "ARR = 12 × MRR at the end of the horizon",
+        ("arr",),
+    ),
+    Metric(
+        "ending_mrr",
+        "ending MRR",
+        "$/month",
+        "money",
+        "MRR at the end of the horizon",
+        ("mrr_end",),
+    ),
+    Metric(
+        "ending_customers",
+        "paying customers",
+        "accounts",
+        "count",
+        "paying accounts (onboarding + active + advocate) at the end of the horizon",
+        ("customers",),
+    ),
+    Metric(
+        "new_customers",
+        "new customers (horizon)",
+        "accounts",
+        "count",
+        "Σ new customers over the horizon",
+        ("new_customers",),
+    ),
+    Metric(
+        "monthly_logo_churn",
+        "monthly logo churn",
+        "fraction per month",
+        "pct",
+        "logo churn = Σ churned customers / Σ customers at the start of each month, pooled over "
+        "the horizon (customers at start = customers at end − new − reactivated + churned)",
+        _CHURN_COLS,
+    ),
+    Metric(
+        "monthly_gross_mrr_churn",
+        "monthly gross MRR churn",
+        "fraction per month",
+        "pct",
+        "gross MRR churn = Σ (churned MRR + contraction MRR) / Σ MRR at the start of the month",
+        ("churned_mrr", "contraction_mrr", "mrr_start"),
+    ),
+    Metric(
+        "nrr_12m",
+        "NRR (trailing 12 months)",
+        "fraction",
+        "pct",
+        "NRR = MRR now of the accounts paying 12 months before the end of the horizon / their "
+        "MRR then (accounts not paying then, new or reactivated, are excluded)",
+        ("retained_mrr_12m", "mrr_12m_ago"),
+    ),
+    Metric(
+        "grr_12m",
+        "GRR (trailing 12 months)",
+        "fraction",
+        "pct",
+        "GRR = as NRR, each account's MRR now capped at its MRR then (GRR ≤ 100%)",
+        ("gross_retained_mrr_12m", "mrr_12m_ago"),
+    ),
+    Metric(
+        "arpa",
+        "ARPA ($/month)",
+        "$/month per account",
+        "money",
+        "ARPA = MRR / paying customers, at the end of the horizon (the whole book)",
+        ("mrr_end", "customers"),
+    ),
+    Metric(
+        "gross_margin",
+        "gross margin",
+        "fraction",
+        "pct",
+        "gross margin = (revenue − COGS − support cost) / revenue, over the horizon (revenue = "
+        "cash billed; customer support is cost of revenue)",
+        _MARGIN_COLS,
+    ),
+    Metric(
+        "ltv",
+        "LTV",
+        "$ per account",
+        "money",
+        "LTV = ARPA × gross margin / monthly logo churn",
+        ("mrr_end", *_CHURN_COLS, *_MARGIN_COLS),
+    ),
+    Metric(
+        "ltv_discounted",
+        "LTV, discounted, simulated survival",
+        "$ per account",
+        "money",
+        "gross margin × Σ_t ARPA_t · S(t−1) · v^(t−1), S(t) = Π_{m≤t} (1 − logo churn of month "
+        "m), v = (1 + finance.discount_rate)^(−1/12); after the horizon a geometric tail at the "
+        "last month's ARPA and the mean logo churn of the last 12 months",
+        ("mrr_end", *_CHURN_COLS, *_MARGIN_COLS),
+    ),
+    Metric(
+        "cac",
+        "CAC",
+        "$ per account",
+        "money",
+        "CAC = acquisition cost (channel spend and sales) / new customers, over the horizon",
+        ("acquisition_cost", "new_customers"),
+    ),
+    Metric(
+        "ltv_to_cac",
+        "LTV:CAC",
+        "ratio",
+        "ratio",
+        "LTV / CAC",
+        ("mrr_end", *_CHURN_COLS, *_MARGIN_COLS, "acquisition_cost"),
+    ),
+    Metric(
+        "payback_months",
+        "CAC payback (months)",
+        "months",
+        "ratio",
+        "payback = CAC / (ARPA × gross margin)",
+        ("acquisition_cost", "new_customers", "mrr_end", "customers", *_MARGIN_COLS),
+    ),
+    Metric(
+        "quick_ratio",
+        "SaaS quick ratio",
+        "ratio",
+        "ratio",
+        "quick ratio = Σ (new + expansion MRR) / Σ (churned + contraction MRR), over the horizon",
+        ("new_mrr", "expansion_mrr", "churned_mrr", "contraction_mrr"),
+    ),
+    Metric(
+        "revenue",
+        "revenue billed (horizon)",
+        "$",
+        "money",
+        "Σ cash billed over the horizon",
+        ("revenue",),
+    ),
+    Metric(
+        "total_cost",
+        "total cost (horizon)",
+        "$",
+        "money",
+        "Σ acquisition, onboarding, support, success, COGS and referral cost over the horizon",
+        COST_COLUMNS,
+    ),
+    Metric(
+        "sla_breach_rate",
+        "tickets breaching SLA",
+        "fraction",
+        "pct",
+        "Σ tickets whose first response missed the SLA / Σ tickets, over the horizon",
+        ("sla_breaches", "tickets"),
+    ),
+)
+
+#: Metric by name.
+METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+
+#: Headline metrics: name -> (label, format), a view of ``METRICS`` for printing.
+HEADLINE: dict[str, tuple[str, str]] = {m.name: (m.label, m.format) for m in METRICS}
+
+#: Columns summed over personas by ``company_totals``: every non-key column.
+SUM_COLUMNS: tuple[str, ...] = MONTHLY.of_kind("stock", "flow", "derived")
+
+
+def formula_table() -> str:
+    """The metrics' definitions as a markdown table (the README's table of formulas)."""
+    lines = ["| metric | key | unit | definition |", "|---|---|---|---|"]
+    lines += [f"| {m.label} | `{m.name}` | {m.unit} | {m.definition} |" for m in METRICS]
+    return "\n".join(lines)
 
 
 def company_totals(monthly: pd.DataFrame) -> pd.DataFrame:
@@ -110,12 +283,14 @@ def discounted_ltv(
     return gross_margin * (within + tail)
 
 
-def replication_metrics(
-    totals: pd.DataFrame, discount_rate: float = DEFAULT_DISCOUNT_RATE
-) -> pd.DataFrame:
-    """Headline metrics per scenario and replication, from ``company_totals``.
+def replication_metrics(totals: pd.DataFrame, discount_rate: float) -> pd.DataFrame:
+    """Headline metrics per scenario and replication, from ``company_totals``: one row per
+    replication, one column per metric of ``METRICS`` (after ``scenario`` and ``replication``).
 
-    ``discount_rate`` (annual) discounts the survival-based LTV."""
+    Args:
+        totals: company totals (``company_totals`` of the monthly table).
+        discount_rate: annual discount rate of the discounted LTV (``finance.discount_rate``).
+    """
     rows = []
     for (scenario, rep), g in totals.groupby(["scenario", "replication"], sort=True):
         g = g.sort_values("month")
@@ -166,13 +341,16 @@ def replication_metrics(
     return pd.DataFrame(rows)
 
 
-def summarize(
-    monthly: pd.DataFrame, discount_rate: float = DEFAULT_DISCOUNT_RATE
-) -> dict[str, dict[str, float]]:
-    """Median and P10/P90 across replications of every headline metric."""
+def summarize(monthly: pd.DataFrame, discount_rate: float) -> dict[str, dict[str, float]]:
+    """Median and P10/P90 across replications of every metric of ``METRICS``.
+
+    Args:
+        monthly: the monthly table (``SimulationResult.monthly``).
+        discount_rate: annual discount rate of the discounted LTV (``finance.discount_rate``).
+    """
     per_rep = replication_metrics(company_totals(monthly), discount_rate)
     out: dict[str, dict[str, float]] = {}
-    for name in HEADLINE:
+    for name in METRIC_BY_NAME:
         values = per_rep[name].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
         if values.size == 0:
@@ -183,17 +361,26 @@ def summarize(
     return out
 
 
-def format_value(value: float, kind: str) -> str:
-    """Human format for the CLI summary."""
-    if not np.isfinite(value):
-        return "n/a"
-    if kind == "money":
-        for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-            if abs(value) >= scale:
-                return f"${value / scale:,.2f}{unit}"
-        return f"${value:,.0f}"
-    if kind == "pct":
-        return f"{100 * value:.1f}%"
-    if kind == "count":
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
+# Transitional: callers outside this module (params.py, cli.py) still import these two names.
+# They are not part of the registry; delete this function once those imports are gone.
+def __getattr__(name: str) -> object:
+    import warnings
+
+    if name == "format_value":
+        from simulator.formatting import format_value
+
+        warnings.warn(
+            "simulator.metrics.format_value moved to simulator.formatting",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return format_value
+    if name == "DEFAULT_DISCOUNT_RATE":
+        warnings.warn(
+            "simulator.metrics.DEFAULT_DISCOUNT_RATE is gone: finance.discount_rate in "
+            "configs/config.yaml is the only source of the discount rate",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return 0.10
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,9 @@
 """Standard plots. Each function takes the tidy monthly table, draws on ``ax`` (or a new
-figure) and returns the figure; ``save_standard_plots`` writes them as PNG."""
+figure) and returns the figure; ``save_standard_plots`` writes them as PNG.
+
+Column names, legend labels and units come from ``simulator.results`` (``MONTHLY``) and metric
+labels from ``simulator.metrics`` (``METRIC_BY_NAME``); this module only chooses colours and
+layout."""
 
 from __future__ import annotations
 
@@ -15,9 +19,17 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from simulator.metrics import company_totals, customers_at_start
+from simulator.metrics import METRIC_BY_NAME, company_totals, customers_at_start
+from simulator.results import BRIDGE_MINUS, BRIDGE_PLUS, MONTHLY, PAYING_COLUMNS
 
-_PAYING = ("n_onboarding", "n_active", "n_advocate")
+#: Bar colours of the MRR bridge, by column.
+BRIDGE_COLORS: dict[str, str] = {
+    "new_mrr": "#2a9d8f",
+    "expansion_mrr": "#8ab17d",
+    "reactivation_mrr": "#e9c46a",
+    "contraction_mrr": "#f4a261",
+    "churned_mrr": "#e76f51",
+}
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (9, 5)) -> tuple[Figure, Axes]:
@@ -46,13 +58,14 @@ def plot_customers_by_stage(monthly: pd.DataFrame, ax: Axes | None = None) -> Fi
     med = company_totals(monthly).groupby("month").median(numeric_only=True)
     ax.stackplot(
         med.index,
-        *[med[c] for c in _PAYING],
-        labels=["onboarding", "active", "advocate"],
+        *[med[c] for c in PAYING_COLUMNS],
+        labels=[MONTHLY[c].title for c in PAYING_COLUMNS],
         alpha=0.85,
     )
     ax.plot(med.index, med["n_consideration"], "--", color="0.3", label="in consideration")
     ax.plot(med.index, med["n_decision"], ":", color="0.3", label="in decision (trial/demo/free)")
-    _finish(ax, "accounts", "Customers by stage (median across replications)", loc="upper left")
+    title = "Customers by stage (median across replications)"
+    _finish(ax, MONTHLY["n_active"].unit, title, loc="upper left")
     return fig
 
 
@@ -62,24 +75,18 @@ def plot_mrr_bridge(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
     med = company_totals(monthly).groupby("month").median(numeric_only=True)
     x = med.index.to_numpy()
     bottom = np.zeros(len(x))
-    for col, label, color in (
-        ("new_mrr", "new", "#2a9d8f"),
-        ("expansion_mrr", "expansion", "#8ab17d"),
-        ("reactivation_mrr", "reactivation", "#e9c46a"),
-    ):
-        ax.bar(x, med[col], bottom=bottom, label=label, color=color)
+    for col in BRIDGE_PLUS:
+        ax.bar(x, med[col], bottom=bottom, label=MONTHLY[col].title, color=BRIDGE_COLORS[col])
         bottom += med[col].to_numpy()
     bottom = np.zeros(len(x))
-    for col, label, color in (
-        ("contraction_mrr", "contraction", "#f4a261"),
-        ("churned_mrr", "churn", "#e76f51"),
-    ):
-        ax.bar(x, -med[col], bottom=bottom, label=label, color=color)
+    for col in BRIDGE_MINUS:
+        ax.bar(x, -med[col], bottom=bottom, label=MONTHLY[col].title, color=BRIDGE_COLORS[col])
         bottom -= med[col].to_numpy()
     net = med["mrr_end"] - med["mrr_start"]
     ax.plot(x, net, "k-", lw=1.5, label="net new MRR")
     ax.axhline(0, color="0.2", lw=0.8)
-    _finish(ax, "$ / month", "MRR bridge (median across replications)", loc="upper left", ncol=3)
+    title = "MRR bridge (median across replications)"
+    _finish(ax, MONTHLY["mrr_end"].unit, title, loc="upper left", ncol=3)
     return fig
 
 
@@ -98,7 +105,8 @@ def plot_churn(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
     band = _band(tot, "rate")
     ax.fill_between(band.index, 100 * band[0.1], 100 * band[0.9], color="0.5", alpha=0.25)
     ax.plot(band.index, 100 * band[0.5], "k-", lw=2, label="all (P10–P90 band)")
-    _finish(ax, "% of customers at start of month", "Monthly logo churn")
+    title = METRIC_BY_NAME["monthly_logo_churn"].label.capitalize()
+    _finish(ax, "% of customers at start of month", title)
     return fig
 
 
@@ -110,7 +118,8 @@ def plot_mrr_fan(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
     ax.fill_between(q.index, q[0.1], q[0.9], alpha=0.2, color="#264653", label="P10–P90")
     ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.35, color="#264653", label="P25–P75")
     ax.plot(q.index, q[0.5], color="#264653", lw=2, label="median")
-    _finish(ax, "MRR ($ / month)", "MRR forecast", loc="upper left")
+    mrr = MONTHLY["mrr_end"]
+    _finish(ax, f"{mrr.title} ({mrr.unit})", "MRR forecast", loc="upper left")
     return fig
 
 

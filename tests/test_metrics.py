@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from simulator import load_config, simulate
-from simulator.metrics import HEADLINE, discounted_ltv, summarize
+from simulator.formatting import format_value
+from simulator.metrics import HEADLINE, METRICS, discounted_ltv, summarize
 from simulator.results import MONTHLY_COLUMNS
 
 SMALL = ["market.size=30000", "initial.customers=900", "months=12", "replications=2"]
@@ -51,8 +52,8 @@ def _hand_table() -> pd.DataFrame:
 
 
 def test_metrics_on_a_hand_built_table() -> None:
-    s = {k: v["median"] for k, v in summarize(_hand_table()).items()}
-    assert set(s) == set(HEADLINE)
+    s = {k: v["median"] for k, v in summarize(_hand_table(), discount_rate=0.10).items()}
+    assert list(s) == [m.name for m in METRICS] == list(HEADLINE)
     starts = np.arange(100, 100 + 5 * 13, 5)  # customers at the start of months 1..13
     logo = 5 * 13 / starts.sum()
     assert s["monthly_logo_churn"] == pytest.approx(logo)
@@ -98,8 +99,47 @@ def test_discounted_ltv_closed_forms() -> None:
     assert discounted_ltv(flat_c, flat_a, g, 0.10) < discounted_ltv(flat_c, flat_a, g, 0.0)
 
 
+def test_discount_rate_is_required() -> None:
+    with pytest.raises(TypeError):
+        summarize(_hand_table())  # type: ignore[call-arg]
+
+
+def test_discount_rate_reaches_discounted_ltv() -> None:
+    """No discounting: the same hand computation as above with v = 1."""
+    s = summarize(_hand_table(), discount_rate=0.0)["ltv_discounted"]["median"]
+    starts = np.arange(100, 100 + 5 * 13, 5)
+    alive, value = 1.0, 0.0
+    for start in starts:
+        value += 80.0 * alive
+        alive *= 1 - 5 / start
+    value += 80.0 * alive / float(np.mean(5 / starts[1:]))
+    assert s == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "text"),
+    [
+        (1_234_567.0, "money", "$1.23M"),
+        (2.5e9, "money", "$2.50B"),
+        (999.4, "money", "$999"),
+        (0.0345, "pct", "3.5%"),
+        (12_345.6, "count", "12,346"),
+        (3.14159, "ratio", "3.14"),
+        (float("nan"), "money", "n/a"),
+        (float("inf"), "ratio", "n/a"),
+    ],
+)
+def test_format_value(value: float, kind: str, text: str) -> None:
+    assert format_value(value, kind) == text
+
+
+def test_format_value_refuses_an_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="unknown format kind"):
+        format_value(1.0, "percent")
+
+
 def test_summary_bands_order() -> None:
-    monthly = simulate(load_config(SMALL), progress=False).monthly
-    for name, band in summarize(monthly).items():
+    res = simulate(load_config(SMALL), progress=False)
+    for name, band in res.summary().items():
         if np.isfinite(band["median"]):
             assert band["p10"] <= band["median"] <= band["p90"], name

@@ -1,0 +1,31 @@
+"""Display formatting of numbers (CLI summary, reports). What a number means lives in
+``simulator.metrics`` and ``simulator.results``; this module only says how it is shown."""
+
+from __future__ import annotations
+
+import math
+
+#: Format kinds a metric can declare.
+FORMATS: tuple[str, ...] = ("money", "pct", "count", "ratio")
+
+
+def format_value(value: float, kind: str) -> str:
+    """Human format of ``value`` for a format kind (see ``FORMATS``); ``n/a`` when not finite.
+
+    money: ``$1.23M`` (k, M, B above a thousand); pct: a fraction shown as ``12.3%``;
+    count: ``12,345``; ratio: ``1.23``.
+    """
+    if kind not in FORMATS:
+        raise ValueError(f"unknown format kind {kind!r}; expected one of {FORMATS}")
+    if not math.isfinite(value):
+        return "n/a"
+    if kind == "money":
+        for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+            if abs(value) >= scale:
+                return f"${value / scale:,.2f}{unit}"
+        return f"${value:,.0f}"
+    if kind == "pct":
+        return f"{100 * value:.1f}%"
+    if kind == "count":
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
