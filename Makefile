@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench baseline clean
+.PHONY: run test test-fast lint format bench bench-quick baseline clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ format: $(STAMP)
 ## bench: speed and memory of the engine (prints ns per customer-month, bytes per customer)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
+
+## bench-quick: the same at small sizes (a smoke run for CI, seconds; prints figures, asserts none)
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py --quick
 
 ## baseline: regenerate the golden baseline on purpose (a change of numbers, in its own commit)
 baseline: $(STAMP)

@@ -1,0 +1,333 @@
+"""Benchmark harness: the machine, timing, memory tracing, sizes, and the full-engine run (A).
+
+Used by ``bench_engine.py`` (the entry) and ``yardstick.py``. Run as a script only as the
+memory child of ``measure_memory``::
+
+    python benchmarks/harness.py --memory-child '["market.size=1000", ...]'
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+import simulator.model
+from simulator import load_config
+from simulator.config import params_of
+from simulator.model import JourneyModel
+from simulator.params import ScenarioParams
+from simulator.population import Population
+from simulator.runner import git_revision, package_versions
+from simulator.streams import RandomStreams
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Sizes of one benchmark run."""
+
+    customers: int  # paying accounts of the full-engine run (A), = its rows
+    months: int
+    repeat: int  # timed repetitions of each engine run
+    yardstick: int  # accounts of the Mesa comparison (B); a tenth are customers at month 0
+    small: int | None  # second, smaller size of the comparison (None: skipped)
+    replications: int  # engine replications for the agreement check
+
+
+def sizes(
+    quick: bool,
+    customers: int | None = None,
+    months: int = 36,
+    repeat: int | None = None,
+    yardstick: int | None = None,
+    replications: int | None = None,
+) -> Sizes:
+    """The full run's sizes (the project's targets are set for them), or ``--quick``'s."""
+    customers = customers or (100_000 if quick else 1_000_000)
+    return Sizes(
+        customers=customers,
+        months=months,
+        repeat=repeat or (1 if quick else 3),
+        yardstick=yardstick or (20_000 if quick else customers),
+        small=None if quick else 250_000,
+        replications=replications or (20 if quick else 30),
+    )
+
+
+# ---------------------------------------------------------------------------- the machine
+def pin_to_one_core() -> int | None:
+    """Restrict this process (and its children) to one CPU; the CPU, or None if unsupported."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def rss_bytes(field: str = "VmRSS") -> int | None:
+    """Resident set size (``VmRSS``) or its peak (``VmHWM``) of this process, from /proc."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(cpu: int | None) -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "pinned_cpu": cpu,
+        "numpy": np.__version__,
+        "mesa": mesa.__version__,
+        "versions": package_versions(),
+        "git_revision": git_revision(short=True),
+    }
+
+
+# ---------------------------------------------------------------------------- A. full engine
+def full_overrides(customers: int, market: int, months: int) -> list[str]:
+    """The default scenario with ``customers`` paying accounts and ``market`` rows; support
+    agents and CSMs scaled with the book so per-customer service matches the default."""
+    base = load_config()
+    scale = customers / base.initial.customers
+    return [
+        f"market.size={market}",
+        f"initial.customers={customers}",
+        f"months={months}",
+        "replications=1",
+        "progress=false",
+        f"support.agents={max(1, round(base.support.agents * scale))}",
+        f"success.csms={max(1, round(base.success.csms * scale))}",
+    ]
+
+
+def time_engine(params: ScenarioParams, repeat: int) -> dict[str, Any]:
+    """Set-up and run times of ``repeat`` fresh models (one replication each)."""
+    setup, wall, cpu = [], [], []
+    paying_months = 0
+    rows = params.market_size
+    rss_before = rss_after = None
+    for _ in range(repeat):
+        gc.collect()
+        rss0 = rss_bytes()
+        t0 = time.perf_counter()
+        model = JourneyModel(params)
+        t1, c1 = time.perf_counter(), time.process_time()
+        model.run()
+        t2, c2 = time.perf_counter(), time.process_time()
+        setup.append(t1 - t0)
+        wall.append(t2 - t1)
+        cpu.append(c2 - c1)
+        paying_months = sum(int(r["customers"]) for r in model.records)
+        if rss_before is None:
+            rss_before, rss_after = rss0, rss_bytes("VmHWM")
+        del model
+    customer_months = rows * params.months
+    run_median = statistics.median(wall)
+    return {
+        "rows": rows,
+        "months": params.months,
+        "repeat": repeat,
+        "setup_s": statistics.median(setup),
+        "run_s": wall,
+        "run_median_s": run_median,
+        "run_min_s": min(wall),
+        "run_cpu_median_s": statistics.median(cpu),
+        "customer_months": customer_months,
+        "paying_customer_months": paying_months,
+        "ns_per_customer_month": run_median / customer_months * 1e9,
+        "ns_per_customer_month_min": min(wall) / customer_months * 1e9,
+        "ns_per_customer_month_cpu": statistics.median(cpu) / customer_months * 1e9,
+        "ns_per_paying_customer_month": run_median / max(paying_months, 1) * 1e9,
+        "rss_before_bytes": rss_before,
+        "rss_peak_bytes": rss_after,
+    }
+
+
+def memory_child(overrides: list[str]) -> dict[str, Any]:
+    """Peak traced memory of set-up + run (runs in a child process; see ``measure_memory``)."""
+    params = params_of(load_config(overrides))
+    gc.collect()
+    tracemalloc.start()
+    model = JourneyModel(params)
+    _, setup_peak = tracemalloc.get_traced_memory()
+    model.run()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rows = len(model.population)
+    history = sum(a.nbytes for month in model.mrr_history for a in month)
+    calendars = sum(len(c) for agent in model.persona_agents for c in agent.due.values())
+    return {
+        "rows": rows,
+        "traced_peak_bytes": peak,
+        "traced_setup_peak_bytes": setup_peak,
+        "traced_end_bytes": current,
+        "population_bytes": model.population.nbytes,
+        "mrr_history_bytes": history,
+        "calendar_rows_at_end": calendars,
+    }
+
+
+def measure_memory(overrides: list[str]) -> dict[str, Any]:
+    """``memory_child`` in a child process (it inherits the CPU pinning), per row."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--memory-child", json.dumps(overrides)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    rows = out["rows"]
+    out["peak_bytes_per_customer"] = out["traced_peak_bytes"] / rows
+    out["population_bytes_per_row"] = out["population_bytes"] / rows
+    out["mrr_history_bytes_per_row"] = out["mrr_history_bytes"] / rows
+    return out
+
+
+def population_row_bytes() -> dict[str, int]:
+    """Bytes per row of each array of the population struct of arrays."""
+    pop = Population.empty(1)
+    return {f.name: int(getattr(pop, f.name).itemsize) for f in fields(pop)}
+
+
+# ---------------------------------------------------------------------------- per-step timing
+#: Random-draw methods timed inside the steps that call them (label, class, method).
+DRAWS: tuple[tuple[str, type, str], ...] = (
+    ("uniform draws", RandomStreams, "uniform"),
+    ("per-row draws", RandomStreams, "row_uniform"),
+    ("per-row draw pairs", RandomStreams, "row_uniform_pair"),
+)
+
+
+def steps_table() -> tuple[Any, ...] | None:
+    """The engine's ``STEPS`` if the model times its steps (``step(timings=...)``), else None."""
+    steps = getattr(simulator.model, "STEPS", None)
+    if not steps or not _takes_timings(JourneyModel.step):
+        return None
+    return tuple(steps)
+
+
+def _takes_timings(fn: Callable[..., Any]) -> bool:
+    try:
+        return "timings" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_timed(model: JourneyModel, months: int, timings: dict[str, float]) -> str:
+    """Run ``months`` months adding each step's seconds into ``timings``; how it was called.
+
+    Mesa's ``Model.__init__`` replaces the instance's ``step`` with a wrapper that takes no
+    arguments (it advances Mesa's clock, then calls the class's ``step``), so the model is
+    driven by ``run(timings=...)`` when it has one, else by its own ``step(timings=...)``, else
+    by the class's ``step`` called directly (Mesa's clock then stays at 0; the engine keeps its
+    own month)."""
+    if _takes_timings(model.run):
+        model.run(months, timings=timings)  # type: ignore[call-arg]
+        return "JourneyModel.run(timings=...)"
+    if _takes_timings(model.step):
+        for _ in range(months):
+            model.step(timings=timings)  # type: ignore[call-arg]
+        return "model.step(timings=...)"
+    for _ in range(months):
+        type(model).step(model, timings=timings)  # type: ignore[call-arg]
+    return "JourneyModel.step(model, timings=...), past Mesa's step wrapper"
+
+
+@contextmanager
+def draw_timers() -> Iterator[dict[str, float]]:
+    """Wrap the random-draw methods with wall-clock timers (restored on exit)."""
+    totals: dict[str, float] = {}
+    saved = []
+
+    def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.perf_counter() - t0
+
+        return wrapper
+
+    for label, cls, name in DRAWS:
+        fn = cls.__dict__.get(name)
+        if callable(fn):
+            saved.append((cls, name, fn))
+            setattr(cls, name, timed(label, fn))
+    try:
+        yield totals
+    finally:
+        for cls, name, fn in saved:
+            setattr(cls, name, fn)
+
+
+def time_steps(params: ScenarioParams) -> dict[str, Any]:
+    """One more run with each row of ``STEPS`` timed by the model (``step(timings=...)``) and
+    the random draws timed inside them: seconds and ns per customer-month per step, in step
+    order. ``{"skipped": reason}`` when the engine has no ``STEPS`` table yet."""
+    steps = steps_table()
+    if steps is None:
+        return {"skipped": "simulator.model has no STEPS table with JourneyModel.step(timings=...)"}
+    model = JourneyModel(params)
+    timings: dict[str, float] = {}
+    gc.collect()
+    with draw_timers() as draws:
+        t0 = time.perf_counter()
+        how = run_timed(model, params.months, timings)
+        total = time.perf_counter() - t0
+    per = params.market_size * params.months
+
+    def entry(seconds: float) -> dict[str, float]:
+        return {"s": seconds, "ns_per_customer_month": seconds / per * 1e9}
+
+    order = [s.name for s in steps]
+    order += [name for name in timings if name not in order]  # anything timed outside STEPS
+    return {
+        "run_s": total,
+        "called_as": how,
+        "ns_per_customer_month": total / per * 1e9,
+        "steps": {name: entry(timings.get(name, 0.0)) for name in order},
+        "outside_steps": entry(max(0.0, total - sum(timings.values()))),
+        "draws": {label: entry(s) for label, s in draws.items()},
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--memory-child":
+        print(json.dumps(memory_child(json.loads(sys.argv[2]))))
+    else:
+        sys.exit("usage: harness.py --memory-child JSON (run benchmarks/bench_engine.py)")
