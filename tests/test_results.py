@@ -158,3 +158,22 @@ def test_declarations_are_checked_and_frozen() -> None:
         col.name = "y"  # type: ignore[misc]
     with pytest.raises(KeyError, match="no column"):
         MONTHLY["n_typo"]
+
+
+def test_every_output_a_mechanism_declares_is_a_declared_column() -> None:
+    import importlib
+    import pkgutil
+
+    package = pytest.importorskip("simulator.mechanisms")
+    declared = 0
+    for info in pkgutil.iter_modules(package.__path__):
+        mechanism = getattr(
+            importlib.import_module(f"{package.__name__}.{info.name}"), "MECHANISM", None
+        )
+        if mechanism is None:
+            continue
+        declared += 1
+        unknown = set(mechanism.outputs) - set(MONTHLY_COLUMNS)
+        assert not unknown, (mechanism.name, sorted(unknown))
+    if not declared:
+        pytest.skip("no mechanism module declares MECHANISM yet")
