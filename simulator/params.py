@@ -14,29 +14,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.errors import ConfigError
+from simulator.mechanisms import EVENT_TYPES, MECHANISMS, SUPPORT_CHANNELS
 from simulator.metrics import DEFAULT_DISCOUNT_RATE
 from simulator.stages import DecisionPath
 
-MECHANISMS: tuple[str, ...] = (
-    "acquisition",
-    "onboarding",
-    "support",
-    "success",
-    "price_effect",
-    "annual_contracts",
-    "expansion",
-    "referrals",
-    "reactivation",
-    "involuntary_churn",
-)
-SUPPORT_CHANNELS: tuple[str, ...] = ("chat", "email", "phone")
-EVENT_TYPES: tuple[str, ...] = (
-    "price_change",
-    "support_capacity",
-    "success_capacity",
-    "campaign",
-    "onboarding_quality",
-)
 INF = math.inf
 
 

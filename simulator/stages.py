@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import numpy as np
+
 
 class Stage(IntEnum):
     """Where an account is in the SaaS journey at the end of a month."""
@@ -24,6 +26,11 @@ class Stage(IntEnum):
 STAGE_NAMES: tuple[str, ...] = tuple(s.name.lower() for s in Stage)
 PAYING_STAGES: tuple[Stage, ...] = (Stage.ONBOARDING, Stage.ACTIVE, Stage.ADVOCATE)
 N_STAGES = len(Stage)
+
+
+def is_paying(stage: np.ndarray) -> np.ndarray:
+    """Which of these stage codes are paying stages (onboarding, active, advocate)."""
+    return (stage >= Stage.ONBOARDING) & (stage <= Stage.ADVOCATE)
 
 
 class Source(IntEnum):

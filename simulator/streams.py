@@ -53,6 +53,18 @@ _U16, _U27, _U30, _U31, _U40 = (np.uint64(k) for k in (16, 27, 30, 31, 40))
 _U_LOW24 = np.uint64((1 << 24) - 1)
 
 
+_ALMOST_ONE = np.float32(np.nextafter(np.float32(1.0), np.float32(0.0)))
+
+
+def rescale(u: np.ndarray, lo: np.ndarray | float, width: np.ndarray | float) -> np.ndarray:
+    """The part of uniforms ``u`` within [lo, lo + width) as fresh float32 uniforms on [0, 1):
+    where one account needs a second independent choice from one uniform, the uniform rescaled
+    within the interval it fell in is again uniform and independent of the first choice."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = (u - lo) / width
+    return np.clip(np.nan_to_num(v, nan=0.0), 0.0, _ALMOST_ONE).astype(np.float32)
+
+
 _STREAM_IDS = {name: zlib.crc32(name.encode()) for name in STREAMS}
 
 

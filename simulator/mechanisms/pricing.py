@@ -4,13 +4,26 @@ The price book holds current list prices (changed by scheduled price-change even
 choice is a multinomial logit over the plans plus an outside option (no purchase):
 utility of plan j = plan_value[j] - price_sensitivity × price_per_seat[j] / willingness_to_pay
 + shared terms (reputation, card-required trial, referral), against ``outside_utility``.
+
+A list-price change (``simulator.mechanisms.events``) reaches the book through billing. With the
+``price_effect`` switch on, prices move health: a price rise costs health in proportion to the
+rise (``health.price_increase_penalty``), and a price per seat above the persona's willingness
+to pay raises churn (``health.price_gap_penalty``, ``simulator.mechanisms.churn``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from simulator.params import PersonaParams, PlanParams
+from simulator.mechanisms.base import Mechanism
+
+if TYPE_CHECKING:
+    from simulator.model import JourneyModel
+    from simulator.params import PersonaParams, PlanParams, ScenarioParams
+
+PRICE_EFFECT = "price_effect"
 
 
 class PriceBook:
@@ -101,3 +114,38 @@ def annual_probability(persona: PersonaParams, annual_discount: float) -> float:
     """Probability a new customer picks annual billing at this discount (logistic)."""
     z = persona.annual_logit + persona.annual_discount_sensitivity * annual_discount
     return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def setup(model: JourneyModel) -> None:
+    """Today's price book; the price effect's health penalties (None / 0 when it is off)."""
+    params = model.params
+    model.price_book = PriceBook(params.plans, params.annual_discount)
+    on = model.mechanisms[PRICE_EFFECT]
+    model.price_increase_penalty = params.health["price_increase_penalty"] if on else None
+    model.price_gap_penalty = params.health["price_gap_penalty"] if on else 0.0
+
+
+def moves_churn(params: ScenarioParams) -> bool:
+    """The price gap moves churn through health when health moves churn."""
+    return params.mechanisms[PRICE_EFFECT] and params.health["churn_sensitivity"] > 0
+
+
+MECHANISM = Mechanism(
+    name="pricing",
+    options=(PRICE_EFFECT,),
+    config=(
+        "pricing.plans.*",
+        "pricing.annual_discount",
+        "personas.*.plan_value",
+        "personas.*.price_sensitivity",
+        "personas.*.willingness_to_pay",
+        "personas.*.price_multiplier",
+        "personas.*.outside_utility",
+        "personas.*.annual",
+        "health.price_increase_penalty",
+        "health.price_gap_penalty",
+    ),
+    population=("plan", "seats", "annual", "mrr", "health"),
+    moves_churn=moves_churn,
+    setup=setup,
+)

@@ -1,0 +1,103 @@
+"""Acquisition: unaware accounts start evaluating (unaware → consideration).
+
+Monthly hazard per unaware account of a persona: Bass p + q × adopters / persona market, where
+adopters = paying customers + (advocate_weight - 1) × advocates at the start of the month; plus
+channel leads / unaware accounts (spend $ / cost per lead $, split across personas by channel
+weight); plus expected referrals / unaware accounts (advocates × referrals per advocate, when
+``referrals`` is on). The number reached is binomial(unaware, hazard); they are the next unaware
+rows (the aware prefix grows), and each one's source (organic, channel, referral) is drawn in
+proportion to its part of the hazard.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from simulator.mechanisms import advocacy, consideration
+from simulator.mechanisms.base import Mechanism
+from simulator.mechanisms.events import channel_spend
+from simulator.stages import Source, Stage
+
+if TYPE_CHECKING:
+    from simulator.model import JourneyModel
+
+SWITCH = "acquisition"
+
+
+def setup(model: JourneyModel) -> None:
+    """Each persona's share of every channel's leads: its channel weight / all weights."""
+    params = model.params
+    model.channel_share = []
+    for p in params.personas:
+        shares = {}
+        for c in params.channels:
+            total = sum(q.channel_weight[c] for q in params.personas)
+            if total > 0 and p.channel_weight[c] > 0:
+                shares[c] = p.channel_weight[c] / total
+        model.channel_share.append(shares)
+
+
+def acquire(model: JourneyModel) -> None:
+    """Reach this month's prospects, persona by persona."""
+    par = model.params
+    referrals_on = model.mechanisms[advocacy.SWITCH]
+    for agent in model.persona_agents:
+        shares = model.channel_share[agent.index]
+        counts = agent.start_counts
+        for channel, share in shares.items():
+            agent.add("acquisition_cost", channel_spend(model, channel) * share)
+        n_unaware = int(counts[Stage.UNAWARE])
+        if n_unaware == 0:
+            continue
+        adopters = (
+            counts[Stage.ONBOARDING]
+            + counts[Stage.ACTIVE]
+            + par.advocate_weight * counts[Stage.ADVOCATE]
+        )
+        h_bass = min(1.0, par.bass_p + par.bass_q * adopters / agent.size)
+        leads = sum(
+            channel_spend(model, c) * share / par.channels[c][1] for c, share in shares.items()
+        )
+        h_channel = min(1.0 - h_bass, leads / n_unaware)
+        h_referral = 0.0
+        if referrals_on:
+            expected = counts[Stage.ADVOCATE] * agent.persona.referrals_per_advocate
+            h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
+        hazard = min(1.0, h_bass + h_channel + h_referral)
+        gen = model.streams.generator("acquisition", model.month, agent.index)
+        reached = int(gen.binomial(n_unaware, hazard))
+        if reached == 0:
+            continue
+        idx = np.arange(agent.aware, agent.aware + reached)
+        agent.aware += reached
+        v = agent.row_uniform("acquisition", idx) * np.float32(hazard)
+        src = np.where(
+            v < h_bass,
+            Source.ORGANIC,
+            np.where(v < h_bass + h_channel, Source.CHANNEL, Source.REFERRAL),
+        ).astype(np.int8)
+        agent.pop.source[idx] = src
+        agent.move(idx, Stage.CONSIDERATION, Stage.UNAWARE)
+        consideration.schedule_consideration(agent, idx)
+        agent.add("prospects", idx.size)
+        agent.add("referrals", np.count_nonzero(src == Source.REFERRAL))
+
+
+MECHANISM = Mechanism(
+    name="acquisition",
+    switch=SWITCH,
+    config=(
+        "acquisition.bass.p",
+        "acquisition.bass.q",
+        "acquisition.advocate_weight",
+        "acquisition.channels.*",
+        "personas.*.channels",
+        "personas.*.referrals.per_advocate",
+    ),
+    population=("stage", "source"),
+    streams=("acquisition",),
+    outputs=("acquisition_cost", "prospects", "referrals"),
+    setup=setup,
+)

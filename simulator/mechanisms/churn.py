@@ -1,0 +1,83 @@
+"""Voluntary churn of monthly-billed paying accounts (annual ones churn at renewal: billing).
+
+An account's monthly churn probability is its base churn (drawn at set-up from
+Beta(mean, concentration), ``simulator.book``) × exp(-``health.churn_sensitivity`` × (health -
+price gap penalty)), clipped to [0, 1]. When no mechanism can change it during a paying spell
+(``JourneyModel.churn_is_scheduled``, derived from every mechanism's ``moves_churn``), the month
+the spell ends is drawn once when it starts (geometric waiting time, ``simulator.calendar``);
+otherwise each monthly-billed paying account draws every month.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from simulator.calendar import months_waiting
+from simulator.mechanisms.base import Mechanism
+from simulator.stages import is_paying
+
+if TYPE_CHECKING:
+    from simulator.model import JourneyModel
+    from simulator.personas import PersonaAgent
+
+
+def churn_probability(agent: PersonaAgent, idx: np.ndarray) -> np.ndarray:
+    """Monthly voluntary churn probability of accounts ``idx`` (rows of ``agent``).
+
+    base × exp(-churn_sensitivity × (health - price gap penalty)), clipped to [0, 1]. With every
+    mechanism off health stays 0 and this is the base probability exactly.
+    """
+    m = agent.model
+    sensitivity = m.params.health["churn_sensitivity"]
+    pop = agent.pop
+    p = pop.base_churn[idx].astype(np.float64)
+    if sensitivity <= 0:
+        return np.clip(p, 0.0, 1.0)
+    health = pop.health[idx].astype(np.float64)
+    if m.price_gap_penalty > 0:
+        seats = np.maximum(pop.seats[idx], 1)
+        per_seat = pop.mrr[idx] / seats
+        gap = np.maximum(per_seat / agent.persona.willingness_to_pay - 1.0, 0.0)
+        health = health - m.price_gap_penalty * gap
+    p = p * np.exp(-sensitivity * health)
+    return np.clip(p, 0.0, 1.0)
+
+
+def schedule_churn(agent: PersonaAgent, idx: np.ndarray, first_month: int) -> None:
+    """A paying spell of ``idx`` starts: draw the month it ends when churn is scheduled
+    (``first_month`` is the first month churn can happen)."""
+    if not agent.model.churn_is_scheduled or idx.size == 0:
+        return
+    wait = months_waiting(agent.row_uniform("churn", idx), churn_probability(agent, idx))
+    agent.due["churn"].add(first_month + wait, idx)
+
+
+def churn(model: JourneyModel) -> None:
+    """Scheduled churn: the accounts whose drawn churn month is now (and still pay). Otherwise
+    one draw per monthly-billed paying account against its probability this month."""
+    t = model.month
+    for agent in model.persona_agents:
+        pop = agent.pop
+        if model.churn_is_scheduled:
+            idx = agent.due["churn"].pop(t)
+            agent.end_paying(idx[is_paying(pop.stage[idx])], "churned_voluntary")
+            continue
+        idx = np.flatnonzero(agent.paying_mask() & ~pop.annual[: agent.aware])
+        if idx.size == 0:
+            continue
+        p = churn_probability(agent, idx)
+        u = agent.uniform("churn")[idx]
+        agent.end_paying(idx[u < p], "churned_voluntary")
+
+
+MECHANISM = Mechanism(
+    name="churn",
+    config=("personas.*.churn", "health.churn_sensitivity", "health.price_gap_penalty"),
+    population=("base_churn", "health", "mrr", "seats", "annual", "stage"),
+    streams=("churn",),
+    calendars=("churn",),
+    outputs=("churned_customers", "churned_voluntary", "churned_mrr"),
+    on_paying_start=schedule_churn,
+)

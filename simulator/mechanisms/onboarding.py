@@ -1,0 +1,79 @@
+"""Onboarding: new customers follow their persona's path (self-serve, guided, white-glove) for
+``onboarding.paths.<path>.months``, at ``cost`` $ per account; at the end each activates with
+probability ``quality`` (health + ``health.activation_bonus``) or fails (health -
+``health.activation_failure_penalty``), and becomes active either way.
+
+With ``onboarding`` off, new customers start active at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from simulator.mechanisms.base import Mechanism
+from simulator.mechanisms.health import moves_churn
+from simulator.stages import Stage
+
+if TYPE_CHECKING:
+    from simulator.model import JourneyModel
+    from simulator.personas import PersonaAgent
+
+SWITCH = "onboarding"
+
+
+def setup(model: JourneyModel) -> None:
+    """The paths, and each path's activation probability now (events change it)."""
+    model.onboarding_paths = model.params.onboarding_paths
+    model.onboarding_quality = {n: p.quality for n, p in model.onboarding_paths.items()}
+
+
+def first_paying_stage(model: JourneyModel) -> Stage:
+    """Where a new customer starts: onboarding, or active when onboarding is off."""
+    return Stage.ONBOARDING if model.mechanisms[SWITCH] else Stage.ACTIVE
+
+
+def start_onboarding(agent: PersonaAgent, idx: np.ndarray) -> None:
+    """New customers ``idx`` start their path this month: file its end, pay its cost."""
+    m = agent.model
+    path = m.onboarding_paths[agent.persona.onboarding_path]
+    agent.due["onboarding"].add(m.month + path.months, idx)
+    agent.add("onboarding_cost", idx.size * path.cost)
+
+
+def onboard(model: JourneyModel) -> None:
+    """Accounts whose path ends this month (and still pay) activate or fail."""
+    h = model.params.health
+    bonus, penalty = h["activation_bonus"], h["activation_failure_penalty"]
+    for agent in model.persona_agents:
+        pop = agent.pop
+        idx = agent.due["onboarding"].pop(model.month)
+        idx = idx[pop.stage[idx] == Stage.ONBOARDING]  # not those that churned meanwhile
+        if idx.size == 0:
+            continue
+        path = model.onboarding_paths[agent.persona.onboarding_path]
+        quality = model.onboarding_quality[path.name]
+        activated = agent.row_uniform("onboarding", idx) < quality
+        pop.health[idx] += np.where(activated, bonus, -penalty).astype(np.float32)
+        agent.move(idx, Stage.ACTIVE, Stage.ONBOARDING)
+        agent.add("activations", np.count_nonzero(activated))
+        agent.add("activation_failures", np.count_nonzero(~activated))
+
+
+MECHANISM = Mechanism(
+    name="onboarding",
+    switch=SWITCH,
+    config=(
+        "onboarding.paths.*",
+        "personas.*.onboarding",
+        "health.activation_bonus",
+        "health.activation_failure_penalty",
+    ),
+    population=("stage", "health"),
+    streams=("onboarding",),
+    calendars=("onboarding",),
+    outputs=("onboarding_cost", "activations", "activation_failures"),
+    moves_churn=moves_churn,
+    setup=setup,
+)

@@ -1,0 +1,125 @@
+"""Customer success: a team of CSMs (a Mesa agent with finite capacity) works at-risk accounts.
+
+Each month the team works up to ``csms`` × ``accounts_per_csm`` paying accounts with health
+below ``health.at_risk_threshold`` and MRR at least ``success.min_mrr`` $/month, largest MRR
+first; each worked account gains ``success.health_boost``. Only reached accounts can pay, so the
+team scans each persona's aware prefix, not the market. Its cost is allocated to personas by
+accounts worked.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from simulator.mechanisms.base import Mechanism
+from simulator.mechanisms.health import moves_churn
+from simulator.stages import is_paying
+
+if TYPE_CHECKING:
+    from simulator.model import JourneyModel
+
+SWITCH = "success"
+
+
+class SuccessTeam(mesa.Agent):
+    """Customer-success managers working at-risk accounts, largest MRR first.
+
+    Attributes:
+        worked_rows: population rows (global) worked this month.
+    """
+
+    def __init__(self, model: JourneyModel):
+        super().__init__(model)
+        s = model.params.success
+        self.csms: int = int(s["csms"])
+        self.accounts_per_csm: int = int(s["accounts_per_csm"])
+        self.cost_per_csm: float = s["cost_per_csm"]
+        self.min_mrr: float = s["min_mrr"]
+        self.health_boost: float = s["health_boost"]
+        self.worked_last_month: int = 0
+        self.at_risk_last_month: int = 0
+        self.worked_rows: np.ndarray = np.zeros(0, dtype=np.int64)
+
+    @property
+    def capacity(self) -> int:
+        """Accounts the team can work this month."""
+        return self.csms * self.accounts_per_csm
+
+    @property
+    def monthly_cost(self) -> float:
+        """Team cost, $ per month."""
+        return self.csms * self.cost_per_csm
+
+    def candidates(self) -> np.ndarray:
+        """At-risk paying accounts worth working, as global population rows in row order."""
+        model = self.model
+        threshold = model.params.health["at_risk_threshold"]
+        parts = []
+        for agent in model.persona_agents:
+            pop = agent.pop
+            n = agent.aware
+            local = np.flatnonzero(
+                is_paying(pop.stage[:n])
+                & (pop.health[:n] < threshold)
+                & (pop.mrr[:n] >= self.min_mrr)
+            )
+            parts.append(local + agent.rows.start)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def step(self) -> None:
+        """Work the at-risk accounts: the top-MRR ones up to capacity get a health boost."""
+        pop = self.model.population
+        candidates = self.candidates()
+        self.at_risk_last_month = int(candidates.size)
+        cap = self.capacity
+        if candidates.size > cap:
+            mrr = pop.mrr[candidates]
+            # Largest MRR first; ties broken by row (deterministic).
+            top = np.argpartition(-mrr, cap - 1)[:cap] if cap > 0 else np.array([], dtype=int)
+            candidates = candidates[top]
+        pop.health[candidates] += self.health_boost
+        self.worked_last_month = int(candidates.size)
+        self.worked_rows = candidates
+
+
+def setup(model: JourneyModel) -> None:
+    """The team, staffed as configured (events change its CSMs)."""
+    model.success_team = SuccessTeam(model)
+
+
+def work_accounts(model: JourneyModel) -> None:
+    """The team works this month's at-risk accounts."""
+    model.success_team.step()
+
+
+def allocate_cost(model: JourneyModel, n_paying: list[int]) -> None:
+    """Each persona's ``success_cost`` ($) by its share of accounts worked (of paying accounts
+    when none were worked), and its ``accounts_worked``."""
+    team = model.success_team
+    worked = team.worked_rows
+    worked_total = int(worked.size)
+    paying_total = sum(n_paying)
+    for agent, paying in zip(model.persona_agents, n_paying, strict=True):
+        sl = agent.rows
+        mine = int(np.count_nonzero((worked >= sl.start) & (worked < sl.stop)))
+        share = (
+            mine / worked_total
+            if worked_total
+            else (paying / paying_total if paying_total else 0.0)
+        )
+        agent.flows["success_cost"] = team.monthly_cost * share
+        agent.flows["accounts_worked"] = mine
+
+
+MECHANISM = Mechanism(
+    name="success",
+    switch=SWITCH,
+    config=("success.*", "health.at_risk_threshold"),
+    population=("stage", "health", "mrr"),
+    outputs=("success_cost", "accounts_worked"),
+    moves_churn=moves_churn,
+    setup=setup,
+)
