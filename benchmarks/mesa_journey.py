@@ -1,0 +1,271 @@
+"""The simplified journey as a one-Mesa-agent-per-customer model (the yardstick of
+``yardstick.py``): each persona's constants (``Rules``), read from the engine's validated
+parameters, and ``CustomerAgent`` / ``MesaJourney``. ``CustomerAgent.step`` walks the journey in
+Python and draws its own random numbers every month, as in Mesa's examples."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import mesa
+
+from simulator.model import split_by_share
+from simulator.params import PersonaParams, ScenarioParams
+from simulator.stages import DecisionPath, Stage
+
+
+@dataclass(frozen=True)
+class Rules:
+    """One persona's constants of the simplified journey, read from the same parameters."""
+
+    index: int
+    name: str
+    size: int
+    initial: int
+    leads: float  # channel leads per month
+    advance: float
+    drop: float
+    nurture: float
+    decision_months: int
+    buy_cdf: tuple[float, ...]  # cumulative [no purchase, plan 0, plan 1, ...]
+    book_cdf: tuple[float, ...]  # cumulative [plan 0, plan 1, ...] of the initial book
+    onboarding_months: int
+    quality: float
+    churn: float
+    winback_rate: float
+    window: int
+    seat_price: tuple[float, ...]  # $ per seat per month, per plan, after the multiplier
+    seats_mean: float
+
+
+def _logit(utils: list[float]) -> list[float]:
+    top = max(utils)
+    w = [math.exp(u - top) for u in utils]
+    s = sum(w)
+    return [x / s for x in w]
+
+
+def _cumulative(p: list[float]) -> tuple[float, ...]:
+    out, acc = [], 0.0
+    for x in p:
+        acc += x
+        out.append(acc)
+    out[-1] = 1.0
+    return tuple(out)
+
+
+def persona_leads(params: ScenarioParams, persona: PersonaParams) -> float:
+    """Channel leads a persona receives per month: spend split by channel weight / cost per
+    lead."""
+    leads = 0.0
+    for c, (spend, cost_per_lead) in params.channels.items():
+        total = sum(q.channel_weight[c] for q in params.personas)
+        w = persona.channel_weight[c]
+        if total > 0 and w > 0:
+            leads += spend * (w / total) / cost_per_lead
+    return leads
+
+
+def build_rules(params: ScenarioParams) -> list[Rules]:
+    if not all(plan.per_seat for plan in params.plans):
+        raise SystemExit("the yardstick assumes per-seat plans (as in the default config)")
+    sizes = split_by_share(params.market_size, [p.share for p in params.personas])
+    initial = split_by_share(params.initial_customers, [p.share for p in params.personas])
+    rules = []
+    for p, size, n0 in zip(params.personas, sizes, initial, strict=True):
+        if p.decision_path == DecisionPath.FREEMIUM:
+            raise SystemExit("the yardstick does not model the freemium path")
+        card = p.decision_path == DecisionPath.TRIAL and p.card_required
+        seat_price = [plan.price * p.price_multiplier for plan in params.plans]
+        plan_u = [
+            v - p.price_sensitivity * price / p.willingness_to_pay
+            for v, price in zip(p.plan_value, seat_price, strict=True)
+        ]
+        extra = p.card_utility if card else 0.0
+        buy = _logit([p.outside_utility] + [u + extra for u in plan_u])
+        book = _logit(plan_u)
+        path = params.onboarding_paths[p.onboarding_path]
+        rules.append(
+            Rules(
+                index=p.index,
+                name=p.name,
+                size=size,
+                initial=n0,
+                leads=persona_leads(params, p),
+                advance=p.consider_advance * (p.card_start_factor if card else 1.0),
+                drop=p.consider_drop,
+                nurture=p.nurture,
+                decision_months=p.decision_months,
+                buy_cdf=_cumulative(buy),
+                book_cdf=_cumulative(book),
+                onboarding_months=path.months,
+                quality=path.quality,
+                churn=p.churn_mean,
+                winback_rate=p.winback_rate,
+                window=p.winback_window_months,
+                seat_price=tuple(seat_price),
+                seats_mean=p.seats_mean,
+            )
+        )
+    return rules
+
+
+def acquisition_hazard(params: ScenarioParams, r: Rules, unaware: float, adopters: float) -> float:
+    """Monthly probability an unaware account starts evaluating (Bass + channel leads)."""
+    h_bass = min(1.0, params.bass_p + params.bass_q * adopters / r.size)
+    h_channel = min(1.0 - h_bass, r.leads / unaware) if unaware > 0 else 0.0
+    return h_bass + h_channel
+
+
+def _pick(cdf: tuple[float, ...], u: float) -> int:
+    for i, c in enumerate(cdf):
+        if u < c:
+            return i
+    return len(cdf) - 1
+
+
+# Plain ints (not IntEnum members) on the Mesa agents' hot path, as a Python modeller would.
+UNAWARE, CONSIDERATION, DECISION = int(Stage.UNAWARE), int(Stage.CONSIDERATION), int(Stage.DECISION)
+ONBOARDING, ACTIVE, ADVOCATE = int(Stage.ONBOARDING), int(Stage.ACTIVE), int(Stage.ADVOCATE)
+CHURNED, LOST = int(Stage.CHURNED), int(Stage.LOST)
+FLOWS = ("new_customers", "churned_customers", "reactivated_customers", "activations")
+NEW, CHURN, REACT, ACTIVATED = range(len(FLOWS))
+
+
+class CustomerAgent(mesa.Agent):
+    """One customer (account) as a Mesa agent: it walks the simplified journey itself."""
+
+    def __init__(self, model: MesaJourney, rules: Rules, in_book: bool):
+        super().__init__(model)
+        rnd = self.random
+        self.rules = rules
+        seats = 1.0 + (rules.seats_mean - 1.0) * rnd.gammavariate(2.0, 1.0) / 2.0
+        self.seats = max(1, round(seats))
+        self.base_churn = rules.churn
+        self.stage_month = 0
+        if in_book:
+            self.plan = _pick(rules.book_cdf, rnd.random())
+            self.mrr = rules.seat_price[self.plan] * self.seats
+            self.stage = ACTIVE
+            self.cohort = 0
+        else:
+            self.plan = -1
+            self.mrr = 0.0
+            self.stage = UNAWARE
+            self.cohort = -1
+
+    def step(self) -> None:
+        model = self.model
+        t = model.month
+        r = self.rules
+        flows = model.flows[r.index]
+        draw = self.random.random
+        stage = self.stage
+        if stage == UNAWARE:
+            if draw() >= model.hazard[r.index]:
+                return
+            self.stage = stage = CONSIDERATION
+            self.stage_month = t
+        elif stage == LOST:
+            if draw() >= r.nurture:
+                return
+            self.stage = stage = CONSIDERATION
+            self.stage_month = t
+        elif stage == CHURNED:
+            since = t - self.stage_month
+            if 1 <= since <= r.window and self.plan >= 0 and draw() < r.winback_rate:
+                self.stage = ACTIVE
+                self.stage_month = t
+                self.mrr = r.seat_price[self.plan] * self.seats
+                flows[REACT] += 1
+            return
+
+        if stage == CONSIDERATION:
+            u = draw()
+            if u < r.advance:
+                self.stage = stage = DECISION
+                self.stage_month = t
+            else:
+                if u < r.advance + r.drop:
+                    self.stage = LOST
+                    self.stage_month = t
+                return
+        if stage == DECISION:
+            if t - self.stage_month < r.decision_months:
+                return
+            choice = _pick(r.buy_cdf, draw())
+            if choice == 0:
+                self.stage = LOST
+                self.stage_month = t
+                return
+            self.plan = choice - 1
+            self.mrr = r.seat_price[self.plan] * self.seats
+            if self.cohort < 0:
+                self.cohort = t
+            self.stage = stage = ONBOARDING
+            self.stage_month = t
+            flows[NEW] += 1
+        if stage == ONBOARDING and t - self.stage_month >= r.onboarding_months:
+            if draw() < r.quality:
+                flows[ACTIVATED] += 1
+            self.stage = ACTIVE
+            self.stage_month = t
+        # onboarding or active: monthly churn
+        if draw() < self.base_churn:
+            self.stage = CHURNED
+            self.stage_month = t
+            self.mrr = 0.0
+            flows[CHURN] += 1
+
+
+class MesaJourney(mesa.Model):
+    """The simplified journey with one ``CustomerAgent`` per account of the market.
+
+    Agents step in creation order (``agents.do``), the cheapest Mesa activation; with
+    ``shuffle=True`` in a fresh random order each month (``agents.shuffle_do``, the idiom of
+    Mesa's examples). Order does not matter here: agents only read start-of-month counts.
+    """
+
+    def __init__(self, params: ScenarioParams, seed: int, shuffle: bool = False):
+        super().__init__(rng=seed)
+        self.params = params
+        self.shuffle = shuffle
+        self.month = 0
+        self.rules = build_rules(params)
+        for r in self.rules:
+            for i in range(r.size):
+                CustomerAgent(self, r, in_book=i < r.initial)
+        self.hazard = [0.0] * len(self.rules)
+        self.flows = [[0] * len(FLOWS) for _ in self.rules]
+        self.counts, self.mrr_by_persona = self._count()
+        self.records: list[dict[str, Any]] = []
+
+    def _count(self) -> tuple[list[list[int]], list[float]]:
+        counts = [[0] * len(Stage) for _ in self.rules]
+        mrr = [0.0] * len(self.rules)
+        for a in self.agents:
+            i = a.rules.index
+            counts[i][a.stage] += 1
+            mrr[i] += a.mrr
+        return counts, mrr
+
+    def step(self) -> None:
+        self.month += 1
+        for r in self.rules:
+            c = self.counts[r.index]
+            adopters = c[ONBOARDING] + c[ACTIVE] + self.params.advocate_weight * c[ADVOCATE]
+            self.hazard[r.index] = acquisition_hazard(self.params, r, c[UNAWARE], adopters)
+        self.flows = [[0] * len(FLOWS) for _ in self.rules]
+        if self.shuffle:
+            self.agents.shuffle_do("step")
+        else:
+            self.agents.do("step")
+        self.counts, self.mrr_by_persona = self._count()
+        for r in self.rules:
+            row: dict[str, Any] = {"month": self.month, "persona": r.name}
+            row.update({f"n_{s.name.lower()}": self.counts[r.index][s] for s in Stage})
+            row.update(dict(zip(FLOWS, self.flows[r.index], strict=True)))
+            row["mrr_end"] = self.mrr_by_persona[r.index]
+            self.records.append(row)
