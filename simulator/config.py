@@ -1,15 +1,32 @@
-"""Scenario configuration: Hydra composition of ``configs/`` plus validation."""
+"""Scenario configuration: Hydra composition of ``configs/`` plus validation.
+
+A user's own config folders (``load_config(config_dir=DIR)``, ``journey-sim --config-dir DIR``
+or ``hydra.searchpath=[file://DIR]``) are searched *before* the packaged ``configs/``: a file
+there adds an option (``DIR/scenario/mine.yaml`` is ``scenario=mine``) or replaces the packaged
+file of the same name (``DIR/personas/default.yaml``); everything else comes from ``configs/``.
+The API and the command line build the same search path (see ``hydra_arguments``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import yaml
 from hydra import compose, initialize_config_dir
+from hydra._internal.hydra import Hydra
+from hydra._internal.utils import create_config_search_path, get_args_parser
+from hydra.core.config_search_path import SearchPathQuery
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from simulator.errors import ConfigError
@@ -17,24 +34,177 @@ from simulator.params import ScenarioParams, read_params
 
 #: The Hydra config tree shipped with the project.
 CONFIG_DIR: Path = Path(__file__).resolve().parents[1] / "configs"
+_SEARCHPATH = "hydra.searchpath"
 
 
-def _allowed_siblings(key: str) -> list[str]:
-    """Keys that exist next to ``key`` in the default config (for the error message)."""
+@dataclass(frozen=True)
+class _Layout:
+    """Where Hydra looks for configs, in order: the user's folder (if any), the packaged
+    configs, then the ``hydra.searchpath`` folders (overrides pass them to Hydra as given)."""
+
+    user: Path | None = None  # config_dir / --config-dir
+    searchpath: tuple[str, ...] = ()
+
+    def folders(self) -> list[Path]:
+        """Local folders in search order (to find a config file by group and option)."""
+        local = [_folder(p) for p in self.searchpath if not p.startswith("pkg://")]
+        return [*([self.user] if self.user else []), CONFIG_DIR, *local]
+
+
+def _folder(given: str) -> Path:
+    return Path(given.removeprefix("file://")).expanduser().resolve()
+
+
+def _layout(
+    user: tuple[str, str] | None, searchpath: Sequence[str]
+) -> tuple[_Layout, list[tuple[str, str]]]:
+    """The search path for a user folder ``(key, path)`` and ``hydra.searchpath`` entries; a
+    missing folder, and a searchpath file hidden by one of the same name earlier in the search
+    path (Hydra would silently ignore it), are problems."""
+    problems = []
+    folder = _folder(user[1]) if user else None
+    if user and not folder.is_dir():  # type: ignore[union-attr]
+        problems.append((user[0], f"no such folder: {folder} (given as {user[1]!r})"))
+    layout = _Layout(folder if folder and folder.is_dir() else None, tuple(searchpath))
+    earlier = [*([layout.user] if layout.user else []), CONFIG_DIR]
+    for given in (p for p in searchpath if not p.startswith("pkg://")):
+        if not _folder(given).is_dir():
+            problems.append((_SEARCHPATH, f"no such folder: {_folder(given)} (given as {given!r})"))
+            continue
+        for file in sorted(_folder(given).rglob("*.yaml")):
+            rel = file.relative_to(_folder(given))
+            hiding = next((d / rel for d in earlier if (d / rel).is_file()), None)
+            if hiding and hiding.read_bytes() != file.read_bytes():
+                problems.append(
+                    (
+                        _SEARCHPATH,
+                        f"{file} is hidden by {hiding} (Hydra uses the first it finds); "
+                        f"give yours a new name, or pass its folder as --config-dir",
+                    )
+                )
+        earlier.append(_folder(given))
+    return layout, problems
+
+
+@contextlib.contextmanager
+def _hydra(layout: _Layout) -> Iterator[None]:
+    """Hydra initialised as ``journey-sim`` sets it up (see ``hydra_arguments``)."""
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(layout.user or CONFIG_DIR)):
+        if layout.user:  # as Hydra's --config-dir does: before the schema, after the main folder
+            search = create_config_search_path(str(layout.user))
+            search.prepend(
+                provider="command-line",
+                path=f"file://{CONFIG_DIR}",
+                anchor=SearchPathQuery(provider="schema"),
+            )
+            GlobalHydra.instance().clear()  # the with block restores what was there before
+            Hydra.create_main_hydra2(task_name="journey-sim", config_search_path=search)
+        yield
+
+
+def _parse(overrides: Sequence[str]) -> list[Override]:
+    parser = OverridesParser.create()
+    parsed, problems = [], []
+    for text in overrides:
+        try:
+            parsed.append(parser.parse_override(text))
+        except HydraException as exc:
+            detail = str(exc).splitlines()[0] if str(exc).strip() else "cannot be parsed"
+            problems.append((text, f"not an override of the form key=value ({detail})"))
+    if problems:
+        raise ConfigError(problems)
+    return parsed
+
+
+def _value_text(override: Override) -> str:
+    return override.input_line.partition("=")[2] if "=" in override.input_line else "(deleted)"
+
+
+def _duplicates(parsed: Sequence[Override]) -> list[tuple[str, str]]:
+    """One problem per key given more than once (Hydra would silently keep the last)."""
+    seen: dict[str, list[str]] = {}
+    for o in parsed:
+        key = o.key_or_group + (f"@{o.package}" if o.package else "")
+        seen.setdefault(key, []).append(_value_text(o))
+    return [
+        (key, f"given {len(vals)} times ({', '.join(vals[:-1])} and {vals[-1]}); give it once")
+        for key, vals in seen.items()
+        if len(vals) > 1
+    ]
+
+
+def _searchpath(parsed: Sequence[Override]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The folders of a ``hydra.searchpath=[...]`` override (Hydra reads it itself)."""
+    for o in parsed:
+        if o.key_or_group == _SEARCHPATH and not o.is_sweep_override():
+            value = o.value()
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return value, []
+            return [], [(_SEARCHPATH, f"must be a list of folders, got {_value_text(o)}")]
+    return [], []
+
+
+def _searchpath_overrides(layout: _Layout) -> list[str]:
+    quoted = ", ".join(
+        "'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in layout.searchpath
+    )
+    return [f"{_SEARCHPATH}=[{quoted}]"] if layout.searchpath else []
+
+
+def _file_of(layout: _Layout, group: str, option: str) -> str:
+    for folder in layout.folders():
+        path = folder / group / f"{option}.yaml"
+        if path.is_file():
+            return str(path)
+    return f"{group}/{option}.yaml"
+
+
+def _yaml_problem(exc: yaml.YAMLError, layout: _Layout) -> tuple[str, str]:
+    """A config file that is not valid YAML: its group (the key), the file, line and problem."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = str(getattr(exc, "problem", None) or exc).strip()
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if "\t" in problem or "'\\t'" in problem:
+        problem = "a tab character; YAML indents with spaces only"
+    elif problem.startswith("found duplicate key"):
+        problem = f"key '{problem.removeprefix('found duplicate key').strip()}' given twice"
+    else:
+        problem = f"not valid YAML: {problem}"
+        if context and start and mark and start.line != mark.line:
+            problem += f" ({context} that starts on line {start.line + 1})"
+    if mark is None:
+        return ("config", problem)
+    path = Path(mark.name)
+    root = next((d for d in layout.folders() if path.is_relative_to(d)), path.parent)
+    group = str(path.parent.relative_to(root)) if path.is_relative_to(root) else "."
+    key = "config" if group == "." else group
+    return (key, f"{path}, line {mark.line + 1}, column {mark.column + 1}: {problem}")
+
+
+def _allowed_siblings(
+    key: str, layout: _Layout | None = None, config_name: str = "config"
+) -> list[str]:
+    """Keys that exist next to ``key`` in the default config (for the error message), composed
+    from the same config folders as the load."""
+    layout = layout or _Layout()
     parent, _, _ = key.rpartition(".")
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-            node = compose(config_name="config")
+        with _hydra(layout):
+            node = compose(config_name=config_name, overrides=_searchpath_overrides(layout))
         for part in parent.split(".") if parent else []:
             if not isinstance(node, DictConfig) or part not in node:
-                return _allowed_siblings(parent) if parent else []
+                return _allowed_siblings(parent, layout, config_name) if parent else []
             node = node[part]
-    except (HydraException, OmegaConfBaseException):
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError):
         return []
     return [str(k) for k in node if k != "hydra"] if isinstance(node, DictConfig) else []
 
 
-def hydra_error_to_config_error(exc: BaseException) -> ConfigError:
+def hydra_error_to_config_error(
+    exc: BaseException, layout: _Layout | None = None, config_name: str = "config"
+) -> ConfigError:
     """Turn a Hydra/OmegaConf composition error into one message naming the key and the
     allowed keys or options."""
     text = str(exc).strip()
@@ -42,9 +212,10 @@ def hydra_error_to_config_error(exc: BaseException) -> ConfigError:
     match = re.search(r"Could not override '([^']+)'", text) or re.search(r"full_key: (\S+)", text)
     key = match.group(1) if match else "overrides"
     detail = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    merge = re.search(r"In '([^']+)': .*Cannot merge (\w+)Config with (\w+)Config", detail)
     if "not in struct" in text + cause:
         GlobalHydra.instance().clear()
-        allowed = _allowed_siblings(key)
+        allowed = _allowed_siblings(key, layout, config_name)
         detail = "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
     elif "Could not find" in text:
         group = re.search(r"Could not find '([^']+)'", text)
@@ -54,36 +225,197 @@ def hydra_error_to_config_error(exc: BaseException) -> ConfigError:
         detail = f"no option '{chosen}'" + (
             f"; choose one of: {', '.join(options.group(1).split())}" if options else ""
         )
+    elif merge:
+        group, _, option = merge.group(1).rpartition("/")
+        key = group or merge.group(1)
+        file = _file_of(layout or _Layout(), group, option)
+        detail = f"{file} holds a {merge.group(3).lower()}; a config file holds key: value lines"
+    elif "Ambiguous value for argument" in text:
+        key = re.search(r"argument '([^'=]+)", text).group(1)  # type: ignore[union-attr]
+        detail = "several values are a sweep: add -m, or write a list as [a,b]"
     return ConfigError([(key, detail)])
 
 
-def load_config(
-    overrides: Sequence[str] | None = None, config_name: str = "config", validate: bool = True
+def _list_files(cfg: DictConfig, layout: _Layout) -> list[tuple[str, str]]:
+    """Config files whose top level is a list (they compose as a list under their group)."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None) or {}
+    problems = []
+    for group, option in choices.items():
+        if group.startswith("hydra/") or option is None:
+            continue
+        if isinstance(OmegaConf.select(cfg, group.replace("/", "."), default=None), ListConfig):
+            file = _file_of(layout, group, str(option))
+            problems.append((group, f"{file} holds a list; a config file holds key: value lines"))
+    return problems
+
+
+def _load(
+    overrides: Sequence[str],
+    config_name: str,
+    user: tuple[str, str] | None,
+    validate: bool,
+    keep_hydra: bool = False,
 ) -> DictConfig:
-    """Compose the scenario config from ``configs/`` with Hydra overrides.
-
-    Args:
-        overrides: Hydra overrides, e.g. ``["pricing.plans.pro.price=49", "months=24"]`` or
-            ``["scenario=price_increase"]``.
-        config_name: the primary config file in ``configs/``.
-        validate: check every value before returning (raises ``ConfigError``).
-
-    Raises:
-        ConfigError: unknown key, bad value or missing config option, naming the key.
-    """
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
+    """Compose (and validate); with ``keep_hydra`` the ``hydra`` node stays, unvalidated."""
+    parsed = _parse(overrides)
+    folders, problems = _searchpath(parsed)
+    problems = _duplicates(parsed) + problems
+    layout, missing = _layout(user, folders)
+    if problems + missing:
+        raise ConfigError(problems + missing)
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-            cfg = compose(config_name=config_name, overrides=list(overrides or []))
+        with _hydra(layout):
+            cfg = compose(
+                config_name=config_name,
+                overrides=list(overrides),
+                return_hydra_config=True,
+            )
     except (HydraException, OmegaConfBaseException) as exc:
-        raise hydra_error_to_config_error(exc) from None
-    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+        raise hydra_error_to_config_error(exc, layout, config_name) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([_yaml_problem(exc, layout)]) from None
+    if problems := _list_files(cfg, layout):
+        raise ConfigError(problems)
+    if keep_hydra:
+        return cfg
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     if validate:
         read_params(cfg)
     return cfg
 
 
+def load_config(
+    overrides: Sequence[str] | None = None,
+    config_name: str = "config",
+    validate: bool = True,
+    config_dir: str | Path | None = None,
+) -> DictConfig:
+    """Compose the scenario config from ``configs/`` with Hydra overrides.
+
+    Args:
+        overrides: Hydra overrides, e.g. ``["pricing.plans.pro.price=49", "months=24"]`` or
+            ``["scenario=price_increase"]``. Each key at most once. ``hydra.searchpath=[...]``
+            adds folders like ``config_dir`` (after it).
+        config_name: the primary config file.
+        validate: check every value before returning (raises ``ConfigError``).
+        config_dir: a folder of the user's own configs, searched before the packaged
+            ``configs/``: ``DIR/scenario/mine.yaml`` is ``scenario=mine``, and a file with a
+            packaged name (``DIR/personas/default.yaml``, ``DIR/config.yaml``) replaces it.
+            ``journey-sim --config-dir DIR`` means the same.
+
+    Raises:
+        ConfigError: unknown key, bad value, key given twice, missing config option or folder,
+            or a config file that is not valid YAML or not a mapping; every problem named.
+    """
+    user = ("config_dir", str(config_dir)) if config_dir is not None else None
+    return _load(list(overrides or []), config_name, user, validate)
+
+
 def params_of(cfg: DictConfig | ScenarioParams) -> ScenarioParams:
     """Validated parameters of a config (pass-through for ``ScenarioParams``)."""
     return cfg if isinstance(cfg, ScenarioParams) else read_params(cfg)
+
+
+def _cli_args(argv: Sequence[str]) -> Any:
+    """Hydra's own reading of a command line (None if Hydra would refuse it; Hydra says why)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            return get_args_parser().parse_args(list(argv))
+    except SystemExit:
+        return None
+
+
+def _problems(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[tuple[str, str]]]:
+    try:
+        return call(*args, **kwargs), []
+    except ConfigError as exc:
+        return None, list(exc.problems)
+
+
+def _check_sweep(
+    overrides: list[str], config_name: str, user: tuple[str, str] | None
+) -> list[tuple[str, str]]:
+    """Problems of a ``-m`` sweep: every value of every swept key, each checked once (not the
+    cartesian product), before Hydra starts a job."""
+    parsed = _parse(overrides)
+    if problems := _duplicates(parsed):
+        return problems
+    base: list[str] = []
+    swept: list[tuple[int, Override, list[str]]] = []
+    for text, o in zip(overrides, parsed, strict=True):
+        if o.is_discrete_sweep():
+            values = list(o.sweep_string_iterator())
+            if values:
+                swept.append((len(base), o, values))
+                base.append(f"{o.get_key_element()}={values[0]}")
+        elif not o.is_sweep_override():  # interval()/glob() sweeps are left to the sweeper
+            base.append(text)
+    full, problems = _problems(_load, base, config_name, user, validate=False, keep_hydra=True)
+    if full is not None:
+        problems += _problems(
+            params_of, OmegaConf.masked_copy(full, [k for k in full if k != "hydra"])
+        )[1]
+    choices = OmegaConf.select(full, "hydra.runtime.choices", default={}) if full else {}
+    for i, o, values in swept:
+        fast = full is not None and not (o.package or o.is_delete() or o.is_hydra_override())
+        fast = fast and o.key_or_group not in choices
+        for text, value in zip(values[1:], list(o.sweep_iterator())[1:], strict=True):
+            if fast:
+                variant = OmegaConf.masked_copy(full, [k for k in full if k != "hydra"])
+                OmegaConf.update(variant, o.key_or_group, value, force_add=True)
+                problems += _problems(params_of, variant)[1]
+            else:
+                variant_overrides = [*base[:i], f"{o.get_key_element()}={text}", *base[i + 1 :]]
+                problems += _problems(_load, variant_overrides, config_name, user, True)[1]
+    return list(dict.fromkeys(problems))
+
+
+#: Command-line flags that do not run a scenario, or replace the packaged configs: left to Hydra.
+_LEFT_TO_HYDRA = ("help", "hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
+_LEFT_TO_HYDRA += ("config_path",)
+
+
+def check_command_line(argv: list[str]) -> ConfigError | None:
+    """The problems of a ``journey-sim`` command line, found before Hydra starts any job.
+
+    A plain run is composed and validated as ``load_config`` would; a ``-m`` sweep has each
+    value of each swept key checked. ``--config-dir``/``-cd`` and ``hydra.searchpath`` folders
+    are searched as in ``load_config`` (see ``hydra_arguments``); a key given twice is
+    refused. ``--help``, ``--cfg``, ``--info``, ``--config-path`` and the like are left to Hydra,
+    and so is a command line Hydra itself cannot read.
+    """
+    args = _cli_args(argv)
+    if args is None or any(getattr(args, flag, None) for flag in _LEFT_TO_HYDRA):
+        return None
+    config_name = args.config_name or "config"
+    user = ("--config-dir", args.config_dir) if args.config_dir else None
+    overrides = list(args.overrides)
+    if args.multirun:
+        try:
+            problems = _check_sweep(overrides, config_name, user)
+        except ConfigError as exc:
+            return exc
+        return ConfigError(problems) if problems else None
+    problems = _problems(_load, overrides, config_name, user, True)[1]
+    return ConfigError(problems) if problems else None
+
+
+def hydra_arguments(argv: list[str]) -> list[str]:
+    """The command line to hand to Hydra so that it searches the folders ``load_config``
+    searches, in the same order: ``--config-dir DIR`` becomes ``--config-path=DIR
+    --config-dir=<packaged configs>`` (DIR first, then the packaged configs; Hydra's own
+    ``--config-dir`` would search DIR after them). Unchanged otherwise."""
+    args = _cli_args(argv)
+    if args is None or args.config_path or not args.config_dir:
+        return list(argv)
+    if not _folder(args.config_dir).is_dir():
+        return list(argv)
+    out, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith(("--config-dir=", "-cd=")):
+            skip = False
+            continue
+        skip = arg in ("--config-dir", "-cd")
+        if not skip:
+            out.append(arg)
+    return [f"--config-path={_folder(args.config_dir)}", f"--config-dir={CONFIG_DIR}", *out]
