@@ -259,7 +259,6 @@ def _load(
     """Compose (and validate); with ``keep_hydra`` the ``hydra`` node stays, unvalidated."""
     parsed = _parse(overrides)
     folders, problems = _searchpath(parsed)
-    problems = _duplicates(parsed) + problems
     layout, missing = _layout(user, folders)
     if problems + missing:
         raise ConfigError(problems + missing)
@@ -294,8 +293,10 @@ def load_config(
 
     Args:
         overrides: Hydra overrides, e.g. ``["pricing.plans.pro.price=49", "months=24"]`` or
-            ``["scenario=price_increase"]``. Each key at most once. ``hydra.searchpath=[...]``
-            adds folders like ``config_dir`` (after it).
+            ``["scenario=price_increase"]``; a key given again wins (so lists can be layered:
+            base + variant; the command line refuses it instead). ``hydra.searchpath=[...]``
+            adds folders searched after the packaged configs, as in Hydra; a file there that
+            one earlier in the search path hides is refused.
         config_name: the primary config file.
         validate: check every value before returning (raises ``ConfigError``).
         config_dir: a folder of the user's own configs, searched before the packaged
@@ -304,7 +305,7 @@ def load_config(
             ``journey-sim --config-dir DIR`` means the same.
 
     Raises:
-        ConfigError: unknown key, bad value, key given twice, missing config option or folder,
+        ConfigError: unknown key, bad value, missing config option or folder,
             or a config file that is not valid YAML or not a mapping; every problem named.
     """
     user = ("config_dir", str(config_dir)) if config_dir is not None else None
@@ -396,7 +397,11 @@ def check_command_line(argv: list[str]) -> ConfigError | None:
         except ConfigError as exc:
             return exc
         return ConfigError(problems) if problems else None
-    problems = _problems(_load, overrides, config_name, user, True)[1]
+    try:
+        problems = _duplicates(_parse(overrides))
+    except ConfigError as exc:
+        return exc
+    problems = problems or _problems(_load, overrides, config_name, user, True)[1]
     return ConfigError(problems) if problems else None
 
 
