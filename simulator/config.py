@@ -1,10 +1,11 @@
 """Scenario configuration: Hydra composition of ``configs/`` plus validation.
 
-A user's own config folders (``load_config(config_dir=DIR)``, ``journey-sim --config-dir DIR``
-or ``hydra.searchpath=[file://DIR]``) are searched *before* the packaged ``configs/``: a file
-there adds an option (``DIR/scenario/mine.yaml`` is ``scenario=mine``) or replaces the packaged
-file of the same name (``DIR/personas/default.yaml``); everything else comes from ``configs/``.
-The API and the command line build the same search path (see ``hydra_arguments``).
+A user's own folder (``load_config(config_dir=DIR)`` or ``journey-sim --config-dir DIR``) is
+searched *before* the packaged ``configs/``: a file there adds an option (``DIR/scenario/mine.yaml``
+is ``scenario=mine``) or replaces the packaged file of the same name (``DIR/market/default.yaml``,
+even ``DIR/config.yaml``); everything else comes from ``configs/``. ``hydra.searchpath=[...]``
+folders keep Hydra's meaning, searched *after* them: a file there that an earlier folder hides
+is refused. The API and the command line search the same folders (see ``hydra_arguments``).
 """
 
 from __future__ import annotations
@@ -75,13 +76,10 @@ def _layout(
             rel = file.relative_to(_folder(given))
             hiding = next((d / rel for d in earlier if (d / rel).is_file()), None)
             if hiding and hiding.read_bytes() != file.read_bytes():
-                problems.append(
-                    (
-                        _SEARCHPATH,
-                        f"{file} is hidden by {hiding} (Hydra uses the first it finds); "
-                        f"give yours a new name, or pass its folder as --config-dir",
-                    )
+                why = (
+                    "Hydra uses the first it finds; rename yours, or pass its folder as config_dir"
                 )
+                problems.append((_SEARCHPATH, f"{file} is hidden by {hiding} ({why})"))
         earlier.append(_folder(given))
     return layout, problems
 
@@ -105,6 +103,7 @@ def _hydra(layout: _Layout) -> Iterator[None]:
 
 
 def _parse(overrides: Sequence[str]) -> list[Override]:
+    """Hydra's reading of each override; one problem per override it cannot read."""
     parser = OverridesParser.create()
     parsed, problems = [], []
     for text in overrides:
@@ -249,6 +248,10 @@ def _list_files(cfg: DictConfig, layout: _Layout) -> list[tuple[str, str]]:
     return problems
 
 
+def _without_hydra(cfg: DictConfig) -> DictConfig:
+    return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+
+
 def _load(
     overrides: Sequence[str],
     config_name: str,
@@ -264,11 +267,7 @@ def _load(
         raise ConfigError(problems + missing)
     try:
         with _hydra(layout):
-            cfg = compose(
-                config_name=config_name,
-                overrides=list(overrides),
-                return_hydra_config=True,
-            )
+            cfg = compose(config_name, list(overrides), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise hydra_error_to_config_error(exc, layout, config_name) from None
     except yaml.YAMLError as exc:
@@ -277,7 +276,7 @@ def _load(
         raise ConfigError(problems)
     if keep_hydra:
         return cfg
-    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    cfg = _without_hydra(cfg)
     if validate:
         read_params(cfg)
     return cfg
@@ -334,13 +333,11 @@ def _problems(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[tuple[str
 
 
 def _check_sweep(
-    overrides: list[str], config_name: str, user: tuple[str, str] | None
-) -> list[tuple[str, str]]:
-    """Problems of a ``-m`` sweep: every value of every swept key, each checked once (not the
-    cartesian product), before Hydra starts a job."""
+    overrides: list[str], config_name: str, user: tuple[str, str] | None, validate: bool
+) -> None:
+    """Check a ``-m`` sweep: every value of every swept key, each once (not the cartesian
+    product), before Hydra starts a job; raise ``ConfigError`` with every problem."""
     parsed = _parse(overrides)
-    if problems := _duplicates(parsed):
-        return problems
     base: list[str] = []
     swept: list[tuple[int, Override, list[str]]] = []
     for text, o in zip(overrides, parsed, strict=True):
@@ -352,28 +349,27 @@ def _check_sweep(
         elif not o.is_sweep_override():  # interval()/glob() sweeps are left to the sweeper
             base.append(text)
     full, problems = _problems(_load, base, config_name, user, validate=False, keep_hydra=True)
-    if full is not None:
-        problems += _problems(
-            params_of, OmegaConf.masked_copy(full, [k for k in full if k != "hydra"])
-        )[1]
+    if full is not None and validate:
+        problems += _problems(params_of, _without_hydra(full))[1]
     choices = OmegaConf.select(full, "hydra.runtime.choices", default={}) if full else {}
     for i, o, values in swept:
         fast = full is not None and not (o.package or o.is_delete() or o.is_hydra_override())
         fast = fast and o.key_or_group not in choices
         for text, value in zip(values[1:], list(o.sweep_iterator())[1:], strict=True):
             if fast:
-                variant = OmegaConf.masked_copy(full, [k for k in full if k != "hydra"])
+                variant = _without_hydra(full)
                 OmegaConf.update(variant, o.key_or_group, value, force_add=True)
                 problems += _problems(params_of, variant)[1]
             else:
                 variant_overrides = [*base[:i], f"{o.get_key_element()}={text}", *base[i + 1 :]]
                 problems += _problems(_load, variant_overrides, config_name, user, True)[1]
-    return list(dict.fromkeys(problems))
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
 
 
 #: Command-line flags that do not run a scenario, or replace the packaged configs: left to Hydra.
 _LEFT_TO_HYDRA = ("help", "hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
-_LEFT_TO_HYDRA += ("config_path",)
+_LEFT_TO_HYDRA = (*_LEFT_TO_HYDRA, "config_path")
 
 
 def check_command_line(argv: list[str]) -> ConfigError | None:
@@ -391,17 +387,12 @@ def check_command_line(argv: list[str]) -> ConfigError | None:
     config_name = args.config_name or "config"
     user = ("--config-dir", args.config_dir) if args.config_dir else None
     overrides = list(args.overrides)
-    if args.multirun:
-        try:
-            problems = _check_sweep(overrides, config_name, user)
-        except ConfigError as exc:
-            return exc
-        return ConfigError(problems) if problems else None
     try:
-        problems = _duplicates(_parse(overrides))
-    except ConfigError as exc:
+        if not (problems := _duplicates(_parse(overrides))):
+            check = _check_sweep if args.multirun else _load
+            problems = _problems(check, overrides, config_name, user, True)[1]
+    except ConfigError as exc:  # an override that cannot be parsed
         return exc
-    problems = problems or _problems(_load, overrides, config_name, user, True)[1]
     return ConfigError(problems) if problems else None
 
 
