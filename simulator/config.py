@@ -76,9 +76,7 @@ def _layout(
             rel = file.relative_to(_folder(given))
             hiding = next((d / rel for d in earlier if (d / rel).is_file()), None)
             if hiding and hiding.read_bytes() != file.read_bytes():
-                why = (
-                    "Hydra uses the first it finds; rename yours, or pass its folder as config_dir"
-                )
+                why = "Hydra uses the first; rename yours, or pass its folder as --config-dir"
                 problems.append((_SEARCHPATH, f"{file} is hidden by {hiding} ({why})"))
         earlier.append(_folder(given))
     return layout, problems
