@@ -13,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sizes import small
 
 from simulator import JourneyModel, load_config, simulate
 from simulator.streams import STREAMS, RandomStreams
 
-SMALL = ["market.size=30000", "initial.customers=900", "months=12", "replications=3"]
+SMALL = small(replications=3)
 
 
 def _table(overrides: list[str]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+from sizes import size
 
 from simulator import JourneyModel, load_config
 from simulator.calendar import NEVER, Calendar, months_waiting
@@ -101,10 +102,7 @@ def test_row_uniform_is_uniform_keyed_by_row_and_independent() -> None:
 
 # --------------------------------------------------------------------------- counters
 BUSY = [
-    "market.size=30000",
-    "initial.customers=3000",
-    "months=30",
-    "replications=1",
+    *size(30_000, 3_000, 30, 1),
     "mechanisms.annual_contracts=true",
     *(f"personas.{k}.advocacy.rate=0.3" for k in ("solo", "smb", "midmarket")),
     "personas.solo.winback={rate: 0.2, window_months: 6}",
@@ -147,7 +145,7 @@ def test_counters_match_the_population_every_month(extra: list[str]) -> None:
 def test_live_model_runs_past_its_horizon() -> None:
     """A dashboard may step a model beyond ``months``: transitions filed for later months (and
     those beyond any calendar window) still happen."""
-    cfg = load_config([*BUSY[:3], "months=6", "replications=1", *SCHEDULED])
+    cfg = load_config([*size(30_000, 3_000, 6, 1), *SCHEDULED])
     model = JourneyModel(cfg)
     model.run(60)
     assert model.month == 60 and len(model.records) == 60 * len(model.persona_agents)
