@@ -1,0 +1,236 @@
+"""``simulate``: Monte Carlo replications of one scenario, and the result object."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from simulator.experiments.executors import Executor, SerialExecutor, make_executor
+from simulator.experiments.jobs import (
+    CheckpointStore,
+    atomic_write,
+    fingerprint,
+    progress_enabled,
+    run_jobs,
+)
+from simulator.experiments.provenance import git_revision, json_default, package_versions
+from simulator.experiments.settings import (
+    OutputSettings,
+    RunSettings,
+    split_tree,
+    validate_run_settings,
+)
+from simulator.metrics import summarize
+from simulator.model import JourneyModel
+from simulator.params import ScenarioParams, read_params
+from simulator.results import MONTHLY_COLUMNS
+
+#: Checkpoints of a run: ``<run dir>/replications/rep-NNNN.parquet``.
+REPLICATION_DIR = "replications"
+
+#: Fields of today's ``ScenarioParams`` that are run settings, not the scenario (they leave
+#: with the typed schema of ``simulator/params/``).
+_RUN_FIELDS = ("executor_kind", "executor_workers", "progress", "output_csv", "output_plots")
+
+
+def scenario_params(scenario: dict[str, Any]) -> ScenarioParams:
+    """Validated parameters of the scenario part of a config (``ConfigError`` if invalid)."""
+    if "executor_kind" in getattr(ScenarioParams, "__dataclass_fields__", {}):
+        # Today's reader still reads the run keys it used to own; give it neutral ones.
+        legacy = {"kind": "serial", "workers": 1}
+        scenario = {**scenario, "executor": legacy, "output": {"csv": False, "plots": False}}
+    return read_params(scenario)
+
+
+def read_config(cfg: DictConfig | dict[str, Any]) -> tuple[ScenarioParams, RunSettings, dict]:
+    """(scenario parameters, run settings, resolved config as a plain dict) of a config."""
+    tree = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    assert isinstance(tree, dict)
+    tree = {k: v for k, v in tree.items() if k != "hydra"}
+    scenario, run = split_tree(tree)
+    return scenario_params(scenario), validate_run_settings(run), tree
+
+
+def study_key(params: ScenarioParams) -> str:
+    """Fingerprint of what a replication's table depends on: every scenario parameter but the
+    number of replications (a run can be extended) and the run settings."""
+    if dataclasses.is_dataclass(params):
+        doc = dataclasses.asdict(params)
+    else:
+        doc = params.model_dump(mode="json")  # type: ignore[attr-defined]
+    for key in ("replications", *_RUN_FIELDS):
+        doc.pop(key, None)
+    return fingerprint(doc)
+
+
+def run_replication(
+    task: tuple[ScenarioParams, int], on_tick: Callable[[], object] | None = None
+) -> pd.DataFrame:
+    """Simulate one replication of a scenario; the monthly table of that replication.
+
+    ``on_tick`` is called after every simulated month (progress reporting in this process).
+    """
+    params, replication = task
+    model = JourneyModel(params, replication=replication)
+    model.run(on_month=on_tick)
+    return records_to_frame(model.records)
+
+
+def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Monthly records → tidy DataFrame with the columns of ``results.MONTHLY_COLUMNS``."""
+    frame = pd.DataFrame.from_records(records, columns=list(MONTHLY_COLUMNS))
+    for col in frame.columns:
+        if col.startswith("n_") or col in ("month", "replication", "customers"):
+            frame[col] = frame[col].astype("int64")
+    return frame
+
+
+def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataFrame:
+    """One tidy table from replication tables, ordered by replication, month and persona
+    (personas in config order)."""
+    frames = list(frames)
+    monthly = pd.concat(frames, ignore_index=True) if frames else records_to_frame([])
+    order = {p.name: i for i, p in enumerate(params.personas)}
+    return monthly.sort_values(
+        ["replication", "month", "persona"],
+        key=lambda s: s.map(order) if s.name == "persona" else s,
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+def simulate(
+    cfg: DictConfig | ScenarioParams,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool | None = None,
+    executor: Executor | None = None,
+    replications: Iterable[int] | None = None,
+) -> SimulationResult:
+    """Run every replication of a scenario and collect the monthly table.
+
+    Args:
+        cfg: a config from ``load_config`` (validated here before any work) or parameters.
+        checkpoint_dir: if given, each finished replication is written at once to
+            ``<dir>/replications/rep-NNNN.parquet``, so an interrupted run loses nothing
+            already simulated; replications already there for the same scenario are loaded,
+            not simulated again (resume).
+        progress: show a progress bar in simulated months (default: the config's
+            ``progress``: on a terminal, quiet in CI and when output is not a TTY).
+        executor: where replications run (default: the config's ``executor``; serial for
+            parameters).
+        replications: which replications to run (default: all of ``replications``).
+
+    Returns:
+        SimulationResult with the tidy monthly table.
+
+    Raises:
+        simulator.experiments.jobs.Interrupted: on Ctrl-C, with the finished replications.
+        simulator.experiments.jobs.CheckpointMismatch: ``checkpoint_dir`` holds another
+            scenario's replications.
+    """
+    if isinstance(cfg, DictConfig):
+        params, settings, config = read_config(cfg)
+        executor = executor or make_executor(settings.executor)
+        show = progress_enabled(settings.progress) if progress is None else progress
+        output: OutputSettings | None = settings.output
+    else:
+        params, config, output = cfg, None, None
+        executor = executor or SerialExecutor()
+        show = progress_enabled("auto") if progress is None else progress
+    reps = list(range(params.replications) if replications is None else replications)
+    store = None
+    if checkpoint_dir is not None:
+        store = CheckpointStore(Path(checkpoint_dir) / REPLICATION_DIR, study_key(params))
+    frames = run_jobs(
+        run_replication,
+        [(params, r) for r in reps],
+        executor=executor,
+        store=store,
+        keys=reps,
+        progress=show,
+        units=params.months,
+        desc=f"{params.scenario_name}: {len(reps)} replications",
+        unit="month",
+    )
+    return SimulationResult(assemble(frames, params), params, config, output=output)
+
+
+@dataclass
+class SimulationResult:
+    """The outputs of ``simulate``.
+
+    Attributes:
+        monthly: tidy table, one row per scenario/replication/month/persona; columns in
+            ``simulator.results``.
+        params: the validated scenario parameters.
+        config: the resolved config (plain dict), when run from a config.
+        output: what ``save`` writes besides the table (the config's ``output``).
+        meta: extra entries of ``summary.json`` (e.g. ``interrupted``).
+    """
+
+    monthly: pd.DataFrame
+    params: ScenarioParams
+    config: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    output: OutputSettings | None = None
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
+        return summarize(self.monthly, self.params.discount_rate)
+
+    def save(
+        self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None
+    ) -> Path:
+        """Write ``monthly.parquet`` (and ``monthly.csv``), ``summary.json`` with config, seed,
+        package versions and git revision, and the standard plots under ``plots/``.
+
+        ``csv`` and ``plots`` default to the config's ``output`` (no CSV, plots, without one).
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        csv = (self.output.csv if self.output else False) if csv is None else csv
+        plots = (self.output.plots if self.output else True) if plots is None else plots
+        atomic_write(out / "monthly.parquet", lambda p: self.monthly.to_parquet(p, index=False))
+        if csv:
+            atomic_write(out / "monthly.csv", lambda p: self.monthly.to_csv(p, index=False))
+        replications = int(self.monthly["replication"].nunique()) if len(self.monthly) else 0
+        doc = {
+            "scenario": self.params.scenario_name,
+            "seed": self.params.seed,
+            "months": self.params.months,
+            "replications": replications,
+            "replications_requested": self.params.replications,
+            "summary": self.summary() if len(self.monthly) else {},
+            "config": self.config,
+            "versions": package_versions(),
+            "git_revision": git_revision(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+            **self.meta,
+        }
+        atomic_write(
+            out / "summary.json",
+            lambda p: p.write_text(json.dumps(doc, indent=2, default=json_default)),
+        )
+        if plots and len(self.monthly):
+            from simulator.plots import save_standard_plots
+
+            save_standard_plots(self.monthly, out / "plots")
+        return out
+
+
+def load_checkpoint(directory: str | Path) -> pd.DataFrame:
+    """The monthly table of every replication already written under ``directory``."""
+    parts = sorted((Path(directory) / REPLICATION_DIR).glob("rep-*.parquet"))
+    if not parts:
+        return records_to_frame([])
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)

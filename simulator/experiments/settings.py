@@ -1,0 +1,130 @@
+"""Run settings: how a study runs (task, executor, progress, outputs), apart from what it
+simulates.
+
+``RunSettings`` is validated in the same pass as the scenario's parameters; its field names are
+the config keys (``RUN_KEYS`` at the top of the config) and every value comes from ``configs/``
+(``configs/task/``, ``configs/executor/``, ``progress`` and ``output`` in ``config.yaml``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from simulator.errors import ConfigError
+
+#: Executors by their ``_target_`` in ``configs/executor/``, with the settings each one takes.
+EXECUTOR_SETTINGS: dict[str, tuple[str, ...]] = {
+    "simulator.experiments.executors.SerialExecutor": (),
+    "simulator.experiments.executors.LocalExecutor": ("workers",),
+    "simulator.experiments.executors.DaskExecutor": ("address", "workers"),
+}
+
+ExecutorTarget = Literal[
+    "simulator.experiments.executors.SerialExecutor",
+    "simulator.experiments.executors.LocalExecutor",
+    "simulator.experiments.executors.DaskExecutor",
+]
+
+#: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
+TaskName = Literal["run", "replay", "aggregate"]
+
+#: Tasks that read an earlier run or sweep from ``dir``.
+TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ExecutorSettings(_Strict):
+    """Where replications run (``executor``): in this process, a local process pool, or a Dask
+    ``distributed`` cluster (a loopback ``LocalCluster``, or an existing scheduler)."""
+
+    target: ExecutorTarget = Field(alias="_target_")
+    workers: int | None = Field(default=None, ge=1, le=4096)
+    address: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _settings_of_this_executor(self) -> ExecutorSettings:
+        takes = EXECUTOR_SETTINGS[self.target]
+        name = self.target.rsplit(".", 1)[1]
+        for key in ("workers", "address"):
+            if getattr(self, key) is not None and key not in takes:
+                raise ValueError(f"{key} is not a setting of {name} (it takes: {_or_none(takes)})")
+        if "workers" in takes and self.workers is None and self.address is None:
+            raise ValueError(f"{name} needs workers (number of worker processes)")
+        return self
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the executor's constructor."""
+        return {k: getattr(self, k) for k in EXECUTOR_SETTINGS[self.target]}
+
+
+class OutputSettings(_Strict):
+    """What a run writes besides ``monthly.parquet`` and ``summary.json`` (``output``)."""
+
+    csv: bool
+    plots: bool
+
+
+class RunSettings(_Strict):
+    """How a study runs; the top-level keys ``RUN_KEYS`` of the config."""
+
+    task: TaskName
+    dir: str | None
+    executor: ExecutorSettings
+    progress: Literal["auto", True, False]
+    output: OutputSettings
+
+    @field_validator("dir")
+    @classmethod
+    def _dir_for_tasks_that_read_one(cls, value: str | None, info: ValidationInfo) -> str | None:
+        task = info.data.get("task")
+        if task in TASKS_WITH_DIR and not value:
+            raise ValueError(f"task={task} needs dir=<directory of the run or sweep>")
+        if task is not None and task not in TASKS_WITH_DIR and value is not None:
+            raise ValueError(
+                f"only task={' or '.join(TASKS_WITH_DIR)} reads dir; "
+                f"task={task} writes into hydra.run.dir"
+            )
+        return value
+
+
+#: Top-level config keys that belong to ``RunSettings`` (the rest is the scenario).
+RUN_KEYS: tuple[str, ...] = tuple(RunSettings.model_fields)
+
+
+def _or_none(keys: tuple[str, ...]) -> str:
+    return ", ".join(keys) if keys else "nothing"
+
+
+def split_tree(tree: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(scenario part, run part) of a resolved config tree; ``hydra`` is dropped."""
+    scenario = {k: v for k, v in tree.items() if k not in RUN_KEYS and k != "hydra"}
+    run = {k: v for k, v in tree.items() if k in RUN_KEYS}
+    return scenario, run
+
+
+def validate_run_settings(run: dict[str, Any]) -> RunSettings:
+    """``RunSettings`` of the run part of a config; ``ConfigError`` naming every bad key."""
+    try:
+        return RunSettings.model_validate(run)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "run settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] not in ("missing", "value_error"):
+                msg += f"; got {err['input']!r}"
+            problems.append((key, msg))
+        raise ConfigError(problems) from None

@@ -1,0 +1,159 @@
+"""Tasks of ``journey-sim task=<name>``: one plain function each, returning the exit code.
+
+Every task takes the composed config, its validated run settings and the Hydra output
+directory; ``TASKS`` is the registry that the CLI dispatches on and ``--help`` lists.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from simulator.errors import ConfigError
+from simulator.experiments.executors import make_executor
+from simulator.experiments.jobs import CheckpointMismatch, progress_enabled, sigint_held
+from simulator.experiments.montecarlo import (
+    SimulationResult,
+    assemble,
+    load_checkpoint,
+    read_config,
+    simulate,
+)
+from simulator.experiments.replay import replay_run
+from simulator.experiments.settings import RunSettings
+from simulator.experiments.sweep import aggregate_sweep
+from simulator.formatting import format_value
+from simulator.metrics import HEADLINE
+
+#: Metrics the CLI prints after a run.
+CLI_METRICS: tuple[str, ...] = (
+    "ending_arr",
+    "ending_customers",
+    "monthly_logo_churn",
+    "nrr_12m",
+    "grr_12m",
+    "ltv_to_cac",
+    "payback_months",
+    "sla_breach_rate",
+)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"journey-sim: {message}", file=sys.stderr)
+    return code
+
+
+def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
+    """The short, readable summary printed after a run."""
+    from simulator import __version__
+
+    p = result.params
+    reps = int(result.monthly["replication"].nunique())
+    lines = [
+        f"journey-sim {__version__} · scenario {p.scenario_name} · {p.months} months · "
+        f"{reps} replication{'s' if reps != 1 else ''} · seed {p.seed} · "
+        f"market {p.market_size:,} accounts",
+        "",
+        f"  {'metric':<28}{'median':>12}    P10 – P90",
+    ]
+    summary = result.summary()
+    for key in CLI_METRICS:
+        label, kind = HEADLINE[key]
+        s = summary[key]
+        band = f"{format_value(s['p10'], kind)} – {format_value(s['p90'], kind)}"
+        lines.append(f"  {label:<28}{format_value(s['median'], kind):>12}    {band}")
+    if out_dir is not None:
+        shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+        shown = shown if not shown.startswith("..") else str(out_dir)
+        lines += ["", f"outputs: {shown}/"]
+        files = ["monthly.parquet", "summary.json"]
+        if (out_dir / "monthly.csv").exists():
+            files.append("monthly.csv")
+        plots = sorted((out_dir / "plots").glob("*.png"))
+        files += [f"plots/{x.name}" for x in plots]
+        lines.append("  " + "  ".join(files))
+    return "\n".join(lines)
+
+
+def run(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=run``: simulate the scenario into ``out_dir`` (resuming the replications already
+    there), save the outputs and print the summary. Ctrl-C keeps finished replications (130)."""
+    try:
+        params, _, config = read_config(cfg)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    for event in params.events:
+        if event.month > params.months:
+            _fail(
+                f"note: events.{event.name} is in month {event.month}, after the horizon "
+                f"({params.months} months): it does not happen in this run"
+            )
+    try:
+        result = simulate(cfg, checkpoint_dir=out_dir)
+    except CheckpointMismatch as exc:
+        return _fail(f"cannot resume: {exc}")
+    except KeyboardInterrupt as exc:
+        with sigint_held(reraise=False):
+            finished = getattr(exc, "results", None)
+            partial = assemble(finished.values(), params) if finished else load_checkpoint(out_dir)
+            partial = partial[partial["replication"] < params.replications]
+            done = int(partial["replication"].nunique()) if len(partial) else 0
+            if done:
+                SimulationResult(
+                    partial, params, config, meta={"interrupted": True}, output=settings.output
+                ).save(out_dir)
+        print(
+            f"\njourney-sim: interrupted; {done} of {params.replications} replications kept "
+            f"in {out_dir}/",
+            file=sys.stderr,
+        )
+        return 130
+    result.save(out_dir)
+    print(format_summary(result, out_dir))
+    return 0
+
+
+def replay(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=replay dir=<run dir>``: reproduce a saved run and compare (0 identical, 1 not)."""
+    assert settings.dir is not None
+    return replay_run(
+        settings.dir,
+        executor=make_executor(settings.executor),
+        progress=progress_enabled(settings.progress),
+    )
+
+
+def aggregate(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=aggregate dir=<sweep dir>``: gather a sweep's job tables into one table again."""
+    sweep_dir = Path(str(settings.dir))
+    if not sweep_dir.is_dir():
+        return _fail(f"aggregate: {sweep_dir} is not a directory")
+    jobs = aggregate_sweep(sweep_dir)
+    if not jobs:
+        return _fail(f"aggregate: no job with a monthly.parquet in {sweep_dir}/")
+    print(f"journey-sim: sweep of {jobs} jobs aggregated in {sweep_dir}/")
+    return 0
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
+
+    name: str
+    fn: Callable[[DictConfig, RunSettings, Path], int]
+    help: str
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("run", run, "run the scenario's Monte Carlo replications (default)"),
+        Task("replay", replay, "reproduce a saved run from its summary.json: dir=<run dir>"),
+        Task("aggregate", aggregate, "gather a sweep's jobs into one table: dir=<sweep dir>"),
+    )
+}
