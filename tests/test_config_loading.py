@@ -155,7 +155,7 @@ def test_hydra_searchpath_finds_a_users_scenario(tmp_path: Path) -> None:
 def test_hydra_searchpath_file_hidden_by_a_packaged_one_is_refused(tmp_path: Path) -> None:
     folder = user_dir(tmp_path, {"market/default.yaml": "size: 4321\n"})
     [(key, message)] = problems([*SMALL, f"hydra.searchpath=[file://{folder}]"])
-    assert key == "hydra.searchpath" and "is hidden by" in message and "config_dir" in message
+    assert key == "hydra.searchpath" and "is hidden by" in message and "--config-dir" in message
 
 
 # --- the command line --------------------------------------------------------------------------
