@@ -188,6 +188,7 @@ class JourneyModel(mesa.Model):
             finally:
                 self._timings = None
 
+        step.__doc__ = JourneyModel.step.__doc__
         self.step = step  # type: ignore[method-assign]
         self.params = params
         self.replication = int(replication)
