@@ -7,9 +7,9 @@ hand-built recursion, never by running the simulator a second way:
   (geometric (1 - mean)^t when the concentration is null);
 * constant probabilities: stage occupancy is the Markov-chain expectation π₀ Pᵗ, with P the
   product of one matrix per phase of the monthly step, in the model's step order;
-* certain conversion, no churn: adoption follows the discrete Bass recursion per persona;
-* accounting: the MRR bridge closes in every row and chains from month to month; every
-  persona's stage counts add up to its share of the market.
+
+Discrete Bass adoption: ``test_known_answer_bass.py``; the MRR bridge and stage-count
+conservation: ``test_known_answer_accounting.py``; shared ground: ``known_answers.py``.
 
 Statistical checks use the exact sampling law of the counts (binomial / multinomial) with
 5-standard-error bounds or a chi-square test, and each one also shows it has power: a nearby
@@ -19,50 +19,25 @@ wrong answer (the wrong month convention, a wrong model) is rejected by the same
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import DictConfig
-from scipy import special, stats
-
-from simulator import JourneyModel, load_config, simulate
-
-#: Stage names of the contract (DESIGN §2), in the order of the Markov state space below.
-STAGES = (
-    "unaware",
-    "consideration",
-    "decision",
-    "onboarding",
-    "active",
-    "advocate",
-    "churned",
-    "lost",
+from known_answers import (
+    NO_CHANNELS,
+    P_MIN,
+    P_WRONG,
+    STAGE_COLS,
+    STAGES,
+    Z,
+    chisq_p,
+    monthly_table,
+    persona_rows,
 )
-STAGE_COLS = [f"n_{s}" for s in STAGES]
-SCENARIO_DIR = Path(__file__).resolve().parents[1] / "configs" / "scenario"
-NO_CHANNELS = [
-    f"acquisition.channels.{c}.spend=0" for c in ("content", "paid_ads", "review_sites", "outbound")
-]
-Z = 5.0  # bound in standard errors
-P_MIN = 1e-4  # smallest acceptable chi-square p-value for the right answer
-P_WRONG = 1e-6  # largest chi-square p-value a wrong answer may have (power check)
+from omegaconf import DictConfig
+from scipy import special
 
-
-def _monthly(overrides: list[str]) -> tuple[DictConfig, pd.DataFrame]:
-    cfg = load_config(overrides)
-    return cfg, simulate(cfg, progress=False).monthly
-
-
-def _persona(monthly: pd.DataFrame, name: str, replication: int = 0) -> pd.DataFrame:
-    rows = monthly[(monthly["persona"] == name) & (monthly["replication"] == replication)]
-    return rows.sort_values("month").reset_index(drop=True)
-
-
-def _chisq_p(observed: np.ndarray, expected: np.ndarray) -> float:
-    return float(stats.chisquare(observed, expected).pvalue)
-
+from simulator import JourneyModel, load_config
 
 # --------------------------------------------------------------------------- 1. sBG survival
 N_COHORT = 200_000  # whole market = the initial book: 100k solo, 64k smb, 28k midmarket, 8k ent.
@@ -98,7 +73,7 @@ def _cohort_check(rows: pd.DataFrame, n: int, survival: np.ndarray) -> tuple[flo
     expected = n * np.append(-np.diff(survival), survival[-1])
     s = survival[1:]
     z = (rows["n_active"].to_numpy() - n * s) / np.sqrt(n * s * (1.0 - s))
-    return _chisq_p(observed, expected), float(np.max(np.abs(z)))
+    return chisq_p(observed, expected), float(np.max(np.abs(z)))
 
 
 #: Churn drawn every month (health can move it) and churn months drawn once per paying spell
@@ -113,12 +88,12 @@ def _churn_mode(cfg: DictConfig, mode: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", list(CHURN_MODES))
 def test_base_churn_cohort_survival_is_shifted_beta_geometric(mode: str) -> None:
-    cfg, monthly = _monthly([*SBG_BASE, *CHURN_MODES[mode]])
+    cfg, monthly = monthly_table([*SBG_BASE, *CHURN_MODES[mode]])
     _churn_mode(cfg, mode)
     t = np.arange(T_COHORT + 1)
     for name, pc in cfg.personas.items():
         n = round(pc.share * N_COHORT)
-        rows = _persona(monthly, name)
+        rows = persona_rows(monthly, name)
         assert rows["month"].tolist() == list(range(1, T_COHORT + 1))
         # Only base churn acts: the cohort is active or churned, nothing else moves.
         assert (rows["n_active"] + rows["n_churned"] == n).all()
@@ -143,12 +118,12 @@ def test_base_churn_cohort_survival_is_shifted_beta_geometric(mode: str) -> None
 def test_null_concentration_cohort_survival_is_geometric(mode: str) -> None:
     names = list(load_config(["mechanisms=all_off"]).personas)
     overrides = [f"personas.{k}.churn.concentration=null" for k in names]
-    cfg, monthly = _monthly([*SBG_BASE, *overrides, *CHURN_MODES[mode]])
+    cfg, monthly = monthly_table([*SBG_BASE, *overrides, *CHURN_MODES[mode]])
     _churn_mode(cfg, mode)
     t = np.arange(T_COHORT + 1)
     for name, pc in cfg.personas.items():
         n = round(pc.share * N_COHORT)
-        rows = _persona(monthly, name)
+        rows = persona_rows(monthly, name)
         assert pc.churn.concentration is None
         p, zmax = _cohort_check(rows, n, (1.0 - pc.churn.mean) ** t)
         assert p > P_MIN, f"{name}: geometric rejected, p={p:.2g}"
@@ -164,13 +139,13 @@ def test_month_one_is_after_one_month_of_churn() -> None:
     base = ["mechanisms=all_off", "market.size=1000", "initial.customers=1000", "months=3"]
     base.append("replications=1")
     names = list(load_config(base).personas)
-    _, gone = _monthly([*base, *(f"personas.{k}.churn.mean=1.0" for k in names)])
+    _, gone = monthly_table([*base, *(f"personas.{k}.churn.mean=1.0" for k in names)])
     first = gone[gone["month"] == 1]
     assert (first["n_active"] == 0).all()
     assert (first["churned_customers"] == first["n_churned"]).all()
     assert first["n_churned"].sum() == 1000
     assert (first["mrr_end"] == 0).all() and (first["mrr_start"] > 0).all()
-    _, kept = _monthly([*base, *(f"personas.{k}.churn.mean=0.0" for k in names)])
+    _, kept = monthly_table([*base, *(f"personas.{k}.churn.mean=0.0" for k in names)])
     assert kept["month"].min() == 1
     assert (kept.groupby("month")["n_active"].sum() == 1000).all()
     assert (kept["churned_customers"] == 0).all()
@@ -346,7 +321,7 @@ MK_CHURN_MODES = {"monthly draws": [], "scheduled": ["mechanisms.involuntary_chu
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MK_CHURN_MODES))
 def test_stage_occupancy_matches_markov_chain(mode: str) -> None:
-    cfg, monthly = _monthly([*MK_OVERRIDES, *MK_CHURN_MODES[mode]])
+    cfg, monthly = monthly_table([*MK_OVERRIDES, *MK_CHURN_MODES[mode]])
     _churn_mode(cfg, mode)
     assert list(cfg.personas) == ["solo", "smb"]
     for name, pc in cfg.personas.items():
@@ -385,190 +360,3 @@ def test_stage_occupancy_matches_markov_chain(mode: str) -> None:
         hasty = n_book * _occupancy(naive, "active", MK_MONTHS)
         hasty += (n_rows - n_book) * _occupancy(naive, "unaware", MK_MONTHS)
         assert worst(hasty[1:]) > Z, f"{name}: chain without entry-month gates not rejected"
-
-
-# --------------------------------------------------------------------------- 3. discrete Bass
-BASS_MARKET = 60_000
-BASS_BOOK = 600
-BASS_MONTHS = 24
-BASS_REPS = 4
-BASS_P = 0.005
-BASS_Q = 0.6
-
-
-def _bass_overrides(personas: list[str], plans: list[str]) -> list[str]:
-    """Certain conversion: everyone reached advances, decides the same month and buys (outside
-    option at -50 utility, price-insensitive); no churn, no onboarding stage, no channels."""
-    out = [
-        "mechanisms=all_off",
-        "mechanisms.acquisition=true",
-        f"acquisition.bass.p={BASS_P}",
-        f"acquisition.bass.q={BASS_Q}",
-        *NO_CHANNELS,
-        f"market.size={BASS_MARKET}",
-        f"initial.customers={BASS_BOOK}",
-        f"months={BASS_MONTHS}",
-        f"replications={BASS_REPS}",
-        "seed=31337",
-    ]
-    for k in personas:
-        out += [
-            f"personas.{k}.consideration={{advance: 1.0, drop: 0.0, nurture: 0.0}}",
-            f"personas.{k}.decision.path=trial",
-            f"personas.{k}.decision.months=0",
-            f"personas.{k}.decision.card_required=false",
-            f"personas.{k}.outside_utility=-50",
-            f"personas.{k}.price_sensitivity=0",
-            f"personas.{k}.churn.mean=0.0",
-            *(f"personas.{k}.plan_value.{plan}=10" for plan in plans),
-        ]
-    return out
-
-
-def bass_path(n0: float, market: float, p: float, q: float, months: int) -> np.ndarray:
-    """Discrete Bass: N(t+1) = N(t) + (p + q·N(t)/M)(M - N(t)), for t = 0..months."""
-    n = [float(n0)]
-    for _ in range(months):
-        x = n[-1]
-        n.append(x + (p + q * x / market) * (market - x))
-    return np.asarray(n)
-
-
-def bass_variance(n0: float, market: float, p: float, q: float, months: int) -> np.ndarray:
-    """Variance of N(t) around the Bass path (linear-noise approximation): the new adopters
-    of a month are binomial(M - N, h(N)), h(N) = p + qN/M, so
-    Var N(t+1) = (1 + f'(N))² Var N(t) + (M - N) h (1 - h), f(N) = h(N)(M - N)."""
-    path = bass_path(n0, market, p, q, months)
-    var = [0.0]
-    for x in path[:-1]:
-        h = p + q * x / market
-        slope = q * (market - x) / market - h
-        var.append((1.0 + slope) ** 2 * var[-1] + (market - x) * h * (1.0 - h))
-    return np.asarray(var)
-
-
-@pytest.mark.slow
-def test_certain_conversion_adoption_follows_discrete_bass() -> None:
-    base = load_config(["mechanisms=all_off"])
-    cfg, monthly = _monthly(_bass_overrides(list(base.personas), list(base.pricing.plans)))
-    assert (monthly["new_customers"] == monthly["prospects"]).all(), "conversion not certain"
-    assert (monthly["churned_customers"] == 0).all()
-    for name, pc in cfg.personas.items():
-        market = round(pc.share * BASS_MARKET)  # the persona's own finite market M_k
-        book = round(pc.share * BASS_BOOK)
-        rows = monthly[monthly["persona"] == name]
-        # 1. One step at a time, exactly: new adopters in month t are binomial(unaware at the
-        #    end of t - 1, p + q·adopters(t - 1)/M_k).
-        for rep in range(BASS_REPS):
-            r = _persona(monthly, name, rep)
-            adopters = np.concatenate([[book], r["n_active"].to_numpy()[:-1]])
-            unaware = np.concatenate([[market - book], r["n_unaware"].to_numpy()[:-1]])
-            h = BASS_P + BASS_Q * adopters / market
-            dev = np.abs(r["new_customers"].to_numpy() - unaware * h)
-            sd = np.sqrt(unaware * h * (1.0 - h))
-            assert (dev <= Z * sd + 1e-9).all(), f"{name} rep {rep}: adoption hazard not Bass"
-            assert (r["n_active"] + r["n_unaware"] == market).all()
-        # 2. The whole path: mean adopters across replications against the Bass recursion.
-        path = bass_path(book, market, BASS_P, BASS_Q, BASS_MONTHS)[1:]
-        se = np.sqrt(bass_variance(book, market, BASS_P, BASS_Q, BASS_MONTHS)[1:] / BASS_REPS)
-        mean = rows.groupby("month")["n_active"].mean().sort_index().to_numpy()
-        z = np.abs(mean - path) / se
-        assert z.max() < Z, f"{name}: adopters off the Bass path by {z.max():.1f} SE"
-        assert path[-1] > 0.95 * market and path[5] < 0.5 * market  # the whole S-curve is run
-        # Power: word of mouth over the whole market instead of the persona's is rejected.
-        pooled = bass_path(book, market, BASS_P, BASS_Q * market / BASS_MARKET, BASS_MONTHS)
-        assert (np.abs(mean - pooled[1:]) / se).max() > Z, f"{name}: pooled M not rejected"
-
-
-# --------------------------------------------------------------------------- 4 + 5. accounting
-ACCOUNTING_BASE = [
-    "market.size=19997",  # does not divide by the shares: exercises the largest-remainder split
-    "initial.customers=1001",
-    "months=12",
-    "replications=2",
-]
-ACCOUNTING_CASES = {
-    **{p.stem: [f"scenario={p.stem}"] for p in sorted(SCENARIO_DIR.glob("*.yaml"))},
-    # Every MRR movement at once: short annual terms (renewals, at-risk discounts), a price
-    # rise then a cut, heavy expansion / contraction, win-back, failed payments.
-    "stress": [
-        "scenario=price_increase",
-        "renewal.term_months=2",
-        "+events.pro_cut={type: price_change, month: 10, plan: pro, price: 29}",
-        "+events.starter_rise={type: price_change, month: 4, plan: starter, price: 19,"
-        " grandfather: true}",
-        "personas.smb.expansion.rate=0.2",
-        "personas.smb.contraction.rate=0.2",
-        "personas.solo.winback.rate=0.3",
-        "pricing.billing.payment_failure_rate=0.2",
-    ],
-}
-
-
-@functools.cache
-def _accounting_run(case: str) -> tuple[DictConfig, pd.DataFrame]:
-    return _monthly([*ACCOUNTING_BASE, *ACCOUNTING_CASES[case]])
-
-
-def test_every_scenario_is_covered() -> None:
-    """The accounting cases are every file of configs/scenario/ (guards an empty glob)."""
-    assert len(ACCOUNTING_CASES) >= 7
-    assert {"baseline", "price_increase", "support_cut", "annual_push"} <= set(ACCOUNTING_CASES)
-
-
-@pytest.mark.parametrize("case", list(ACCOUNTING_CASES))
-def test_mrr_bridge_closes_and_chains(case: str) -> None:
-    cfg, m = _accounting_run(case)
-    assert len(m) == 12 * 2 * len(cfg.personas)
-    plus = m["new_mrr"] + m["expansion_mrr"] + m["reactivation_mrr"]
-    minus = m["contraction_mrr"] + m["churned_mrr"]
-    gap = (m["mrr_start"] + plus - minus - m["mrr_end"]).abs()
-    tol = 1e-9 * m[["mrr_start", "mrr_end"]].abs().max(axis=1) + 1e-6
-    assert (gap <= tol).all(), f"bridge open in {int((gap > tol).sum())} rows, max {gap.max()}"
-    for col in ("new_mrr", "expansion_mrr", "reactivation_mrr", "contraction_mrr", "churned_mrr"):
-        assert (m[col] >= 0).all(), col
-        assert m[col].sum() > 0, f"{col} never moves: the bridge term is not exercised"
-    # mrr_start of month m is mrr_end of month m - 1, persona by persona.
-    m = m.sort_values(["replication", "persona", "month"])
-    prev = m.groupby(["replication", "persona"])["mrr_end"].shift(1)
-    later = m["month"] > 1
-    assert np.array_equal(m.loc[later, "mrr_start"], prev[later])
-    # Month 1's mrr_start is the MRR of the initial book, recomputed here from list prices:
-    # price × persona multiplier × seats (per-seat plans) × (1 - annual discount if annual).
-    prices = np.array([p.price for p in cfg.pricing.plans.values()])
-    per_seat = np.array([p.per_seat for p in cfg.pricing.plans.values()])
-    ranks = np.argsort([p.rank for p in cfg.pricing.plans.values()], kind="stable")
-    prices, per_seat = prices[ranks], per_seat[ranks]
-    for rep in range(2):
-        model = JourneyModel(cfg, replication=rep)
-        first = m[(m["month"] == 1) & (m["replication"] == rep)].set_index("persona")
-        n_book = 0
-        for agent in model.persona_agents:
-            pop = agent.pop
-            book = pop.stage == STAGES.index("active")
-            n_book += int(book.sum())
-            assert (pop.stage[~book] == STAGES.index("unaware")).all()
-            assert (pop.mrr[~book] == 0).all() and (pop.mrr[book] > 0).all()
-            plan = pop.plan[book]
-            units = np.where(per_seat[plan], pop.seats[book], 1)
-            disc = np.where(pop.annual[book], 1.0 - cfg.pricing.annual_discount, 1.0)
-            mult = cfg.personas[agent.persona.name].price_multiplier
-            mrr = prices[plan] * mult * units * disc
-            np.testing.assert_allclose(pop.mrr[book], mrr, rtol=1e-6)
-            assert first.loc[agent.persona.name, "mrr_start"] == pytest.approx(mrr.sum(), rel=1e-6)
-        assert n_book == 1001
-
-
-@pytest.mark.parametrize("case", list(ACCOUNTING_CASES))
-def test_stage_counts_conserve_each_personas_market(case: str) -> None:
-    cfg, m = _accounting_run(case)
-    size = 19997
-    total = m[STAGE_COLS].sum(axis=1)
-    allocation = {}
-    for name, pc in cfg.personas.items():
-        rows = total[m["persona"] == name]
-        assert rows.nunique() == 1, f"{name}: stage counts do not add up to a constant"
-        allocation[name] = int(rows.iloc[0])
-        assert abs(allocation[name] - pc.share * size) < 1, f"{name}: not its market share"
-    assert sum(allocation.values()) == size
-    assert (m["customers"] == m[["n_onboarding", "n_active", "n_advocate"]].sum(axis=1)).all()

@@ -1,0 +1,56 @@
+"""Shared ground of the known-answer suites (DESIGN §5): the contract's stage names, the
+statistical bounds and a run helper. Expected values are computed in the test files from config
+numbers and closed forms, never by running the simulator a second way.
+
+Statistical checks use the exact sampling law of the counts (binomial / multinomial) with
+5-standard-error bounds or a chi-square test, and each one also shows it has power: a nearby
+wrong answer (the wrong month convention, a wrong model) is rejected by the same check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+from scipy import stats
+
+from simulator import load_config, simulate
+
+#: Stage names of the contract (DESIGN §2), in the order of the Markov state space.
+STAGES = (
+    "unaware",
+    "consideration",
+    "decision",
+    "onboarding",
+    "active",
+    "advocate",
+    "churned",
+    "lost",
+)
+STAGE_COLS = [f"n_{s}" for s in STAGES]
+SCENARIO_DIR = Path(__file__).resolve().parents[1] / "configs" / "scenario"
+NO_CHANNELS = [
+    f"acquisition.channels.{c}.spend=0" for c in ("content", "paid_ads", "review_sites", "outbound")
+]
+Z = 5.0  # bound in standard errors
+P_MIN = 1e-4  # smallest acceptable chi-square p-value for the right answer
+P_WRONG = 1e-6  # largest chi-square p-value a wrong answer may have (power check)
+
+
+def monthly_table(overrides: list[str]) -> tuple[DictConfig, pd.DataFrame]:
+    """The composed config and the monthly table of a run with ``overrides``."""
+    cfg = load_config(overrides)
+    return cfg, simulate(cfg, progress=False).monthly
+
+
+def persona_rows(monthly: pd.DataFrame, name: str, replication: int = 0) -> pd.DataFrame:
+    """One persona's rows of one replication, by month."""
+    rows = monthly[(monthly["persona"] == name) & (monthly["replication"] == replication)]
+    return rows.sort_values("month").reset_index(drop=True)
+
+
+def chisq_p(observed: np.ndarray, expected: np.ndarray) -> float:
+    """Chi-square goodness-of-fit p-value."""
+    return float(stats.chisquare(observed, expected).pvalue)
