@@ -31,10 +31,10 @@ import numpy as np
 import simulator.model
 from simulator import load_config
 from simulator.config import params_of
+from simulator.experiments.provenance import git_revision, package_versions
 from simulator.model import JourneyModel
 from simulator.params import ScenarioParams
 from simulator.population import Population
-from simulator.runner import git_revision, package_versions
 from simulator.streams import RandomStreams
 
 
@@ -138,7 +138,7 @@ def time_engine(params: ScenarioParams, repeat: int) -> dict[str, Any]:
     """Set-up and run times of ``repeat`` fresh models (one replication each)."""
     setup, wall, cpu = [], [], []
     paying_months = 0
-    rows = params.market_size
+    rows = params.market.size
     rss_before = rss_after = None
     for _ in range(repeat):
         gc.collect()
@@ -309,7 +309,7 @@ def time_steps(params: ScenarioParams) -> dict[str, Any]:
         t0 = time.perf_counter()
         how = run_timed(model, params.months, timings)
         total = time.perf_counter() - t0
-    per = params.market_size * params.months
+    per = params.market.size * params.months
 
     def entry(seconds: float) -> dict[str, float]:
         return {"s": seconds, "ns_per_customer_month": seconds / per * 1e9}

@@ -12,7 +12,7 @@ from typing import Any
 import mesa
 
 from simulator.model import split_by_share
-from simulator.params import PersonaParams, ScenarioParams
+from simulator.params import Persona, ScenarioParams
 from simulator.stages import DecisionPath, Stage
 
 
@@ -56,37 +56,41 @@ def _cumulative(p: list[float]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def persona_leads(params: ScenarioParams, persona: PersonaParams) -> float:
+def persona_leads(params: ScenarioParams, persona: Persona) -> float:
     """Channel leads a persona receives per month: spend split by channel weight / cost per
     lead."""
     leads = 0.0
-    for c, (spend, cost_per_lead) in params.channels.items():
-        total = sum(q.channel_weight[c] for q in params.personas)
-        w = persona.channel_weight[c]
+    for c, channel in params.acquisition.channels.items():
+        spend, cost_per_lead = channel.spend, channel.cost_per_lead
+        total = sum(q.channels[c] for q in params.persona_list)
+        w = persona.channels[c]
         if total > 0 and w > 0:
             leads += spend * (w / total) / cost_per_lead
     return leads
 
 
 def build_rules(params: ScenarioParams) -> list[Rules]:
-    if not all(plan.per_seat for plan in params.plans):
+    plans = [params.pricing.plans[name] for name in params.pricing.ranked]
+    if not all(plan.per_seat for plan in plans):
         raise SystemExit("the yardstick assumes per-seat plans (as in the default config)")
-    sizes = split_by_share(params.market_size, [p.share for p in params.personas])
-    initial = split_by_share(params.initial_customers, [p.share for p in params.personas])
+    sizes = split_by_share(params.market.size, [p.share for p in params.persona_list])
+    initial = split_by_share(params.initial.customers, [p.share for p in params.persona_list])
     rules = []
-    for p, size, n0 in zip(params.personas, sizes, initial, strict=True):
-        if p.decision_path == DecisionPath.FREEMIUM:
+    for p, size, n0 in zip(params.persona_list, sizes, initial, strict=True):
+        if p.decision.path == DecisionPath.FREEMIUM:
             raise SystemExit("the yardstick does not model the freemium path")
-        card = p.decision_path == DecisionPath.TRIAL and p.card_required
-        seat_price = [plan.price * p.price_multiplier for plan in params.plans]
+        card = p.decision.path == DecisionPath.TRIAL and p.decision.card_required
+        seat_price = [plan.price * p.price_multiplier for plan in plans]
         plan_u = [
             v - p.price_sensitivity * price / p.willingness_to_pay
-            for v, price in zip(p.plan_value, seat_price, strict=True)
+            for v, price in zip(
+                [p.plan_value[n] for n in params.pricing.ranked], seat_price, strict=True
+            )
         ]
-        extra = p.card_utility if card else 0.0
+        extra = p.decision.card_utility if card else 0.0
         buy = _logit([p.outside_utility] + [u + extra for u in plan_u])
         book = _logit(plan_u)
-        path = params.onboarding_paths[p.onboarding_path]
+        path = params.onboarding.paths[p.onboarding]
         rules.append(
             Rules(
                 index=p.index,
@@ -94,19 +98,19 @@ def build_rules(params: ScenarioParams) -> list[Rules]:
                 size=size,
                 initial=n0,
                 leads=persona_leads(params, p),
-                advance=p.consider_advance * (p.card_start_factor if card else 1.0),
-                drop=p.consider_drop,
-                nurture=p.nurture,
-                decision_months=p.decision_months,
+                advance=p.consideration.advance * (p.decision.card_start_factor if card else 1.0),
+                drop=p.consideration.drop,
+                nurture=p.consideration.nurture,
+                decision_months=p.decision.months,
                 buy_cdf=_cumulative(buy),
                 book_cdf=_cumulative(book),
                 onboarding_months=path.months,
                 quality=path.quality,
-                churn=p.churn_mean,
-                winback_rate=p.winback_rate,
-                window=p.winback_window_months,
+                churn=p.churn.mean,
+                winback_rate=p.winback.rate,
+                window=p.winback.window_months,
                 seat_price=tuple(seat_price),
-                seats_mean=p.seats_mean,
+                seats_mean=p.seats.mean,
             )
         )
     return rules
@@ -114,7 +118,7 @@ def build_rules(params: ScenarioParams) -> list[Rules]:
 
 def acquisition_hazard(params: ScenarioParams, r: Rules, unaware: float, adopters: float) -> float:
     """Monthly probability an unaware account starts evaluating (Bass + channel leads)."""
-    h_bass = min(1.0, params.bass_p + params.bass_q * adopters / r.size)
+    h_bass = min(1.0, params.acquisition.bass.p + params.acquisition.bass.q * adopters / r.size)
     h_channel = min(1.0 - h_bass, r.leads / unaware) if unaware > 0 else 0.0
     return h_bass + h_channel
 
@@ -255,7 +259,9 @@ class MesaJourney(mesa.Model):
         self.month += 1
         for r in self.rules:
             c = self.counts[r.index]
-            adopters = c[ONBOARDING] + c[ACTIVE] + self.params.advocate_weight * c[ADVOCATE]
+            adopters = (
+                c[ONBOARDING] + c[ACTIVE] + self.params.acquisition.advocate_weight * c[ADVOCATE]
+            )
             self.hazard[r.index] = acquisition_hazard(self.params, r, c[UNAWARE], adopters)
         self.flows = [[0] * len(FLOWS) for _ in self.rules]
         if self.shuffle:

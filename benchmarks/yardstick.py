@@ -33,8 +33,9 @@ from mesa_journey import FLOWS, MesaJourney, acquisition_hazard, build_rules
 
 from simulator import load_config
 from simulator.config import params_of
+from simulator.mechanisms import MECHANISMS
 from simulator.model import JourneyModel
-from simulator.params import MECHANISMS, ScenarioParams
+from simulator.params import ScenarioParams
 from simulator.stages import Stage
 
 #: |z| above this fails the agreement check (about 130 comparisons are made).

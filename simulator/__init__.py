@@ -12,8 +12,8 @@ Quick start::
 
 from simulator.config import load_config
 from simulator.errors import ConfigError
+from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.model import JourneyModel
-from simulator.runner import SimulationResult, simulate
 from simulator.stages import Stage
 
 __all__ = ["ConfigError", "JourneyModel", "SimulationResult", "Stage", "load_config", "simulate"]

@@ -37,7 +37,7 @@ def split_by_share(total: int, shares: list[float]) -> list[int]:
 def build_initial_state(model: JourneyModel) -> None:
     """Draw every account's traits and start the initial book, persona by persona."""
     params = model.params
-    initial = split_by_share(params.initial_customers, [p.share for p in params.personas])
+    initial = split_by_share(params.initial.customers, [p.share for p in params.persona_list])
     for agent, n_initial in zip(model.persona_agents, initial, strict=True):
         _init_persona(model, agent, n_initial)
         agent.recount()
@@ -51,14 +51,14 @@ def _init_persona(model: JourneyModel, agent: PersonaAgent, n_initial: int) -> N
     n = agent.size
     gen = model.streams.generator("init", 0, p.index)
     # Seats: 1 + (mean - 1) × Gamma(2, 1) / 2, rounded (mean ``personas.*.seats.mean``).
-    seats = 1.0 + (p.seats_mean - 1.0) * gen.standard_gamma(2.0, size=n) / 2.0
+    seats = 1.0 + (p.seats.mean - 1.0) * gen.standard_gamma(2.0, size=n) / 2.0
     pop.seats[:] = np.clip(np.rint(seats), 1, MAX_SEATS).astype(np.int32)
     # Base monthly churn: Beta(mean × c, (1 - mean) × c), or exactly the mean.
-    if p.churn_concentration is None or p.churn_mean in (0.0, 1.0):
-        pop.base_churn[:] = p.churn_mean
+    if p.churn.concentration is None or p.churn.mean in (0.0, 1.0):
+        pop.base_churn[:] = p.churn.mean
     else:
-        a = p.churn_mean * p.churn_concentration
-        b = (1.0 - p.churn_mean) * p.churn_concentration
+        a = p.churn.mean * p.churn.concentration
+        b = (1.0 - p.churn.mean) * p.churn.concentration
         pop.base_churn[:] = gen.beta(a, b, size=n)
     u_plan = gen.random(n)
     u_term = gen.random(n)
@@ -70,12 +70,12 @@ def _init_persona(model: JourneyModel, agent: PersonaAgent, n_initial: int) -> N
     probs /= probs.sum(axis=1, keepdims=True)
     plan, v = choose(probs, u_plan[book])
     if model.mechanisms[ANNUAL_CONTRACTS]:
-        share = model.params.initial_annual_share
+        share = model.params.initial.annual_share
         p_annual = share if share is not None else annual_probability(p, price_book.annual_discount)
         annual = v < p_annual
     else:
         annual = np.zeros(n_initial, dtype=np.bool_)
     agent.start_paying(book, plan.astype(np.int8), annual, Stage.ACTIVE, Stage.UNAWARE, 1)
     # The book is aged: annual terms renew over the coming term, not all in one month.
-    term = model.params.renewal["term_months"]
+    term = model.params.renewal.term_months
     pop.term_end[book] = np.where(annual, 1 + np.floor(u_term[book] * term), 0)

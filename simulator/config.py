@@ -31,7 +31,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from simulator.errors import ConfigError
-from simulator.params import ScenarioParams, read_params
+from simulator.params import params_of, read_config
 
 #: The Hydra config tree shipped with the project.
 CONFIG_DIR: Path = Path(__file__).resolve().parents[1] / "configs"
@@ -276,7 +276,7 @@ def _load(
         return cfg
     cfg = _without_hydra(cfg)
     if validate:
-        read_params(cfg)
+        read_config(cfg)
     return cfg
 
 
@@ -307,11 +307,6 @@ def load_config(
     """
     user = ("config_dir", str(config_dir)) if config_dir is not None else None
     return _load(list(overrides or []), config_name, user, validate)
-
-
-def params_of(cfg: DictConfig | ScenarioParams) -> ScenarioParams:
-    """Validated parameters of a config (pass-through for ``ScenarioParams``)."""
-    return cfg if isinstance(cfg, ScenarioParams) else read_params(cfg)
 
 
 def _cli_args(argv: Sequence[str]) -> Any:

@@ -359,28 +359,3 @@ def summarize(monthly: pd.DataFrame, discount_rate: float) -> dict[str, dict[str
         p10, p50, p90 = np.percentile(values, [10, 50, 90])
         out[name] = {"median": float(p50), "p10": float(p10), "p90": float(p90)}
     return out
-
-
-# Transitional: callers outside this module (params.py, cli.py) still import these two names.
-# They are not part of the registry; delete this function once those imports are gone.
-def __getattr__(name: str) -> object:
-    import warnings
-
-    if name == "format_value":
-        from simulator.formatting import format_value
-
-        warnings.warn(
-            "simulator.metrics.format_value moved to simulator.formatting",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return format_value
-    if name == "DEFAULT_DISCOUNT_RATE":
-        warnings.warn(
-            "simulator.metrics.DEFAULT_DISCOUNT_RATE is gone: finance.discount_rate in "
-            "configs/config.yaml is the only source of the discount rate",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return 0.10
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

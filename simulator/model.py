@@ -56,7 +56,7 @@ from simulator.mechanisms import (
     winback,
 )
 from simulator.mechanisms.base import Mechanism, PayingEndHook, PayingStartHook, Step
-from simulator.params import ScenarioParams, read_params
+from simulator.params import ScenarioParams, params_of
 from simulator.personas import PersonaAgent
 from simulator.population import Population
 from simulator.stages import Stage
@@ -172,7 +172,7 @@ class JourneyModel(mesa.Model):
     """
 
     def __init__(self, config: DictConfig | ScenarioParams, replication: int = 0):
-        params = config if isinstance(config, ScenarioParams) else read_params(config)
+        params = params_of(config)
         super().__init__(
             rng=int(np.random.SeedSequence([params.seed, replication]).generate_state(1)[0])
         )
@@ -199,13 +199,13 @@ class JourneyModel(mesa.Model):
         self.records: list[dict] = []
 
         # Population: the whole market, persona by persona in contiguous slices.
-        self.population = Population.empty(params.market_size)
-        sizes = split_by_share(params.market_size, [p.share for p in params.personas])
+        self.population = Population.empty(params.market.size)
+        sizes = split_by_share(params.market.size, [p.share for p in params.persona_list])
         starts = np.concatenate([[0], np.cumsum(sizes)])
         calendars = tuple(c for m in ALL for c in m.calendars)
         self.persona_agents: list[PersonaAgent] = [
             PersonaAgent(self, p, slice(int(starts[i]), int(starts[i + 1])), calendars)
-            for i, p in enumerate(params.personas)
+            for i, p in enumerate(params.persona_list)
         ]
 
         # Mechanisms: their state, the steps and hooks of those switched on (checked once).

@@ -33,7 +33,7 @@ from simulator.stages import N_STAGES, Stage, is_paying
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
-    from simulator.params import PersonaParams
+    from simulator.params import Persona
     from simulator.population import Population
 
 
@@ -54,7 +54,7 @@ class PersonaAgent(mesa.Agent):
     """
 
     def __init__(
-        self, model: JourneyModel, persona: PersonaParams, rows: slice, calendars: tuple[str, ...]
+        self, model: JourneyModel, persona: Persona, rows: slice, calendars: tuple[str, ...]
     ):
         super().__init__(model)
         self.persona = persona
@@ -151,7 +151,7 @@ class PersonaAgent(mesa.Agent):
         pop.mrr[idx] = m.price_book.account_mrr(
             plan, pop.seats[idx], annual, self.persona.price_multiplier
         )
-        pop.term_end[idx] = np.where(annual, t + m.params.renewal["term_months"], 0)
+        pop.term_end[idx] = np.where(annual, t + m.params.renewal.term_months, 0)
         pop.health[idx] = 0.0
         first = pop.cohort_month[idx] < 0
         pop.cohort_month[idx[first]] = t

@@ -5,7 +5,7 @@ A customer (account) is one row of the population; its ``stage`` column holds a 
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 import numpy as np
 
@@ -42,12 +42,12 @@ class Source(IntEnum):
     REFERRAL = 3  # referral programme
 
 
-class DecisionPath(IntEnum):
-    """How a persona's prospects decide."""
+class DecisionPath(StrEnum):
+    """How a persona's prospects decide (``personas.<name>.decision.path``)."""
 
-    TRIAL = 0  # free trial (card or no card)
-    DEMO = 1  # demo / sales conversation (sales-led)
-    FREEMIUM = 2  # free tier; non-buyers stay on it and can upgrade later
+    TRIAL = "trial"  # free trial (card or no card)
+    DEMO = "demo"  # demo / sales conversation (sales-led)
+    FREEMIUM = "freemium"  # free tier; non-buyers stay on it and can upgrade later
 
 
 NO_PLAN = -1

@@ -47,7 +47,8 @@ EXTRA_CASES: dict[str, list[str]] = {
         "+events.ads={type: campaign, month: 4, months: 3, channel: paid_ads, spend: 40000}",
         "+events.onb={type: onboarding_quality, month: 6, path: self_serve, quality: 0.9}",
         "+events.cut={type: price_change, month: 8, plan: starter, price: 12, grandfather: true}",
-        "+events.rise={type: price_change, month: 10, plan: enterprise, price: 99}",
+        "+events.rise={type: price_change, month: 10, plan: enterprise, price: 99,"
+        " grandfather: false}",
     ],
 }
 

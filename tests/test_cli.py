@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from conftest import run_cli
 
+from simulator.experiments.tasks import TASKS
 from simulator.results import MONTHLY_COLUMNS
 
 SMALL = ["market.size=20000", "initial.customers=600", "months=6", "replications=2"]
@@ -51,6 +52,59 @@ def test_help_lists_groups_and_examples(tmp_path: Path) -> None:
     assert "-m" in proc.stdout
 
 
+def test_help_lists_every_task(tmp_path: Path) -> None:
+    proc = run_cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    for task in TASKS.values():
+        assert any(line.split() == [task.name, *task.help.split()] for line in lines), task.name
+    assert "task: aggregate, replay, run" in proc.stdout  # the config group
+
+
+def test_unknown_task_is_one_clear_error(tmp_path: Path) -> None:
+    proc = run_cli("task=nope", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("  ")]
+    assert len(problems) == 1
+    assert problems[0].strip().startswith("task:") and "nope" in problems[0]
+    assert all(name in problems[0] for name in TASKS)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_replay_reproduces_a_saved_run_and_detects_a_changed_table(tmp_path: Path) -> None:
+    proc = run_cli(*SMALL, "hydra.run.dir=run", "output.plots=false", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("task=replay", "dir=run", "executor=local", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "replay: identical to run/monthly.parquet (48 rows)" in proc.stdout
+    table = tmp_path / "run" / "monthly.parquet"
+    monthly = pd.read_parquet(table)
+    monthly.loc[17, "new_mrr"] += 1.0
+    monthly.to_parquet(table, index=False)
+    proc = run_cli("task=replay", "dir=run", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "replay: differs from run/monthly.parquet: column new_mrr, row 17" in proc.stdout
+    proc = run_cli("task=replay", "dir=nowhere", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "nowhere/summary.json not found" in proc.stderr
+
+
+def test_rerun_into_a_run_directory_resumes(tmp_path: Path) -> None:
+    first = run_cli(*SMALL, "hydra.run.dir=run", "output.plots=false", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    want = pd.read_parquet(tmp_path / "run" / "monthly.parquet")
+    more = [*SMALL[:-1], "replications=3"]
+    again = run_cli(*more, "hydra.run.dir=run", "output.plots=false", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    got = pd.read_parquet(tmp_path / "run" / "monthly.parquet")
+    pd.testing.assert_frame_equal(got[got["replication"] < 2], want, check_exact=True)
+    assert got["replication"].nunique() == 3
+    other = run_cli(*SMALL[:2], "months=5", "replications=2", "hydra.run.dir=run", cwd=tmp_path)
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "different configuration" in other.stderr
+
+
 def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
     proc = run_cli(
         "-m",
@@ -69,6 +123,12 @@ def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
     assert table["job"].nunique() == 2
     metrics = pd.read_csv(tmp_path / "sweep" / "sweep_summary.csv")
     assert len(metrics) == 2 and "ending_arr" in metrics.columns
+    # task=aggregate rebuilds the same tables from the jobs.
+    (tmp_path / "sweep" / "sweep_monthly.parquet").unlink()
+    proc = run_cli("task=aggregate", "dir=sweep", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    again = pd.read_parquet(tmp_path / "sweep" / "sweep_monthly.parquet")
+    pd.testing.assert_frame_equal(again, table, check_exact=True)
 
 
 def test_interrupted_run_keeps_finished_replications(tmp_path: Path) -> None:

@@ -85,7 +85,6 @@ def test_mapping_replaced_by_a_number_composes_without_hydra_text(override: str)
     assert OmegaConf.select(cfg, key) == int(value)
 
 
-@pytest.mark.xfail(reason="value validator (params, the lead's) crashes or repeats", strict=False)
 @pytest.mark.parametrize(
     "override", ["initial=5", "pricing.plans=5", "personas.solo=5", "personas.solo.churn=5"]
 )
@@ -94,7 +93,6 @@ def test_mapping_replaced_by_a_number_is_one_problem(override: str) -> None:
     assert key == override.partition("=")[0] and "mapping" in message
 
 
-@pytest.mark.xfail(reason="value validator (params, the lead's) adds a second line", strict=False)
 def test_market_size_zero_is_one_problem() -> None:
     assert [k for k, _ in problems(["market.size=0", "initial.customers=100"])] == ["market.size"]
 

@@ -1,34 +1,93 @@
-"""The run machinery: executors, checkpoints, progress and saved outputs."""
+"""The run machinery: executors, the job runner (checkpoints, progress, Ctrl-C, resume), run
+settings and saved outputs."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
+from typing import Any, get_args
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
-from simulator import load_config, simulate
-from simulator.config import params_of
+from simulator import ConfigError, load_config, simulate
+from simulator.config import CONFIG_DIR
+from simulator.experiments.executors import (
+    DaskExecutor,
+    LocalExecutor,
+    SerialExecutor,
+    make_executor,
+)
+from simulator.experiments.jobs import CheckpointMismatch, Interrupted, atomic_write
+from simulator.experiments.montecarlo import load_checkpoint, run_replication
+from simulator.experiments.tasks import TASKS
+from simulator.params import read_config, run_settings
+from simulator.params.run import RUN_KEYS, RunSettings, TaskName, split_tree
 from simulator.results import MONTHLY_COLUMNS
-from simulator.runner import load_checkpoint
 
 SMALL = ["market.size=30000", "initial.customers=900", "months=12", "replications=3"]
 
 
-def _table(overrides: list[str]) -> pd.DataFrame:
-    return simulate(load_config([*SMALL, *overrides]), progress=False).monthly
+def _cfg(*overrides: str) -> Any:
+    return load_config([*SMALL, *overrides], validate=False)
 
 
-def test_local_process_pool_equals_serial() -> None:
-    serial = _table(["executor=serial"])
-    pooled = _table(["executor=local", "executor.workers=2"])
-    pd.testing.assert_frame_equal(serial, pooled, check_exact=True)
+def _table(*overrides: str) -> pd.DataFrame:
+    return simulate(_cfg(*overrides), progress=False).monthly
+
+
+class SpyExecutor(SerialExecutor):
+    """Serial, recording which replications it was given; Ctrl-C after ``stop_after`` jobs."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.ran: list[int] = []
+        self.stop_after = stop_after
+
+    def map_unordered(
+        self, fn: Callable[[Any], Any], args: Sequence[Any]
+    ) -> Generator[tuple[int, Any]]:
+        for i, arg in enumerate(args):
+            if self.stop_after is not None and len(self.ran) == self.stop_after:
+                raise KeyboardInterrupt
+            self.ran.append(arg[1])
+            yield i, fn(arg)
+
+
+def test_every_executor_gives_the_identical_table() -> None:
+    serial = _table("executor=serial", "months=6")
+    for executor in ("executor=local", "executor=dask"):
+        other = _table(executor, "executor.workers=2", "months=6")
+        pd.testing.assert_frame_equal(serial, other, check_exact=True)
+
+
+def test_executors_are_built_from_their_target() -> None:
+    built = {
+        name: make_executor(read_config(_cfg(f"executor={name}"))[1].executor)
+        for name in ("serial", "local", "dask")
+    }
+    assert isinstance(built["serial"], SerialExecutor)
+    assert isinstance(built["local"], LocalExecutor) and built["local"].workers == 2
+    assert isinstance(built["dask"], DaskExecutor) and built["dask"].address is None
+
+
+def test_dask_executor_uses_an_existing_scheduler() -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        cfg = _cfg("replications=2", "months=3", "executor=dask")
+        got = simulate(cfg, executor=DaskExecutor(cluster.scheduler_address, None)).monthly
+    want = _table("replications=2", "months=3")
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
 def test_checkpoint_writes_every_replication(tmp_path: Path) -> None:
-    cfg = load_config([*SMALL, "months=4"])
-    res = simulate(cfg, checkpoint_dir=tmp_path, progress=False)
+    res = simulate(_cfg("months=4"), checkpoint_dir=tmp_path, progress=False)
     parts = sorted((tmp_path / "replications").glob("rep-*.parquet"))
     assert [p.name for p in parts] == ["rep-0000.parquet", "rep-0001.parquet", "rep-0002.parquet"]
     assert not list(tmp_path.rglob("*.tmp"))
@@ -40,14 +99,60 @@ def test_checkpoint_writes_every_replication(tmp_path: Path) -> None:
 
 
 def test_empty_checkpoint_reads_as_empty_table(tmp_path: Path) -> None:
-    from simulator.results import MONTHLY_COLUMNS
-
     empty = load_checkpoint(tmp_path)
     assert len(empty) == 0 and list(empty.columns) == list(MONTHLY_COLUMNS)
 
 
+def test_resume_skips_finished_replications_and_equals_an_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    cfg = _cfg("months=6")
+    first = SpyExecutor(stop_after=1)
+    with pytest.raises(Interrupted) as stopped:
+        simulate(cfg, checkpoint_dir=tmp_path, executor=first, progress=False)
+    assert list(stopped.value.results) == [0] and first.ran == [0]
+    assert len(load_checkpoint(tmp_path)["replication"].unique()) == 1
+    second = SpyExecutor()
+    resumed = simulate(cfg, checkpoint_dir=tmp_path, executor=second, progress=False)
+    assert second.ran == [1, 2]  # replication 0 was loaded, not simulated again
+    pd.testing.assert_frame_equal(resumed.monthly, _table("months=6"), check_exact=True)
+    # More replications later: only the new ones run.
+    third = SpyExecutor()
+    more = simulate(_cfg("months=6", "replications=4"), checkpoint_dir=tmp_path, executor=third)
+    assert third.ran == [3]
+    pd.testing.assert_frame_equal(
+        more.monthly, _table("months=6", "replications=4"), check_exact=True
+    )
+
+
+def test_resume_refuses_a_directory_of_another_configuration(tmp_path: Path) -> None:
+    simulate(_cfg("months=3", "replications=1"), checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(CheckpointMismatch, match="different configuration"):
+        simulate(_cfg("months=4", "replications=1"), checkpoint_dir=tmp_path, progress=False)
+    # Run settings are not part of what a replication depends on.
+    simulate(
+        _cfg("months=3", "replications=1", "executor=local", "progress=false"),
+        checkpoint_dir=tmp_path,
+    )
+
+
+def test_ctrl_c_during_a_checkpoint_write_waits_for_the_write(tmp_path: Path) -> None:
+    target = tmp_path / "table.parquet"
+    frame = pd.DataFrame({"x": range(1000)})
+
+    def write(path: Path) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # arrives mid-write
+        frame.to_parquet(path)
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, write)
+    pd.testing.assert_frame_equal(pd.read_parquet(target), frame)
+    assert not list(tmp_path.glob("*.tmp"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_save_writes_table_summary_and_plots(tmp_path: Path) -> None:
-    res = simulate(load_config([*SMALL, "months=13", "replications=2"]), progress=False)
+    res = simulate(_cfg("months=13", "replications=2"), progress=False)
     out = res.save(tmp_path / "run", csv=True)
     back = pd.read_parquet(out / "monthly.parquet")
     pd.testing.assert_frame_equal(back, res.monthly, check_exact=True)
@@ -67,14 +172,49 @@ def test_save_writes_table_summary_and_plots(tmp_path: Path) -> None:
 
 
 def test_progress_counts_months_and_stays_quiet_when_off(capsys: pytest.CaptureFixture) -> None:
-    from simulator.runner import run_replication
-
-    params = params_of(load_config([*SMALL, "months=4", "replications=2"]))
+    params, _, _ = read_config(_cfg("months=4", "replications=2"))
     ticks: list[int] = []
-    frame = run_replication((params, 0), on_month=lambda: ticks.append(1))
+    frame = run_replication((params, 0), on_tick=lambda: ticks.append(1))
     assert len(ticks) == 4 and sorted(frame["month"].unique()) == [1, 2, 3, 4]
     simulate(params, progress=False)
     assert capsys.readouterr().err == ""
     simulate(params, progress=True)
     err = capsys.readouterr().err
     assert "baseline: 2 replications" in err and "/8" in err
+
+
+def test_run_settings_are_the_run_keys_of_the_config() -> None:
+    tree = OmegaConf.to_container(load_config([], validate=False), resolve=True)
+    assert isinstance(tree, dict)
+    scenario, run = split_tree(tree)
+    assert set(run) == set(RUN_KEYS) == {"task", "dir", "executor", "progress", "output"}
+    assert not set(scenario) & set(RUN_KEYS)
+    settings = run_settings(run)
+    assert settings.task == "run" and settings.dir is None
+    assert isinstance(settings, RunSettings)
+
+
+def test_every_task_has_a_config_and_a_function() -> None:
+    files = sorted(p.stem for p in (CONFIG_DIR / "task").glob("*.yaml"))
+    assert files == sorted(TASKS) == sorted(get_args(TaskName))
+    for name in TASKS:
+        cfg = load_config([f"task={name}", *(["dir=x"] if name != "run" else [])], validate=False)
+        assert read_config(cfg)[1].task == name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "words"),
+    [
+        (["executor=local", "executor.workers=0"], "executor.workers", "[1, 4096], got 0"),
+        (["+executor.address=x"], "executor", "address is not a setting of SerialExecutor"),
+        (["executor._target_=os.system"], "executor._target_", "LocalExecutor"),
+        (["task=replay"], "dir", "task=replay needs dir"),
+        (["dir=somewhere"], "dir", "only task=replay or aggregate reads dir"),
+        (["progress=maybe"], "progress", "maybe"),
+    ],
+)
+def test_bad_run_settings_name_the_key(overrides: list[str], key: str, words: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        read_config(load_config(overrides, validate=False))
+    assert [k for k, _ in err.value.problems] == [key]
+    assert words in err.value.problems[0][1]

@@ -28,7 +28,7 @@ ACCOUNTING_CASES = {
     "stress": [
         "scenario=price_increase",
         "renewal.term_months=2",
-        "+events.pro_cut={type: price_change, month: 10, plan: pro, price: 29}",
+        "+events.pro_cut={type: price_change, month: 10, plan: pro, price: 29, grandfather: false}",
         "+events.starter_rise={type: price_change, month: 4, plan: starter, price: 19,"
         " grandfather: true}",
         "personas.smb.expansion.rate=0.2",

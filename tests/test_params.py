@@ -7,20 +7,14 @@ from __future__ import annotations
 import math
 
 import pytest
-from omegaconf import OmegaConf
 
 from simulator import ConfigError, load_config
-from simulator.params_next import ScenarioParams, replace, scenario_params
-
-RUN_KEYS = ("executor", "progress", "output")
+from simulator.params import ScenarioParams, read_config, replace, scenario_params
 
 
 @pytest.fixture(scope="module")
 def params() -> ScenarioParams:
-    tree = OmegaConf.to_container(load_config([], validate=False), resolve=True)
-    for key in RUN_KEYS:
-        tree.pop(key, None)
-    return scenario_params(tree)
+    return read_config(load_config([]))[0]
 
 
 def _problems(params: ScenarioParams, changes: dict) -> list[tuple[str, str]]:

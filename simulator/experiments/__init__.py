@@ -8,6 +8,6 @@
 """
 
 from simulator.experiments.montecarlo import SimulationResult, load_checkpoint, simulate
-from simulator.experiments.settings import RUN_KEYS, RunSettings
+from simulator.params.run import RUN_KEYS, RunSettings
 
 __all__ = ["RUN_KEYS", "RunSettings", "SimulationResult", "load_checkpoint", "simulate"]

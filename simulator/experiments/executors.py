@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-from simulator.experiments.settings import ExecutorSettings
+from simulator.params.run import ExecutorSettings
 
 
 class SerialExecutor:

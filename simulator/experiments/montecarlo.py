@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from simulator.experiments.executors import Executor, SerialExecutor, make_executor
 from simulator.experiments.jobs import (
@@ -23,53 +22,20 @@ from simulator.experiments.jobs import (
     run_jobs,
 )
 from simulator.experiments.provenance import git_revision, json_default, package_versions
-from simulator.experiments.settings import (
-    OutputSettings,
-    RunSettings,
-    split_tree,
-    validate_run_settings,
-)
 from simulator.metrics import summarize
 from simulator.model import JourneyModel
-from simulator.params import ScenarioParams, read_params
+from simulator.params import ScenarioParams, read_config
+from simulator.params.run import OutputSettings
 from simulator.results import MONTHLY_COLUMNS
 
 #: Checkpoints of a run: ``<run dir>/replications/rep-NNNN.parquet``.
 REPLICATION_DIR = "replications"
 
-#: Fields of today's ``ScenarioParams`` that are run settings, not the scenario (they leave
-#: with the typed schema of ``simulator/params/``).
-_RUN_FIELDS = ("executor_kind", "executor_workers", "progress", "output_csv", "output_plots")
-
-
-def scenario_params(scenario: dict[str, Any]) -> ScenarioParams:
-    """Validated parameters of the scenario part of a config (``ConfigError`` if invalid)."""
-    if "executor_kind" in getattr(ScenarioParams, "__dataclass_fields__", {}):
-        # Today's reader still reads the run keys it used to own; give it neutral ones.
-        legacy = {"kind": "serial", "workers": 1}
-        scenario = {**scenario, "executor": legacy, "output": {"csv": False, "plots": False}}
-    return read_params(scenario)
-
-
-def read_config(cfg: DictConfig | dict[str, Any]) -> tuple[ScenarioParams, RunSettings, dict]:
-    """(scenario parameters, run settings, resolved config as a plain dict) of a config."""
-    tree = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    assert isinstance(tree, dict)
-    tree = {k: v for k, v in tree.items() if k != "hydra"}
-    scenario, run = split_tree(tree)
-    return scenario_params(scenario), validate_run_settings(run), tree
-
 
 def study_key(params: ScenarioParams) -> str:
     """Fingerprint of what a replication's table depends on: every scenario parameter but the
     number of replications (a run can be extended) and the run settings."""
-    if dataclasses.is_dataclass(params):
-        doc = dataclasses.asdict(params)
-    else:
-        doc = params.model_dump(mode="json")  # type: ignore[attr-defined]
-    for key in ("replications", *_RUN_FIELDS):
-        doc.pop(key, None)
-    return fingerprint(doc)
+    return fingerprint(params.model_dump(mode="json", exclude={"replications"}))
 
 
 def run_replication(
@@ -99,7 +65,7 @@ def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataF
     (personas in config order)."""
     frames = list(frames)
     monthly = pd.concat(frames, ignore_index=True) if frames else records_to_frame([])
-    order = {p.name: i for i, p in enumerate(params.personas)}
+    order = {name: i for i, name in enumerate(params.personas)}
     return monthly.sort_values(
         ["replication", "month", "persona"],
         key=lambda s: s.map(order) if s.name == "persona" else s,
@@ -185,7 +151,7 @@ class SimulationResult:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
-        return summarize(self.monthly, self.params.discount_rate)
+        return summarize(self.monthly, self.params.finance.discount_rate)
 
     def save(
         self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None

@@ -12,9 +12,10 @@ import pandas as pd
 
 from simulator.errors import ConfigError
 from simulator.experiments.executors import Executor
-from simulator.experiments.montecarlo import scenario_params, simulate
+from simulator.experiments.montecarlo import simulate
 from simulator.experiments.provenance import git_revision
-from simulator.experiments.settings import split_tree
+from simulator.params import scenario_params
+from simulator.params.run import split_tree
 
 
 class ReplayError(ValueError):

@@ -25,10 +25,10 @@ from simulator.experiments.montecarlo import (
     simulate,
 )
 from simulator.experiments.replay import replay_run
-from simulator.experiments.settings import RunSettings
 from simulator.experiments.sweep import aggregate_sweep
 from simulator.formatting import format_value
 from simulator.metrics import HEADLINE
+from simulator.params.run import RunSettings
 
 #: Metrics the CLI prints after a run.
 CLI_METRICS: tuple[str, ...] = (
@@ -57,7 +57,7 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
     lines = [
         f"journey-sim {__version__} · scenario {p.scenario_name} · {p.months} months · "
         f"{reps} replication{'s' if reps != 1 else ''} · seed {p.seed} · "
-        f"market {p.market_size:,} accounts",
+        f"market {p.market.size:,} accounts",
         "",
         f"  {'metric':<28}{'median':>12}    P10 – P90",
     ]
@@ -87,10 +87,10 @@ def run(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
         params, _, config = read_config(cfg)
     except ConfigError as exc:
         return _fail(str(exc))
-    for event in params.events:
+    for name, event in params.events.items():
         if event.month > params.months:
             _fail(
-                f"note: events.{event.name} is in month {event.month}, after the horizon "
+                f"note: events.{name} is in month {event.month}, after the horizon "
                 f"({params.months} months): it does not happen in this run"
             )
     try:

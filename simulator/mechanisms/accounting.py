@@ -41,7 +41,7 @@ def close_month(model: JourneyModel) -> None:
     """Append this month's record of every persona to ``model.records``."""
     par = model.params
     agents = model.persona_agents
-    threshold = par.health["at_risk_threshold"]
+    threshold = par.health.at_risk_threshold
     n_paying = [a.n_paying for a in agents]
     if model.mechanisms[support.SWITCH]:
         support.allocate_cost(model, n_paying)
@@ -63,9 +63,9 @@ def close_month(model: JourneyModel) -> None:
         mrr_end = agent.mrr_total
         seats = agent.paying_seats
         f["cogs"] = (
-            par.cogs_per_account * paying
-            + par.cogs_per_seat * seats
-            + par.payment_fee * f.get("revenue", 0.0)
+            par.pricing.cogs.per_account * paying
+            + par.pricing.cogs.per_seat * seats
+            + par.pricing.cogs.payment_fee * f.get("revenue", 0.0)
         )
         f["seats"] = seats
         # Health is 0 on every account not paying, so one pass over the aware rows counts

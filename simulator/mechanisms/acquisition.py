@@ -30,12 +30,12 @@ def setup(model: JourneyModel) -> None:
     """Each persona's share of every channel's leads: its channel weight / all weights."""
     params = model.params
     model.channel_share = []
-    for p in params.personas:
+    for p in params.persona_list:
         shares = {}
-        for c in params.channels:
-            total = sum(q.channel_weight[c] for q in params.personas)
-            if total > 0 and p.channel_weight[c] > 0:
-                shares[c] = p.channel_weight[c] / total
+        for c in params.acquisition.channels:
+            total = sum(q.channels[c] for q in params.persona_list)
+            if total > 0 and p.channels[c] > 0:
+                shares[c] = p.channels[c] / total
         model.channel_share.append(shares)
 
 
@@ -54,16 +54,17 @@ def acquire(model: JourneyModel) -> None:
         adopters = (
             counts[Stage.ONBOARDING]
             + counts[Stage.ACTIVE]
-            + par.advocate_weight * counts[Stage.ADVOCATE]
+            + par.acquisition.advocate_weight * counts[Stage.ADVOCATE]
         )
-        h_bass = min(1.0, par.bass_p + par.bass_q * adopters / agent.size)
+        h_bass = min(1.0, par.acquisition.bass.p + par.acquisition.bass.q * adopters / agent.size)
         leads = sum(
-            channel_spend(model, c) * share / par.channels[c][1] for c, share in shares.items()
+            channel_spend(model, c) * share / par.acquisition.channels[c].cost_per_lead
+            for c, share in shares.items()
         )
         h_channel = min(1.0 - h_bass, leads / n_unaware)
         h_referral = 0.0
         if referrals_on:
-            expected = counts[Stage.ADVOCATE] * agent.persona.referrals_per_advocate
+            expected = counts[Stage.ADVOCATE] * agent.persona.referrals.per_advocate
             h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
         hazard = min(1.0, h_bass + h_channel + h_referral)
         gen = model.streams.generator("acquisition", model.month, agent.index)

@@ -31,8 +31,8 @@ SWITCH = "referrals"
 def setup(model: JourneyModel) -> None:
     """Reviews start from the prior; no unhappy churners yet."""
     adv = model.params.advocacy
-    model.reviews_positive = adv["reputation_prior_reviews"] * adv["reputation_prior_rating"]
-    model.reviews_total = adv["reputation_prior_reviews"]
+    model.reviews_positive = adv.reputation_prior_reviews * adv.reputation_prior_rating
+    model.reviews_total = adv.reputation_prior_reviews
     #: Accounts that churned unhappy (health below the at-risk threshold) since the last
     #: reputation update.
     model.unhappy_churners = 0
@@ -42,12 +42,12 @@ def reputation_utility(model: JourneyModel) -> float:
     """Decision utility from reviews: weight × (positive share - prior positive share)."""
     adv = model.params.advocacy
     rating = model.reviews_positive / model.reviews_total
-    return adv["reputation_weight"] * (rating - adv["reputation_prior_rating"])
+    return adv.reputation_weight * (rating - adv.reputation_prior_rating)
 
 
 def count_unhappy_churners(agent: PersonaAgent, idx: np.ndarray) -> None:
     """Paying spells of ``idx`` end: count the unhappy ones (they may write bad reviews)."""
-    threshold = agent.model.params.health["at_risk_threshold"]
+    threshold = agent.model.params.health.at_risk_threshold
     agent.model.unhappy_churners += int(np.count_nonzero(agent.pop.health[idx] < threshold))
 
 
@@ -55,8 +55,8 @@ def advocate(model: JourneyModel) -> None:
     """Promoters ⇄ active, persona by persona."""
     par = model.params
     t = model.month
-    threshold = par.health["promoter_threshold"]
-    min_tenure = par.advocacy["min_tenure_months"]
+    threshold = par.health.promoter_threshold
+    min_tenure = par.advocacy.min_tenure_months
     for agent in model.persona_agents:
         pop = agent.pop.view(slice(0, agent.aware))
         adv = np.flatnonzero(pop.stage == Stage.ADVOCATE)
@@ -68,7 +68,7 @@ def advocate(model: JourneyModel) -> None:
             (pop.stage == Stage.ACTIVE)
             & (pop.health >= threshold)
             & (tenure >= min_tenure)
-            & (u < agent.persona.advocacy_rate)
+            & (u < agent.persona.advocacy.rate)
         )
         agent.move(new, Stage.ADVOCATE, Stage.ACTIVE)
         agent.add("new_advocates", new.size)
@@ -79,8 +79,8 @@ def update_reputation(model: JourneyModel) -> None:
     adv = model.params.advocacy
     gen = model.streams.generator("reputation", model.month)
     advocates = sum(int(a.counts[Stage.ADVOCATE]) for a in model.persona_agents)
-    positive = gen.poisson(advocates * adv["review_rate"])
-    negative = gen.poisson(model.unhappy_churners * adv["negative_review_rate"])
+    positive = gen.poisson(advocates * adv.review_rate)
+    negative = gen.poisson(model.unhappy_churners * adv.negative_review_rate)
     model.unhappy_churners = 0
     model.reviews_positive += positive
     model.reviews_total += positive + negative

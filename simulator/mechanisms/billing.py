@@ -40,7 +40,7 @@ def bill_and_renew(model: JourneyModel) -> None:
     par = model.params
     annual_on = model.mechanisms[ANNUAL_CONTRACTS]
     p_invol = (
-        par.payment_failure_rate * (1.0 - par.dunning_recovery)
+        par.pricing.billing.payment_failure_rate * (1.0 - par.pricing.billing.dunning_recovery)
         if model.mechanisms[INVOLUNTARY_CHURN]
         else 0.0
     )
@@ -56,7 +56,7 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
     m = agent.model
     par = m.params
     t = m.month
-    term = par.renewal["term_months"]
+    term = par.renewal.term_months
     book = m.price_book
     mult = agent.persona.price_multiplier
     pop = agent.pop.view(slice(0, agent.aware))
@@ -76,8 +76,8 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
         if due.size:
             p_month = churn_probability(agent, due)
             p_churn = 1.0 - (1.0 - p_month) ** term
-            at_risk = pop.health[due] < par.health["at_risk_threshold"]
-            p_churn = np.where(at_risk, p_churn * (1.0 - par.renewal["offer_save_rate"]), p_churn)
+            at_risk = pop.health[due] < par.health.at_risk_threshold
+            p_churn = np.where(at_risk, p_churn * (1.0 - par.renewal.offer_save_rate), p_churn)
             ud = u[due]  # type: ignore[index]
             churn = ud < p_churn
             invol = ~churn & (rescale(ud, p_churn, 1.0 - p_churn) < p_invol)
@@ -89,7 +89,7 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
             list_mrr = book.account_mrr(pop.plan[renew], pop.seats[renew], True, mult)
             new_mrr = np.where(pop.price_locked[renew], pop.mrr[renew], list_mrr)
             offered = at_risk[keep]
-            new_mrr = np.where(offered, new_mrr * (1.0 - par.renewal["at_risk_discount"]), new_mrr)
+            new_mrr = np.where(offered, new_mrr * (1.0 - par.renewal.at_risk_discount), new_mrr)
             agent.reprice(renew, new_mrr)
             pop.term_end[renew] = t + term
             agent.add("renewals", renew.size)

@@ -30,7 +30,7 @@ def churn_probability(agent: PersonaAgent, idx: np.ndarray) -> np.ndarray:
     mechanism off health stays 0 and this is the base probability exactly.
     """
     m = agent.model
-    sensitivity = m.params.health["churn_sensitivity"]
+    sensitivity = m.params.health.churn_sensitivity
     pop = agent.pop
     p = pop.base_churn[idx].astype(np.float64)
     if sensitivity <= 0:

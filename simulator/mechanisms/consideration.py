@@ -29,15 +29,17 @@ def schedule_consideration(agent: PersonaAgent, idx: np.ndarray) -> None:
     """Accounts ``idx`` start evaluating this month: draw when they leave and how."""
     m = agent.model
     p = agent.persona
-    advance: float | np.ndarray = p.consider_advance
-    if p.decision_path == DecisionPath.TRIAL and p.card_required:
-        advance *= p.card_start_factor
+    advance: float | np.ndarray = p.consideration.advance
+    if p.decision.path == DecisionPath.TRIAL and p.decision.card_required:
+        advance *= p.decision.card_start_factor
     if m.mechanisms[advocacy.SWITCH]:
         referred = agent.pop.source[idx] == Source.REFERRAL
-        boosted = min(advance * m.params.referral_advance_multiplier, 1.0 - p.consider_drop)
+        boosted = min(
+            advance * m.params.acquisition.referral_advance_multiplier, 1.0 - p.consideration.drop
+        )
         if referred.any() and boosted > advance:
             advance = np.where(referred, boosted, advance)
-    leave = advance + p.consider_drop
+    leave = advance + p.consideration.drop
     u, v = m.streams.row_uniform_pair("consideration", m.month, agent.index, idx)
     month = m.month + months_waiting(u, leave)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -50,7 +52,7 @@ def schedule_consideration(agent: PersonaAgent, idx: np.ndarray) -> None:
 def schedule_nurture(agent: PersonaAgent, idx: np.ndarray) -> None:
     """Accounts ``idx`` were lost this month: nurture brings each back after a geometric
     number of months (at the earliest next month)."""
-    nurture = agent.persona.nurture
+    nurture = agent.persona.consideration.nurture
     if nurture <= 0 or idx.size == 0:
         return
     wait = months_waiting(agent.row_uniform("consideration", idx, draw=2), nurture)
@@ -71,13 +73,13 @@ def consider(model: JourneyModel) -> None:
         to_decision = agent.due["advance"].pop(t)
         to_lost = agent.due["drop"].pop(t)
         agent.move(to_decision, Stage.DECISION, Stage.CONSIDERATION)
-        agent.due["decision"].add(t + p.decision_months, to_decision)
+        agent.due["decision"].add(t + p.decision.months, to_decision)
         agent.move(to_lost, Stage.LOST, Stage.CONSIDERATION)
         schedule_nurture(agent, to_lost)
         agent.add("decisions_started", to_decision.size)
         agent.add("prospects_lost", to_lost.size)
-        if p.decision_path == DecisionPath.DEMO and p.sales_cost:
-            agent.add("acquisition_cost", to_decision.size * p.sales_cost)
+        if p.decision.path == DecisionPath.DEMO and p.decision.sales_cost:
+            agent.add("acquisition_cost", to_decision.size * p.decision.sales_cost)
 
 
 MECHANISM = Mechanism(

@@ -40,12 +40,18 @@ def decide(model: JourneyModel) -> None:
         extra = np.zeros(idx.size)
         if referrals_on:
             extra += advocacy.reputation_utility(m)
-            extra += np.where(pop.source[idx] == Source.REFERRAL, m.params.referral_utility, 0.0)
-        if p.decision_path == DecisionPath.TRIAL and p.card_required:
-            extra += p.card_utility
-        freemium = p.decision_path == DecisionPath.FREEMIUM
+            extra += np.where(
+                pop.source[idx] == Source.REFERRAL, m.params.acquisition.referral_utility, 0.0
+            )
+        if p.decision.path == DecisionPath.TRIAL and p.decision.card_required:
+            extra += p.decision.card_utility
+        freemium = p.decision.path == DecisionPath.FREEMIUM
         probs = choice_probabilities(
-            p, m.price_book, pop.seats[idx], extra, outside_extra=p.free_value if freemium else 0.0
+            p,
+            m.price_book,
+            pop.seats[idx],
+            extra,
+            outside_extra=p.decision.free_value if freemium else 0.0,
         )
         choice, v = choose(probs, agent.row_uniform("decision", idx))
         buy = choice > 0
@@ -64,10 +70,10 @@ def decide(model: JourneyModel) -> None:
                 onboarding.start_onboarding(agent, buyers)
             if referrals_on:
                 referred = int(np.count_nonzero(pop.source[buyers] == Source.REFERRAL))
-                agent.add("referral_cost", referred * m.params.referral_reward)
+                agent.add("referral_cost", referred * m.params.acquisition.referral_reward)
         non_buyers = idx[~buy]
         if freemium:
-            leaves = v[~buy] < p.free_drop
+            leaves = v[~buy] < p.decision.free_drop
             agent.due["decision"].add(t + 1, non_buyers[~leaves])
             non_buyers = non_buyers[leaves]
         agent.move(non_buyers, Stage.LOST, Stage.DECISION)

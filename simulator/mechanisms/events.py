@@ -1,33 +1,85 @@
 """Scheduled events: changes the scenario makes at a given month (price changes, support and
 success capacity, marketing campaigns, onboarding programme quality).
 
-Events apply at the start of their month, before any account moves. The event types are
-defined here (the config validator reads ``EVENT_TYPES``); each type's handler changes the
-state another mechanism reads: the price book (pricing, billing), the desk's agents (support),
-the team's CSMs (success), channel spend (acquisition), a path's quality (onboarding).
+Events apply at the start of their month, before any account moves, in (month, name) order.
+Each event type is defined here once: its config section (``events.<name>``, keyed by ``type``)
+and its handler, which changes the state another mechanism reads: the price book (pricing,
+billing), the desk's agents (support), the team's CSMs (success), channel spend (acquisition), a
+path's quality (onboarding). Adding an event type is one model and one handler below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from pydantic import Field
+
+from simulator.bounds import Money, Name, Prob, Section, Switch, Whole
 from simulator.mechanisms.base import Mechanism
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
 
-EVENT_TYPES: tuple[str, ...] = (
-    "price_change",
-    "support_capacity",
-    "success_capacity",
-    "campaign",
-    "onboarding_quality",
-)
+
+# ---------------------------------------------------------------------------- config sections
+class PriceChange(Section):
+    """A plan's list price changes (``grandfather``: today's payers keep their price)."""
+
+    type: Literal["price_change"]
+    month: Whole(1, 100_000)
+    plan: Name
+    price: Money  # new list price, $ per month (per seat when the plan is per seat)
+    grandfather: Switch
 
 
+class SupportCapacity(Section):
+    """The support desk's agents change."""
+
+    type: Literal["support_capacity"]
+    month: Whole(1, 100_000)
+    agents: Whole(0, 1_000_000)
+
+
+class SuccessCapacity(Section):
+    """The customer-success team's CSMs change."""
+
+    type: Literal["success_capacity"]
+    month: Whole(1, 100_000)
+    csms: Whole(0, 1_000_000)
+
+
+class Campaign(Section):
+    """Extra spend on an acquisition channel for some months."""
+
+    type: Literal["campaign"]
+    month: Whole(1, 100_000)
+    months: Whole(1, 100_000)
+    channel: Name
+    spend: Money  # extra $ per month
+
+
+class OnboardingQuality(Section):
+    """An onboarding path's activation probability changes."""
+
+    type: Literal["onboarding_quality"]
+    month: Whole(1, 100_000)
+    path: Name
+    quality: Prob
+
+
+#: One scheduled event (``events.<name>``), told apart by its ``type``.
+Event = Annotated[
+    PriceChange | SupportCapacity | SuccessCapacity | Campaign | OnboardingQuality,
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------------------- state and handlers
 def setup(model: JourneyModel) -> None:
-    """No campaigns running and no repricing due before the first month."""
+    """The scenario's events in order; no campaigns running and no repricing due before the
+    first month."""
+    model.event_schedule = scheduled(model)
     #: Campaigns: (first month, months, channel, extra spend $/month).
     model.campaigns = []
     #: A list-price change this month: billing reprices the book.
@@ -36,18 +88,17 @@ def setup(model: JourneyModel) -> None:
 
 def channel_spend(model: JourneyModel, channel: str) -> float:
     """This month's spend on a channel ($), campaigns included."""
-    spend = model.params.channels[channel][0]
+    spend = model.params.acquisition.channels[channel].spend
     for start, months, c, extra in model.campaigns:
         if c == channel and start <= model.month < start + months:
             spend += extra
     return spend
 
 
-def _price_change(model: JourneyModel, v: dict[str, Any]) -> None:
-    """A plan's list price changes; with ``grandfather``, today's payers keep their price."""
-    plan = model.params.plan_names.index(v["plan"])
-    model.price_book.list_price[plan] = v["price"]
-    if v["grandfather"]:
+def _price_change(model: JourneyModel, event: PriceChange) -> None:
+    plan = model.params.pricing.ranked.index(event.plan)
+    model.price_book.list_price[plan] = event.price
+    if event.grandfather:
         for agent in model.persona_agents:
             pop = agent.pop
             on_plan = agent.paying_mask() & (pop.plan[: agent.aware] == plan)
@@ -55,23 +106,23 @@ def _price_change(model: JourneyModel, v: dict[str, Any]) -> None:
     model.repricing_due = True
 
 
-def _support_capacity(model: JourneyModel, v: dict[str, Any]) -> None:
-    model.support_desk.agents_on_desk = int(v["agents"])
+def _support_capacity(model: JourneyModel, event: SupportCapacity) -> None:
+    model.support_desk.agents_on_desk = event.agents
 
 
-def _success_capacity(model: JourneyModel, v: dict[str, Any]) -> None:
-    model.success_team.csms = int(v["csms"])
+def _success_capacity(model: JourneyModel, event: SuccessCapacity) -> None:
+    model.success_team.csms = event.csms
 
 
-def _campaign(model: JourneyModel, v: dict[str, Any]) -> None:
-    model.campaigns.append((model.month, int(v["months"]), v["channel"], v["spend"]))
+def _campaign(model: JourneyModel, event: Campaign) -> None:
+    model.campaigns.append((model.month, event.months, event.channel, event.spend))
 
 
-def _onboarding_quality(model: JourneyModel, v: dict[str, Any]) -> None:
-    model.onboarding_quality[v["path"]] = v["quality"]
+def _onboarding_quality(model: JourneyModel, event: OnboardingQuality) -> None:
+    model.onboarding_quality[event.path] = event.quality
 
 
-HANDLERS: dict[str, Callable[[JourneyModel, dict[str, Any]], None]] = {
+HANDLERS: dict[str, Callable[[JourneyModel, Any], None]] = {
     "price_change": _price_change,
     "support_capacity": _support_capacity,
     "success_capacity": _success_capacity,
@@ -79,13 +130,22 @@ HANDLERS: dict[str, Callable[[JourneyModel, dict[str, Any]], None]] = {
     "onboarding_quality": _onboarding_quality,
 }
 
+#: The event types (``events.<name>.type``).
+EVENT_TYPES: tuple[str, ...] = tuple(HANDLERS)
+
+
+def scheduled(model: JourneyModel) -> list[Any]:
+    """The scenario's events in the order they apply: by month, then by name."""
+    items = sorted(model.params.events.items(), key=lambda kv: (kv[1].month, kv[0]))
+    return [event for _, event in items]
+
 
 def apply_events(model: JourneyModel) -> None:
     """Apply the events scheduled for this month, in (month, name) order."""
     model.repricing_due = False
-    for event in model.params.events:
+    for event in model.event_schedule:
         if event.month == model.month:
-            HANDLERS[event.type](model, event.values)
+            HANDLERS[event.type](model, event)
 
 
 MECHANISM = Mechanism(

@@ -48,7 +48,7 @@ def _resize(
     pop.price_locked[moved] = False
     resized = rows[~tier]
     seats_old = pop.seats[resized].copy()
-    step = np.maximum(1, np.rint(seats_old * agent.persona.seats_growth)).astype(np.int32)
+    step = np.maximum(1, np.rint(seats_old * agent.persona.expansion.seats_growth)).astype(np.int32)
     if direction > 0:
         seats_new = np.minimum(seats_old.astype(np.int64) + step, MAX_SEATS).astype(np.int32)
     else:
@@ -75,8 +75,8 @@ def expand_and_contract(model: JourneyModel) -> None:
             continue
         u = agent.uniform("expansion")[idx]
         health = pop.health[idx].astype(np.float64)
-        e = np.minimum(p.expansion_rate * np.exp(health / 2.0), 0.5)
-        c = np.minimum(p.contraction_rate * np.exp(-health / 2.0), 0.5)
+        e = np.minimum(p.expansion.rate * np.exp(health / 2.0), 0.5)
+        c = np.minimum(p.contraction.rate * np.exp(-health / 2.0), 0.5)
         c = np.where(pop.annual[idx], 0.0, c)
 
         grow = u < e
@@ -84,7 +84,9 @@ def expand_and_contract(model: JourneyModel) -> None:
             rows = idx[grow]
             old = pop.mrr[rows].astype(np.float64)
             v = rescale(u[grow], 0.0, e[grow])
-            new_mrr, upgrades, seat_expansions = _resize(agent, rows, v, +1, p.upgrade_share)
+            new_mrr, upgrades, seat_expansions = _resize(
+                agent, rows, v, +1, p.expansion.upgrade_share
+            )
             agent.reprice(rows, new_mrr)
             delta = new_mrr - old
             remaining = np.where(pop.annual[rows], np.maximum(pop.term_end[rows] - t, 0), 0)
@@ -96,7 +98,9 @@ def expand_and_contract(model: JourneyModel) -> None:
         if shrink.any():
             rows = idx[shrink]
             v = rescale(u[shrink], e[shrink], c[shrink])
-            new_mrr, downgrades, seat_cuts = _resize(agent, rows, v, -1, p.downgrade_share)
+            new_mrr, downgrades, seat_cuts = _resize(
+                agent, rows, v, -1, p.contraction.downgrade_share
+            )
             agent.reprice(rows, new_mrr)
             agent.add("downgrades", downgrades)
             agent.add("seat_contractions", seat_cuts)

@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 def moves_churn(params: ScenarioParams) -> bool:
     """Health moves churn when churn is sensitive to it; then every mechanism that moves
     health moves churn too."""
-    return params.health["churn_sensitivity"] > 0
+    return params.health.churn_sensitivity > 0
 
 
 def decay_health(model: JourneyModel) -> None:
     """Health drifts back towards neutral: health × decay each month."""
-    decay = model.params.health["decay"]
+    decay = model.params.health.decay
     if decay >= 1.0:
         return
     for agent in model.persona_agents:

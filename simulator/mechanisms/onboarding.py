@@ -25,7 +25,7 @@ SWITCH = "onboarding"
 
 def setup(model: JourneyModel) -> None:
     """The paths, and each path's activation probability now (events change it)."""
-    model.onboarding_paths = model.params.onboarding_paths
+    model.onboarding_paths = model.params.onboarding.paths
     model.onboarding_quality = {n: p.quality for n, p in model.onboarding_paths.items()}
 
 
@@ -37,7 +37,7 @@ def first_paying_stage(model: JourneyModel) -> Stage:
 def start_onboarding(agent: PersonaAgent, idx: np.ndarray) -> None:
     """New customers ``idx`` start their path this month: file its end, pay its cost."""
     m = agent.model
-    path = m.onboarding_paths[agent.persona.onboarding_path]
+    path = m.onboarding_paths[agent.persona.onboarding]
     agent.due["onboarding"].add(m.month + path.months, idx)
     agent.add("onboarding_cost", idx.size * path.cost)
 
@@ -45,15 +45,14 @@ def start_onboarding(agent: PersonaAgent, idx: np.ndarray) -> None:
 def onboard(model: JourneyModel) -> None:
     """Accounts whose path ends this month (and still pay) activate or fail."""
     h = model.params.health
-    bonus, penalty = h["activation_bonus"], h["activation_failure_penalty"]
+    bonus, penalty = h.activation_bonus, h.activation_failure_penalty
     for agent in model.persona_agents:
         pop = agent.pop
         idx = agent.due["onboarding"].pop(model.month)
         idx = idx[pop.stage[idx] == Stage.ONBOARDING]  # not those that churned meanwhile
         if idx.size == 0:
             continue
-        path = model.onboarding_paths[agent.persona.onboarding_path]
-        quality = model.onboarding_quality[path.name]
+        quality = model.onboarding_quality[agent.persona.onboarding]
         activated = agent.row_uniform("onboarding", idx) < quality
         pop.health[idx] += np.where(activated, bonus, -penalty).astype(np.float32)
         agent.move(idx, Stage.ACTIVE, Stage.ONBOARDING)

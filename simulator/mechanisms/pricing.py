@@ -21,7 +21,8 @@ from simulator.mechanisms.base import Mechanism
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
-    from simulator.params import PersonaParams, PlanParams, ScenarioParams
+    from simulator.params import Persona, ScenarioParams
+    from simulator.params.schema import Pricing
 
 PRICE_EFFECT = "price_effect"
 
@@ -29,11 +30,17 @@ PRICE_EFFECT = "price_effect"
 class PriceBook:
     """Current list prices ($/month, per seat or per account) of the plans, in rank order."""
 
-    def __init__(self, plans: tuple[PlanParams, ...], annual_discount: float):
+    def __init__(self, pricing: Pricing):
+        plans = [pricing.plans[name] for name in pricing.ranked]
+        self.names: tuple[str, ...] = pricing.ranked
         self.list_price = np.array([p.price for p in plans], dtype=np.float64)
         self.per_seat = np.array([p.per_seat for p in plans], dtype=np.bool_)
-        self.annual_discount = float(annual_discount)
+        self.annual_discount = float(pricing.annual_discount)
         self.n_plans = len(plans)
+
+    def plan_values(self, persona: Persona) -> np.ndarray:
+        """The persona's utility of each plan (``plan_value``), in rank order."""
+        return np.array([persona.plan_value[name] for name in self.names], dtype=np.float64)
 
     def account_mrr(
         self, plan: np.ndarray, seats: np.ndarray, annual: np.ndarray, multiplier: float
@@ -51,7 +58,7 @@ class PriceBook:
 
 
 def choice_probabilities(
-    persona: PersonaParams,
+    persona: Persona,
     book: PriceBook,
     seats: np.ndarray,
     extra_utility: np.ndarray | float = 0.0,
@@ -71,7 +78,6 @@ def choice_probabilities(
     """
     seats = np.asarray(seats)
     n = seats.shape[0]
-    plans = np.arange(book.n_plans)
     per_seat_price = (
         np.where(
             book.per_seat[None, :],
@@ -83,7 +89,7 @@ def choice_probabilities(
     util = np.empty((n, 1 + book.n_plans), dtype=np.float64)
     util[:, 0] = persona.outside_utility + outside_extra
     util[:, 1:] = (
-        np.asarray(persona.plan_value)[plans][None, :]
+        book.plan_values(persona)[None, :]
         - persona.price_sensitivity * per_seat_price / persona.willingness_to_pay
         + np.asarray(extra_utility, dtype=np.float64).reshape(-1, 1)
     )
@@ -110,24 +116,24 @@ def choose(probabilities: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.nda
     return idx, rescaled
 
 
-def annual_probability(persona: PersonaParams, annual_discount: float) -> float:
+def annual_probability(persona: Persona, annual_discount: float) -> float:
     """Probability a new customer picks annual billing at this discount (logistic)."""
-    z = persona.annual_logit + persona.annual_discount_sensitivity * annual_discount
+    z = persona.annual.logit + persona.annual.discount_sensitivity * annual_discount
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def setup(model: JourneyModel) -> None:
     """Today's price book; the price effect's health penalties (None / 0 when it is off)."""
     params = model.params
-    model.price_book = PriceBook(params.plans, params.annual_discount)
+    model.price_book = PriceBook(params.pricing)
     on = model.mechanisms[PRICE_EFFECT]
-    model.price_increase_penalty = params.health["price_increase_penalty"] if on else None
-    model.price_gap_penalty = params.health["price_gap_penalty"] if on else 0.0
+    model.price_increase_penalty = params.health.price_increase_penalty if on else None
+    model.price_gap_penalty = params.health.price_gap_penalty if on else 0.0
 
 
 def moves_churn(params: ScenarioParams) -> bool:
     """The price gap moves churn through health when health moves churn."""
-    return params.mechanisms[PRICE_EFFECT] and params.health["churn_sensitivity"] > 0
+    return params.mechanisms[PRICE_EFFECT] and params.health.churn_sensitivity > 0
 
 
 MECHANISM = Mechanism(

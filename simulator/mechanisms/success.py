@@ -34,11 +34,11 @@ class SuccessTeam(mesa.Agent):
     def __init__(self, model: JourneyModel):
         super().__init__(model)
         s = model.params.success
-        self.csms: int = int(s["csms"])
-        self.accounts_per_csm: int = int(s["accounts_per_csm"])
-        self.cost_per_csm: float = s["cost_per_csm"]
-        self.min_mrr: float = s["min_mrr"]
-        self.health_boost: float = s["health_boost"]
+        self.csms: int = s.csms
+        self.accounts_per_csm: int = s.accounts_per_csm
+        self.cost_per_csm: float = s.cost_per_csm
+        self.min_mrr: float = s.min_mrr
+        self.health_boost: float = s.health_boost
         self.worked_last_month: int = 0
         self.at_risk_last_month: int = 0
         self.worked_rows: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -56,7 +56,7 @@ class SuccessTeam(mesa.Agent):
     def candidates(self) -> np.ndarray:
         """At-risk paying accounts worth working, as global population rows in row order."""
         model = self.model
-        threshold = model.params.health["at_risk_threshold"]
+        threshold = model.params.health.at_risk_threshold
         parts = []
         for agent in model.persona_agents:
             pop = agent.pop

@@ -66,12 +66,14 @@ class SupportDesk(mesa.Agent):
     def __init__(self, model: JourneyModel):
         super().__init__(model)
         s = model.params.support
-        self.agents_on_desk: int = int(s["agents"])
-        self.cost_per_agent: float = s["cost_per_agent"]
-        self.hours_per_month: float = s["hours_per_month"]
-        self.deflection: float = s["deflection"]
-        self.handle_hours: dict[str, float] = s["handle_hours"]
-        self.sla_hours: dict[str, float] = s["sla_hours"]
+        self.agents_on_desk: int = s.agents
+        self.cost_per_agent: float = s.cost_per_agent
+        self.hours_per_month: float = s.hours_per_month
+        self.deflection: float = s.knowledge_base_deflection
+        self.handle_hours: dict[str, float] = {
+            c: s.channels[c].handle_minutes / 60.0 for c in SUPPORT_CHANNELS
+        }
+        self.sla_hours: dict[str, float] = {c: s.channels[c].sla_hours for c in SUPPORT_CHANNELS}
         self.tickets_by_channel: dict[str, float] = dict.fromkeys(SUPPORT_CHANNELS, 0.0)
         self.breach_probability: dict[str, float] = dict.fromkeys(SUPPORT_CHANNELS, 0.0)
         self.utilisation: float = 0.0
@@ -114,7 +116,7 @@ def raise_tickets(agent: PersonaAgent) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
     Returns (rows, tickets per row, a fresh uniform per row for its SLA draw)."""
     m = agent.model
-    rate = agent.persona.tickets_per_month * (1.0 - m.support_desk.deflection)
+    rate = agent.persona.support.tickets_per_month * (1.0 - m.support_desk.deflection)
     idx = np.flatnonzero(agent.paying_mask())
     u = agent.uniform("support")[idx]
     tickets = np.zeros(idx.size, dtype=np.int32)
@@ -144,15 +146,15 @@ def receive_support(
     rows, tickets, u = raised
     if rows.size == 0:
         return
-    mix = agent.persona.channel_mix
+    mix = agent.persona.support.channel_mix
     p_breach = sum(mix[c] * breach_by_channel[c] for c in SUPPORT_CHANNELS)
     has = tickets > 0
     breach = has & (u < p_breach)
     served = has & ~breach
     h = agent.model.params.health
     pop = agent.pop
-    pop.health[rows[breach]] -= np.float32(h["sla_breach_penalty"])
-    pop.health[rows[served]] += np.float32(h["support_resolved_bonus"])
+    pop.health[rows[breach]] -= np.float32(h.sla_breach_penalty)
+    pop.health[rows[served]] += np.float32(h.support_resolved_bonus)
     agent.add("sla_breaches", tickets[breach].sum())
     agent.add("accounts_breached", np.count_nonzero(breach))
 
@@ -165,7 +167,7 @@ def support(model: JourneyModel) -> None:
         rows, tickets, u = raise_tickets(agent)
         total = float(tickets.sum())
         for c in SUPPORT_CHANNELS:
-            by_channel[c] += total * agent.persona.channel_mix[c]
+            by_channel[c] += total * agent.persona.support.channel_mix[c]
         raised.append((rows, tickets, u))
     breach = model.support_desk.serve(by_channel)
     for agent, mine in zip(model.persona_agents, raised, strict=True):

@@ -26,10 +26,10 @@ SWITCH = "reactivation"
 def schedule_win_back(agent: PersonaAgent, idx: np.ndarray) -> None:
     """Accounts ``idx`` churn this month: draw the month (if any) they come back."""
     p = agent.persona
-    if p.winback_rate <= 0 or idx.size == 0:
+    if p.winback.rate <= 0 or idx.size == 0:
         return
-    wait = 1 + months_waiting(agent.row_uniform("winback", idx), p.winback_rate)
-    soon = wait <= p.winback_window_months
+    wait = 1 + months_waiting(agent.row_uniform("winback", idx), p.winback.rate)
+    soon = wait <= p.winback.window_months
     agent.due["winback"].add(agent.model.month + wait[soon], idx[soon])
 
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+import typing
 
 import pytest
 from sizes import TINY
 
 import simulator.mechanisms as mechanisms_pkg
-from simulator import JourneyModel, load_config, params
+from simulator import JourneyModel, load_config
 from simulator.mechanisms import ALL, EVENT_TYPES, MECHANISMS, SUPPORT_CHANNELS, accounting
-from simulator.mechanisms.events import HANDLERS
+from simulator.mechanisms.events import HANDLERS, Event
+from simulator.params import validate
 from simulator.population import Population
 from simulator.results import FLOW_COLUMNS
 from simulator.streams import STREAMS
@@ -49,10 +51,12 @@ def test_switches_are_defined_once_by_their_mechanisms() -> None:
     assert len(declared) == len(set(declared))
     assert sorted(declared) == sorted(MECHANISMS)
     # The config validator reads the mechanisms' constants, it does not define its own.
-    assert params.MECHANISMS is MECHANISMS
-    assert params.SUPPORT_CHANNELS is SUPPORT_CHANNELS
-    assert params.EVENT_TYPES is EVENT_TYPES
-    assert set(HANDLERS) == set(EVENT_TYPES)
+    assert validate._domain() == {"mechanisms": MECHANISMS, "support_channels": SUPPORT_CHANNELS}
+    # Each event type is one config section and one handler, both in the events mechanism.
+    tags = [
+        m.model_fields["type"].annotation.__args__[0] for m in typing.get_args(Event.__origin__)
+    ]
+    assert tags == list(EVENT_TYPES) == list(HANDLERS)
 
 
 def test_declared_streams_calendars_and_columns_exist() -> None:

@@ -18,8 +18,8 @@ EVENTS = [
 
 def test_events_apply_in_their_month() -> None:
     model = JourneyModel(load_config([*TINY, *EVENTS]))
-    base_ads = model.params.channels["paid_ads"][0]
-    starter = model.params.plan_names.index("starter")
+    base_ads = model.params.acquisition.channels["paid_ads"].spend
+    starter = model.params.pricing.ranked.index("starter")
     model.step()
     assert model.support_desk.agents_on_desk != 2 and model.success_team.csms != 1
     assert channel_spend(model, "paid_ads") == base_ads

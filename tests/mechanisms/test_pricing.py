@@ -4,7 +4,6 @@ fewer new customers paying more each."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,27 +22,28 @@ from simulator.mechanisms.pricing import (
 
 def _persona(name: str = "smb"):
     params = params_of(load_config([]))
-    return params, next(p for p in params.personas if p.name == name)
+    return params, params.personas[name]
 
 
 def test_choice_probabilities_are_the_logit() -> None:
     params, p = _persona("smb")
-    book = PriceBook(params.plans, params.annual_discount)
+    book = PriceBook(params.pricing)
     seats = np.array([1, 6, 40])
     probs = choice_probabilities(p, book, seats, extra_utility=0.3)
-    assert probs.shape == (3, 1 + len(params.plans))
+    assert probs.shape == (3, 1 + len(params.pricing.plans))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     for i, s in enumerate(seats):
         utils = [p.outside_utility]
-        for j, plan in enumerate(params.plans):
+        for name in params.pricing.ranked:  # plans in rank order
+            plan = params.pricing.plans[name]
             per_seat = plan.price * p.price_multiplier / (1 if plan.per_seat else s)
             utils.append(
-                p.plan_value[j] - p.price_sensitivity * per_seat / p.willingness_to_pay + 0.3
+                p.plan_value[name] - p.price_sensitivity * per_seat / p.willingness_to_pay + 0.3
             )
         w = np.exp(np.array(utils))
         np.testing.assert_allclose(probs[i], w / w.sum(), rtol=1e-12)
     # A dearer persona buys less.
-    dear = replace(p, price_multiplier=1.5)
+    dear = p.model_copy(update={"price_multiplier": 1.5})
     cheap = choice_probabilities(p, book, seats)
     assert (choice_probabilities(dear, book, seats)[:, 0] > cheap[:, 0]).all()
 
@@ -68,7 +68,7 @@ def test_choose_follows_the_probabilities() -> None:
 
 def test_annual_probability_is_logistic() -> None:
     _, p = _persona("smb")
-    z = p.annual_logit + p.annual_discount_sensitivity * 0.2
+    z = p.annual.logit + p.annual.discount_sensitivity * 0.2
     assert annual_probability(p, 0.2) == pytest.approx(1 / (1 + math.exp(-z)))
     assert annual_probability(p, 0.3) > annual_probability(p, 0.1)
 
@@ -87,9 +87,9 @@ def test_price_effect_switch_sets_the_health_penalties(on: bool) -> None:
     """``price_effect`` has no flow of its own: off, prices never move health."""
     model = JourneyModel(load_config([*TINY, f"mechanisms.price_effect={str(on).lower()}"]))
     h = model.params.health
-    assert h["price_increase_penalty"] > 0 and h["price_gap_penalty"] > 0
+    assert h.price_increase_penalty > 0 and h.price_gap_penalty > 0
     if on:
-        assert model.price_increase_penalty == h["price_increase_penalty"]
-        assert model.price_gap_penalty == h["price_gap_penalty"]
+        assert model.price_increase_penalty == h.price_increase_penalty
+        assert model.price_gap_penalty == h.price_gap_penalty
     else:
         assert model.price_increase_penalty is None and model.price_gap_penalty == 0.0

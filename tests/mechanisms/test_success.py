@@ -22,7 +22,7 @@ def test_success_candidates_equal_a_whole_market_scan() -> None:
         pop = model.population
         whole = np.flatnonzero(
             is_paying(pop.stage)
-            & (pop.health < model.params.health["at_risk_threshold"])
+            & (pop.health < model.params.health.at_risk_threshold)
             & (pop.mrr >= team.min_mrr)
         )
         found = team.candidates()

@@ -1,5 +1,8 @@
 """Value types of the config schema: bounds live in the types, and every message names the
-allowed range and the value given.
+allowed range and the value given. ``Section`` is the base of every block of settings.
+
+A leaf module (it imports no other part of the package), so each mechanism can declare its own
+config section with these types.
 
 ``Number(lo, hi)`` is a finite number in [lo, hi]; ``Whole(lo, hi)`` a whole number; ``Prob`` a
 probability; ``Money`` an amount in $ (no price, cost or spend is infinite or absurd);
@@ -12,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
 #: The largest amount of money a setting may hold ($ or $/month): a billion. Larger values are
@@ -102,3 +105,9 @@ Prob = Number(0.0, 1.0)
 Money = Number(0.0, MONEY_MAX)
 Switch = Annotated[bool, BeforeValidator(_switch)]
 Name = Annotated[str, BeforeValidator(_name)]
+
+
+class Section(BaseModel):
+    """A block of settings: unknown keys are refused, values never change after validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -6,19 +6,11 @@ and willingness to pay are $ per seat per month.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+from pydantic import PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
-from simulator.params_next.types import MONEY_MAX, Money, Name, Number, OneOf, Prob, Switch, Whole
-
-#: How a persona's prospects decide (``decision.path``).
-DECISION_PATHS: tuple[str, ...] = ("trial", "demo", "freemium")
-
-
-class Section(BaseModel):
-    """A block of settings: unknown keys are refused, values never change after validation."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from simulator.bounds import MONEY_MAX, Money, Name, Number, OneOf, Prob, Section, Switch, Whole
+from simulator.stages import DecisionPath
 
 
 class Seats(Section):
@@ -45,7 +37,7 @@ class Consideration(Section):
 class Decision(Section):
     """The decision stage: trial, demo / sales cycle or free tier."""
 
-    path: OneOf(*DECISION_PATHS)
+    path: OneOf(*DecisionPath)
     months: Whole(0, 24)  # length of the trial / sales cycle; freemium: months between decisions
     card_required: Switch  # trial asks for a card up front
     card_start_factor: Prob  # share of would-be trial starters who start when a card is required

@@ -13,16 +13,18 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ValidationError
 
 from simulator.errors import ConfigError
-from simulator.params_next.rules import Problem, cross_section_problems
-from simulator.params_next.schema import ScenarioParams
+from simulator.params.rules import Problem, cross_section_problems
+from simulator.params.run import RUN_KEYS, RunSettings, split_tree
+from simulator.params.schema import ScenarioParams
 
 
 def _domain() -> dict[str, tuple[str, ...]]:
     """Names the rules check against, owned by the engine's mechanisms."""
-    from simulator.params import MECHANISMS, SUPPORT_CHANNELS  # TODO(integration): mechanisms
+    from simulator.mechanisms import MECHANISMS, SUPPORT_CHANNELS
 
     return {"mechanisms": MECHANISMS, "support_channels": SUPPORT_CHANNELS}
 
@@ -53,7 +55,7 @@ def _type_at(root: Any, loc: tuple[Any, ...]) -> Any:
     for part in loc:
         tp = _unwrap(tp)
         if _is_model(tp):
-            field = tp.model_fields.get(str(part))
+            field = _field(tp, str(part))
             if field is None:
                 return None
             tp = field.annotation
@@ -67,6 +69,19 @@ def _type_at(root: Any, loc: tuple[Any, ...]) -> Any:
         else:
             return None
     return _unwrap(tp)
+
+
+def _field(model: Any, key: str) -> Any:
+    """The field of ``model`` whose config key (alias, else name) is ``key``."""
+    for name, field in model.model_fields.items():
+        if (field.alias or name) == key:
+            return field
+    return None
+
+
+def _keys(model: Any) -> list[str]:
+    """The config keys of a model's fields (aliases where set, e.g. ``_target_``)."""
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _tag(model: Any) -> str | None:
@@ -105,12 +120,12 @@ def _problem(root: Any, error: Mapping[str, Any]) -> Problem:
         return key, "missing"
     if kind == "extra_forbidden":
         parent = _type_at(root, loc[:-1])
-        allowed = list(parent.model_fields) if _is_model(parent) else []
+        allowed = _keys(parent) if _is_model(parent) else []
         extra = f"; allowed here: {', '.join(allowed)}" if allowed else ""
         return key, f"unknown key{extra}"
     if kind in ("model_type", "model_attributes_type"):
         model = _type_at(root, loc)
-        keys = ", ".join(model.model_fields) if _is_model(model) else "its settings"
+        keys = ", ".join(_keys(model)) if _is_model(model) else "its settings"
         return key, f"must be a mapping of {keys}; got {_show(value)}"
     if kind == "dict_type":
         return key, f"must be a mapping keyed by name; got {_show(value)}"
@@ -122,7 +137,8 @@ def _problem(root: Any, error: Mapping[str, Any]) -> Problem:
         got = error.get("ctx", {}).get("tag", value)
         return f"{key}.type", f"must be one of {', '.join(t for t in tags if t)}; got {got!r}"
     if kind == "literal_error":
-        return key, f"{error['msg'].lower()}; got {_show(value)}"
+        expected = error.get("ctx", {}).get("expected", "")
+        return key, f"must be one of {expected}; got {_show(value)}"
     if error.get("ctx", {}).get("error") is not None or kind.startswith("value_error"):
         return key, str(error["msg"]).removeprefix("Value error, ")
     return key, str(error["msg"]) if kind in _CUSTOM else f"{error['msg']}; got {_show(value)}"
@@ -198,3 +214,61 @@ def replace(params: ScenarioParams, changes: Mapping[str, Any]) -> ScenarioParam
     for key, value in changes.items():
         _set(tree, key, value)
     return scenario_params(tree)
+
+
+def _top_level(problems: list[Problem], tree: dict[str, Any]) -> list[Problem]:
+    """Unknown top-level keys: list scenario and run keys together, and say what a scenario
+    file that forgot its package line needs."""
+    allowed = ", ".join([*_keys(ScenarioParams), *RUN_KEYS])
+    out = []
+    for key, message in problems:
+        if "." not in key and message.startswith("unknown key"):
+            message = f"unknown key; allowed here: {allowed}"
+            if key == "scenario" and isinstance(tree.get(key), dict):
+                message = (
+                    "a scenario file needs '# @package _global_' as its first line "
+                    "(its keys landed under 'scenario.')"
+                )
+        out.append((key, message))
+    return out
+
+
+def plain_tree(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """A config as plain dicts, interpolations resolved, without Hydra's own node."""
+    tree = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    if not isinstance(tree, Mapping):
+        raise ConfigError([("config", f"must be a mapping of settings, got {_show(tree)}")])
+    return {str(k): v for k, v in tree.items() if k != "hydra"}
+
+
+def read_config(
+    cfg: DictConfig | Mapping[str, Any],
+) -> tuple[ScenarioParams, RunSettings, dict[str, Any]]:
+    """Validate a whole config in one pass: (scenario parameters, run settings, resolved tree).
+
+    The scenario part (what is simulated) and the run part (``RUN_KEYS``: task, executor,
+    progress, output) are separate models; their problems are reported together.
+
+    Raises:
+        ConfigError: every problem of both parts, one line each.
+    """
+    tree = plain_tree(cfg)
+    scenario, run = split_tree(tree)
+    problems = _top_level(check_scenario(scenario), tree) + problems_of(RunSettings, run)
+    if problems:
+        raise ConfigError(problems)
+    params = _with_names(ScenarioParams.model_validate(scenario))
+    return params, RunSettings.model_validate(run), tree
+
+
+def run_settings(run: Mapping[str, Any]) -> RunSettings:
+    """Validated run settings of the run part of a config (``ConfigError`` naming each key)."""
+    problems = problems_of(RunSettings, dict(run))
+    if problems:
+        raise ConfigError(problems)
+    return RunSettings.model_validate(dict(run))
+
+
+def params_of(cfg: DictConfig | Mapping[str, Any] | ScenarioParams) -> ScenarioParams:
+    """Validated scenario parameters of a config (``ScenarioParams`` pass through)."""
+    return cfg if isinstance(cfg, ScenarioParams) else read_config(cfg)[0]

@@ -14,13 +14,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from simulator.errors import ConfigError
+from simulator.bounds import Whole
 
 #: Executors by their ``_target_`` in ``configs/executor/``, with the settings each one takes.
 EXECUTOR_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -51,7 +50,7 @@ class ExecutorSettings(_Strict):
     ``distributed`` cluster (a loopback ``LocalCluster``, or an existing scheduler)."""
 
     target: ExecutorTarget = Field(alias="_target_")
-    workers: int | None = Field(default=None, ge=1, le=4096)
+    workers: Whole(1, 4096) | None = None  # worker processes (local, dask)
     address: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
@@ -113,18 +112,3 @@ def split_tree(tree: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     scenario = {k: v for k, v in tree.items() if k not in RUN_KEYS and k != "hydra"}
     run = {k: v for k, v in tree.items() if k in RUN_KEYS}
     return scenario, run
-
-
-def validate_run_settings(run: dict[str, Any]) -> RunSettings:
-    """``RunSettings`` of the run part of a config; ``ConfigError`` naming every bad key."""
-    try:
-        return RunSettings.model_validate(run)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "run settings"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] not in ("missing", "value_error"):
-                msg += f"; got {err['input']!r}"
-            problems.append((key, msg))
-        raise ConfigError(problems) from None

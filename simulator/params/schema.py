@@ -1,19 +1,16 @@
 """The scenario's parameters: a pydantic schema whose field names are the config keys.
 
 ``configs/`` is the only source of values: no field has a default here. Bounds live in the
-types (``simulator.params.types``); rules that tie one section to another (shares sum to 1,
+types (``simulator.bounds``); rules that tie one section to another (shares sum to 1,
 names that must exist elsewhere) are in ``simulator.params.rules``. Units: months, accounts,
 $ and $/month; rates are monthly probabilities.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import Field
-
-from simulator.params_next.persona import Persona, Section
-from simulator.params_next.types import MONEY_MAX, Money, Name, Number, Prob, Switch, Whole
+from simulator.bounds import MONEY_MAX, Money, Name, Number, Prob, Section, Switch, Whole
+from simulator.mechanisms.events import Event
+from simulator.params.persona import Persona
 
 
 class Market(Section):
@@ -136,48 +133,6 @@ class Advocacy(Section):
 
 class Finance(Section):
     discount_rate: Number(0, 10)  # annual rate for the discounted LTV
-
-
-# ---------------------------------------------------------------------------- events
-class PriceChange(Section):
-    type: Literal["price_change"]
-    month: Whole(1, 100_000)
-    plan: Name
-    price: Money
-    grandfather: Switch  # existing customers keep their price
-
-
-class SupportCapacity(Section):
-    type: Literal["support_capacity"]
-    month: Whole(1, 100_000)
-    agents: Whole(0, 1_000_000)
-
-
-class SuccessCapacity(Section):
-    type: Literal["success_capacity"]
-    month: Whole(1, 100_000)
-    csms: Whole(0, 1_000_000)
-
-
-class Campaign(Section):
-    type: Literal["campaign"]
-    month: Whole(1, 100_000)
-    months: Whole(1, 100_000)
-    channel: Name
-    spend: Money  # extra $ per month
-
-
-class OnboardingQuality(Section):
-    type: Literal["onboarding_quality"]
-    month: Whole(1, 100_000)
-    path: Name
-    quality: Prob
-
-
-Event = Annotated[
-    PriceChange | SupportCapacity | SuccessCapacity | Campaign | OnboardingQuality,
-    Field(discriminator="type"),
-]
 
 
 # ---------------------------------------------------------------------------- the scenario
