@@ -34,16 +34,8 @@ A. The full engine: the default scenario (every mechanism on) with 1,000,000 cus
 
 B. The yardstick: a simplified journey run by a straightforward one-Mesa-agent-per-customer model
    (``CustomerAgent.step`` in Python draws its own random numbers) and by the engine configured
-   to the same journey, at the same size, in the same process. The simplified journey is what the
-   engine does with only the acquisition, onboarding and reactivation mechanisms on,
-   homogeneous base churn and no health effect on churn::
-
-       unaware → consideration (Bass p + q·adopters/market + channel leads / unaware)
-       lost → consideration (nurture); consideration → decision | lost
-       decision → (after the trial / sales cycle) onboarding with the MNL buy probability | lost
-       onboarding → active (after the onboarding path's months; activated with its quality)
-       onboarding / active → churned with the persona's mean monthly churn
-       churned (1..window months ago) → active (win-back)
+   to the same journey, at the same size, in the same process (the journey is described in
+   ``yardstick.py``).
 
    The comparison is made at the size of run A (1,000,000 accounts: 100,000 customers at month 0,
    the rest prospects) and repeated at 250,000 accounts, where the engine's fixed cost per month
@@ -125,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     res["yardstick"] = yardstick.run_yardstick(
         size.yardstick, size.yardstick // 10, months, size.replications, repeat=3, small=size.small
     )
+    print("[C] parameters: load_config (Hydra) vs replace (no Hydra) ...", flush=True)
+    res["parameters"] = harness.time_parameters()
     res["elapsed_s"] = time.perf_counter() - t_start
     print(flush=True)
     report.print_report(res)

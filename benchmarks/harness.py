@@ -326,6 +326,28 @@ def time_steps(params: ScenarioParams) -> dict[str, Any]:
     }
 
 
+def time_parameters(repeat: int = 200) -> dict[str, float]:
+    """What a study pays per parameter set: composing with Hydra (``load_config``, once per
+    study) against a validated variant without Hydra (``replace``, once per evaluation), in ms
+    (median of repeated calls)."""
+    from simulator import replace
+
+    def median_ms(call: Any, n: int) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1e3)
+
+    params = params_of(load_config([]))
+    change = {"pricing.plans.pro.price": 99.0, "personas.smb.churn.mean": 0.04}
+    return {
+        "load_config_ms": median_ms(lambda: load_config([]), 5),
+        "replace_ms": median_ms(lambda: replace(params, change), repeat),
+    }
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--memory-child":
         print(json.dumps(memory_child(json.loads(sys.argv[2]))))

@@ -15,12 +15,14 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_NS_PER_CUSTOMER_MONTH = 150.0
 TARGET_BYTES_PER_CUSTOMER = 300.0
 TARGET_SPEEDUP = 100.0
+TARGET_REPLACE_MS = 10.0
 
 TARGETS: dict[str, float] = {
     "ns_per_customer_month": TARGET_NS_PER_CUSTOMER_MONTH,
     "bytes_per_customer": TARGET_BYTES_PER_CUSTOMER,
     "speedup_over_mesa": TARGET_SPEEDUP,
     "agreement_max_abs_z": Z_LIMIT,
+    "replace_ms": TARGET_REPLACE_MS,
 }
 
 
@@ -212,6 +214,22 @@ def print_report(res: dict[str, Any]) -> None:
             verdict(y["agreement_ok"]),
         ),
     ]
+    if "parameters" in res:
+        par = res["parameters"]
+        table += [
+            (
+                "load_config (Hydra compose + validation), ms",
+                f"{par['load_config_ms']:.1f}",
+                "",
+                "",
+            ),
+            (
+                "replace(params, changes), ms",
+                f"{par['replace_ms']:.2f}",
+                f"< {TARGET_REPLACE_MS:g}",
+                verdict(par["replace_ms"] < TARGET_REPLACE_MS),
+            ),
+        ]
     if res.get("quick"):
         w("   (--quick: small sizes, a smoke run; the targets are for the full run)")
     w(f"   {'figure':<44}{'value':>10}  {'target':<9}{'result'}")
@@ -232,6 +250,7 @@ def figures(res: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool]]:
         "speedup_over_mesa": y["speedup"],
         "speedup_over_mesa_at_250k": y["small"]["speedup"] if "small" in y else None,
         "agreement_max_abs_z": y["max_abs_z"],
+        **res.get("parameters", {}),
     }
     passed = {
         "ns_per_customer_month": a["ns_per_customer_month"] <= TARGET_NS_PER_CUSTOMER_MONTH,
@@ -239,6 +258,8 @@ def figures(res: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool]]:
         "speedup_over_mesa": y["speedup"] >= TARGET_SPEEDUP,
         "agreement": y["agreement_ok"],
     }
+    if "parameters" in res:
+        passed["replace_ms"] = res["parameters"]["replace_ms"] < TARGET_REPLACE_MS
     return figs, passed
 
 

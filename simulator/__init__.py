@@ -8,13 +8,24 @@ Quick start::
     res.monthly          # tidy table: one row per scenario/replication/month/persona
     res.summary()        # headline metrics, median and P10/P90 across replications
     res.save("out/")     # monthly.parquet, summary.json, plots
+    params = replace(res.params, {"pricing.plans.pro.price": 59})   # a validated variant
+    simulate(params)     # no Hydra: what optimisers and samplers call
 """
 
 from simulator.config import load_config
 from simulator.errors import ConfigError
 from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.model import JourneyModel
+from simulator.params import replace
 from simulator.stages import Stage
 
-__all__ = ["ConfigError", "JourneyModel", "SimulationResult", "Stage", "load_config", "simulate"]
+__all__ = [
+    "ConfigError",
+    "JourneyModel",
+    "SimulationResult",
+    "Stage",
+    "load_config",
+    "replace",
+    "simulate",
+]
 __version__ = "0.1.0"
