@@ -42,12 +42,6 @@ def test_simulated_table_has_the_declared_columns_and_dtypes(monthly) -> None:
     assert {c: str(t) for c, t in monthly.dtypes.items()} == MONTHLY.dtypes
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="with success off the engine writes accounts_worked = 0.0, so the column is float64; "
-    "records_to_frame could cast to MONTHLY.dtypes (changes the all_off baseline digest)",
-)
 def test_dtypes_do_not_depend_on_the_mechanisms() -> None:
     monthly = simulate(load_config([*SMALL, "mechanisms.success=false"]), progress=False).monthly
     assert {c: str(t) for c, t in monthly.dtypes.items()} == MONTHLY.dtypes

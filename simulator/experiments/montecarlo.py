@@ -26,7 +26,7 @@ from simulator.metrics import summarize
 from simulator.model import JourneyModel
 from simulator.params import ScenarioParams, read_config
 from simulator.params.run import OutputSettings
-from simulator.results import MONTHLY_COLUMNS
+from simulator.results import MONTHLY, MONTHLY_COLUMNS
 
 #: Checkpoints of a run: ``<run dir>/replications/rep-NNNN.parquet``.
 REPLICATION_DIR = "replications"
@@ -52,12 +52,10 @@ def run_replication(
 
 
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Monthly records → tidy DataFrame with the columns of ``results.MONTHLY_COLUMNS``."""
+    """Monthly records → tidy DataFrame with the columns of ``results.MONTHLY``, each of its
+    declared dtype (whatever the mechanisms switched on)."""
     frame = pd.DataFrame.from_records(records, columns=list(MONTHLY_COLUMNS))
-    for col in frame.columns:
-        if col.startswith("n_") or col in ("month", "replication", "customers"):
-            frame[col] = frame[col].astype("int64")
-    return frame
+    return frame.astype({c: t for c, t in MONTHLY.dtypes.items() if t == "int64"})
 
 
 def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataFrame:
