@@ -115,6 +115,20 @@ def _parse(overrides: Sequence[str]) -> list[Override]:
     return parsed
 
 
+def _group_choices(parsed: Sequence[Override], layout: _Layout) -> list[tuple[str, str]]:
+    """A config group chosen with something that is not an option name (``pricing=5``: Hydra
+    raises a bare ValueError for it)."""
+    problems = []
+    for o in parsed:
+        dirs = [d / o.key_or_group for d in layout.folders() if (d / o.key_or_group).is_dir()]
+        if not dirs or o.is_sweep_override() or isinstance(o.value(), str | None):
+            continue
+        options = sorted({f.stem for d in dirs for f in d.glob("*.yaml")})
+        choose = f"; choose one of: {', '.join(options)}" if options else ""
+        problems.append((o.key_or_group, f"no option '{_value_text(o)}'{choose}"))
+    return problems
+
+
 def _value_text(override: Override) -> str:
     return override.input_line.partition("=")[2] if "=" in override.input_line else "(deleted)"
 
@@ -261,8 +275,9 @@ def _load(
     parsed = _parse(overrides)
     folders, problems = _searchpath(parsed)
     layout, missing = _layout(user, folders)
-    if problems + missing:
-        raise ConfigError(problems + missing)
+    problems += missing + _group_choices(parsed, layout)
+    if problems:
+        raise ConfigError(problems)
     try:
         with _hydra(layout):
             cfg = compose(config_name, list(overrides), return_hydra_config=True)

@@ -97,6 +97,25 @@ def test_market_size_zero_is_one_problem() -> None:
     assert [k for k, _ in problems(["market.size=0", "initial.customers=100"])] == ["market.size"]
 
 
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("pricing=5", "no option '5'; choose one of: default"),
+        ("scenario=3", "no option '3'; choose one of: annual_push, baseline"),
+    ],
+)
+def test_group_chosen_with_a_number_names_the_options(override: str, words: str) -> None:
+    """Hydra raises a bare ValueError for these; the group and its options are named."""
+    [(key, message)] = problems([*SMALL, override])
+    assert key == override.partition("=")[0] and words in message
+
+
+def test_scenario_file_without_its_package_line_says_so(tmp_path: Path) -> None:
+    folder = user_dir(tmp_path, {"scenario/nopkg.yaml": "scenario_name: nopkg\nmonths: 3\n"})
+    [(key, message)] = problems([*SMALL, "scenario=nopkg"], config_dir=folder)
+    assert key == "scenario" and "'# @package _global_' as its first line" in message
+
+
 # --- user config folders ---------------------------------------------------------------------
 
 

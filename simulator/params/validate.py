@@ -220,8 +220,11 @@ def _top_level(problems: list[Problem], tree: dict[str, Any]) -> list[Problem]:
     """Unknown top-level keys: list scenario and run keys together, and say what a scenario
     file that forgot its package line needs."""
     allowed = ", ".join([*_keys(ScenarioParams), *RUN_KEYS])
+    landed = tree.get("scenario") if isinstance(tree.get("scenario"), dict) else {}
     out = []
     for key, message in problems:
+        if message == "missing" and key in landed:
+            continue  # it is there, under 'scenario.': the hint below says why
         if "." not in key and message.startswith("unknown key"):
             message = f"unknown key; allowed here: {allowed}"
             if key == "scenario" and isinstance(tree.get(key), dict):
