@@ -396,9 +396,9 @@ def check_command_line(argv: list[str]) -> ConfigError | None:
     user = ("--config-dir", args.config_dir) if args.config_dir else None
     overrides = list(args.overrides)
     try:
-        if not (problems := _duplicates(_parse(overrides))):
-            check = _check_sweep if args.multirun else _load
-            problems = _problems(check, overrides, config_name, user, True)[1]
+        problems = _duplicates(_parse(overrides))  # and the rest, composed with the last value
+        check = _check_sweep if args.multirun else _load
+        problems += _problems(check, overrides, config_name, user, True)[1]
     except ConfigError as exc:  # an override that cannot be parsed
         return exc
     return ConfigError(problems) if problems else None

@@ -48,18 +48,7 @@ ALL: tuple[Mechanism, ...] = (
     accounting.MECHANISM,
 )
 
-#: The mechanism switches (config ``mechanisms.<name>``), in the config's order.
-MECHANISMS: tuple[str, ...] = (
-    acquisition.SWITCH,
-    onboarding.SWITCH,
-    support.SWITCH,
-    success.SWITCH,
-    pricing.PRICE_EFFECT,
-    billing.ANNUAL_CONTRACTS,
-    expansion.SWITCH,
-    advocacy.SWITCH,
-    winback.SWITCH,
-    billing.INVOLUNTARY_CHURN,
-)
+#: The mechanism switches (config ``mechanisms.<name>``), as the mechanisms declare them.
+MECHANISMS: tuple[str, ...] = tuple(s for m in ALL for s in m.switches)
 
 __all__ = ["ALL", "EVENT_TYPES", "MECHANISMS", "SUPPORT_CHANNELS", "Mechanism", "Step"]
