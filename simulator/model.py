@@ -9,23 +9,9 @@ phase over every persona, and skips a phase whose mechanism is switched off. A m
 follows the accounts that move (the aware prefix, transitions scheduled by waiting times,
 running counters), not the size of the market.
 
-Step order (one month; ``describe_steps()`` prints it from ``STEPS``):
+Step order (one month), written into this docstring from ``STEPS`` at import:
 
- 1. events          scheduled events (price changes, capacity changes, campaigns, programmes)
- 2. acquisition     unaware → consideration (Bass p + q·adopters, channel leads, referrals)
- 3. consideration   lost → consideration (nurture); consideration → decision | lost
- 4. decision        trial / demo / free tier ends → plan (MNL) + billing term | lost
- 5. onboarding      onboarding → active, activated or not (health)
- 6. health          health decays towards neutral
- 7. support         tickets → support desk queue → SLA breaches → health
- 8. success         customer success works at-risk accounts → health
- 9. billing         price changes reach the book, annual renewals (offers), failed payments
-10. expansion       upgrades / seats, downgrades / seat cuts
-11. churn           voluntary churn of monthly-billed accounts
-12. advocacy        promoters ⇄ active
-13. reputation      reviews from advocates and unhappy churners → reputation
-14. winback         churned (earlier months) → active
-15. accounting      stage counts, MRR bridge, costs → one row per persona
+{steps}
 """
 
 from __future__ import annotations
@@ -143,6 +129,9 @@ STEPS: tuple[Step, ...] = (
 def describe_steps(steps: tuple[Step, ...] = STEPS) -> str:
     """The step order as text, one numbered line per step (the docstring and README list)."""
     return "\n".join(f"{i:2d}. {s.name:<15} {s.summary}" for i, s in enumerate(steps, 1))
+
+
+__doc__ = (__doc__ or "").replace("{steps}", describe_steps())
 
 
 def churn_is_scheduled(params: ScenarioParams, mechanisms: tuple[Mechanism, ...] = ALL) -> bool:

@@ -42,8 +42,11 @@ def schedule_consideration(agent: PersonaAgent, idx: np.ndarray) -> None:
     leave = advance + p.consideration.drop
     u, v = m.streams.row_uniform_pair("consideration", m.month, agent.index, idx)
     month = m.month + months_waiting(u, leave)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(leave > 0, advance / leave, 0.0)
+    # Share of leavers who advance; 0 where nobody leaves (advance = drop = 0: they stay).
+    leave_arr = np.asarray(leave, dtype=np.float64)
+    share = np.divide(
+        advance, leave_arr, out=np.zeros(leave_arr.shape), where=leave_arr > 0, dtype=np.float64
+    )
     advances = v < share
     agent.due["advance"].add(month[advances], idx[advances])
     agent.due["drop"].add(month[~advances], idx[~advances])

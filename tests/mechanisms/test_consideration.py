@@ -165,12 +165,6 @@ def test_lost_prospects_come_back_with_the_nurture_probability() -> None:
     assert abs(z) < Z, f"nurtured prospects off binomial(n, nurture) by {z:.1f} SE"
 
 
-@pytest.mark.xfail(
-    raises=ZeroDivisionError,
-    strict=False,
-    reason="engine bug: advance = drop = 0 (valid config) divides 0.0 / 0.0 as Python floats "
-    "in schedule_consideration; np.errstate does not catch it",
-)
 def test_prospects_who_never_leave_consideration_stay_there() -> None:
     overrides = [*COHORT, "personas.solo.consideration={advance: 0.0, drop: 0.0, nurture: 0.0}"]
     model = JourneyModel(load_config(overrides))
