@@ -70,7 +70,7 @@ import report
 import yardstick
 
 from simulator import load_config
-from simulator.config import params_of
+from simulator.params import params_of
 
 
 def main(argv: list[str] | None = None) -> int:

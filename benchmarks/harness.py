@@ -30,10 +30,9 @@ import numpy as np
 
 import simulator.model
 from simulator import load_config
-from simulator.config import params_of
 from simulator.experiments.provenance import git_revision, package_versions
 from simulator.model import JourneyModel
-from simulator.params import ScenarioParams
+from simulator.params import ScenarioParams, params_of
 from simulator.population import Population
 from simulator.streams import RandomStreams
 

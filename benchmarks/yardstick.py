@@ -32,10 +32,9 @@ from harness import time_engine
 from mesa_journey import FLOWS, MesaJourney, acquisition_hazard, build_rules
 
 from simulator import load_config
-from simulator.config import params_of
 from simulator.mechanisms import MECHANISMS
 from simulator.model import JourneyModel
-from simulator.params import ScenarioParams
+from simulator.params import ScenarioParams, params_of
 from simulator.stages import Stage
 
 #: |z| above this fails the agreement check (about 130 comparisons are made).

@@ -17,7 +17,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from simulator.config import CONFIG_DIR, check_command_line, hydra_arguments
+from simulator.command_line import check_command_line, hydra_arguments
+from simulator.config import CONFIG_DIR
 from simulator.errors import ConfigError
 from simulator.experiments.tasks import TASKS
 from simulator.params import run_settings

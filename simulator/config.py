@@ -11,17 +11,15 @@ is refused. The API and the command line search the same folders (see ``hydra_ar
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra._internal.hydra import Hydra
-from hydra._internal.utils import create_config_search_path, get_args_parser
+from hydra._internal.utils import create_config_search_path
 from hydra.core.config_search_path import SearchPathQuery
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -31,7 +29,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from simulator.errors import ConfigError
-from simulator.params import params_of, read_config
+from simulator.params import read_config
 
 #: The Hydra config tree shipped with the project.
 CONFIG_DIR: Path = Path(__file__).resolve().parents[1] / "configs"
@@ -48,11 +46,11 @@ class _Layout:
 
     def folders(self) -> list[Path]:
         """Local folders in search order (to find a config file by group and option)."""
-        local = [_folder(p) for p in self.searchpath if not p.startswith("pkg://")]
+        local = [folder_path(p) for p in self.searchpath if not p.startswith("pkg://")]
         return [*([self.user] if self.user else []), CONFIG_DIR, *local]
 
 
-def _folder(given: str) -> Path:
+def folder_path(given: str) -> Path:
     return Path(given.removeprefix("file://")).expanduser().resolve()
 
 
@@ -63,22 +61,24 @@ def _layout(
     missing folder, and a searchpath file hidden by one of the same name earlier in the search
     path (Hydra would silently ignore it), are problems."""
     problems = []
-    folder = _folder(user[1]) if user else None
+    folder = folder_path(user[1]) if user else None
     if user and not folder.is_dir():  # type: ignore[union-attr]
         problems.append((user[0], f"no such folder: {folder} (given as {user[1]!r})"))
     layout = _Layout(folder if folder and folder.is_dir() else None, tuple(searchpath))
     earlier = [*([layout.user] if layout.user else []), CONFIG_DIR]
     for given in (p for p in searchpath if not p.startswith("pkg://")):
-        if not _folder(given).is_dir():
-            problems.append((_SEARCHPATH, f"no such folder: {_folder(given)} (given as {given!r})"))
+        if not folder_path(given).is_dir():
+            problems.append(
+                (_SEARCHPATH, f"no such folder: {folder_path(given)} (given as {given!r})")
+            )
             continue
-        for file in sorted(_folder(given).rglob("*.yaml")):
-            rel = file.relative_to(_folder(given))
+        for file in sorted(folder_path(given).rglob("*.yaml")):
+            rel = file.relative_to(folder_path(given))
             hiding = next((d / rel for d in earlier if (d / rel).is_file()), None)
             if hiding and hiding.read_bytes() != file.read_bytes():
                 why = "Hydra uses the first; rename yours, or pass its folder as --config-dir"
                 problems.append((_SEARCHPATH, f"{file} is hidden by {hiding} ({why})"))
-        earlier.append(_folder(given))
+        earlier.append(folder_path(given))
     return layout, problems
 
 
@@ -100,7 +100,7 @@ def _hydra(layout: _Layout) -> Iterator[None]:
         yield
 
 
-def _parse(overrides: Sequence[str]) -> list[Override]:
+def parse_overrides(overrides: Sequence[str]) -> list[Override]:
     """Hydra's reading of each override; one problem per override it cannot read."""
     parser = OverridesParser.create()
     parsed, problems = [], []
@@ -133,7 +133,7 @@ def _value_text(override: Override) -> str:
     return override.input_line.partition("=")[2] if "=" in override.input_line else "(deleted)"
 
 
-def _duplicates(parsed: Sequence[Override]) -> list[tuple[str, str]]:
+def duplicated_keys(parsed: Sequence[Override]) -> list[tuple[str, str]]:
     """One problem per key given more than once (Hydra would silently keep the last)."""
     seen: dict[str, list[str]] = {}
     for o in parsed:
@@ -260,11 +260,11 @@ def _list_files(cfg: DictConfig, layout: _Layout) -> list[tuple[str, str]]:
     return problems
 
 
-def _without_hydra(cfg: DictConfig) -> DictConfig:
+def without_hydra(cfg: DictConfig) -> DictConfig:
     return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
 
 
-def _load(
+def compose_config(
     overrides: Sequence[str],
     config_name: str,
     user: tuple[str, str] | None,
@@ -272,27 +272,49 @@ def _load(
     keep_hydra: bool = False,
 ) -> DictConfig:
     """Compose (and validate); with ``keep_hydra`` the ``hydra`` node stays, unvalidated."""
-    parsed = _parse(overrides)
+    parsed = parse_overrides(overrides)
     folders, problems = _searchpath(parsed)
     layout, missing = _layout(user, folders)
     problems += missing + _group_choices(parsed, layout)
     if problems:
         raise ConfigError(problems)
-    try:
-        with _hydra(layout):
-            cfg = compose(config_name, list(overrides), return_hydra_config=True)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise hydra_error_to_config_error(exc, layout, config_name) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([_yaml_problem(exc, layout)]) from None
-    if problems := _list_files(cfg, layout):
-        raise ConfigError(problems)
+    cfg, problems = _compose(list(overrides), parsed, layout, config_name)
+    listed = _list_files(cfg, layout) if cfg is not None else []
+    if cfg is None or listed or (problems and keep_hydra):  # nothing (sound) to validate
+        raise ConfigError(problems + listed)
     if keep_hydra:
         return cfg
-    cfg = _without_hydra(cfg)
+    cfg = without_hydra(cfg)
     if validate:
-        read_config(cfg)
+        try:
+            read_config(cfg)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
     return cfg
+
+
+def _compose(
+    overrides: list[str], parsed: list[Override], layout: _Layout, config_name: str
+) -> tuple[DictConfig | None, list[tuple[str, str]]]:
+    """Compose with Hydra; an override Hydra refuses (unknown key, missing option) is a
+    problem, and the rest is composed again without it, so every problem is found at once.
+    (None, problems) when nothing composes (a config file that is not valid YAML)."""
+    problems: list[tuple[str, str]] = []
+    while True:
+        try:
+            with _hydra(layout):
+                return compose(config_name, overrides, return_hydra_config=True), problems
+        except (HydraException, OmegaConfBaseException) as exc:
+            problem = hydra_error_to_config_error(exc, layout, config_name).problems[0]
+        except yaml.YAMLError as exc:
+            return None, [*problems, _yaml_problem(exc, layout)]
+        problems.append(problem)
+        culprit = next((i for i, o in enumerate(parsed) if o.key_or_group == problem[0]), None)
+        if culprit is None:
+            return None, problems
+        del overrides[culprit], parsed[culprit]
 
 
 def load_config(
@@ -321,105 +343,4 @@ def load_config(
             or a config file that is not valid YAML or not a mapping; every problem named.
     """
     user = ("config_dir", str(config_dir)) if config_dir is not None else None
-    return _load(list(overrides or []), config_name, user, validate)
-
-
-def _cli_args(argv: Sequence[str]) -> Any:
-    """Hydra's own reading of a command line (None if Hydra would refuse it; Hydra says why)."""
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            return get_args_parser().parse_args(list(argv))
-    except SystemExit:
-        return None
-
-
-def _problems(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[tuple[str, str]]]:
-    try:
-        return call(*args, **kwargs), []
-    except ConfigError as exc:
-        return None, list(exc.problems)
-
-
-def _check_sweep(
-    overrides: list[str], config_name: str, user: tuple[str, str] | None, validate: bool
-) -> None:
-    """Check a ``-m`` sweep: every value of every swept key, each once (not the cartesian
-    product), before Hydra starts a job; raise ``ConfigError`` with every problem."""
-    parsed = _parse(overrides)
-    base: list[str] = []
-    swept: list[tuple[int, Override, list[str]]] = []
-    for text, o in zip(overrides, parsed, strict=True):
-        if o.is_discrete_sweep():
-            values = list(o.sweep_string_iterator())
-            if values:
-                swept.append((len(base), o, values))
-                base.append(f"{o.get_key_element()}={values[0]}")
-        elif not o.is_sweep_override():  # interval()/glob() sweeps are left to the sweeper
-            base.append(text)
-    full, problems = _problems(_load, base, config_name, user, validate=False, keep_hydra=True)
-    if full is not None and validate:
-        problems += _problems(params_of, _without_hydra(full))[1]
-    choices = OmegaConf.select(full, "hydra.runtime.choices", default={}) if full else {}
-    for i, o, values in swept:
-        fast = full is not None and not (o.package or o.is_delete() or o.is_hydra_override())
-        fast = fast and o.key_or_group not in choices
-        for text, value in zip(values[1:], list(o.sweep_iterator())[1:], strict=True):
-            if fast:
-                variant = _without_hydra(full)
-                OmegaConf.update(variant, o.key_or_group, value, force_add=True)
-                problems += _problems(params_of, variant)[1]
-            else:
-                variant_overrides = [*base[:i], f"{o.get_key_element()}={text}", *base[i + 1 :]]
-                problems += _problems(_load, variant_overrides, config_name, user, True)[1]
-    if problems:
-        raise ConfigError(list(dict.fromkeys(problems)))
-
-
-#: Command-line flags that do not run a scenario, or replace the packaged configs: left to Hydra.
-_LEFT_TO_HYDRA = ("help", "hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
-_LEFT_TO_HYDRA = (*_LEFT_TO_HYDRA, "config_path")
-
-
-def check_command_line(argv: list[str]) -> ConfigError | None:
-    """The problems of a ``journey-sim`` command line, found before Hydra starts any job.
-
-    A plain run is composed and validated as ``load_config`` would; a ``-m`` sweep has each
-    value of each swept key checked. ``--config-dir``/``-cd`` and ``hydra.searchpath`` folders
-    are searched as in ``load_config`` (see ``hydra_arguments``); a key given twice is
-    refused. ``--help``, ``--cfg``, ``--info``, ``--config-path`` and the like are left to Hydra,
-    and so is a command line Hydra itself cannot read.
-    """
-    args = _cli_args(argv)
-    if args is None or any(getattr(args, flag, None) for flag in _LEFT_TO_HYDRA):
-        return None
-    config_name = args.config_name or "config"
-    user = ("--config-dir", args.config_dir) if args.config_dir else None
-    overrides = list(args.overrides)
-    try:
-        problems = _duplicates(_parse(overrides))  # and the rest, composed with the last value
-        check = _check_sweep if args.multirun else _load
-        problems += _problems(check, overrides, config_name, user, True)[1]
-    except ConfigError as exc:  # an override that cannot be parsed
-        return exc
-    return ConfigError(problems) if problems else None
-
-
-def hydra_arguments(argv: list[str]) -> list[str]:
-    """The command line to hand to Hydra so that it searches the folders ``load_config``
-    searches, in the same order: ``--config-dir DIR`` becomes ``--config-path=DIR
-    --config-dir=<packaged configs>`` (DIR first, then the packaged configs; Hydra's own
-    ``--config-dir`` would search DIR after them). Unchanged otherwise."""
-    args = _cli_args(argv)
-    if args is None or args.config_path or not args.config_dir:
-        return list(argv)
-    if not _folder(args.config_dir).is_dir():
-        return list(argv)
-    out, skip = [], False
-    for arg in argv:
-        if skip or arg.startswith(("--config-dir=", "-cd=")):
-            skip = False
-            continue
-        skip = arg in ("--config-dir", "-cd")
-        if not skip:
-            out.append(arg)
-    return [f"--config-path={_folder(args.config_dir)}", f"--config-dir={CONFIG_DIR}", *out]
+    return compose_config(list(overrides or []), config_name, user, validate)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from simulator import JourneyModel, load_config, simulate
-from simulator.config import params_of
 from simulator.metrics import METRICS, formula_table
+from simulator.params import params_of
 from simulator.plots import BRIDGE_COLORS
 from simulator.results import (
     BRIDGE_MINUS,

@@ -132,3 +132,26 @@ def test_cli_bad_input_exits_nonzero_without_traceback(
     assert "Traceback" not in proc.stderr + proc.stdout
     # Nothing was simulated: no outputs were written.
     assert not list(Path(tmp_path).rglob("monthly.parquet"))
+
+
+def test_problems_hydra_refuses_and_bad_values_come_together() -> None:
+    """An unknown key or option stops Hydra's composition; it is named, the rest is composed
+    without it and validated, and every problem is in the one message."""
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            [*SMALL, "personas.solo.churn.meen=0.1", "months=0", "scenario=nope", "seed=-1"]
+        )
+    assert sorted(k for k, _ in info.value.problems) == [
+        "months",
+        "personas.solo.churn.meen",
+        "scenario",
+        "seed",
+    ]
+
+
+def test_sweep_reports_every_problem_at_once() -> None:
+    from simulator.command_line import check_command_line
+
+    problem = check_command_line(["-m", *SMALL, "personas.solo.churn.meen=1", "seed=1,-1"])
+    assert problem is not None
+    assert sorted(k for k, _ in problem.problems) == ["personas.solo.churn.meen", "seed"]

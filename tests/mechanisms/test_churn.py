@@ -9,9 +9,9 @@ import pytest
 from sizes import TINY
 
 from simulator import JourneyModel, load_config
-from simulator.config import params_of
 from simulator.mechanisms import ALL, Mechanism
 from simulator.model import churn_is_scheduled
+from simulator.params import params_of
 
 
 @pytest.mark.parametrize(

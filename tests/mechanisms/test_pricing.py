@@ -11,13 +11,13 @@ from mech_runs import totals
 from sizes import TINY
 
 from simulator import JourneyModel, load_config
-from simulator.config import params_of
 from simulator.mechanisms.pricing import (
     PriceBook,
     annual_probability,
     choice_probabilities,
     choose,
 )
+from simulator.params import params_of
 
 
 def _persona(name: str = "smb"):
