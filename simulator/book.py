@@ -16,7 +16,12 @@ import numpy as np
 
 from simulator.mechanisms.billing import ANNUAL_CONTRACTS
 from simulator.mechanisms.expansion import MAX_SEATS
-from simulator.mechanisms.pricing import annual_probability, choice_probabilities, choose
+from simulator.mechanisms.pricing import (
+    PriceBook,
+    annual_probability,
+    choice_probabilities,
+    choose,
+)
 from simulator.stages import Stage
 
 if TYPE_CHECKING:
@@ -65,7 +70,8 @@ def _init_persona(model: JourneyModel, agent: PersonaAgent, n_initial: int) -> N
     if n_initial == 0:
         return
     book = np.arange(n_initial)
-    price_book = model.price_book
+    # The book's own prices and discount, not the scenario's (it changes the future only).
+    price_book = PriceBook.current_book(model.params)
     probs = choice_probabilities(p, price_book, pop.seats[book])[:, 1:]
     probs /= probs.sum(axis=1, keepdims=True)
     plan, v = choose(probs, u_plan[book])
@@ -75,7 +81,9 @@ def _init_persona(model: JourneyModel, agent: PersonaAgent, n_initial: int) -> N
         annual = v < p_annual
     else:
         annual = np.zeros(n_initial, dtype=np.bool_)
-    agent.start_paying(book, plan.astype(np.int8), annual, Stage.ACTIVE, Stage.UNAWARE, 1)
+    agent.start_paying(
+        book, plan.astype(np.int8), annual, Stage.ACTIVE, Stage.UNAWARE, 1, price_book
+    )
     # The book is aged: annual terms renew over the coming term, not all in one month.
     term = model.params.renewal.term_months
     pop.term_end[book] = np.where(annual, 1 + np.floor(u_term[book] * term), 0)

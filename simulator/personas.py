@@ -32,6 +32,7 @@ from simulator.calendar import Calendar
 from simulator.stages import N_STAGES, Stage, is_paying
 
 if TYPE_CHECKING:
+    from simulator.mechanisms.pricing import PriceBook
     from simulator.model import JourneyModel
     from simulator.params import Persona
     from simulator.population import Population
@@ -137,18 +138,20 @@ class PersonaAgent(mesa.Agent):
         stage: Stage,
         source: Stage,
         first_churn_month: int,
+        price_book: PriceBook | None = None,
     ) -> float:
         """Accounts ``idx`` (all in ``source``) start a paying spell in ``stage`` this month, on
-        ``plan`` at today's list price, billed annually where ``annual``: the initial book, new
-        customers and won-back customers all start here. Churn can end the spell from
-        ``first_churn_month`` on. Returns the MRR added ($/month)."""
+        ``plan`` at today's list price (or ``price_book``'s: the book's own prices at month 0),
+        billed annually where ``annual``: the initial book, new customers and won-back customers
+        all start here. Churn can end the spell from ``first_churn_month`` on. Returns the MRR
+        added ($/month)."""
         m = self.model
         pop = self.pop
         t = m.month
         pop.plan[idx] = plan
         pop.annual[idx] = annual
         pop.price_locked[idx] = False
-        pop.mrr[idx] = m.price_book.account_mrr(
+        pop.mrr[idx] = (price_book or m.price_book).account_mrr(
             plan, pop.seats[idx], annual, self.persona.price_multiplier
         )
         pop.term_end[idx] = np.where(annual, t + m.params.renewal.term_months, 0)

@@ -67,9 +67,10 @@ def test_mrr_bridge_closes_and_chains(case: str) -> None:
     prev = m.groupby(["replication", "persona"])["mrr_end"].shift(1)
     later = m["month"] > 1
     assert np.array_equal(m.loc[later, "mrr_start"], prev[later])
-    # Month 1's mrr_start is the MRR of the initial book, recomputed here from list prices:
-    # price × persona multiplier × seats (per-seat plans) × (1 - annual discount if annual).
-    prices = np.array([p.price for p in cfg.pricing.plans.values()])
+    # Month 1's mrr_start is the MRR of the initial book, recomputed here from the prices the
+    # book pays (initial.prices, not the scenario's): price × persona multiplier × seats
+    # (per-seat plans) × (1 - the book's annual discount if annual).
+    prices = np.array([cfg.initial.prices[name] for name in cfg.pricing.plans])
     per_seat = np.array([p.per_seat for p in cfg.pricing.plans.values()])
     ranks = np.argsort([p.rank for p in cfg.pricing.plans.values()], kind="stable")
     prices, per_seat = prices[ranks], per_seat[ranks]
@@ -85,7 +86,7 @@ def test_mrr_bridge_closes_and_chains(case: str) -> None:
             assert (pop.mrr[~book] == 0).all() and (pop.mrr[book] > 0).all()
             plan = pop.plan[book]
             units = np.where(per_seat[plan], pop.seats[book], 1)
-            disc = np.where(pop.annual[book], 1.0 - cfg.pricing.annual_discount, 1.0)
+            disc = np.where(pop.annual[book], 1.0 - cfg.initial.annual_discount, 1.0)
             mult = cfg.personas[agent.persona.name].price_multiplier
             mrr = prices[plan] * mult * units * disc
             np.testing.assert_allclose(pop.mrr[book], mrr, rtol=1e-6)

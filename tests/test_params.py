@@ -159,7 +159,7 @@ def test_events_are_checked_by_type(params: ScenarioParams) -> None:
     assert "starter, pro, enterprise; got 'gold'" in found["events.rise.plan"]
     assert found["events.typo.grandfathr"].startswith("unknown key; allowed here: type, month")
     assert found["events.typo.grandfather"] == "missing"
-    assert "price_change, support_capacity" in found["events.what.type"]
+    assert "price_change, annual_discount, support_capacity" in found["events.what.type"]
     assert "[1, 100,000], got 0" in found["events.hire.month"]
     assert len(found) == 5
 

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from simulator.bounds import Money, Name, Prob, Section, Switch, Whole
 from simulator.mechanisms.base import Mechanism
+from simulator.mechanisms.pricing import PriceBook
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -59,6 +60,14 @@ class Campaign(Section):
     spend: Money  # extra $ per month
 
 
+class AnnualDiscount(Section):
+    """The discount for annual billing changes: new annual contracts and renewals get it."""
+
+    type: Literal["annual_discount"]
+    month: Whole(1, 100_000)
+    discount: Prob
+
+
 class OnboardingQuality(Section):
     """An onboarding path's activation probability changes."""
 
@@ -70,7 +79,7 @@ class OnboardingQuality(Section):
 
 #: One scheduled event (``events.<name>``), told apart by its ``type``.
 Event = Annotated[
-    PriceChange | SupportCapacity | SuccessCapacity | Campaign | OnboardingQuality,
+    PriceChange | AnnualDiscount | SupportCapacity | SuccessCapacity | Campaign | OnboardingQuality,
     Field(discriminator="type"),
 ]
 
@@ -84,6 +93,12 @@ def setup(model: JourneyModel) -> None:
     model.campaigns = []
     #: A list-price change this month: billing reprices the book.
     model.repricing_due = False
+    #: The scenario's list prices differ from the book's own (``initial.prices``): they reach
+    #: the book in month 1 by the rules of a price change (monthly plans now, annual contracts
+    #: at renewal, never grandfathered ones).
+    model.scenario_reprices_book = model.price_book.differs_from(
+        PriceBook.current_book(model.params)
+    )
 
 
 def channel_spend(model: JourneyModel, channel: str) -> float:
@@ -106,6 +121,10 @@ def _price_change(model: JourneyModel, event: PriceChange) -> None:
     model.repricing_due = True
 
 
+def _annual_discount(model: JourneyModel, event: AnnualDiscount) -> None:
+    model.price_book.annual_discount = event.discount
+
+
 def _support_capacity(model: JourneyModel, event: SupportCapacity) -> None:
     model.support_desk.agents_on_desk = event.agents
 
@@ -124,6 +143,7 @@ def _onboarding_quality(model: JourneyModel, event: OnboardingQuality) -> None:
 
 HANDLERS: dict[str, Callable[[JourneyModel, Any], None]] = {
     "price_change": _price_change,
+    "annual_discount": _annual_discount,
     "support_capacity": _support_capacity,
     "success_capacity": _success_capacity,
     "campaign": _campaign,
@@ -142,7 +162,7 @@ def scheduled(model: JourneyModel) -> list[Any]:
 
 def apply_events(model: JourneyModel) -> None:
     """Apply the events scheduled for this month, in (month, name) order."""
-    model.repricing_due = False
+    model.repricing_due = model.month == 1 and model.scenario_reprices_book
     for event in model.event_schedule:
         if event.month == model.month:
             HANDLERS[event.type](model, event)

@@ -38,6 +38,20 @@ class PriceBook:
         self.annual_discount = float(pricing.annual_discount)
         self.n_plans = len(plans)
 
+    @classmethod
+    def current_book(cls, params: ScenarioParams) -> PriceBook:
+        """The prices the existing book pays at month 0: ``initial.prices`` and
+        ``initial.annual_discount``, whatever the scenario's own prices (a scenario changes the
+        future, never the past)."""
+        book = cls(params.pricing)
+        book.list_price = np.array([params.initial.prices[n] for n in book.names], dtype=np.float64)
+        book.annual_discount = float(params.initial.annual_discount)
+        return book
+
+    def differs_from(self, other: PriceBook) -> bool:
+        """Whether any list price differs (the annual discount reaches accounts at renewal)."""
+        return bool(np.any(self.list_price != other.list_price))
+
     def plan_values(self, persona: Persona) -> np.ndarray:
         """The persona's utility of each plan (``plan_value``), in rank order."""
         return np.array([persona.plan_value[name] for name in self.names], dtype=np.float64)

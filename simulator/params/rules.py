@@ -99,6 +99,10 @@ def cross_section_problems(
         if isinstance(path, str) and paths and path not in paths:
             out.append((f"{k}.onboarding", f"must be one of {', '.join(paths)}; got {path!r}"))
 
+    initial_prices = _sections(tree, "initial").get("prices")
+    if isinstance(initial_prices, dict) and plans:
+        out += _same_names("initial.prices", initial_prices, plans, "plan")
+
     plan_tree = _sections(tree, "pricing.plans")
     if "pricing" in tree and not plans and not has_problem("pricing.plans"):
         out.append(("pricing.plans", "at least one plan is needed"))

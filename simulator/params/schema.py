@@ -18,8 +18,12 @@ class Market(Section):
 
 
 class Initial(Section):
+    """The state at month 0, which no scenario changes: the current book and what it pays."""
+
     customers: Whole(0, 200_000_000)  # paying accounts at month 0 (the current book)
     annual_share: Prob | None  # share of the book on annual terms; null: each persona's choice
+    prices: dict[str, Money]  # list price each plan's book pays, $ per month (per seat if per_seat)
+    annual_discount: Prob  # the annual discount the book's annual contracts have
 
 
 class Plan(Section):

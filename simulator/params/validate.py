@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ValidationError
 
 from simulator.errors import ConfigError
@@ -236,12 +237,39 @@ def _top_level(problems: list[Problem], tree: dict[str, Any]) -> list[Problem]:
     return out
 
 
-def plain_tree(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    """A config as plain dicts, interpolations resolved, without Hydra's own node."""
-    tree = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+def plain_tree(cfg: DictConfig | Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """A config as plain dicts, interpolations resolved, without Hydra's own node; and one
+    problem per ``${...}`` that cannot be resolved (its value is then None)."""
+    problems: list[Problem] = []
+    if isinstance(cfg, DictConfig):
+        try:
+            tree = OmegaConf.to_container(cfg, resolve=True)
+        except OmegaConfBaseException:
+            tree = OmegaConf.to_container(cfg, resolve=False)
+            problems = _unresolvable(cfg, tree, "")
+    else:
+        tree = cfg
     if not isinstance(tree, Mapping):
         raise ConfigError([("config", f"must be a mapping of settings, got {_show(tree)}")])
-    return {str(k): v for k, v in tree.items() if k != "hydra"}
+    return {str(k): v for k, v in tree.items() if k != "hydra"}, problems
+
+
+def _unresolvable(cfg: DictConfig, node: Any, prefix: str) -> list[Problem]:
+    """Replace each interpolation of ``node`` (unresolved) that cannot be resolved by None;
+    one problem each, naming the key and what it refers to."""
+    out: list[Problem] = []
+    items = node.items() if isinstance(node, dict) else []
+    for name, value in items:
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            out += _unresolvable(cfg, value, key + ".")
+        elif isinstance(value, str) and "${" in value:
+            try:
+                node[name] = OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+            except OmegaConfBaseException:
+                node[name] = None
+                out.append((key, f"refers to {value}, which is not there"))
+    return out
 
 
 def read_config(
@@ -255,9 +283,18 @@ def read_config(
     Raises:
         ConfigError: every problem of both parts, one line each.
     """
-    tree = plain_tree(cfg)
+    tree, unresolved = plain_tree(cfg)
     scenario, run = split_tree(tree)
     problems = _top_level(check_scenario(scenario), tree) + problems_of(RunSettings, run)
+    if unresolved:  # their own line, instead of the type error of the None left in their place,
+        # unless what they refer to has a problem of its own (that one line says it all)
+        named = {k for k, _ in unresolved}
+        problems = [p for p in problems if p[0] not in named]
+        causes = [k for k, _ in problems]
+        for key, message in unresolved:
+            ref = message.split("${", 1)[1].split("}", 1)[0]
+            if not any(ref == c or ref.startswith(c + ".") for c in causes):
+                problems.append((key, message))
     if problems:
         raise ConfigError(problems)
     params = _with_names(ScenarioParams.model_validate(scenario))
