@@ -210,6 +210,23 @@ METRICS: tuple[Metric, ...] = (
         "Σ tickets whose first response missed the SLA / Σ tickets, over the horizon",
         ("sla_breaches", "tickets"),
     ),
+    Metric(
+        "support_utilisation",
+        "support desk utilisation",
+        "fraction",
+        "pct",
+        "Σ agent hours handling tickets / Σ agent hours available for tickets (after "
+        "shrinkage), over the horizon",
+        ("support_hours", "support_capacity_hours"),
+    ),
+    Metric(
+        "support_backlog",
+        "support backlog (tickets)",
+        "tickets",
+        "count",
+        "tickets waiting for the support desk at the end of the horizon",
+        ("support_backlog",),
+    ),
 )
 
 #: Metric by name.
@@ -336,6 +353,10 @@ def replication_metrics(totals: pd.DataFrame, discount_rate: float) -> pd.DataFr
                 "revenue": float(revenue),
                 "total_cost": float(g[list(COST_COLUMNS)].sum().sum()),
                 "sla_breach_rate": _div(breaches, g["tickets"].sum()),
+                "support_utilisation": _div(
+                    g["support_hours"].sum(), g["support_capacity_hours"].sum()
+                ),
+                "support_backlog": float(last["support_backlog"]),
             }
         )
     return pd.DataFrame(rows)

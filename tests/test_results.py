@@ -75,6 +75,10 @@ def test_declared_dtypes_kinds_and_units_by_hand() -> None:
         "revenue": ("flow", "$", "float64"),
         "cogs": ("flow", "$", "float64"),
         "tickets": ("flow", "tickets", "float64"),
+        "tickets_worked": ("flow", "tickets", "float64"),
+        "support_backlog": ("stock", "tickets", "float64"),
+        "support_hours": ("flow", "hours", "float64"),
+        "support_capacity_hours": ("flow", "hours", "float64"),
         "seats": ("stock", "seats", "int64"),
         "at_risk": ("stock", "accounts", "int64"),
         "customers": ("derived", "accounts", "int64"),
@@ -82,7 +86,7 @@ def test_declared_dtypes_kinds_and_units_by_hand() -> None:
     }
     got = {n: (MONTHLY[n].kind, MONTHLY[n].unit, MONTHLY[n].dtype) for n in expected}
     assert got == expected
-    assert len(MONTHLY_COLUMNS) == 4 + 8 + 44 + 2
+    assert len(MONTHLY_COLUMNS) == 4 + 8 + 48 + 2
 
 
 def test_prefixes_say_what_a_number_is() -> None:

@@ -73,7 +73,8 @@ class SupportChannel(Section):
 class Support(Section):
     agents: Whole(0, 1_000_000)
     cost_per_agent: Money  # $ per agent per month
-    hours_per_month: Number(0, 744, lo_open=True)  # staffed hours per agent per month
+    hours_per_month: Number(0, 744, lo_open=True)  # open hours a month (tickets arrive in these)
+    shrinkage: Prob  # share of an agent's hours not spent on tickets (breaks, training, absence)
     knowledge_base_deflection: Prob
     channels: dict[str, SupportChannel]
 
