@@ -87,9 +87,11 @@ def build_rules(params: ScenarioParams) -> list[Rules]:
                 [p.plan_value[n] for n in params.pricing.ranked], seat_price, strict=True
             )
         ]
-        extra = p.decision.card_utility if card else 0.0
-        buy = _logit([p.outside_utility] + [u + extra for u in plan_u])
+        buy = _logit([p.outside_utility, *plan_u])
         book = _logit(plan_u)
+        if card:  # opt-out default: a share of non-buyers is billed anyway (no early churn here)
+            forgot = buy[0] * p.decision.forgot_to_cancel
+            buy = [buy[0] - forgot, *(b + forgot * w for b, w in zip(buy[1:], book, strict=True))]
         path = params.onboarding.paths[p.onboarding]
         rules.append(
             Rules(
@@ -99,7 +101,8 @@ def build_rules(params: ScenarioParams) -> list[Rules]:
                 initial=n0,
                 leads=persona_leads(params, p),
                 advance=p.consideration.advance * (p.decision.card_start_factor if card else 1.0),
-                drop=p.consideration.drop,
+                drop=p.consideration.drop
+                + p.consideration.advance * (1.0 - p.decision.card_start_factor if card else 0.0),
                 nurture=p.consideration.nurture,
                 decision_months=p.decision.months,
                 buy_cdf=_cumulative(buy),

@@ -43,6 +43,33 @@ def months_waiting(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
     return out
 
 
+def months_waiting_after_early(
+    u: np.ndarray, p: np.ndarray | float, early: np.ndarray | float, n_early: np.ndarray
+) -> np.ndarray:
+    """``months_waiting`` when the monthly exit probability is ``early`` for the first
+    ``n_early`` months and ``p`` afterwards, by inversion of the piecewise survival
+    P(K >= k) = (1 - early)^min(k, n) (1 - p)^max(k - n, 0) with one uniform per account.
+    Rows with ``n_early`` 0 get exactly ``months_waiting(u, p)``."""
+    wait = months_waiting(u, p)
+    n = np.asarray(n_early, dtype=np.int64)
+    rows = np.flatnonzero(n > 0)
+    if rows.size == 0:
+        return wait
+    u64 = np.asarray(u, dtype=np.float64)[rows]
+    h = np.broadcast_to(np.asarray(early, dtype=np.float64), n.shape)[rows]
+    p_late = np.broadcast_to(np.asarray(p, dtype=np.float64), n.shape)[rows]
+    k_early = months_waiting(u64, h)
+    inside = k_early < n[rows]
+    # Past the early months, the uniform's part left over after surviving them is again
+    # uniform: 1 - (1 - u) / (1 - early)^n.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        left = -np.expm1(np.log1p(-u64) - n[rows] * np.log1p(-np.minimum(h, 1.0)))
+    left = np.clip(np.nan_to_num(left, nan=0.0), 0.0, np.nextafter(1.0, 0.0))
+    late = np.minimum(n[rows] + months_waiting(left, p_late), NEVER)
+    wait[rows] = np.where(inside, k_early, late)
+    return wait
+
+
 class Calendar:
     """Rows (numbers within one persona) due for one transition, bucketed by month.
 

@@ -185,6 +185,7 @@ class PersonaAgent(mesa.Agent):
         pop.price_locked[idx] = False
         # Health is only read on paying accounts; 0 elsewhere keeps the at-risk count one pass.
         pop.health[idx] = 0.0
+        pop.early_churn_end[idx] = 0
 
     def reprice(self, idx: np.ndarray, new_mrr: np.ndarray) -> None:
         """Move accounts ``idx`` to ``new_mrr`` ($/month); the change is expansion or

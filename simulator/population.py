@@ -32,6 +32,8 @@ class Population:
         mrr: monthly recurring revenue of the account, $ per month (0 when not paying).
         base_churn: base monthly churn probability, drawn from Beta(mean, concentration).
         health: health score, 0 = neutral; churn is multiplied by exp(-sensitivity × health).
+        early_churn_end: first month after the extra early-churn window of an account billed
+            after a card-required trial it forgot to cancel (0 = none; reset when a spell ends).
     """
 
     stage: np.ndarray
@@ -46,6 +48,7 @@ class Population:
     mrr: np.ndarray
     base_churn: np.ndarray
     health: np.ndarray
+    early_churn_end: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> Population:
@@ -63,6 +66,7 @@ class Population:
             mrr=np.zeros(n, dtype=np.float32),
             base_churn=np.zeros(n, dtype=np.float32),
             health=np.zeros(n, dtype=np.float32),
+            early_churn_end=np.zeros(n, dtype=np.int16),
         )
 
     def __len__(self) -> int:

@@ -136,6 +136,10 @@ _STAGES = tuple(
 #: Columns the engine writes after the stage counts, in table order.
 _RECORDED = (
     _accounts("new_customers", "accounts that bought this month", "new"),
+    _accounts(
+        "forgot_to_cancel",
+        "new customers billed after a card-required trial they did not cancel (no choice)",
+    ),
     _accounts("churned_customers", "accounts that churned this month, voluntary + involuntary"),
     _accounts("churned_voluntary", "accounts that chose to leave"),
     _accounts("churned_involuntary", "accounts lost to failed payments after dunning"),

@@ -156,8 +156,10 @@ def test_month_one_is_after_one_month_of_churn() -> None:
 # acquisition hazard p), null churn concentration, churn insensitive to health, no mechanism
 # whose probabilities depend on state (support, success, price effect, expansion, referrals,
 # annual contracts). Durations are 0 or 1 month, which a "entered this month" flag makes
-# Markov. Solo: card-required trial decided in the month it starts, self-serve onboarding
-# (0 months). SMB: demo decided the month after it starts, guided onboarding (1 month).
+# Markov. Solo: card-required trial decided in the month it starts (a share of would-be
+# starters walks away; a share of non-buyers forgets to cancel, here with no extra early churn),
+# self-serve onboarding (0 months). SMB: demo decided the month after it starts, guided
+# onboarding (1 month).
 MK_MARKET = 100_000
 MK_BOOK = 5_000
 MK_MONTHS = 24
@@ -185,7 +187,8 @@ MK_OVERRIDES = [
     "personas.solo.decision.months=0",
     "personas.solo.decision.card_required=true",
     "personas.solo.decision.card_start_factor=0.6",
-    "personas.solo.decision.card_utility=1.2",
+    "personas.solo.decision.forgot_to_cancel=0.3",
+    "personas.solo.decision.forgot_churn=0.0",
     "personas.solo.onboarding=self_serve",
     "personas.solo.churn={mean: 0.06, concentration: null}",
     "personas.solo.winback={rate: 0.15, window_months: 120}",
@@ -258,8 +261,15 @@ def month_matrix(cfg: DictConfig, persona: str, entry_month_gates: bool = True) 
     """
     pc = cfg.personas[persona]
     card = pc.decision.path == "trial" and pc.decision.card_required
-    advance = pc.consideration.advance * (pc.decision.card_start_factor if card else 1.0)
-    buy = _mnl_buy_probability(cfg, persona, pc.decision.card_utility if card else 0.0)
+    # A card-required trial: would-be starters who will not give a card walk away (lost);
+    # non-buyers who forget to cancel are billed (forgot_churn 0 here: no extra early churn).
+    factor = pc.decision.card_start_factor if card else 1.0
+    advance = pc.consideration.advance * factor
+    drop = pc.consideration.drop + pc.consideration.advance * (1.0 - factor)
+    buy = _mnl_buy_probability(cfg, persona, 0.0)
+    if card:
+        assert pc.decision.forgot_churn == 0.0
+        buy += (1.0 - buy) * pc.decision.forgot_to_cancel
     both = (OLD, NEW)
     gated = (OLD,) if entry_month_gates else both
     decision_flags = {0: both, 1: gated}[pc.decision.months]
@@ -278,7 +288,7 @@ def month_matrix(cfg: DictConfig, persona: str, entry_month_gates: bool = True) 
                 (
                     ("consideration",),
                     both,
-                    {"decision": advance, "lost": pc.consideration.drop},
+                    {"decision": advance, "lost": drop},
                 )
             ]
         ),

@@ -2,10 +2,14 @@
 
 An account's monthly churn probability is its base churn (drawn at set-up from
 Beta(mean, concentration), ``simulator.book``) × exp(-``health.churn_sensitivity`` × (health -
-price gap penalty)), clipped to [0, 1]. When no mechanism can change it during a paying spell
-(``JourneyModel.churn_is_scheduled``, derived from every mechanism's ``moves_churn``), the month
-the spell ends is drawn once when it starts (geometric waiting time, ``simulator.calendar``);
-otherwise each monthly-billed paying account draws every month.
+price gap penalty)), clipped to [0, 1]. An account billed after a card-required trial it forgot
+to cancel (``simulator.mechanisms.decision``) also cancels with probability
+``decision.forgot_churn`` in each of its first ``decision.forgot_months`` paying months (the
+month of its first bill included): 1 - (1 - p)(1 - forgot_churn) in those months. When no
+mechanism can change the probability during a paying spell (``JourneyModel.churn_is_scheduled``,
+derived from every mechanism's ``moves_churn``), the month the spell ends is drawn once when it
+starts (a geometric waiting time, with the early months' higher probability when there are any:
+``simulator.calendar``); otherwise each monthly-billed paying account draws every month.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.calendar import months_waiting
+from simulator.calendar import months_waiting, months_waiting_after_early
 from simulator.mechanisms.base import Mechanism
-from simulator.stages import is_paying
+from simulator.stages import DecisionPath, is_paying
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -45,12 +49,38 @@ def churn_probability(agent: PersonaAgent, idx: np.ndarray) -> np.ndarray:
     return np.clip(p, 0.0, 1.0)
 
 
+def forgot_churn(agent: PersonaAgent) -> float:
+    """Extra monthly churn of the persona's forgot-to-cancel accounts in their early months
+    (0 unless its trial requires a card and some are billed)."""
+    d = agent.persona.decision
+    if not (d.path == DecisionPath.TRIAL and d.card_required and d.forgot_to_cancel > 0):
+        return 0.0
+    return d.forgot_churn if d.forgot_months > 0 else 0.0
+
+
+def with_early_churn(agent: PersonaAgent, idx: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Monthly churn probability ``p`` of accounts ``idx`` this month with the forgot-to-cancel
+    accounts' extra early churn: 1 - (1 - p)(1 - forgot_churn) inside their window."""
+    q = forgot_churn(agent)
+    if q <= 0:
+        return p
+    early = agent.pop.early_churn_end[idx] > agent.model.month
+    return np.where(early, 1.0 - (1.0 - p) * (1.0 - q), p)
+
+
 def schedule_churn(agent: PersonaAgent, idx: np.ndarray, first_month: int) -> None:
     """A paying spell of ``idx`` starts: draw the month it ends when churn is scheduled
     (``first_month`` is the first month churn can happen)."""
     if not agent.model.churn_is_scheduled or idx.size == 0:
         return
-    wait = months_waiting(agent.row_uniform("churn", idx), churn_probability(agent, idx))
+    u = agent.row_uniform("churn", idx)
+    p = churn_probability(agent, idx)
+    q = forgot_churn(agent)
+    if q > 0:
+        n_early = np.maximum(agent.pop.early_churn_end[idx].astype(np.int64) - first_month, 0)
+        wait = months_waiting_after_early(u, p, 1.0 - (1.0 - p) * (1.0 - q), n_early)
+    else:
+        wait = months_waiting(u, p)
     agent.due["churn"].add(first_month + wait, idx)
 
 
@@ -67,15 +97,21 @@ def churn(model: JourneyModel) -> None:
         idx = np.flatnonzero(agent.paying_mask() & ~pop.annual[: agent.aware])
         if idx.size == 0:
             continue
-        p = churn_probability(agent, idx)
+        p = with_early_churn(agent, idx, churn_probability(agent, idx))
         u = agent.uniform("churn")[idx]
         agent.end_paying(idx[u < p], "churned_voluntary")
 
 
 MECHANISM = Mechanism(
     name="churn",
-    config=("personas.*.churn", "health.churn_sensitivity", "health.price_gap_penalty"),
-    population=("base_churn", "health", "mrr", "seats", "annual", "stage"),
+    config=(
+        "personas.*.churn",
+        "personas.*.decision.forgot_churn",
+        "personas.*.decision.forgot_months",
+        "health.churn_sensitivity",
+        "health.price_gap_penalty",
+    ),
+    population=("base_churn", "health", "mrr", "seats", "annual", "stage", "early_churn_end"),
     streams=("churn",),
     calendars=("churn",),
     outputs=("churned_customers", "churned_voluntary", "churned_mrr"),

@@ -1,12 +1,14 @@
 """Consideration: prospects evaluate, then advance to a decision or drop out (lost); nurture
 brings lost prospects back.
 
-Each month in consideration an account advances with probability ``consideration.advance``
-(× ``decision.card_start_factor`` for a card-required trial; × the referral multiplier for
-referred prospects, when ``referrals`` is on) or drops out with ``consideration.drop``: it stays
-K ~ geometric(advance + drop) months, drawn when it starts evaluating, then advances with
-probability advance / (advance + drop). A lost prospect comes back after a geometric number of
-months with monthly probability ``consideration.nurture``.
+Each month in consideration an account comes to a decision with probability
+``consideration.advance`` (× the referral multiplier for referred prospects, when ``referrals``
+is on) or drops out with ``consideration.drop``: it stays K ~ geometric(advance + drop) months,
+drawn when it starts evaluating, then advances with probability advance / (advance + drop).
+When the trial requires a card, a prospect who would start it starts with probability
+``decision.card_start_factor`` and otherwise walks away (lost): trial starts are the starts
+without a card × ``card_start_factor``, at the same time. A lost prospect comes back after a
+geometric number of months with monthly probability ``consideration.nurture``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ def schedule_consideration(agent: PersonaAgent, idx: np.ndarray) -> None:
     m = agent.model
     p = agent.persona
     advance: float | np.ndarray = p.consideration.advance
-    if p.decision.path == DecisionPath.TRIAL and p.decision.card_required:
-        advance *= p.decision.card_start_factor
     if m.mechanisms[advocacy.SWITCH]:
         referred = agent.pop.source[idx] == Source.REFERRAL
         boosted = min(
@@ -47,6 +47,8 @@ def schedule_consideration(agent: PersonaAgent, idx: np.ndarray) -> None:
     share = np.divide(
         advance, leave_arr, out=np.zeros(leave_arr.shape), where=leave_arr > 0, dtype=np.float64
     )
+    if p.decision.path == DecisionPath.TRIAL and p.decision.card_required:
+        share = share * p.decision.card_start_factor  # the rest will not give a card: lost
     advances = v < share
     agent.due["advance"].add(month[advances], idx[advances])
     agent.due["drop"].add(month[~advances], idx[~advances])

@@ -3,7 +3,7 @@
 The price book holds current list prices (changed by scheduled price-change events). The tier
 choice is a multinomial logit over the plans plus an outside option (no purchase):
 utility of plan j = plan_value[j] - price_sensitivity × price_per_seat[j] / willingness_to_pay
-+ shared terms (reputation, card-required trial, referral), against ``outside_utility``.
++ shared terms (reputation, referral), against ``outside_utility``.
 
 A list-price change (``simulator.mechanisms.events``) reaches the book through billing. With the
 ``price_effect`` switch on, prices move health: a price rise costs health in proportion to the
@@ -86,7 +86,7 @@ def choice_probabilities(
         persona: the deciding persona.
         book: current list prices.
         seats: seats of each deciding account.
-        extra_utility: utility added to every plan (reputation, card, referral), scalar or per
+        extra_utility: utility added to every plan (reputation, referral), scalar or per
             account.
         outside_extra: utility added to the outside option (e.g. the free tier's value).
     """

@@ -35,13 +35,21 @@ class Consideration(Section):
 
 
 class Decision(Section):
-    """The decision stage: trial, demo / sales cycle or free tier."""
+    """The decision stage: trial, demo / sales cycle or free tier.
+
+    A card-required (opt-out) trial: ``card_start_factor`` of the evaluators who would start a
+    trial start it; at its end those who do not choose a plan are billed anyway with
+    probability ``forgot_to_cancel`` (monthly, on the plan they would pick), and cancel with an
+    extra monthly probability ``forgot_churn`` in their first ``forgot_months`` paying months.
+    """
 
     path: OneOf(*DecisionPath)
     months: Whole(0, 24)  # length of the trial / sales cycle; freemium: months between decisions
-    card_required: Switch  # trial asks for a card up front
-    card_start_factor: Prob  # share of would-be trial starters who start when a card is required
-    card_utility: Number(-20, 20)  # decision utility of having given a card
+    card_required: Switch  # trial asks for a card up front (an opt-out trial)
+    card_start_factor: Prob  # share of would-be trial starters who start when asked for a card
+    forgot_to_cancel: Prob  # card trial: share of non-buyers billed anyway (did not cancel in time)
+    forgot_churn: Prob  # card trial: extra monthly churn of those accounts in their first months
+    forgot_months: Whole(0, 24)  # card trial: months the extra churn lasts (from the first bill)
     sales_cost: Money  # $ per prospect entering a demo / sales cycle
     free_value: Number(-20, 20)  # freemium: utility of staying on the free tier
     free_drop: Prob  # freemium: monthly probability a free user leaves

@@ -4,11 +4,14 @@ the multinomial logit computed by hand from the config; freemium users re-decide
 Known answers (every account has one seat, so the logit is the same for every decider):
 
 * P(plan j) = exp(u_j) / (exp(u_0) + Σ_k exp(u_k)), u_j = plan_value_j - price_sensitivity ×
-  price_j / willingness_to_pay (+ card_utility for a card-required trial), u_0 =
-  outside_utility (+ free_value on the free tier): buyers ~ binomial(deciders, 1 - P(outside)),
-  plans among buyers multinomial;
-* annual billing among buyers ~ binomial(buyers, logistic(logit + sensitivity × discount)), and
-  new MRR = Σ list price × (1 - discount if annual);
+  price_j / willingness_to_pay, u_0 = outside_utility (+ free_value on the free tier): buyers ~
+  binomial(deciders, 1 - P(outside)), plans among buyers multinomial;
+* a card-required trial is an opt-out default: a non-buyer is billed anyway with probability
+  ``forgot_to_cancel``, so paying ~ binomial(deciders, b + (1 - b) × forgot_to_cancel),
+  forgot-to-cancel ~ binomial(deciders, (1 - b) × forgot_to_cancel), b = 1 - P(outside); they
+  take the logit's plan shares and monthly billing;
+* annual billing among (choosing) buyers ~ binomial(buyers, logistic(logit + sensitivity ×
+  discount)), and new MRR = Σ list price × (1 - discount if annual);
 * freemium: a free user reached in month 1 buys in month 1 + k with probability b·s^k and
   leaves with (1 - b)·f·s^k, s = (1 - b)(1 - f), f = ``free_drop``.
 """
@@ -36,7 +39,7 @@ TWO_PERSONAS = [
     "personas.smb.share=0.5",
 ]
 #: Everyone reached decides in the month it is reached (solo: plain trial; smb: card-required
-#: trial, whose start rate is cut by card_start_factor); one seat each; nobody churns.
+#: trial, whose starts are cut by card_start_factor); one seat each; nobody churns.
 DECIDE_AT_ONCE = [
     f"personas.{k}.{key}"
     for k in ("solo", "smb")
@@ -49,6 +52,7 @@ DECIDE_AT_ONCE = [
     )
 ]
 MONTHS = 6
+FORGOT = 0.6
 BUY = [
     *TWO_PERSONAS,
     *size(40_000, 0, MONTHS, 1),
@@ -62,7 +66,10 @@ BUY = [
     *DECIDE_AT_ONCE,
     "personas.solo.decision.card_required=false",
     "personas.smb.decision.card_required=true",
-    "personas.smb.decision.card_utility=1.2",
+    f"personas.smb.decision.forgot_to_cancel={FORGOT}",
+    # No extra early churn here: forgetters are told apart by their early-churn window.
+    "personas.smb.decision.forgot_churn=0.0",
+    "personas.smb.decision.forgot_months=3",
 ]
 
 
@@ -108,12 +115,14 @@ def test_buyers_plans_and_terms_follow_the_hand_computed_logit() -> None:
     disc = cfg.pricing.annual_discount
     decided = {a.persona.name: 0.0 for a in model.persona_agents}
     bought = dict.fromkeys(decided, 0.0)
+    forgot = dict.fromkeys(decided, 0.0)
     for _ in range(MONTHS):
         model.step()
         for agent in model.persona_agents:
             name = agent.persona.name
             decided[name] += agent.flows.get("decisions", 0.0)
             bought[name] += agent.flows.get("new_customers", 0.0)
+            forgot[name] += agent.flows.get("forgot_to_cancel", 0.0)
             # The month's buyers: paying rows that entered this month.
             pop = agent.pop
             new = np.flatnonzero(
@@ -124,23 +133,36 @@ def test_buyers_plans_and_terms_follow_the_hand_computed_logit() -> None:
             assert (pop.seats[new] == 1).all()
             mrr = prices[pop.plan[new]] * np.where(pop.annual[new], 1 - disc, 1.0)
             assert agent.flows.get("new_mrr", 0.0) == pytest.approx(mrr.sum(), rel=1e-6)
-    extras = {"solo": 0.0, "smb": cfg.personas.smb.decision.card_utility}
+    forgot_share = {"solo": 0.0, "smb": FORGOT}
     for agent in model.persona_agents:
         name = agent.persona.name
-        probs = _mnl(cfg, name, extras[name])
-        z = _z(bought[name], decided[name], 1 - probs[0])
-        assert abs(z) < Z, f"{name}: buyers off the logit by {z:.1f} SE"
+        probs = _mnl(cfg, name)
+        b = 1 - probs[0]
+        f = forgot_share[name]
+        z = _z(bought[name], decided[name], b + (1 - b) * f)
+        assert abs(z) < Z, f"{name}: paying off logit + forgot-to-cancel by {z:.1f} SE"
         pop = agent.pop
-        buyers = np.flatnonzero(pop.stage[: agent.aware] == Stage.ACTIVE)
-        assert buyers.size == bought[name] > 300
-        plans = np.bincount(pop.plan[buyers], minlength=prices.size)
-        expected = buyers.size * probs[1:] / probs[1:].sum()
+        paying = np.flatnonzero(pop.stage[: agent.aware] == Stage.ACTIVE)
+        assert paying.size == bought[name] > 300
+        plans = np.bincount(pop.plan[paying], minlength=prices.size)
+        expected = paying.size * probs[1:] / probs[1:].sum()
         assert _chisq_p(plans, expected) > P_MIN, f"{name}: plans off the logit"
-        z_annual = _z(np.count_nonzero(pop.annual[buyers]), buyers.size, _annual_p(cfg, name))
+        forgetters = pop.early_churn_end[paying] > 0
+        assert np.count_nonzero(forgetters) == forgot[name]
+        if f > 0:
+            z_f = _z(forgot[name], decided[name], (1 - b) * f)
+            assert abs(z_f) < Z, f"{name}: forgot-to-cancel off by {z_f:.1f} SE"
+            assert not pop.annual[paying[forgetters]].any()  # billed monthly, never annual
+        else:
+            assert forgot[name] == 0
+        chose = paying[~forgetters]
+        z_annual = _z(np.count_nonzero(pop.annual[chose]), chose.size, _annual_p(cfg, name))
         assert abs(z_annual) < Z, f"{name}: annual share off the logistic by {z_annual:.1f} SE"
-    # Power: smb's card utility left out of the logit is rejected.
-    naive = _mnl(cfg, "smb")
-    assert abs(_z(bought["smb"], decided["smb"], 1 - naive[0])) > 2 * Z
+    # Power: smb's forgot-to-cancel share left out is rejected, and so is the old card utility.
+    naive = 1 - _mnl(cfg, "smb")[0]
+    assert abs(_z(bought["smb"], decided["smb"], naive)) > 2 * Z
+    old_rule = 1 - _mnl(cfg, "smb", 1.2)[0]
+    assert abs(_z(bought["smb"], decided["smb"], old_rule)) > Z
 
 
 FREE_VALUE, FREE_DROP, FREE_MONTHS = 0.5, 0.2, 10

@@ -74,7 +74,8 @@ ONBOARD = [
         for key in (
             "consideration={advance: 1.0, drop: 0.0, nurture: 0.0}",
             "decision={path: trial, months: 0, card_required: false, card_start_factor: 1.0, "
-            "card_utility: 0.0, sales_cost: 0, free_value: 0.0, free_drop: 0.0}",
+            "forgot_to_cancel: 0.0, forgot_churn: 0.0, forgot_months: 0, sales_cost: 0, "
+            "free_value: 0.0, free_drop: 0.0}",
             "outside_utility=-50",
             "churn.mean=0.0",
         )
