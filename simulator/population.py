@@ -1,7 +1,7 @@
 """The population: every account of the addressable market as one row of a struct of arrays.
 
 Rows are grouped by persona: persona ``k`` owns the contiguous slice ``slices[k]``, so a persona
-agent works on views of these arrays and never loops over customers. Memory is about 30 bytes
+agent works on views of these arrays and never loops over customers. Memory is 32 bytes
 per account.
 """
 
@@ -32,6 +32,10 @@ class Population:
         mrr: monthly recurring revenue of the account, $ per month (0 when not paying).
         base_churn: base monthly churn probability, drawn from Beta(mean, concentration).
         health: health score, 0 = neutral; churn is multiplied by exp(-sensitivity × health).
+        term_health: sum of the monthly health of an annual account over its current term so
+            far (its renewal reads the term's mean; reset at each renewal).
+        renewal_offer: the current annual term is on an at-risk renewal discount (it lasts
+            one term: the next renewal starts again from list or the grandfathered price).
     """
 
     stage: np.ndarray
@@ -46,6 +50,8 @@ class Population:
     mrr: np.ndarray
     base_churn: np.ndarray
     health: np.ndarray
+    term_health: np.ndarray
+    renewal_offer: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> Population:
@@ -63,6 +69,8 @@ class Population:
             mrr=np.zeros(n, dtype=np.float32),
             base_churn=np.zeros(n, dtype=np.float32),
             health=np.zeros(n, dtype=np.float32),
+            term_health=np.zeros(n, dtype=np.float32),
+            renewal_offer=np.zeros(n, dtype=np.bool_),
         )
 
     def __len__(self) -> int:
