@@ -100,7 +100,7 @@ STEPS: tuple[Step, ...] = (
         "billing",
         billing.MECHANISM,
         billing.bill_and_renew,
-        "price changes reach the book, annual renewals (offers), failed payments",
+        "price changes reach the book, annual renewals (offers, cuts), failed payments",
     ),
     Step(
         "expansion",

@@ -156,6 +156,8 @@ class PersonaAgent(mesa.Agent):
         )
         pop.term_end[idx] = np.where(annual, t + m.params.renewal.term_months, 0)
         pop.health[idx] = 0.0
+        pop.term_health[idx] = 0.0
+        pop.renewal_offer[idx] = False
         first = pop.cohort_month[idx] < 0
         pop.cohort_month[idx[first]] = t
         self.move(idx, stage, source)
@@ -186,10 +188,13 @@ class PersonaAgent(mesa.Agent):
         # Health is only read on paying accounts; 0 elsewhere keeps the at-risk count one pass.
         pop.health[idx] = 0.0
         pop.early_churn_end[idx] = 0
+        pop.term_health[idx] = 0.0
+        pop.renewal_offer[idx] = False
 
-    def reprice(self, idx: np.ndarray, new_mrr: np.ndarray) -> None:
+    def reprice(self, idx: np.ndarray, new_mrr: np.ndarray, penalise: bool = True) -> None:
         """Move accounts ``idx`` to ``new_mrr`` ($/month); the change is expansion or
-        contraction MRR. With the price effect on, a rise costs health."""
+        contraction MRR. With the price effect on, a rise costs health (unless ``penalise`` is
+        false: an annual renewal has already weighed the rise in its decision)."""
         pop = self.pop
         old = pop.mrr[idx].astype(np.float64)
         new32 = new_mrr.astype(np.float32)
@@ -198,7 +203,7 @@ class PersonaAgent(mesa.Agent):
         self.add("contraction_mrr", -delta[delta < 0].sum())
         self.mrr_total += float(delta.sum())
         penalty = self.model.price_increase_penalty
-        if penalty is not None:
+        if penalty is not None and penalise:
             rise = np.where(old > 0, np.maximum(delta, 0.0) / np.maximum(old, 1e-9), 0.0)
             pop.health[idx] -= (penalty * rise).astype(np.float32)
         pop.mrr[idx] = new32

@@ -1,7 +1,7 @@
 """The population: every account of the addressable market as one row of a struct of arrays.
 
 Rows are grouped by persona: persona ``k`` owns the contiguous slice ``slices[k]``, so a persona
-agent works on views of these arrays and never loops over customers. Memory is about 30 bytes
+agent works on views of these arrays and never loops over customers. Memory is 32 bytes
 per account.
 """
 
@@ -34,6 +34,10 @@ class Population:
         health: health score, 0 = neutral; churn is multiplied by exp(-sensitivity × health).
         early_churn_end: first month after the extra early-churn window of an account billed
             after a card-required trial it forgot to cancel (0 = none; reset when a spell ends).
+        term_health: sum of the monthly health of an annual account over its current term so
+            far (its renewal reads the term's mean; reset at each renewal).
+        renewal_offer: the current annual term is on an at-risk renewal discount (it lasts
+            one term: the next renewal starts again from list or the grandfathered price).
     """
 
     stage: np.ndarray
@@ -49,6 +53,8 @@ class Population:
     base_churn: np.ndarray
     health: np.ndarray
     early_churn_end: np.ndarray
+    term_health: np.ndarray
+    renewal_offer: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> Population:
@@ -67,6 +73,8 @@ class Population:
             base_churn=np.zeros(n, dtype=np.float32),
             health=np.zeros(n, dtype=np.float32),
             early_churn_end=np.zeros(n, dtype=np.int16),
+            term_health=np.zeros(n, dtype=np.float32),
+            renewal_offer=np.zeros(n, dtype=np.bool_),
         )
 
     def __len__(self) -> int:

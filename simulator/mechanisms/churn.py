@@ -27,11 +27,18 @@ if TYPE_CHECKING:
     from simulator.personas import PersonaAgent
 
 
-def churn_probability(agent: PersonaAgent, idx: np.ndarray) -> np.ndarray:
+def churn_probability(
+    agent: PersonaAgent,
+    idx: np.ndarray,
+    health: np.ndarray | None = None,
+    mrr: np.ndarray | None = None,
+) -> np.ndarray:
     """Monthly voluntary churn probability of accounts ``idx`` (rows of ``agent``).
 
-    base × exp(-churn_sensitivity × (health - price gap penalty)), clipped to [0, 1]. With every
-    mechanism off health stays 0 and this is the base probability exactly.
+    base × exp(-churn_sensitivity × (health - price gap penalty × gap)), clipped to [0, 1], with
+    gap = max(MRR per seat / willingness to pay - 1, 0). ``health`` and ``mrr`` default to the
+    accounts' own; an annual renewal passes the term's health and the post-renewal MRR. With
+    every mechanism off health stays 0 and this is the base probability exactly.
     """
     m = agent.model
     sensitivity = m.params.health.churn_sensitivity
@@ -39,13 +46,14 @@ def churn_probability(agent: PersonaAgent, idx: np.ndarray) -> np.ndarray:
     p = pop.base_churn[idx].astype(np.float64)
     if sensitivity <= 0:
         return np.clip(p, 0.0, 1.0)
-    health = pop.health[idx].astype(np.float64)
+    h = (pop.health[idx] if health is None else health).astype(np.float64)
     if m.price_gap_penalty > 0:
         seats = np.maximum(pop.seats[idx], 1)
-        per_seat = pop.mrr[idx] / seats
+        per_seat = (pop.mrr[idx] if mrr is None else mrr) / seats
         gap = np.maximum(per_seat / agent.persona.willingness_to_pay - 1.0, 0.0)
-        health = health - m.price_gap_penalty * gap
-    p = p * np.exp(-sensitivity * health)
+        h = h - m.price_gap_penalty * gap
+    with np.errstate(over="ignore"):  # a huge penalty: exp overflows to inf, clipped to 1
+        p = p * np.exp(-sensitivity * h)
     return np.clip(p, 0.0, 1.0)
 
 

@@ -4,9 +4,12 @@ Monthly probabilities per active or advocate account: ``expansion.rate`` × exp(
 ``contraction.rate`` × exp(-health / 2), each capped at 0.5, from one uniform. An expanding
 account upgrades with probability ``expansion.upgrade_share`` (if a higher tier exists), else
 adds round(seats × ``expansion.seats_growth``) seats (at least 1, at most ``MAX_SEATS`` in all);
-a contracting one mirrors it (``contraction.downgrade_share``; at least 1 seat is kept). Annual
-accounts expand mid-term (billed pro rata for the rest of the term) and contract only at
-renewal.
+a contracting one mirrors it (``contraction.downgrade_share``; at least 1 seat is kept). A tier
+change goes to the nearest plan by rank whose price for the account (today's list price at its
+seats and billing) is above (upgrade) or below (downgrade) what it pays now, so an upgrade never
+lowers MRR and a downgrade never raises it; with no such plan the account changes seats instead.
+Annual accounts expand mid-term (billed pro rata for the rest of the term, never negative) and
+contract only at renewal (``simulator.mechanisms.billing``, with the same law over the term).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from simulator.streams import rescale
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
+    from simulator.params import Persona
     from simulator.personas import PersonaAgent
 
 SWITCH = "expansion"
@@ -30,22 +34,56 @@ SWITCH = "expansion"
 MAX_SEATS = 1_000_000
 
 
-def _resize(
+def contraction_probability(persona: Persona, health: np.ndarray) -> np.ndarray:
+    """Monthly contraction probability at ``health``: rate × exp(-health / 2), at most 0.5."""
+    with np.errstate(over="ignore"):  # very poor health: exp overflows to inf, capped at 0.5
+        return np.minimum(persona.contraction.rate * np.exp(-health / 2.0), 0.5)
+
+
+def tier_targets(agent: PersonaAgent, rows: np.ndarray, direction: int) -> np.ndarray:
+    """The plan a tier change of accounts ``rows`` goes to: the nearest plan by rank in
+    ``direction`` whose MRR for the account (list price at its seats and billing) is above (+1)
+    or below (-1) the MRR it pays now; -1 where there is none."""
+    pop = agent.pop
+    book = agent.model.price_book
+    n = book.n_plans
+    plan = pop.plan[rows].astype(np.int64)
+    if rows.size == 0 or n < 2:
+        return np.full(rows.size, -1, dtype=np.int64)
+    seats, annual, paid = pop.seats[rows], pop.annual[rows], pop.mrr[rows]
+    mult = agent.persona.price_multiplier
+    ranks = np.arange(n)
+    ok = np.empty((rows.size, n), dtype=np.bool_)
+    for j in range(n):
+        price = book.account_mrr(np.full(rows.size, j), seats, annual, mult)
+        ok[:, j] = price > paid if direction > 0 else price < paid
+    if direction > 0:
+        ok &= ranks[None, :] > plan[:, None]
+        first = ok.argmax(axis=1)
+    else:
+        ok &= ranks[None, :] < plan[:, None]
+        first = n - 1 - ok[:, ::-1].argmax(axis=1)
+    return np.where(ok.any(axis=1), first, -1)
+
+
+def resize(
     agent: PersonaAgent, rows: np.ndarray, v: np.ndarray, direction: int, tier_share: float
 ) -> tuple[np.ndarray, int, int]:
     """Accounts ``rows`` change size by one step in ``direction`` (+1 expand, -1 contract): a
-    tier change where ``v`` < ``tier_share`` and a tier exists that way, else a seat change.
+    tier change where ``v`` < ``tier_share`` and a plan exists that way (``tier_targets``),
+    else a seat change.
 
     Returns (their new MRR in $/month, float64, not yet applied; tier changes; seat changes).
     """
     pop = agent.pop
     book = agent.model.price_book
     mult = agent.persona.price_multiplier
-    can_move = pop.plan[rows] < book.n_plans - 1 if direction > 0 else pop.plan[rows] > 0
-    tier = (v < tier_share) & can_move
+    target = tier_targets(agent, rows, direction)
+    tier = (v < tier_share) & (target >= 0)
     moved = rows[tier]
-    pop.plan[moved] += direction
+    pop.plan[moved] = target[tier]
     pop.price_locked[moved] = False
+    pop.renewal_offer[moved] = False
     resized = rows[~tier]
     seats_old = pop.seats[resized].copy()
     step = np.maximum(1, np.rint(seats_old * agent.persona.expansion.seats_growth)).astype(np.int32)
@@ -76,19 +114,19 @@ def expand_and_contract(model: JourneyModel) -> None:
         u = agent.uniform("expansion")[idx]
         health = pop.health[idx].astype(np.float64)
         e = np.minimum(p.expansion.rate * np.exp(health / 2.0), 0.5)
-        c = np.minimum(p.contraction.rate * np.exp(-health / 2.0), 0.5)
-        c = np.where(pop.annual[idx], 0.0, c)
+        c = np.where(pop.annual[idx], 0.0, contraction_probability(p, health))
 
         grow = u < e
         if grow.any():
             rows = idx[grow]
             old = pop.mrr[rows].astype(np.float64)
             v = rescale(u[grow], 0.0, e[grow])
-            new_mrr, upgrades, seat_expansions = _resize(
+            new_mrr, upgrades, seat_expansions = resize(
                 agent, rows, v, +1, p.expansion.upgrade_share
             )
             agent.reprice(rows, new_mrr)
-            delta = new_mrr - old
+            # The MRR as stored (float32): an annual account's change is never below 0.
+            delta = pop.mrr[rows].astype(np.float64) - old
             remaining = np.where(pop.annual[rows], np.maximum(pop.term_end[rows] - t, 0), 0)
             agent.add("revenue", float((delta * remaining).sum()))
             agent.add("upgrades", upgrades)
@@ -98,7 +136,7 @@ def expand_and_contract(model: JourneyModel) -> None:
         if shrink.any():
             rows = idx[shrink]
             v = rescale(u[shrink], e[shrink], c[shrink])
-            new_mrr, downgrades, seat_cuts = _resize(
+            new_mrr, downgrades, seat_cuts = resize(
                 agent, rows, v, -1, p.contraction.downgrade_share
             )
             agent.reprice(rows, new_mrr)
@@ -110,7 +148,16 @@ MECHANISM = Mechanism(
     name="expansion",
     switch=SWITCH,
     config=("personas.*.expansion", "personas.*.contraction"),
-    population=("plan", "seats", "price_locked", "mrr", "health", "annual", "term_end"),
+    population=(
+        "plan",
+        "seats",
+        "price_locked",
+        "renewal_offer",
+        "mrr",
+        "health",
+        "annual",
+        "term_end",
+    ),
     streams=("expansion",),
     outputs=(
         "expansion_mrr",

@@ -1,5 +1,6 @@
 """Rules that tie one part of the config to another: shares that sum to 1, names that must
-exist elsewhere (plans, channels, onboarding paths, mechanisms, support channels).
+exist elsewhere (plans, channels, onboarding paths, mechanisms, support channels), plans whose
+rank order is their price order.
 
 They read the plain config tree, so they run beside the schema and every problem is reported
 at once; a rule whose inputs already have a problem of their own stays silent (one problem, one
@@ -9,6 +10,7 @@ line).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from typing import Any
 
 Problem = tuple[str, str]
@@ -41,6 +43,29 @@ def _same_names(
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _rank_follows_price(plans: dict[str, Any]) -> list[Problem]:
+    """Plans' rank order must be their price order (an upgrade goes to the next rank and must
+    cost more): one line with the first pair out of order and every plan in rank order."""
+    if not all(
+        isinstance(p, dict) and _is_number(p.get("rank")) and _is_number(p.get("price"))
+        for p in plans.values()
+    ):
+        return []
+    order = sorted(plans, key=lambda n: (plans[n]["rank"], n))
+    for low, high in pairwise(order):
+        if plans[high]["price"] <= plans[low]["price"]:
+            listed = ", ".join(f"{n} {plans[n]['price']:g}" for n in order)
+            return [
+                (
+                    "pricing.plans",
+                    f"a higher rank must cost more: {high} (rank {plans[high]['rank']}) costs "
+                    f"{plans[high]['price']:g}, {low} (rank {plans[low]['rank']}) costs "
+                    f"{plans[low]['price']:g}; prices in rank order: {listed}",
+                )
+            ]
+    return []
 
 
 def cross_section_problems(
@@ -109,6 +134,8 @@ def cross_section_problems(
     ranks = [p.get("rank") for p in plan_tree.values() if isinstance(p, dict)]
     if all(_is_number(r) for r in ranks) and len(set(ranks)) != len(ranks):
         out.append(("pricing.plans", "every plan needs a distinct rank"))
+    elif not has_problem("pricing.plans"):
+        out += _rank_follows_price(plan_tree)
 
     if isinstance(tree.get("mechanisms"), dict):
         out += _same_names("mechanisms", tree["mechanisms"], mechanisms, "mechanism")

@@ -29,7 +29,7 @@ class Initial(Section):
 class Plan(Section):
     price: Money  # list price, $ per month, per seat when ``per_seat`` else per account
     per_seat: Switch
-    rank: Whole(0, 1000)  # upgrades go to the next rank
+    rank: Whole(0, 1000)  # upgrades go to the next rank; a higher rank must cost more
 
 
 class Billing(Section):

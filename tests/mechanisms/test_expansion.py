@@ -1,13 +1,15 @@
 """Expansion and contraction: seats never pass ``MAX_SEATS`` (int32 stays safe) and the seat
-counter follows every seat change."""
+counter follows every seat change; a tier change always moves the price its way (known
+answers); plans' rank must agree with their price (validated)."""
 
 from __future__ import annotations
 
 import numpy as np
-from sizes import size
+import pytest
+from sizes import TINY, size
 
-from simulator import JourneyModel, load_config
-from simulator.mechanisms.expansion import MAX_SEATS
+from simulator import ConfigError, JourneyModel, load_config
+from simulator.mechanisms.expansion import MAX_SEATS, tier_targets
 from simulator.stages import is_paying
 
 
@@ -32,3 +34,44 @@ def test_seats_are_capped_and_counted() -> None:
     assert seats.max() == MAX_SEATS
     assert (seats >= 1).all()
     assert sum(r["seat_expansions"] for r in model.records if r["persona"] == "smb") > 0
+
+
+def test_a_tier_change_goes_to_the_nearest_plan_that_moves_the_price_that_way() -> None:
+    """Known answers after a price change made Pro cheaper than Starter (events may break the
+    rank order mid-run): an upgrade skips to the next plan by rank that costs the account more
+    than it pays, a downgrade to the nearest that costs less; none: -1 (a seat change)."""
+    model = JourneyModel(load_config(TINY))
+    agent = next(a for a in model.persona_agents if a.persona.name == "smb")
+    assert agent.persona.price_multiplier == 1.0
+    book = model.price_book
+    book.list_price[:] = [15.0, 10.0, 79.0]  # starter, pro, enterprise (per seat)
+    rows = np.arange(5)
+    pop = agent.pop
+    pop.plan[rows] = [0, 1, 2, 2, 0]
+    pop.seats[rows] = 2
+    pop.annual[rows] = False
+    # starter at list; pro at list; enterprise at list; enterprise grandfathered at $5/seat;
+    # starter grandfathered at $90/seat (dearer than enterprise today).
+    pop.mrr[rows] = [30.0, 20.0, 158.0, 10.0, 180.0]
+    assert tier_targets(agent, rows, +1).tolist() == [2, 2, -1, -1, -1]
+    assert tier_targets(agent, rows, -1).tolist() == [-1, -1, 1, -1, -1]
+
+
+def test_plans_whose_rank_disagrees_with_their_price_are_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(["pricing.plans.pro.price=99"])
+    assert len(info.value.problems) == 1
+    key, message = info.value.problems[0]
+    assert key == "pricing.plans"
+    assert message == (
+        "a higher rank must cost more: enterprise (rank 2) costs 79, pro (rank 1) costs 99; "
+        "prices in rank order: starter 15, pro 99, enterprise 79"
+    )
+    assert "\n" not in message
+    # Equal prices are no order either; a price that only shares a problem of its own is left
+    # to that problem (one problem, one line).
+    with pytest.raises(ConfigError, match="starter 39, pro 39"):
+        load_config(["pricing.plans.starter.price=39"])
+    with pytest.raises(ConfigError) as info:
+        load_config(["pricing.plans.pro.price=-1"])
+    assert [k for k, _ in info.value.problems] == ["pricing.plans.pro.price"]
