@@ -57,6 +57,9 @@ def simple_overrides(market: int, customers: int, months: int) -> list[str]:
     ]
     out += [f"mechanisms.{m}={str(m in SIMPLE_MECHANISMS).lower()}" for m in MECHANISMS]
     out += [f"personas.{p}.churn.concentration=null" for p in base.personas]
+    # Homogeneous churn: no extra early churn for accounts billed after a forgotten card trial
+    # (they still convert, as the Mesa model does).
+    out += [f"personas.{p}.decision.forgot_churn=0" for p in base.personas]
     return out
 
 

@@ -205,7 +205,7 @@ def _set(tree: dict[str, Any], key: str, value: Any) -> None:
 def replace(params: ScenarioParams, changes: Mapping[str, Any]) -> ScenarioParams:
     """A validated copy of ``params`` with ``changes`` applied, keyed by dotted config key.
 
-    ``replace(params, {"pricing.plans.pro.price": 99, "months": 24})``. Only existing keys can
+    ``replace(params, {"pricing.plans.pro.price": 59, "months": 24})``. Only existing keys can
     change (a new persona or plan needs ``load_config``). A few milliseconds: no Hydra.
 
     Raises:
