@@ -32,6 +32,7 @@ class Population:
         mrr: monthly recurring revenue of the account, $ per month (0 when not paying).
         base_churn: base monthly churn probability, drawn from Beta(mean, concentration).
         health: health score, 0 = neutral; churn is multiplied by exp(-sensitivity × health).
+        offer_end: month a won-back account's discount ends (0 = no offer running).
     """
 
     stage: np.ndarray
@@ -46,6 +47,7 @@ class Population:
     mrr: np.ndarray
     base_churn: np.ndarray
     health: np.ndarray
+    offer_end: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> Population:
@@ -63,6 +65,7 @@ class Population:
             mrr=np.zeros(n, dtype=np.float32),
             base_churn=np.zeros(n, dtype=np.float32),
             health=np.zeros(n, dtype=np.float32),
+            offer_end=np.zeros(n, dtype=np.int16),
         )
 
     def __len__(self) -> int:

@@ -1,6 +1,7 @@
 """Billing and renewal: price changes reach the book, annual contracts renew, payments fail.
 
-1. A list-price change this month reaches monthly customers now (unless grandfathered).
+1. A list-price change this month reaches monthly customers now (unless grandfathered; a
+   won-back account keeps its offer's discount, ``simulator.mechanisms.winback``).
 2. With ``annual_contracts`` on, annual contracts at term end renew or churn: renewal churn =
    1 - (1 - monthly)^term; at-risk accounts (health below ``health.at_risk_threshold``) get a
    renewal discount (``renewal.at_risk_discount``) that saves a share
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator.mechanisms import winback
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.churn import churn_probability
 from simulator.streams import rescale
@@ -67,6 +69,7 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
     if m.repricing_due and monthly.size:
         cand = monthly[~pop.price_locked[monthly]]
         target = book.account_mrr(pop.plan[cand], pop.seats[cand], pop.annual[cand], mult)
+        target = (target * winback.offer_factor(agent, cand)).astype(np.float32)
         changed = np.abs(target - pop.mrr[cand]) > 1e-3
         if changed.any():
             agent.reprice(cand[changed], target[changed])
@@ -120,7 +123,16 @@ MECHANISM = Mechanism(
         "pricing.billing.dunning_recovery",
         "health.at_risk_threshold",
     ),
-    population=("annual", "term_end", "price_locked", "plan", "seats", "mrr", "health"),
+    population=(
+        "annual",
+        "term_end",
+        "price_locked",
+        "offer_end",
+        "plan",
+        "seats",
+        "mrr",
+        "health",
+    ),
     streams=("billing",),
     outputs=(
         "revenue",

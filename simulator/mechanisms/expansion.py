@@ -46,6 +46,7 @@ def _resize(
     moved = rows[tier]
     pop.plan[moved] += direction
     pop.price_locked[moved] = False
+    pop.offer_end[moved] = 0  # a tier change ends a win-back offer: the new tier is at list
     resized = rows[~tier]
     seats_old = pop.seats[resized].copy()
     step = np.maximum(1, np.rint(seats_old * agent.persona.expansion.seats_growth)).astype(np.int32)
@@ -110,7 +111,16 @@ MECHANISM = Mechanism(
     name="expansion",
     switch=SWITCH,
     config=("personas.*.expansion", "personas.*.contraction"),
-    population=("plan", "seats", "price_locked", "mrr", "health", "annual", "term_end"),
+    population=(
+        "plan",
+        "seats",
+        "price_locked",
+        "offer_end",
+        "mrr",
+        "health",
+        "annual",
+        "term_end",
+    ),
     streams=("expansion",),
     outputs=(
         "expansion_mrr",
