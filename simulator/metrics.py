@@ -50,6 +50,7 @@ class Metric:
 
 _CHURN_COLS = ("churned_customers", "customers", "new_customers", "reactivated_customers")
 _MARGIN_COLS = ("revenue", "cogs", "support_cost")
+_CAC_COLS = ("acquisition_cost", "referral_cost", "new_customers")
 
 #: Every headline metric, in the order of the summary.
 METRICS: tuple[Metric, ...] = (
@@ -159,8 +160,9 @@ METRICS: tuple[Metric, ...] = (
         "CAC",
         "$ per account",
         "money",
-        "CAC = acquisition cost (channel spend and sales) / new customers, over the horizon",
-        ("acquisition_cost", "new_customers"),
+        "CAC = (acquisition cost (channel spend and sales) + referral rewards) / new customers, "
+        "over the horizon (fully loaded; win-back cost is not acquisition)",
+        _CAC_COLS,
     ),
     Metric(
         "ltv_to_cac",
@@ -168,7 +170,7 @@ METRICS: tuple[Metric, ...] = (
         "ratio",
         "ratio",
         "LTV / CAC",
-        ("mrr_end", *_CHURN_COLS, *_MARGIN_COLS, "acquisition_cost"),
+        ("mrr_end", *_CHURN_COLS, *_MARGIN_COLS, "acquisition_cost", "referral_cost"),
     ),
     Metric(
         "payback_months",
@@ -176,7 +178,7 @@ METRICS: tuple[Metric, ...] = (
         "months",
         "ratio",
         "payback = CAC / (ARPA × gross margin)",
-        ("acquisition_cost", "new_customers", "mrr_end", "customers", *_MARGIN_COLS),
+        (*_CAC_COLS, "mrr_end", "customers", *_MARGIN_COLS),
     ),
     Metric(
         "quick_ratio",
@@ -199,7 +201,8 @@ METRICS: tuple[Metric, ...] = (
         "total cost (horizon)",
         "$",
         "money",
-        "Σ acquisition, onboarding, support, success, COGS and referral cost over the horizon",
+        "Σ acquisition, onboarding, support, success, COGS, referral and win-back cost over the "
+        "horizon",
         COST_COLUMNS,
     ),
     Metric(
@@ -318,7 +321,7 @@ def replication_metrics(totals: pd.DataFrame, discount_rate: float) -> pd.DataFr
         revenue = g["revenue"].sum()
         gross_margin = _div(revenue - g["cogs"].sum() - g["support_cost"].sum(), revenue)
         arpa = _div(last["mrr_end"], last["customers"])
-        cac = _div(g["acquisition_cost"].sum(), g["new_customers"].sum())
+        cac = _div(g["acquisition_cost"].sum() + g["referral_cost"].sum(), g["new_customers"].sum())
         ltv = arpa * gross_margin / logo_churn if logo_churn and logo_churn > 0 else float("nan")
         margin_per_month = arpa * gross_margin
         breaches = g["sla_breaches"].sum()

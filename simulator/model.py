@@ -114,7 +114,7 @@ STEPS: tuple[Step, ...] = (
         "reputation",
         advocacy.MECHANISM,
         advocacy.update_reputation,
-        "reviews from advocates and unhappy churners → reputation",
+        "reviews from advocates, healthy customers, unhappy churners → reputation",
     ),
     Step("winback", winback.MECHANISM, winback.win_back, "churned (earlier months) → active"),
     Step(

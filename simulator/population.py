@@ -38,6 +38,7 @@ class Population:
             far (its renewal reads the term's mean; reset at each renewal).
         renewal_offer: the current annual term is on an at-risk renewal discount (it lasts
             one term: the next renewal starts again from list or the grandfathered price).
+        offer_end: month a won-back account's discount ends (0 = no offer running).
     """
 
     stage: np.ndarray
@@ -55,6 +56,7 @@ class Population:
     early_churn_end: np.ndarray
     term_health: np.ndarray
     renewal_offer: np.ndarray
+    offer_end: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> Population:
@@ -75,6 +77,7 @@ class Population:
             early_churn_end=np.zeros(n, dtype=np.int16),
             term_health=np.zeros(n, dtype=np.float32),
             renewal_offer=np.zeros(n, dtype=np.bool_),
+            offer_end=np.zeros(n, dtype=np.int16),
         )
 
     def __len__(self) -> int:

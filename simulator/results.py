@@ -163,6 +163,7 @@ _RECORDED = (
     _money("success_cost", "$", "customer-success cost, allocated by accounts worked"),
     _money("cogs", "$", "cost of goods sold: hosting per account and seat, payment fees", "COGS"),
     _money("referral_cost", "$", "referral rewards paid"),
+    _money("winback_cost", "$", "win-back cost: outreach per won-back account"),
     Column(
         "tickets",
         "flow",
@@ -297,6 +298,7 @@ COST_COLUMNS: tuple[str, ...] = (
     "success_cost",
     "cogs",
     "referral_cost",
+    "winback_cost",
 )
 
 #: The MRR bridge: mrr_end = mrr_start + sum(plus) - sum(minus), in every row.

@@ -41,6 +41,7 @@ def _hand_table() -> pd.DataFrame:
             cogs=10.0 * customers,
             support_cost=10.0 * customers,
             acquisition_cost=2000.0,
+            referral_cost=600.0,  # fully loaded CAC: (2000 + 600) / 10 = 260
             tickets=100,
             sla_breaches=7,
             mrr_12m_ago=10_000.0 if month >= 13 else 0.0,
@@ -62,7 +63,7 @@ def test_metrics_on_a_hand_built_table() -> None:
     assert s["nrr_12m"] == pytest.approx(0.9) and s["grr_12m"] == pytest.approx(0.85)
     assert s["arpa"] == pytest.approx(100.0)
     assert s["gross_margin"] == pytest.approx(0.8)
-    assert s["cac"] == pytest.approx(200.0)
+    assert s["cac"] == pytest.approx(260.0)
     assert s["ltv"] == pytest.approx(100 * 0.8 / logo)
     # Discounted LTV by hand: ARPA 100, GM 0.8, churn 5/start in month t, v = 1.1^(-1/12);
     # 13 months of margin on the survivors, then a geometric tail at the last 12 months' churn.
@@ -73,8 +74,8 @@ def test_metrics_on_a_hand_built_table() -> None:
     tail_churn = float(np.mean(5 / starts[1:]))
     value += 80.0 * alive * v**13 / (1 - (1 - tail_churn) * v)
     assert s["ltv_discounted"] == pytest.approx(value)
-    assert s["ltv_to_cac"] == pytest.approx(100 * 0.8 / logo / 200)
-    assert s["payback_months"] == pytest.approx(200 / 80)
+    assert s["ltv_to_cac"] == pytest.approx(100 * 0.8 / logo / 260)
+    assert s["payback_months"] == pytest.approx(260 / 80)
     assert s["quick_ratio"] == pytest.approx(2.0)
     assert s["sla_breach_rate"] == pytest.approx(0.07)
     assert s["monthly_gross_mrr_churn"] == pytest.approx(500 * 13 / (100.0 * starts).sum())

@@ -63,7 +63,7 @@ BAD = [
         "acquisition.channels.paid_ads.spend",
         "got inf",
     ),
-    ({"pricing.cogs.per_account": math.inf}, "pricing.cogs.per_account", "got inf"),
+    ({"personas.solo.cogs.per_account": math.inf}, "personas.solo.cogs.per_account", "got inf"),
     ({"personas.solo.churn.mean": math.nan}, "personas.solo.churn.mean", "[0, 1], got nan"),
     (
         {"personas.solo.expansion.seats_growth": 1e9},

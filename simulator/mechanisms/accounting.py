@@ -62,9 +62,10 @@ def close_month(model: JourneyModel) -> None:
             row[col] = int(c)
         mrr_end = agent.mrr_total
         seats = agent.paying_seats
+        cogs = agent.persona.cogs
         f["cogs"] = (
-            par.pricing.cogs.per_account * paying
-            + par.pricing.cogs.per_seat * seats
+            cogs.per_account * paying
+            + cogs.per_seat * seats
             + par.pricing.cogs.payment_fee * f.get("revenue", 0.0)
         )
         f["seats"] = seats
@@ -102,7 +103,7 @@ def close_month(model: JourneyModel) -> None:
 
 MECHANISM = Mechanism(
     name="accounting",
-    config=("pricing.cogs.*", "health.at_risk_threshold"),
+    config=("pricing.cogs.*", "personas.*.cogs", "health.at_risk_threshold"),
     population=("mrr", "health"),
     outputs=(
         "mrr_start",

@@ -2,15 +2,23 @@
 
 Monthly hazard per unaware account of a persona: Bass p + q × adopters / persona market, where
 adopters = paying customers + (advocate_weight - 1) × advocates at the start of the month; plus
-channel leads / unaware accounts (spend $ / cost per lead $, split across personas by channel
-weight); plus expected referrals / unaware accounts (advocates × referrals per advocate, when
-``referrals`` is on). The number reached is binomial(unaware, hazard); they are the next unaware
-rows (the aware prefix grows), and each one's source (organic, channel, referral) is drawn in
-proportion to its part of the hazard.
+channel leads / unaware accounts; plus expected referrals / unaware accounts (when ``referrals`` is
+on). The number reached is binomial(unaware, hazard); they are the next unaware rows (the aware
+prefix grows), and each one's source (organic, channel, referral) is drawn in proportion to its
+part of the hazard.
+
+- Channel leads, a saturating response to spend (diminishing returns): a channel with spend x
+  ($/month), cost per lead c and saturation S (``saturation_leads``) brings
+  S × (1 - exp(-x / (S × c))) leads a month (x / c for small spend, at most S; null S: x / c),
+  split across personas by channel weight.
+- Referrals: advocates × ``referrals.per_advocate`` × (1 + R / R_ref)^ε, R the referral reward,
+  R_ref ``referral_reference_reward``, ε ``referral_reward_elasticity`` (``per_advocate`` is the
+  rate with no reward).
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,10 +47,31 @@ def setup(model: JourneyModel) -> None:
         model.channel_share.append(shares)
 
 
+def channel_leads(spend: float, cost_per_lead: float, saturation: float | None) -> float:
+    """Leads a month from ``spend`` $: S × (1 - exp(-spend / (S × cost_per_lead))), or
+    spend / cost_per_lead with no saturation (S null)."""
+    if saturation is None:
+        return spend / cost_per_lead
+    return saturation * -math.expm1(-spend / (saturation * cost_per_lead))
+
+
+def referral_multiplier(model: JourneyModel) -> float:
+    """Referrals per advocate relative to no reward: (1 + reward / reference)^elasticity."""
+    acq = model.params.acquisition
+    ratio = 1.0 + acq.referral_reward / acq.referral_reference_reward
+    return ratio**acq.referral_reward_elasticity
+
+
 def acquire(model: JourneyModel) -> None:
     """Reach this month's prospects, persona by persona."""
     par = model.params
     referrals_on = model.mechanisms[advocacy.SWITCH]
+    channels = par.acquisition.channels
+    total_leads = {
+        c: channel_leads(channel_spend(model, c), ch.cost_per_lead, ch.saturation_leads)
+        for c, ch in channels.items()
+    }
+    per_advocate_factor = referral_multiplier(model) if referrals_on else 0.0
     for agent in model.persona_agents:
         shares = model.channel_share[agent.index]
         counts = agent.start_counts
@@ -57,14 +86,12 @@ def acquire(model: JourneyModel) -> None:
             + par.acquisition.advocate_weight * counts[Stage.ADVOCATE]
         )
         h_bass = min(1.0, par.acquisition.bass.p + par.acquisition.bass.q * adopters / agent.size)
-        leads = sum(
-            channel_spend(model, c) * share / par.acquisition.channels[c].cost_per_lead
-            for c, share in shares.items()
-        )
+        leads = sum(total_leads[c] * share for c, share in shares.items())
         h_channel = min(1.0 - h_bass, leads / n_unaware)
         h_referral = 0.0
         if referrals_on:
-            expected = counts[Stage.ADVOCATE] * agent.persona.referrals.per_advocate
+            per_advocate = agent.persona.referrals.per_advocate * per_advocate_factor
+            expected = counts[Stage.ADVOCATE] * per_advocate
             h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
         hazard = min(1.0, h_bass + h_channel + h_referral)
         gen = model.streams.generator("acquisition", model.month, agent.index)
@@ -94,6 +121,9 @@ MECHANISM = Mechanism(
         "acquisition.bass.q",
         "acquisition.advocate_weight",
         "acquisition.channels.*",
+        "acquisition.referral_reward",
+        "acquisition.referral_reference_reward",
+        "acquisition.referral_reward_elasticity",
         "personas.*.channels",
         "personas.*.referrals.per_advocate",
     ),

@@ -4,12 +4,16 @@
   at or above ``health.promoter_threshold`` and at least ``advocacy.min_tenure_months`` since it
   first paid becomes one with monthly probability ``personas.*.advocacy.rate``; advocates whose
   health falls below the threshold revert to active.
-- Reputation: reviews arrive each month, positive ones Poisson(advocates × ``review_rate``),
-  negative ones Poisson(unhappy churners × ``negative_review_rate``), starting from a prior
-  (``reputation_prior_reviews`` at ``reputation_prior_rating``). The decision utility of
-  reputation is ``reputation_weight`` × (positive share - prior positive share).
+- Reputation: reviews arrive each month, positive ones Poisson(advocates × ``review_rate`` +
+  other healthy active accounts (health at or above the promoter threshold) ×
+  ``healthy_review_rate``), negative ones Poisson(unhappy churners × ``negative_review_rate``),
+  starting from a prior (``reputation_prior_reviews`` at ``reputation_prior_rating``). The
+  rating is the positive share of all reviews; it is stationary when the month's reviews are
+  positive in the prior's proportion. The decision utility of reputation is
+  ``reputation_weight`` × (rating - prior rating).
 - Referrals (acquisition, consideration and decision read the switch): advocates refer
-  prospects, referred prospects advance faster, get a utility bonus and earn a reward.
+  prospects (a rate that rises with the referral reward, ``simulator.mechanisms.acquisition``),
+  referred prospects advance faster, get a utility bonus and earn the reward when they buy.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ def setup(model: JourneyModel) -> None:
     #: Accounts that churned unhappy (health below the at-risk threshold) since the last
     #: reputation update.
     model.unhappy_churners = 0
+    #: Healthy active accounts (not advocates) this month: they may write good reviews.
+    model.healthy_reviewers = 0
 
 
 def reputation_utility(model: JourneyModel) -> float:
@@ -64,24 +70,25 @@ def advocate(model: JourneyModel) -> None:
         agent.move(revert, Stage.ACTIVE, Stage.ADVOCATE)
         u = agent.uniform("advocacy")
         tenure = t - pop.cohort_month.astype(np.int32)
-        new = np.flatnonzero(
-            (pop.stage == Stage.ACTIVE)
-            & (pop.health >= threshold)
-            & (tenure >= min_tenure)
-            & (u < agent.persona.advocacy.rate)
-        )
+        healthy = (pop.stage == Stage.ACTIVE) & (pop.health >= threshold)
+        new = np.flatnonzero(healthy & (tenure >= min_tenure) & (u < agent.persona.advocacy.rate))
         agent.move(new, Stage.ADVOCATE, Stage.ACTIVE)
+        model.healthy_reviewers += int(np.count_nonzero(healthy)) - new.size
         agent.add("new_advocates", new.size)
 
 
 def update_reputation(model: JourneyModel) -> None:
-    """This month's reviews: positive from advocates, negative from unhappy churners."""
+    """This month's reviews: positive from advocates and healthy active accounts, negative from
+    unhappy churners."""
     adv = model.params.advocacy
     gen = model.streams.generator("reputation", model.month)
     advocates = sum(int(a.counts[Stage.ADVOCATE]) for a in model.persona_agents)
-    positive = gen.poisson(advocates * adv.review_rate)
+    positive = gen.poisson(
+        advocates * adv.review_rate + model.healthy_reviewers * adv.healthy_review_rate
+    )
     negative = gen.poisson(model.unhappy_churners * adv.negative_review_rate)
     model.unhappy_churners = 0
+    model.healthy_reviewers = 0
     model.reviews_positive += positive
     model.reviews_total += positive + negative
 

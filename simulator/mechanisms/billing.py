@@ -1,6 +1,7 @@
 """Billing and renewal: price changes reach the book, annual contracts renew, payments fail.
 
-1. A list-price change this month reaches monthly customers now (unless grandfathered).
+1. A list-price change this month reaches monthly customers now (unless grandfathered; a
+   won-back account keeps its offer's discount, ``simulator.mechanisms.winback``).
 2. With ``annual_contracts`` on, each paying annual account adds its health to ``term_health``
    every month of its term (not the month it signs), and at term end renews or churns:
 
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator.mechanisms import winback
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.churn import churn_probability
 from simulator.mechanisms.expansion import SWITCH as EXPANSION
@@ -85,6 +87,7 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
     if m.repricing_due and monthly.size:
         cand = monthly[~pop.price_locked[monthly]]
         target = book.account_mrr(pop.plan[cand], pop.seats[cand], pop.annual[cand], mult)
+        target = (target * winback.offer_factor(agent, cand)).astype(np.float32)
         changed = np.abs(target - pop.mrr[cand]) > 1e-3
         if changed.any():
             agent.reprice(cand[changed], target[changed])
@@ -235,6 +238,7 @@ MECHANISM = Mechanism(
         "health",
         "term_health",
         "renewal_offer",
+        "offer_end",
     ),
     streams=("billing",),
     outputs=(

@@ -84,6 +84,7 @@ def resize(
     pop.plan[moved] = target[tier]
     pop.price_locked[moved] = False
     pop.renewal_offer[moved] = False
+    pop.offer_end[moved] = 0  # a tier change ends a win-back offer: the new tier is at list
     resized = rows[~tier]
     seats_old = pop.seats[resized].copy()
     step = np.maximum(1, np.rint(seats_old * agent.persona.expansion.seats_growth)).astype(np.int32)
@@ -153,6 +154,7 @@ MECHANISM = Mechanism(
         "seats",
         "price_locked",
         "renewal_offer",
+        "offer_end",
         "mrr",
         "health",
         "annual",

@@ -1,9 +1,15 @@
-"""Win-back (the ``reactivation`` switch): churned customers come back.
+"""Win-back (the ``reactivation`` switch): churned customers come back, with an offer.
 
 An account that churns is reactivated with the persona's monthly ``winback.rate`` in each of
 the next ``winback.window_months`` months (from the month after it churned); the month, if any,
-is drawn when it churns. It comes back active on its last plan, billed monthly at today's list
-price.
+is drawn when it churns. It comes back active on its last plan, billed monthly.
+
+The offer (config section ``winback``): a won-back account pays today's list price ×
+(1 - ``discount``) for ``discount_months`` months (its MRR at the end of the month it returns and
+of the next ``discount_months`` - 1 months), then today's list price: the step up is booked as
+reactivation MRR (the rest of the MRR won back) and, announced with the offer, costs no health. A
+price change during the offer keeps the discount; a tier change ends it (the new tier is billed at
+list). Each win-back costs ``cost`` $ (``winback_cost``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ SWITCH = "reactivation"
 
 
 def schedule_win_back(agent: PersonaAgent, idx: np.ndarray) -> None:
-    """Accounts ``idx`` churn this month: draw the month (if any) they come back."""
+    """Accounts ``idx`` churn this month: their offer (if any) ends with the spell; draw the
+    month (if any) they come back."""
+    agent.pop.offer_end[idx] = 0
     p = agent.persona
     if p.winback.rate <= 0 or idx.size == 0:
         return
@@ -33,29 +41,77 @@ def schedule_win_back(agent: PersonaAgent, idx: np.ndarray) -> None:
     agent.due["winback"].add(agent.model.month + wait[soon], idx[soon])
 
 
+def offer_factor(agent: PersonaAgent, rows: np.ndarray) -> np.ndarray:
+    """Price factor of accounts ``rows`` this month: 1 - discount where an offer runs (up to
+    the win-back step of its last month, which ends it), else 1 (billing reprices with it)."""
+    offer = agent.model.params.winback
+    running = agent.pop.offer_end[rows] >= agent.model.month
+    return np.where(running, 1.0 - offer.discount, 1.0)
+
+
+def _end_offers(agent: PersonaAgent, t: int) -> None:
+    """Offers ending this month: the accounts still on them move to today's list price."""
+    idx = agent.due["winback_offer"].pop(t)
+    if idx.size == 0:
+        return
+    pop = agent.pop
+    idx = idx[pop.offer_end[idx] == t]  # still in the spell the offer was made in
+    pop.offer_end[idx] = 0
+    if idx.size == 0:
+        return
+    discount = agent.model.params.winback.discount
+    list_mrr = agent.model.price_book.account_mrr(
+        pop.plan[idx], pop.seats[idx], pop.annual[idx], agent.persona.price_multiplier
+    )
+    # Grandfathered during the offer: the price it was locked at, without the discount.
+    locked = pop.mrr[idx] / np.float32(1.0 - discount)
+    new = np.where(pop.price_locked[idx], locked, list_mrr).astype(np.float32)
+    # The rest of the MRR won back (announced with the offer: no price-rise health penalty).
+    delta = float(new.sum(dtype=np.float64) - pop.mrr[idx].sum(dtype=np.float64))
+    pop.mrr[idx] = new
+    agent.mrr_total += delta
+    agent.add("reactivation_mrr", delta)
+
+
 def win_back(model: JourneyModel) -> None:
-    """Reactivate the accounts whose win-back month is now."""
+    """End this month's offers; reactivate the accounts whose win-back month is now."""
     t = model.month
+    offer = model.params.winback
+    discounted = offer.discount > 0 and offer.discount_months > 0
     for agent in model.persona_agents:
+        _end_offers(agent, t)
         idx = agent.due["winback"].pop(t)
         if idx.size == 0:
             continue
         monthly = np.zeros(idx.size, dtype=np.bool_)
-        mrr = agent.start_paying(
-            idx, agent.pop.plan[idx], monthly, Stage.ACTIVE, Stage.CHURNED, t + 1
-        )
+        pop = agent.pop
+        mrr = agent.start_paying(idx, pop.plan[idx], monthly, Stage.ACTIVE, Stage.CHURNED, t + 1)
+        if discounted:
+            full = pop.mrr[idx].astype(np.float64)
+            pop.mrr[idx] = (full * (1.0 - offer.discount)).astype(np.float32)
+            cut = float(full.sum() - pop.mrr[idx].sum(dtype=np.float64))
+            agent.mrr_total -= cut
+            mrr -= cut
+            pop.offer_end[idx] = t + offer.discount_months
+            agent.due["winback_offer"].add(t + offer.discount_months, idx)
         agent.add("reactivated_customers", idx.size)
         agent.add("reactivation_mrr", mrr)
         agent.add("revenue", mrr)
+        agent.add("winback_cost", idx.size * offer.cost)
 
 
 MECHANISM = Mechanism(
     name="winback",
     switch=SWITCH,
-    config=("personas.*.winback",),
-    population=("stage", "plan", "seats", "mrr", "annual", "health"),
+    config=("personas.*.winback", "winback.*"),
+    population=("stage", "plan", "seats", "mrr", "annual", "health", "price_locked", "offer_end"),
     streams=("winback",),
-    calendars=("winback",),
-    outputs=("reactivated_customers", "reactivation_mrr", "revenue"),
+    calendars=("winback", "winback_offer"),
+    outputs=(
+        "reactivated_customers",
+        "reactivation_mrr",
+        "revenue",
+        "winback_cost",
+    ),
     on_paying_end=schedule_win_back,
 )

@@ -93,6 +93,14 @@ class Referrals(Section):
     per_advocate: Number(0, 100)  # referred prospects per advocate per month
 
 
+class PersonaCogs(Section):
+    """Hosting and delivery cost of the persona's accounts (cost of goods sold, with the
+    payment fee of ``pricing.cogs``)."""
+
+    per_account: Money  # $ per paying account per month
+    per_seat: Money  # $ per paying seat per month
+
+
 class Winback(Section):
     rate: Prob  # monthly probability a churned account comes back, within the window
     window_months: Whole(0, 1200)
@@ -120,6 +128,7 @@ class Persona(Section):
     advocacy: PersonaAdvocacy
     referrals: Referrals
     winback: Winback
+    cogs: PersonaCogs
 
     _name: str = PrivateAttr(default="")
     _index: int = PrivateAttr(default=-1)

@@ -38,8 +38,8 @@ class Billing(Section):
 
 
 class Cogs(Section):
-    per_account: Money  # $ per paying account per month
-    per_seat: Money  # $ per seat per month
+    """Cost of goods sold shared by every persona (hosting is per persona: personas.*.cogs)."""
+
     payment_fee: Prob  # share of cash billed
 
 
@@ -93,14 +93,21 @@ class Bass(Section):
 
 
 class Channel(Section):
+    """Leads a month = S × (1 - exp(-spend / (S × cost_per_lead))), S = ``saturation_leads``:
+    spend / cost_per_lead for small spend, never more than S (null S: spend / cost_per_lead)."""
+
     spend: Money  # $ per month
-    cost_per_lead: Number(0, MONEY_MAX, lo_open=True)  # $ per lead
+    cost_per_lead: Number(0, MONEY_MAX, lo_open=True)  # $ per lead at small spend (the first leads)
+    saturation_leads: Number(0, MONEY_MAX, lo_open=True) | None  # most leads a month; null: linear
 
 
 class Acquisition(Section):
     bass: Bass
     advocate_weight: Number(0, 1000)
     referral_reward: Money  # $ per referred prospect who becomes a customer
+    # Referrals per advocate × (1 + referral_reward / referral_reference_reward)^elasticity
+    referral_reference_reward: Number(0, MONEY_MAX, lo_open=True)  # $
+    referral_reward_elasticity: Number(0, 10)
     referral_utility: Number(-20, 20)
     referral_advance_multiplier: Number(0, 100)
     channels: dict[str, Channel]
@@ -130,10 +137,20 @@ class Renewal(Section):
 class Advocacy(Section):
     min_tenure_months: Whole(0, 1200)
     review_rate: Number(0, 100)  # positive reviews per advocate per month
+    healthy_review_rate: Number(0, 100)  # positive reviews per other healthy active account
     negative_review_rate: Number(0, 100)  # reviews per unhappy churner
     reputation_prior_reviews: Number(0, MONEY_MAX, lo_open=True)
     reputation_prior_rating: Prob
     reputation_weight: Number(0, 100)
+
+
+class Winback(Section):
+    """The win-back offer: won-back accounts pay list × (1 - discount) for ``discount_months``
+    months, then list; each win-back costs ``cost``."""
+
+    discount: Number(0, 0.95)  # share off the list price during the offer
+    discount_months: Whole(0, 1200)  # months the discount lasts (0: no discount)
+    cost: Money  # $ per won-back account (outreach, sales and success time)
 
 
 class Finance(Section):
@@ -160,6 +177,7 @@ class ScenarioParams(Section):
     health: Health
     renewal: Renewal
     advocacy: Advocacy
+    winback: Winback
     events: dict[str, Event]
     finance: Finance
 

@@ -7,10 +7,14 @@ Known answers:
   ``promoter_threshold`` and tenure ≥ ``min_tenure_months`` (deterministic); advocates whose
   health falls below the threshold revert to active;
 * with rate r, new advocates in a month ~ binomial(eligible active accounts, r);
-* positive reviews in a month ~ Poisson(advocates × review_rate), negative ones
-  ~ Poisson(unhappy churners × negative_review_rate), from the prior; the reputation utility is
-  weight × (positive share - prior rating);
-* with ``referrals`` off nothing moves: no advocates, the reviews stay at the prior.
+* positive reviews in a month ~ Poisson(advocates × review_rate + other healthy active
+  accounts × healthy_review_rate), negative ones ~ Poisson(unhappy churners ×
+  negative_review_rate), from the prior; the reputation utility is weight × (positive share -
+  prior rating);
+* with ``referrals`` off nothing moves: no advocates, the reviews stay at the prior;
+* the default run (published targets, ``configs/config.yaml``): advocates are 8-20% of paying
+  customers from month 13 on, and the rating is stationary: its mean at months 12 and 36 within
+  0.02 of the prior.
 """
 
 from __future__ import annotations
@@ -109,7 +113,7 @@ def test_new_advocates_are_binomial_in_the_eligible(replication: int) -> None:
     assert exp > 1000
 
 
-REVIEW, NEGATIVE, CHURN = 0.3, 0.5, 0.1
+REVIEW, HEALTHY, NEGATIVE, CHURN = 0.3, 0.2, 0.5, 0.1
 
 
 @pytest.mark.parametrize("replication", [0, 1, 2])
@@ -121,6 +125,7 @@ def test_reviews_are_poisson_in_advocates_and_unhappy_churners(replication: int)
             *_rates(0.5),
             "advocacy.min_tenure_months=0",
             f"advocacy.review_rate={REVIEW}",
+            f"advocacy.healthy_review_rate={HEALTHY}",
             f"advocacy.negative_review_rate={NEGATIVE}",
             *(f"personas.{k}.churn={{mean: {CHURN}, concentration: null}}" for k in PERSONAS),
         ]
@@ -137,14 +142,17 @@ def test_reviews_are_poisson_in_advocates_and_unhappy_churners(replication: int)
     unhappy[1::2] = True  # below the at-risk threshold: they write bad reviews when they churn
     pop.health[unhappy] = -1.0
     pop.health[~unhappy] = 1.0
-    pos = neg = lam_pos = lam_neg = 0.0
+    pos = neg = lam_pos = lam_neg = lam_advocates_only = 0.0
     for _ in range(cfg.months):
         p0, n0 = model.reviews_positive, model.reviews_total - model.reviews_positive
         model.step()
         churned_now = (pop.stage == Stage.CHURNED) & (pop.stage_month == model.month)
         pos += model.reviews_positive - p0
         neg += model.reviews_total - model.reviews_positive - n0
-        lam_pos += model.stage_counts["advocate"] * REVIEW
+        # Healthy active accounts after the advocacy step (nothing moves them afterwards here).
+        healthy = np.count_nonzero((pop.stage == Stage.ACTIVE) & (pop.health >= THRESHOLD))
+        lam_pos += model.stage_counts["advocate"] * REVIEW + healthy * HEALTHY
+        lam_advocates_only += model.stage_counts["advocate"] * REVIEW
         lam_neg += np.count_nonzero(churned_now & unhappy) * NEGATIVE
         rating = model.reviews_positive / model.reviews_total
         assert model.reputation_utility == pytest.approx(
@@ -154,6 +162,8 @@ def test_reviews_are_poisson_in_advocates_and_unhappy_churners(replication: int)
         z = (k - lam) / math.sqrt(lam)
         assert abs(z) < Z, f"{name} reviews off Poisson by {z:.1f} SE"
     assert lam_pos > 5_000 and lam_neg > 1_000
+    # Power: positive reviews from advocates only (none from other healthy accounts) is rejected.
+    assert abs(pos - lam_advocates_only) / math.sqrt(lam_advocates_only) > Z
     # Power: every churner (not only the unhappy ones) writing negative reviews is rejected.
     all_churners = sum(r["churned_customers"] for r in model.records if r["month"] >= 1) * NEGATIVE
     assert abs(neg - all_churners) / math.sqrt(all_churners) > Z
@@ -174,3 +184,41 @@ def test_with_referrals_off_nothing_moves() -> None:
     model_on.population.health[model_on.population.stage == Stage.ACTIVE] = 1.0
     model_on.step()
     assert model_on.stage_counts["advocate"] > 0
+
+
+DEFAULT_REPS = 6
+
+
+def _default_runs() -> list[tuple[list[float], list[dict]]]:
+    """The default scenario (36 months, full size): each replication's rating after every month
+    and its records."""
+    cfg = load_config([])
+    runs = []
+    for rep in range(DEFAULT_REPS):
+        model = JourneyModel(cfg, replication=rep)
+        ratings = []
+        for _ in range(cfg.months):
+            model.step()
+            ratings.append(model.reviews_positive / model.reviews_total)
+        runs.append((ratings, model.records))
+    return runs
+
+
+def test_default_run_has_plausible_promoters_and_a_stationary_rating() -> None:
+    cfg = load_config([])
+    assert cfg.months == 36 and cfg.market.size >= 100_000
+    prior = cfg.advocacy.reputation_prior_rating
+    runs = _default_runs()
+    ratings = np.array([r for r, _ in runs])
+    for month in (12, 24, 36):
+        mean = ratings[:, month - 1].mean()
+        assert abs(mean - prior) < 0.02, f"rating at month {month}: {mean:.3f} vs prior {prior}"
+    # No trend: the drift from month 12 to 36 is within sampling error of 0.
+    drift = ratings[:, 35] - ratings[:, 11]
+    assert abs(drift.mean()) < max(0.015, 3 * drift.std(ddof=1) / math.sqrt(drift.size))
+    for _, records in runs:
+        late = [r for r in records if r["month"] >= 13]
+        share = sum(r["n_advocate"] for r in late) / sum(r["customers"] for r in late)
+        assert 0.08 < share < 0.20, f"advocates {share:.1%} of paying customers"
+        # The reward is paid for referred customers: referrals buy, and the cost is booked.
+        assert sum(r["referral_cost"] for r in records) > 0

@@ -47,6 +47,7 @@ COHORT = [
     *NO_CHANNELS,
     # 150,000 $ of content leads at $30 in month 1 only: 5,000 prospects, split 0.45 : 0.35.
     "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
+    "acquisition.channels.content.saturation_leads=null",  # the cohort grows with spend
     f"personas.solo.consideration={{advance: {SOLO['advance']}, drop: {SOLO['drop']}, "
     "nurture: 0.0}",
     "personas.solo.decision.card_required=false",

@@ -176,6 +176,7 @@ FREEMIUM = [
     "acquisition.bass.q=0.0",
     *NO_CHANNELS,
     "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
+    "acquisition.channels.content.saturation_leads=null",  # the cohort grows with spend
     *DECIDE_AT_ONCE,
     "personas.solo.decision.path=freemium",
     f"personas.solo.decision.free_value={FREE_VALUE}",

@@ -50,6 +50,7 @@ COHORT = [
     "acquisition.bass.p=0.0",
     "acquisition.bass.q=0.0",
     *NO_CHANNELS,
+    "acquisition.channels.content.saturation_leads=null",  # the cohort grows with spend
     "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
     *(
         f"personas.{k}.{key}"
