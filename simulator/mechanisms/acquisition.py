@@ -22,6 +22,7 @@ from simulator.stages import Source, Stage
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
+    from simulator.personas import PersonaAgent
 
 SWITCH = "acquisition"
 
@@ -39,10 +40,33 @@ def setup(model: JourneyModel) -> None:
         model.channel_share.append(shares)
 
 
+def hazards(model: JourneyModel, agent: PersonaAgent, counts: np.ndarray) -> tuple[float, ...]:
+    """The parts (Bass, channel, referral) of the monthly hazard of an unaware account of
+    ``agent``'s persona, given its stage counts (the warm start reads the month-1 hazard)."""
+    par = model.params
+    n_unaware = int(counts[Stage.UNAWARE])
+    if n_unaware == 0:
+        return 0.0, 0.0, 0.0
+    adopters = (
+        counts[Stage.ONBOARDING]
+        + counts[Stage.ACTIVE]
+        + par.acquisition.advocate_weight * counts[Stage.ADVOCATE]
+    )
+    h_bass = min(1.0, par.acquisition.bass.p + par.acquisition.bass.q * adopters / agent.size)
+    leads = sum(
+        channel_spend(model, c) * share / par.acquisition.channels[c].cost_per_lead
+        for c, share in model.channel_share[agent.index].items()
+    )
+    h_channel = min(1.0 - h_bass, leads / n_unaware)
+    h_referral = 0.0
+    if model.mechanisms[advocacy.SWITCH]:
+        expected = counts[Stage.ADVOCATE] * agent.persona.referrals.per_advocate
+        h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
+    return float(h_bass), float(h_channel), float(h_referral)
+
+
 def acquire(model: JourneyModel) -> None:
     """Reach this month's prospects, persona by persona."""
-    par = model.params
-    referrals_on = model.mechanisms[advocacy.SWITCH]
     for agent in model.persona_agents:
         shares = model.channel_share[agent.index]
         counts = agent.start_counts
@@ -51,21 +75,7 @@ def acquire(model: JourneyModel) -> None:
         n_unaware = int(counts[Stage.UNAWARE])
         if n_unaware == 0:
             continue
-        adopters = (
-            counts[Stage.ONBOARDING]
-            + counts[Stage.ACTIVE]
-            + par.acquisition.advocate_weight * counts[Stage.ADVOCATE]
-        )
-        h_bass = min(1.0, par.acquisition.bass.p + par.acquisition.bass.q * adopters / agent.size)
-        leads = sum(
-            channel_spend(model, c) * share / par.acquisition.channels[c].cost_per_lead
-            for c, share in shares.items()
-        )
-        h_channel = min(1.0 - h_bass, leads / n_unaware)
-        h_referral = 0.0
-        if referrals_on:
-            expected = counts[Stage.ADVOCATE] * agent.persona.referrals.per_advocate
-            h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
+        h_bass, h_channel, h_referral = hazards(model, agent, counts)
         hazard = min(1.0, h_bass + h_channel + h_referral)
         gen = model.streams.generator("acquisition", model.month, agent.index)
         reached = int(gen.binomial(n_unaware, hazard))

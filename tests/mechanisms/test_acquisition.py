@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
-from sizes import size
+from sizes import NO_PIPELINE, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Source, Stage
@@ -30,6 +30,11 @@ TWO_PERSONAS = [
     "~personas.enterprise",
     "personas.solo.share=0.5",
     "personas.smb.share=0.5",
+    "~initial.mix.midmarket",
+    "~initial.mix.enterprise",
+    "initial.mix.solo=0.5",
+    "initial.mix.smb=0.5",
+    NO_PIPELINE,
 ]
 
 
