@@ -28,3 +28,10 @@ def small(months: int = 12, replications: int = 2) -> list[str]:
 SMALL: list[str] = small()
 #: 8,000 accounts, 300 customers, 3 months, 2 replications: runs that only need to run.
 TINY: list[str] = size(8_000, 300, 3, 2)
+
+#: The book split like the market (``personas.*.share``), for tests whose book is a large part
+#: of the market (the default ``initial.mix`` puts more of it in the smaller personas).
+MARKET_MIX = "initial.mix={solo: 0.5, smb: 0.32, midmarket: 0.14, enterprise: 0.04}"
+#: No pipeline in flight at month 0 (the book alone): tests that follow prospects from an empty
+#: pipeline.
+NO_PIPELINE = "initial.pipeline=false"

@@ -109,7 +109,7 @@ class Winback(Section):
 class Persona(Section):
     """One persona (segment) and its behaviour."""
 
-    share: Prob  # share of the market (and of the synthetic initial book)
+    share: Prob  # share of the market (the book's persona mix is ``initial.mix``)
     seats: Seats
     willingness_to_pay: Number(0, MONEY_MAX, lo_open=True)  # $ per seat per month
     price_sensitivity: Number(0, 100)  # utility per unit of price / willingness to pay

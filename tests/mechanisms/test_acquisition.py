@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
-from sizes import size
+from sizes import NO_PIPELINE, size
 
 from simulator import JourneyModel, load_config
 from simulator.mechanisms.acquisition import channel_leads
@@ -37,6 +37,11 @@ TWO_PERSONAS = [
     "~personas.enterprise",
     "personas.solo.share=0.5",
     "personas.smb.share=0.5",
+    "~initial.mix.midmarket",
+    "~initial.mix.enterprise",
+    "initial.mix.solo=0.5",
+    "initial.mix.smb=0.5",
+    NO_PIPELINE,
 ]
 
 

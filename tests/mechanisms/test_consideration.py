@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
 from scipy import stats
-from sizes import size
+from sizes import NO_PIPELINE, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -38,6 +38,11 @@ COHORT = [
     "~personas.enterprise",
     "personas.solo.share=0.5",
     "personas.smb.share=0.5",
+    "~initial.mix.midmarket",
+    "~initial.mix.enterprise",
+    "initial.mix.solo=0.5",
+    "initial.mix.smb=0.5",
+    NO_PIPELINE,
     *size(40_000, 0, MONTHS, 1),
     "seed=2024",
     "mechanisms=all_off",

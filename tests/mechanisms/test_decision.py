@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
 from scipy import stats
-from sizes import size
+from sizes import NO_PIPELINE, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -37,6 +37,11 @@ TWO_PERSONAS = [
     "~personas.enterprise",
     "personas.solo.share=0.5",
     "personas.smb.share=0.5",
+    "~initial.mix.midmarket",
+    "~initial.mix.enterprise",
+    "initial.mix.solo=0.5",
+    "initial.mix.smb=0.5",
+    NO_PIPELINE,
 ]
 #: Everyone reached decides in the month it is reached (solo: plain trial; smb: card-required
 #: trial, whose starts are cut by card_start_factor); one seat each; nobody churns.

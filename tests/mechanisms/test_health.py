@@ -18,13 +18,14 @@ import math
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
-from sizes import size
+from sizes import MARKET_MIX, NO_PIPELINE, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage, is_paying
 
 Z = 4.0
 QUIET = [
+    MARKET_MIX,  # the book is half the market or all of it
     "mechanisms=all_off",  # support, success, price effect, onboarding off: nothing moves health
     "health.churn_sensitivity=1.0",
 ]
@@ -54,6 +55,11 @@ ONBOARD = [
     "~personas.enterprise",
     "personas.solo.share=0.5",
     "personas.smb.share=0.5",
+    "~initial.mix.midmarket",
+    "~initial.mix.enterprise",
+    "initial.mix.solo=0.5",
+    "initial.mix.smb=0.5",
+    NO_PIPELINE,
     *size(20_000, 0, 8, 1),
     "mechanisms=all_off",
     "mechanisms.acquisition=true",
