@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 import pytest
-from known_answers import NO_CHANNELS
+from known_answers import NO_CHANNELS, campaign_cohort
 from scipy import stats
 from sizes import size
 
@@ -168,15 +168,7 @@ def test_buyers_plans_and_terms_follow_the_hand_computed_logit() -> None:
 FREE_VALUE, FREE_DROP, FREE_MONTHS = 0.5, 0.2, 10
 FREEMIUM = [
     *TWO_PERSONAS,
-    *size(40_000, 0, FREE_MONTHS, 1),
-    "seed=78",
-    "mechanisms=all_off",
-    "mechanisms.acquisition=true",
-    "acquisition.bass.p=0.0",
-    "acquisition.bass.q=0.0",
-    *NO_CHANNELS,
-    "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
-    "acquisition.channels.content.saturation_leads=null",  # the cohort grows with spend
+    *campaign_cohort(FREE_MONTHS, seed=78),
     *DECIDE_AT_ONCE,
     "personas.solo.decision.path=freemium",
     f"personas.solo.decision.free_value={FREE_VALUE}",

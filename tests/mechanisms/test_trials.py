@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from known_answers import NO_CHANNELS
+from known_answers import campaign_cohort
 from scipy import stats
 from sizes import size
 
@@ -43,15 +43,7 @@ COHORT = [
     "~personas.enterprise",
     "personas.solo.share=0.5",
     "personas.smb.share=0.5",
-    *size(40_000, 0, MONTHS, 1),
-    "seed=909",
-    "mechanisms=all_off",
-    "mechanisms.acquisition=true",
-    "acquisition.bass.p=0.0",
-    "acquisition.bass.q=0.0",
-    *NO_CHANNELS,
-    "acquisition.channels.content.saturation_leads=null",  # the cohort grows with spend
-    "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
+    *campaign_cohort(MONTHS, seed=909),
     *(
         f"personas.{k}.{key}"
         for k in ("solo", "smb")
