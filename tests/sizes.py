@@ -28,3 +28,12 @@ def small(months: int = 12, replications: int = 2) -> list[str]:
 SMALL: list[str] = small()
 #: 8,000 accounts, 300 customers, 3 months, 2 replications: runs that only need to run.
 TINY: list[str] = size(8_000, 300, 3, 2)
+
+
+#: Two personas (solo and smb, half the market each): the others are removed.
+TWO_PERSONAS: list[str] = [
+    "~personas.midmarket",
+    "~personas.enterprise",
+    "personas.solo.share=0.5",
+    "personas.smb.share=0.5",
+]

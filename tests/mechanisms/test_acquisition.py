@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
-from sizes import size
+from sizes import TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.mechanisms.acquisition import channel_leads
@@ -31,13 +31,6 @@ from simulator.stages import Source, Stage
 
 Z = 4.0  # pooled bound (standard errors)
 Z_MONTH = 5.0  # bound for each of many (persona, month) checks
-
-TWO_PERSONAS = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
-]
 
 
 def _still(personas: tuple[str, ...]) -> list[str]:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from known_answers import campaign_cohort
 from scipy import stats
+from sizes import TWO_PERSONAS
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -33,10 +34,7 @@ MONTHS = 12
 SOLO = {"advance": 0.2, "drop": 0.3}
 SMB = {"advance": 0.25, "drop": 0.15, "factor": 0.6}
 COHORT = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
+    *TWO_PERSONAS,
     *campaign_cohort(MONTHS, seed=2024),  # 5,000 prospects in month 1, split 0.45 : 0.35
     f"personas.solo.consideration={{advance: {SOLO['advance']}, drop: {SOLO['drop']}, "
     "nurture: 0.0}",

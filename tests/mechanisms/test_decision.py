@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from known_answers import NO_CHANNELS, campaign_cohort
 from scipy import stats
-from sizes import size
+from sizes import TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -32,12 +32,6 @@ from simulator.stages import Stage
 Z = 4.0
 P_MIN = 1e-4
 
-TWO_PERSONAS = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
-]
 #: Everyone reached decides in the month it is reached (solo: plain trial; smb: card-required
 #: trial, whose starts are cut by card_start_factor); one seat each; nobody churns.
 DECIDE_AT_ONCE = [

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
-from sizes import size
+from sizes import TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage, is_paying
@@ -50,10 +50,7 @@ def test_health_decays_by_exactly_decay_each_month(decay: float) -> None:
 
 BONUS, PENALTY, DECAY = 0.6, 1.6, 0.8
 ONBOARD = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
+    *TWO_PERSONAS,
     *size(20_000, 0, 8, 1),
     "mechanisms=all_off",
     "mechanisms.acquisition=true",

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from known_answers import campaign_cohort
 from scipy import stats
-from sizes import size
+from sizes import TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.calendar import NEVER, months_waiting_after_early
@@ -39,10 +39,7 @@ MONTHS = 12
 #: One month-1 campaign (no Bass, no other channel); everyone reached decides that month on a
 #: 0-month trial with one seat.
 COHORT = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
+    *TWO_PERSONAS,
     *campaign_cohort(MONTHS, seed=909),
     *(
         f"personas.{k}.{key}"
