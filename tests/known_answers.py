@@ -37,6 +37,21 @@ NO_CHANNELS = [
 ]
 
 
+def decide_at_once(*personas: str) -> list[str]:
+    """Everyone reached decides in the month it is reached, on a 0-month trial, with one seat
+    (a card-required trial still cuts starts by its card_start_factor)."""
+    return [
+        f"personas.{k}.{key}"
+        for k in personas
+        for key in (
+            "consideration={advance: 1.0, drop: 0.0, nurture: 0.0}",
+            "decision.path=trial",
+            "decision.months=0",
+            "seats.mean=1",
+        )
+    ]
+
+
 def campaign_cohort(months: int, seed: int) -> list[str]:
     """One cohort of prospects reached in month 1 by a campaign (150,000 $ of content leads at
     $30 with a linear response: 5,000 prospects split by channel weight), and no other

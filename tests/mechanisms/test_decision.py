@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 import pytest
-from known_answers import NO_CHANNELS, campaign_cohort
+from known_answers import NO_CHANNELS, campaign_cohort, decide_at_once
 from scipy import stats
 from sizes import TWO_PERSONAS, size
 
@@ -35,15 +35,8 @@ P_MIN = 1e-4
 #: Everyone reached decides in the month it is reached (solo: plain trial; smb: card-required
 #: trial, whose starts are cut by card_start_factor); one seat each; nobody churns.
 DECIDE_AT_ONCE = [
-    f"personas.{k}.{key}"
-    for k in ("solo", "smb")
-    for key in (
-        "consideration={advance: 1.0, drop: 0.0, nurture: 0.0}",
-        "decision.path=trial",
-        "decision.months=0",
-        "seats.mean=1",
-        "churn={mean: 0.0, concentration: null}",
-    )
+    *decide_at_once("solo", "smb"),
+    *(f"personas.{k}.churn={{mean: 0.0, concentration: null}}" for k in ("solo", "smb")),
 ]
 MONTHS = 6
 FORGOT = 0.6

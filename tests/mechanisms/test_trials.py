@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from known_answers import campaign_cohort
+from known_answers import campaign_cohort, decide_at_once
 from scipy import stats
 from sizes import TWO_PERSONAS, size
 
@@ -41,16 +41,7 @@ MONTHS = 12
 COHORT = [
     *TWO_PERSONAS,
     *campaign_cohort(MONTHS, seed=909),
-    *(
-        f"personas.{k}.{key}"
-        for k in ("solo", "smb")
-        for key in (
-            "consideration={advance: 1.0, drop: 0.0, nurture: 0.0}",
-            "decision.path=trial",
-            "decision.months=0",
-            "seats.mean=1",
-        )
-    ),
+    *decide_at_once("solo", "smb"),
     "personas.solo.decision.card_required=false",
     "personas.solo.churn={mean: 0.0, concentration: null}",
     "personas.smb.decision.card_required=true",
