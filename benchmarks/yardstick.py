@@ -60,6 +60,9 @@ def simple_overrides(market: int, customers: int, months: int) -> list[str]:
     # Homogeneous churn: no extra early churn for accounts billed after a forgotten card trial
     # (they still convert, as the Mesa model does).
     out += [f"personas.{p}.decision.forgot_churn=0" for p in base.personas]
+    # Linear channel leads (spend / cost per lead) and win-backs at list price, as the Mesa model.
+    out += [f"acquisition.channels.{c}.saturation_leads=null" for c in base.acquisition.channels]
+    out += ["winback.discount=0"]
     return out
 
 

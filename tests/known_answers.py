@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 from scipy import stats
+from sizes import size
 
 from simulator import load_config, simulate
 
@@ -34,6 +35,41 @@ SCENARIO_DIR = Path(__file__).resolve().parents[1] / "configs" / "scenario"
 NO_CHANNELS = [
     f"acquisition.channels.{c}.spend=0" for c in ("content", "paid_ads", "review_sites", "outbound")
 ]
+
+
+def decide_at_once(*personas: str) -> list[str]:
+    """Everyone reached decides in the month it is reached, on a 0-month trial, with one seat
+    (a card-required trial still cuts starts by its card_start_factor)."""
+    return [
+        f"personas.{k}.{key}"
+        for k in personas
+        for key in (
+            "consideration={advance: 1.0, drop: 0.0, nurture: 0.0}",
+            "decision.path=trial",
+            "decision.months=0",
+            "seats.mean=1",
+        )
+    ]
+
+
+def campaign_cohort(months: int, seed: int) -> list[str]:
+    """One cohort of prospects reached in month 1 by a campaign (150,000 $ of content leads at
+    $30 with a linear response: 5,000 prospects split by channel weight), and no other
+    acquisition: no Bass, no channel spend, every mechanism but acquisition off; 40,000
+    accounts, no book, one replication of ``months`` months."""
+    return [
+        *size(40_000, 0, months, 1),
+        f"seed={seed}",
+        "mechanisms=all_off",
+        "mechanisms.acquisition=true",
+        "acquisition.bass.p=0.0",
+        "acquisition.bass.q=0.0",
+        *NO_CHANNELS,
+        "acquisition.channels.content.saturation_leads=null",
+        "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
+    ]
+
+
 Z = 5.0  # bound in standard errors
 P_MIN = 1e-4  # smallest acceptable chi-square p-value for the right answer
 P_WRONG = 1e-6  # largest chi-square p-value a wrong answer may have (power check)

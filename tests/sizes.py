@@ -29,6 +29,18 @@ SMALL: list[str] = small()
 #: 8,000 accounts, 300 customers, 3 months, 2 replications: runs that only need to run.
 TINY: list[str] = size(8_000, 300, 3, 2)
 
+
+#: Two personas (solo and smb, half the market each): the others are removed.
+TWO_PERSONAS: list[str] = [
+    "~personas.midmarket",
+    "~personas.enterprise",
+    "personas.solo.share=0.5",
+    "personas.smb.share=0.5",
+    "~initial.mix.midmarket",
+    "~initial.mix.enterprise",
+    "initial.mix.solo=0.5",
+    "initial.mix.smb=0.5",
+]
 #: The book split like the market (``personas.*.share``), for tests whose book is a large part
 #: of the market (the default ``initial.mix`` puts more of it in the smaller personas).
 MARKET_MIX = "initial.mix={solo: 0.5, smb: 0.32, midmarket: 0.14, enterprise: 0.04}"

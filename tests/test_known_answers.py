@@ -38,7 +38,7 @@ from known_answers import (
 )
 from omegaconf import DictConfig
 from scipy import special
-from sizes import MARKET_MIX
+from sizes import MARKET_MIX, TWO_PERSONAS
 
 from simulator import JourneyModel, load_config
 
@@ -190,14 +190,7 @@ MK_BOOK = 5_000
 MK_MONTHS = 24
 MK_REPS = 8
 MK_OVERRIDES = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
-    "~initial.mix.midmarket",
-    "~initial.mix.enterprise",
-    "initial.mix.solo=0.5",
-    "initial.mix.smb=0.5",
+    *TWO_PERSONAS,
     "mechanisms=all_off",
     "mechanisms.acquisition=true",
     "mechanisms.onboarding=true",

@@ -21,13 +21,13 @@ from simulator.experiments.montecarlo import (
     SimulationResult,
     assemble,
     load_checkpoint,
-    read_config,
     simulate,
 )
 from simulator.experiments.replay import replay_run
 from simulator.experiments.sweep import aggregate_sweep
 from simulator.formatting import format_value
 from simulator.metrics import HEADLINE
+from simulator.params import read_config
 from simulator.params.run import RunSettings
 
 #: Metrics the CLI prints after a run.

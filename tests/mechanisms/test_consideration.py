@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from known_answers import NO_CHANNELS
+from known_answers import campaign_cohort
 from scipy import stats
-from sizes import NO_PIPELINE, size
+from sizes import NO_PIPELINE, TWO_PERSONAS
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -34,25 +34,9 @@ MONTHS = 12
 SOLO = {"advance": 0.2, "drop": 0.3}
 SMB = {"advance": 0.25, "drop": 0.15, "factor": 0.6}
 COHORT = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
-    "~initial.mix.midmarket",
-    "~initial.mix.enterprise",
-    "initial.mix.solo=0.5",
-    "initial.mix.smb=0.5",
+    *TWO_PERSONAS,
     NO_PIPELINE,
-    *size(40_000, 0, MONTHS, 1),
-    "seed=2024",
-    "mechanisms=all_off",
-    "mechanisms.acquisition=true",
-    "acquisition.bass.p=0.0",
-    "acquisition.bass.q=0.0",
-    *NO_CHANNELS,
-    # 150,000 $ of content leads at $30 in month 1 only: 5,000 prospects, split 0.45 : 0.35.
-    "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
-    "acquisition.channels.content.saturation_leads=null",  # the cohort grows with spend
+    *campaign_cohort(MONTHS, seed=2024),  # 5,000 prospects in month 1, split 0.45 : 0.35
     f"personas.solo.consideration={{advance: {SOLO['advance']}, drop: {SOLO['drop']}, "
     "nurture: 0.0}",
     "personas.solo.decision.card_required=false",

@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 import pytest
-from known_answers import NO_CHANNELS
+from known_answers import NO_CHANNELS, campaign_cohort, decide_at_once
 from scipy import stats
-from sizes import NO_PIPELINE, size
+from sizes import NO_PIPELINE, TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -32,34 +32,17 @@ from simulator.stages import Stage
 Z = 4.0
 P_MIN = 1e-4
 
-TWO_PERSONAS = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
-    "~initial.mix.midmarket",
-    "~initial.mix.enterprise",
-    "initial.mix.solo=0.5",
-    "initial.mix.smb=0.5",
-    NO_PIPELINE,
-]
 #: Everyone reached decides in the month it is reached (solo: plain trial; smb: card-required
 #: trial, whose starts are cut by card_start_factor); one seat each; nobody churns.
 DECIDE_AT_ONCE = [
-    f"personas.{k}.{key}"
-    for k in ("solo", "smb")
-    for key in (
-        "consideration={advance: 1.0, drop: 0.0, nurture: 0.0}",
-        "decision.path=trial",
-        "decision.months=0",
-        "seats.mean=1",
-        "churn={mean: 0.0, concentration: null}",
-    )
+    *decide_at_once("solo", "smb"),
+    *(f"personas.{k}.churn={{mean: 0.0, concentration: null}}" for k in ("solo", "smb")),
 ]
 MONTHS = 6
 FORGOT = 0.6
 BUY = [
     *TWO_PERSONAS,
+    NO_PIPELINE,
     *size(40_000, 0, MONTHS, 1),
     "seed=77",
     "mechanisms=all_off",
@@ -173,15 +156,8 @@ def test_buyers_plans_and_terms_follow_the_hand_computed_logit() -> None:
 FREE_VALUE, FREE_DROP, FREE_MONTHS = 0.5, 0.2, 10
 FREEMIUM = [
     *TWO_PERSONAS,
-    *size(40_000, 0, FREE_MONTHS, 1),
-    "seed=78",
-    "mechanisms=all_off",
-    "mechanisms.acquisition=true",
-    "acquisition.bass.p=0.0",
-    "acquisition.bass.q=0.0",
-    *NO_CHANNELS,
-    "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
-    "acquisition.channels.content.saturation_leads=null",  # the cohort grows with spend
+    NO_PIPELINE,
+    *campaign_cohort(FREE_MONTHS, seed=78),
     *DECIDE_AT_ONCE,
     "personas.solo.decision.path=freemium",
     f"personas.solo.decision.free_value={FREE_VALUE}",

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
-from sizes import MARKET_MIX, NO_PIPELINE, size
+from sizes import MARKET_MIX, NO_PIPELINE, TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage, is_paying
@@ -51,14 +51,7 @@ def test_health_decays_by_exactly_decay_each_month(decay: float) -> None:
 
 BONUS, PENALTY, DECAY = 0.6, 1.6, 0.8
 ONBOARD = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
-    "~initial.mix.midmarket",
-    "~initial.mix.enterprise",
-    "initial.mix.solo=0.5",
-    "initial.mix.smb=0.5",
+    *TWO_PERSONAS,
     NO_PIPELINE,
     *size(20_000, 0, 8, 1),
     "mechanisms=all_off",

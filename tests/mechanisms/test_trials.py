@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from known_answers import NO_CHANNELS
+from known_answers import campaign_cohort, decide_at_once
 from scipy import stats
-from sizes import size
+from sizes import TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.calendar import NEVER, months_waiting_after_early
@@ -39,29 +39,9 @@ MONTHS = 12
 #: One month-1 campaign (no Bass, no other channel); everyone reached decides that month on a
 #: 0-month trial with one seat.
 COHORT = [
-    "~personas.midmarket",
-    "~personas.enterprise",
-    "personas.solo.share=0.5",
-    "personas.smb.share=0.5",
-    *size(40_000, 0, MONTHS, 1),
-    "seed=909",
-    "mechanisms=all_off",
-    "mechanisms.acquisition=true",
-    "acquisition.bass.p=0.0",
-    "acquisition.bass.q=0.0",
-    *NO_CHANNELS,
-    "acquisition.channels.content.saturation_leads=null",  # the cohort grows with spend
-    "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
-    *(
-        f"personas.{k}.{key}"
-        for k in ("solo", "smb")
-        for key in (
-            "consideration={advance: 1.0, drop: 0.0, nurture: 0.0}",
-            "decision.path=trial",
-            "decision.months=0",
-            "seats.mean=1",
-        )
-    ),
+    *TWO_PERSONAS,
+    *campaign_cohort(MONTHS, seed=909),
+    *decide_at_once("solo", "smb"),
     "personas.solo.decision.card_required=false",
     "personas.solo.churn={mean: 0.0, concentration: null}",
     "personas.smb.decision.card_required=true",
