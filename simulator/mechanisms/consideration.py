@@ -88,7 +88,7 @@ def consider(model: JourneyModel) -> None:
         schedule_nurture(agent, to_lost)
         agent.add("decisions_started", to_decision.size)
         agent.add("prospects_lost", to_lost.size)
-        if p.decision.path == DecisionPath.DEMO and p.decision.sales_cost:
+        if p.decision.sales_cost:  # a demo / sales cycle, or a sales-assisted trial
             agent.add("acquisition_cost", to_decision.size * p.decision.sales_cost)
 
 

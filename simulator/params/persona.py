@@ -50,7 +50,7 @@ class Decision(Section):
     forgot_to_cancel: Prob  # card trial: share of non-buyers billed anyway (did not cancel in time)
     forgot_churn: Prob  # card trial: extra monthly churn of those accounts in their first months
     forgot_months: Whole(0, 24)  # card trial: months the extra churn lasts (from the first bill)
-    sales_cost: Money  # $ per prospect entering a demo / sales cycle
+    sales_cost: Money  # $ per prospect entering a decision (demo / sales cycle, assisted trial)
     free_value: Number(-20, 20)  # freemium: utility of staying on the free tier
     free_drop: Prob  # freemium: monthly probability a free user leaves
 
