@@ -33,7 +33,8 @@ onboarding quality, a programme a scenario changes.
 
 **The pipeline in flight** (with ``acquisition`` on) is the steady state of the month-1
 hazard: prospects reached per month a = h_bass × unaware + channel leads (``acquisition.hazards``
-at month 0; no advocates yet, so no referrals); they evaluate K ~ geometric(l = advance + drop)
+at month 0 with the spend the company had, ``initial.channel_spend``, not the scenario's; no
+advocates yet, so no referrals); they evaluate K ~ geometric(l = advance + drop)
 months and advance with s = advance / l; decisions take d = ``decision.months`` months and buy
 with the persona's mean choice probability b at the book's prices (freemium: the free tier
 re-decides monthly, b = P(ever buys)); the lost come back after 1 + geometric(n = nurture)
@@ -308,7 +309,8 @@ def _prospect_counts(
         return {}
     state = agent.counts.copy()
     state[Stage.UNAWARE] = room
-    h_bass, h_channel, _ = acquisition.hazards(model, agent, state)
+    spend = model.params.initial.channel_spend
+    h_bass, h_channel, _ = acquisition.hazards(model, agent, state, spend)
     leads = h_channel * room
     advance = p.consideration.advance
     leave = advance + p.consideration.drop

@@ -19,6 +19,7 @@ part of the hazard.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,9 +64,16 @@ def referral_multiplier(model: JourneyModel) -> float:
     return ratio**acq.referral_reward_elasticity
 
 
-def hazards(model: JourneyModel, agent: PersonaAgent, counts: np.ndarray) -> tuple[float, ...]:
+def hazards(
+    model: JourneyModel,
+    agent: PersonaAgent,
+    counts: np.ndarray,
+    spend: Mapping[str, float] | None = None,
+) -> tuple[float, ...]:
     """The parts (Bass, channel, referral) of the monthly hazard of an unaware account of
-    ``agent``'s persona, given its stage counts (the warm start reads the month-1 hazard)."""
+    ``agent``'s persona, given its stage counts and each channel's ``spend`` ($/month; None:
+    this month's, events included). The warm start reads the hazard of the spend the company
+    had (``initial.channel_spend``), not the scenario's."""
     par = model.params
     n_unaware = int(counts[Stage.UNAWARE])
     if n_unaware == 0:
@@ -79,7 +87,9 @@ def hazards(model: JourneyModel, agent: PersonaAgent, counts: np.ndarray) -> tup
     channels = par.acquisition.channels
     leads = sum(
         channel_leads(
-            channel_spend(model, c), channels[c].cost_per_lead, channels[c].saturation_leads
+            channel_spend(model, c) if spend is None else spend[c],
+            channels[c].cost_per_lead,
+            channels[c].saturation_leads,
         )
         * share
         for c, share in model.channel_share[agent.index].items()

@@ -129,6 +129,9 @@ def cross_section_problems(
     initial_prices = _sections(tree, "initial").get("prices")
     if isinstance(initial_prices, dict) and plans:
         out += _same_names("initial.prices", initial_prices, plans, "plan")
+    initial_spend = _sections(tree, "initial").get("channel_spend")
+    if isinstance(initial_spend, dict) and channels:
+        out += _same_names("initial.channel_spend", initial_spend, channels, "channel")
 
     plan_tree = _sections(tree, "pricing.plans")
     if "pricing" in tree and not plans and not has_problem("pricing.plans"):

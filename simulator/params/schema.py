@@ -27,6 +27,7 @@ class Initial(Section):
     annual_share: Prob | None  # share of the book on annual terms; null: each persona's choice
     prices: dict[str, Money]  # list price each plan's book pays, $ per month (per seat if per_seat)
     annual_discount: Prob  # the annual discount the book's annual contracts have
+    channel_spend: dict[str, Money]  # $ a month each channel had: the month-0 pipeline's leads
 
 
 class Plan(Section):
