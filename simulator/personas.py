@@ -29,7 +29,7 @@ import mesa
 import numpy as np
 
 from simulator.calendar import Calendar
-from simulator.stages import N_STAGES, Stage, is_paying
+from simulator.stages import N_STAGES, NO_COHORT, Stage, is_paying
 
 if TYPE_CHECKING:
     from simulator.mechanisms.pricing import PriceBook
@@ -158,7 +158,7 @@ class PersonaAgent(mesa.Agent):
         pop.health[idx] = 0.0
         pop.term_health[idx] = 0.0
         pop.renewal_offer[idx] = False
-        first = pop.cohort_month[idx] < 0
+        first = pop.cohort_month[idx] == NO_COHORT
         pop.cohort_month[idx[first]] = t
         self.move(idx, stage, source)
         mrr = pop.mrr[idx].sum(dtype=np.float64)

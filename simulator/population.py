@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from simulator.stages import NO_PLAN, Source, Stage
+from simulator.stages import NO_COHORT, NO_PLAN, Source, Stage
 
 
 @dataclass
@@ -20,9 +20,9 @@ class Population:
 
     Attributes:
         stage: journey stage code (``Stage``).
-        stage_month: month the account entered its current stage (0 = before the run).
-        cohort_month: month the account first became a paying customer (0 = initial book,
-            -1 = never).
+        stage_month: month the account entered its current stage (0 or less = before the run).
+        cohort_month: month the account first became a paying customer (0 or less = the
+            initial book, aged; ``NO_COHORT`` = never).
         source: how the prospect was acquired (``Source``).
         plan: plan index in rank order (``NO_PLAN`` when none).
         annual: billed on an annual contract (else monthly).
@@ -64,7 +64,7 @@ class Population:
         return cls(
             stage=np.full(n, Stage.UNAWARE, dtype=np.int8),
             stage_month=np.zeros(n, dtype=np.int16),
-            cohort_month=np.full(n, -1, dtype=np.int16),
+            cohort_month=np.full(n, NO_COHORT, dtype=np.int16),
             source=np.full(n, Source.NONE, dtype=np.int8),
             plan=np.full(n, NO_PLAN, dtype=np.int8),
             annual=np.zeros(n, dtype=np.bool_),

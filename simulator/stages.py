@@ -51,3 +51,5 @@ class DecisionPath(StrEnum):
 
 
 NO_PLAN = -1
+#: ``cohort_month`` of an account that never paid (the book's cohorts are months 0, -1, ...).
+NO_COHORT = int(np.iinfo(np.int16).min)

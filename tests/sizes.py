@@ -36,4 +36,14 @@ TWO_PERSONAS: list[str] = [
     "~personas.enterprise",
     "personas.solo.share=0.5",
     "personas.smb.share=0.5",
+    "~initial.mix.midmarket",
+    "~initial.mix.enterprise",
+    "initial.mix.solo=0.5",
+    "initial.mix.smb=0.5",
 ]
+#: The book split like the market (``personas.*.share``), for tests whose book is a large part
+#: of the market (the default ``initial.mix`` puts more of it in the smaller personas).
+MARKET_MIX = "initial.mix={solo: 0.5, smb: 0.32, midmarket: 0.14, enterprise: 0.04}"
+#: No pipeline in flight at month 0 (the book alone): tests that follow prospects from an empty
+#: pipeline.
+NO_PIPELINE = "initial.pipeline=false"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS, Z, monthly_table, persona_rows
+from sizes import MARKET_MIX
 
 from simulator import load_config
 
@@ -22,6 +23,7 @@ def _bass_overrides(personas: list[str], plans: list[str]) -> list[str]:
     """Certain conversion: everyone reached advances, decides the same month and buys (outside
     option at -50 utility, price-insensitive); no churn, no onboarding stage, no channels."""
     out = [
+        MARKET_MIX,  # each persona's book is its share of the book
         "mechanisms=all_off",
         "mechanisms.acquisition=true",
         f"acquisition.bass.p={BASS_P}",

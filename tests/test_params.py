@@ -78,7 +78,11 @@ BAD = [
     ({"personas.solo.churn": 5}, "personas.solo.churn", "must be a mapping of mean, concentration"),
     ({"pricing.plans": 5}, "pricing.plans", "must be a mapping keyed by name; got 5"),
     ({"pricing.plans.pro": 5}, "pricing.plans.pro", "must be a mapping of price, per_seat, rank"),
-    ({"initial": 5}, "initial", "must be a mapping of customers, annual_share"),
+    (
+        {"initial": 5},
+        "initial",
+        "must be a mapping of customers, mix, age_months",
+    ),
     ({"mechanisms.support": "maybe"}, "mechanisms.support", "true or false, got 'maybe'"),
     (
         {"personas.solo.decision.path": "webinar"},

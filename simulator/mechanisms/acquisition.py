@@ -19,6 +19,7 @@ part of the hazard.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +31,7 @@ from simulator.stages import Source, Stage
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
+    from simulator.personas import PersonaAgent
 
 SWITCH = "acquisition"
 
@@ -62,16 +64,47 @@ def referral_multiplier(model: JourneyModel) -> float:
     return ratio**acq.referral_reward_elasticity
 
 
+def hazards(
+    model: JourneyModel,
+    agent: PersonaAgent,
+    counts: np.ndarray,
+    spend: Mapping[str, float] | None = None,
+) -> tuple[float, ...]:
+    """The parts (Bass, channel, referral) of the monthly hazard of an unaware account of
+    ``agent``'s persona, given its stage counts and each channel's ``spend`` ($/month; None:
+    this month's, events included). The warm start reads the hazard of the spend the company
+    had (``initial.channel_spend``), not the scenario's."""
+    par = model.params
+    n_unaware = int(counts[Stage.UNAWARE])
+    if n_unaware == 0:
+        return 0.0, 0.0, 0.0
+    adopters = (
+        counts[Stage.ONBOARDING]
+        + counts[Stage.ACTIVE]
+        + par.acquisition.advocate_weight * counts[Stage.ADVOCATE]
+    )
+    h_bass = min(1.0, par.acquisition.bass.p + par.acquisition.bass.q * adopters / agent.size)
+    channels = par.acquisition.channels
+    leads = sum(
+        channel_leads(
+            channel_spend(model, c) if spend is None else spend[c],
+            channels[c].cost_per_lead,
+            channels[c].saturation_leads,
+        )
+        * share
+        for c, share in model.channel_share[agent.index].items()
+    )
+    h_channel = min(1.0 - h_bass, leads / n_unaware)
+    h_referral = 0.0
+    if model.mechanisms[advocacy.SWITCH]:
+        per_advocate = agent.persona.referrals.per_advocate * referral_multiplier(model)
+        expected = counts[Stage.ADVOCATE] * per_advocate
+        h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
+    return float(h_bass), float(h_channel), float(h_referral)
+
+
 def acquire(model: JourneyModel) -> None:
     """Reach this month's prospects, persona by persona."""
-    par = model.params
-    referrals_on = model.mechanisms[advocacy.SWITCH]
-    channels = par.acquisition.channels
-    total_leads = {
-        c: channel_leads(channel_spend(model, c), ch.cost_per_lead, ch.saturation_leads)
-        for c, ch in channels.items()
-    }
-    per_advocate_factor = referral_multiplier(model) if referrals_on else 0.0
     for agent in model.persona_agents:
         shares = model.channel_share[agent.index]
         counts = agent.start_counts
@@ -80,19 +113,7 @@ def acquire(model: JourneyModel) -> None:
         n_unaware = int(counts[Stage.UNAWARE])
         if n_unaware == 0:
             continue
-        adopters = (
-            counts[Stage.ONBOARDING]
-            + counts[Stage.ACTIVE]
-            + par.acquisition.advocate_weight * counts[Stage.ADVOCATE]
-        )
-        h_bass = min(1.0, par.acquisition.bass.p + par.acquisition.bass.q * adopters / agent.size)
-        leads = sum(total_leads[c] * share for c, share in shares.items())
-        h_channel = min(1.0 - h_bass, leads / n_unaware)
-        h_referral = 0.0
-        if referrals_on:
-            per_advocate = agent.persona.referrals.per_advocate * per_advocate_factor
-            expected = counts[Stage.ADVOCATE] * per_advocate
-            h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
+        h_bass, h_channel, h_referral = hazards(model, agent, counts)
         hazard = min(1.0, h_bass + h_channel + h_referral)
         gen = model.streams.generator("acquisition", model.month, agent.index)
         reached = int(gen.binomial(n_unaware, hazard))

@@ -27,8 +27,13 @@ if TYPE_CHECKING:
     from simulator.personas import PersonaAgent
 
 
-def schedule_consideration(agent: PersonaAgent, idx: np.ndarray) -> None:
-    """Accounts ``idx`` start evaluating this month: draw when they leave and how."""
+def schedule_consideration(
+    agent: PersonaAgent, idx: np.ndarray, first_month: int | None = None
+) -> None:
+    """Accounts ``idx`` start evaluating this month: draw when they leave and how. They can
+    leave from ``first_month`` on (default: this month; the warm start's evaluators at month 0
+    from month 1: the wait is geometric, so the remaining wait of one still evaluating is too).
+    """
     m = agent.model
     p = agent.persona
     advance: float | np.ndarray = p.consideration.advance
@@ -41,7 +46,7 @@ def schedule_consideration(agent: PersonaAgent, idx: np.ndarray) -> None:
             advance = np.where(referred, boosted, advance)
     leave = advance + p.consideration.drop
     u, v = m.streams.row_uniform_pair("consideration", m.month, agent.index, idx)
-    month = m.month + months_waiting(u, leave)
+    month = (m.month if first_month is None else first_month) + months_waiting(u, leave)
     # Share of leavers who advance; 0 where nobody leaves (advance = drop = 0: they stay).
     leave_arr = np.asarray(leave, dtype=np.float64)
     share = np.divide(
@@ -83,7 +88,7 @@ def consider(model: JourneyModel) -> None:
         schedule_nurture(agent, to_lost)
         agent.add("decisions_started", to_decision.size)
         agent.add("prospects_lost", to_lost.size)
-        if p.decision.path == DecisionPath.DEMO and p.decision.sales_cost:
+        if p.decision.sales_cost:  # a demo / sales cycle, or a sales-assisted trial
             agent.add("acquisition_cost", to_decision.size * p.decision.sales_cost)
 
 

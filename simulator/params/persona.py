@@ -50,7 +50,7 @@ class Decision(Section):
     forgot_to_cancel: Prob  # card trial: share of non-buyers billed anyway (did not cancel in time)
     forgot_churn: Prob  # card trial: extra monthly churn of those accounts in their first months
     forgot_months: Whole(0, 24)  # card trial: months the extra churn lasts (from the first bill)
-    sales_cost: Money  # $ per prospect entering a demo / sales cycle
+    sales_cost: Money  # $ per prospect entering a decision (demo / sales cycle, assisted trial)
     free_value: Number(-20, 20)  # freemium: utility of staying on the free tier
     free_drop: Prob  # freemium: monthly probability a free user leaves
 
@@ -109,7 +109,7 @@ class Winback(Section):
 class Persona(Section):
     """One persona (segment) and its behaviour."""
 
-    share: Prob  # share of the market (and of the synthetic initial book)
+    share: Prob  # share of the market (the book's persona mix is ``initial.mix``)
     seats: Seats
     willingness_to_pay: Number(0, MONEY_MAX, lo_open=True)  # $ per seat per month
     price_sensitivity: Number(0, 100)  # utility per unit of price / willingness to pay

@@ -124,9 +124,14 @@ def cross_section_problems(
         if isinstance(path, str) and paths and path not in paths:
             out.append((f"{k}.onboarding", f"must be one of {', '.join(paths)}; got {path!r}"))
 
+    out += _mix_problems(tree, has_problem, personas)
+
     initial_prices = _sections(tree, "initial").get("prices")
     if isinstance(initial_prices, dict) and plans:
         out += _same_names("initial.prices", initial_prices, plans, "plan")
+    initial_spend = _sections(tree, "initial").get("channel_spend")
+    if isinstance(initial_spend, dict) and channels:
+        out += _same_names("initial.channel_spend", initial_spend, channels, "channel")
 
     plan_tree = _sections(tree, "pricing.plans")
     if "pricing" in tree and not plans and not has_problem("pricing.plans"):
@@ -166,3 +171,51 @@ def cross_section_problems(
                     )
                 )
     return [(k, m) for k, m in out if not has_problem(k)]
+
+
+def _split(total: int, shares: list[float]) -> list[int]:
+    """Largest-remainder split (as ``simulator.book.split_by_share``, without its imports)."""
+    raw = [s * total for s in shares]
+    base = [int(x // 1) for x in raw]
+    order = sorted(range(len(raw)), key=lambda i: -(raw[i] - base[i]))
+    for i in order[: total - sum(base)]:
+        base[i] += 1
+    return base
+
+
+def _mix_problems(
+    tree: dict[str, Any], has_problem: Callable[[str], bool], personas: dict[str, Any]
+) -> list[Problem]:
+    """``initial.mix`` names every persona, its shares sum to 1, and each persona's book fits
+    in its part of the market."""
+    mix = _sections(tree, "initial").get("mix")
+    if not isinstance(mix, dict) or not personas or has_problem("initial.mix"):
+        return []
+    out = _same_names("initial.mix", mix, list(personas), "persona")
+    values = [mix.get(n) for n in personas]
+    if out or not all(_is_number(v) for v in values):
+        return out
+    if abs(sum(values) - 1.0) > 1e-6:
+        listed = ", ".join(f"{n}={v:g}" for n, v in zip(personas, values, strict=True))
+        return [("initial.mix", f"shares must sum to 1, got {sum(values):g} ({listed})")]
+    customers = _sections(tree, "initial").get("customers")
+    size = _sections(tree, "market").get("size")
+    shares = [p.get("share") if isinstance(p, dict) else None for p in personas.values()]
+    numbers = [customers, size, *shares]
+    if not all(_is_number(x) for x in numbers) or has_problem("personas"):
+        return out
+    if has_problem("initial.customers") or has_problem("market.size") or customers > size:
+        return out
+    if abs(sum(shares) - 1.0) > 1e-6:
+        return out
+    rows = _split(int(size), shares)
+    for name, n_book, n_rows in zip(personas, _split(int(customers), values), rows, strict=True):
+        if n_book > n_rows:
+            out.append(
+                (
+                    f"initial.mix.{name}",
+                    f"{n_book} of the book's {customers} accounts do not fit in the persona's "
+                    f"{n_rows} accounts of the market (market.size × personas.{name}.share)",
+                )
+            )
+    return out

@@ -21,9 +21,13 @@ class Initial(Section):
     """The state at month 0, which no scenario changes: the current book and what it pays."""
 
     customers: Whole(0, 200_000_000)  # paying accounts at month 0 (the current book)
+    mix: dict[str, Prob]  # the book's persona mix, keyed by persona name (sums to 1)
+    age_months: Whole(1, 1200)  # months the company has sold: the book's longest tenure
+    pipeline: Switch  # prospects and recent churners in flight at month 0 (false: the book alone)
     annual_share: Prob | None  # share of the book on annual terms; null: each persona's choice
     prices: dict[str, Money]  # list price each plan's book pays, $ per month (per seat if per_seat)
     annual_discount: Prob  # the annual discount the book's annual contracts have
+    channel_spend: dict[str, Money]  # $ a month each channel had: the month-0 pipeline's leads
 
 
 class Plan(Section):

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
-from sizes import TWO_PERSONAS, size
+from sizes import NO_PIPELINE, TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.mechanisms.acquisition import channel_leads
@@ -52,6 +52,7 @@ def _still(personas: tuple[str, ...]) -> list[str]:
 BASS_P, BASS_Q, WEIGHT = 0.01, 0.25, 3.0
 THREE_SOURCES = [
     *TWO_PERSONAS,
+    NO_PIPELINE,
     *size(40_000, 4_000, 10, 1),
     "seed=1001",
     "mechanisms=all_off",

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 import pytest
-from sizes import size
+from sizes import MARKET_MIX, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -32,6 +32,7 @@ Z = 4.0
 PERSONAS = ("solo", "smb", "midmarket", "enterprise")
 THRESHOLD, MIN_TENURE = 0.3, 3
 BASE = [
+    MARKET_MIX,  # the book is half the market
     "mechanisms=all_off",
     "mechanisms.referrals=true",
     "health.decay=1.0",  # nothing moves health: the test sets it

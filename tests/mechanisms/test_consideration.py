@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from known_answers import campaign_cohort
 from scipy import stats
-from sizes import TWO_PERSONAS
+from sizes import NO_PIPELINE, TWO_PERSONAS
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -35,6 +35,7 @@ SOLO = {"advance": 0.2, "drop": 0.3}
 SMB = {"advance": 0.25, "drop": 0.15, "factor": 0.6}
 COHORT = [
     *TWO_PERSONAS,
+    NO_PIPELINE,
     *campaign_cohort(MONTHS, seed=2024),  # 5,000 prospects in month 1, split 0.45 : 0.35
     f"personas.solo.consideration={{advance: {SOLO['advance']}, drop: {SOLO['drop']}, "
     "nurture: 0.0}",

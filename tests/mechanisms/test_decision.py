@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from known_answers import NO_CHANNELS, campaign_cohort, decide_at_once
 from scipy import stats
-from sizes import TWO_PERSONAS, size
+from sizes import NO_PIPELINE, TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -42,6 +42,7 @@ MONTHS = 6
 FORGOT = 0.6
 BUY = [
     *TWO_PERSONAS,
+    NO_PIPELINE,
     *size(40_000, 0, MONTHS, 1),
     "seed=77",
     "mechanisms=all_off",
@@ -155,6 +156,7 @@ def test_buyers_plans_and_terms_follow_the_hand_computed_logit() -> None:
 FREE_VALUE, FREE_DROP, FREE_MONTHS = 0.5, 0.2, 10
 FREEMIUM = [
     *TWO_PERSONAS,
+    NO_PIPELINE,
     *campaign_cohort(FREE_MONTHS, seed=78),
     *DECIDE_AT_ONCE,
     "personas.solo.decision.path=freemium",

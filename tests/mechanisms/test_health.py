@@ -18,13 +18,14 @@ import math
 import numpy as np
 import pytest
 from known_answers import NO_CHANNELS
-from sizes import TWO_PERSONAS, size
+from sizes import MARKET_MIX, NO_PIPELINE, TWO_PERSONAS, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage, is_paying
 
 Z = 4.0
 QUIET = [
+    MARKET_MIX,  # the book is half the market or all of it
     "mechanisms=all_off",  # support, success, price effect, onboarding off: nothing moves health
     "health.churn_sensitivity=1.0",
 ]
@@ -51,6 +52,7 @@ def test_health_decays_by_exactly_decay_each_month(decay: float) -> None:
 BONUS, PENALTY, DECAY = 0.6, 1.6, 0.8
 ONBOARD = [
     *TWO_PERSONAS,
+    NO_PIPELINE,
     *size(20_000, 0, 8, 1),
     "mechanisms=all_off",
     "mechanisms.acquisition=true",

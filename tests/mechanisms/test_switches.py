@@ -14,6 +14,9 @@ from simulator.model import STEPS
 
 # A small market with a thin desk and keen referrers, so every flow moves within a year.
 BUSY = [
+    # 36 months of default channel spend would have reached all of a 30,000-account market: no
+    # pipeline in flight, so that word of mouth has unaware accounts to reach.
+    "initial.pipeline=false",
     "support.agents=1",
     *(f"personas.{k}.referrals.per_advocate=5" for k in ("solo", "smb", "midmarket")),
     *(f"personas.{k}.advocacy.rate=0.3" for k in ("solo", "smb", "midmarket")),

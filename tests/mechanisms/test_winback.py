@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-from sizes import size
+from sizes import MARKET_MIX, NO_PIPELINE, size
 
 from simulator import JourneyModel, load_config
 from simulator.stages import Stage
@@ -41,6 +41,8 @@ def _overrides(terms: str, months: int) -> list[str]:
     return [
         *size(12_000, 6_000, months, 1),
         "seed=4321",
+        MARKET_MIX,  # the book is half the market
+        NO_PIPELINE,  # only the book churns and comes back
         "mechanisms=all_off",
         "mechanisms.reactivation=true",
         *TERMS[terms],
