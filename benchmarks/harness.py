@@ -117,14 +117,22 @@ def machine_info(cpu: int | None) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- A. full engine
+def market_mix(base: ScenarioParams) -> str:
+    """``initial.mix`` equal to the market shares (a book that may fill the whole market)."""
+    shares = ", ".join(f"{name}: {p.share}" for name, p in base.personas.items())
+    return f"initial.mix={{{shares}}}"
+
+
 def full_overrides(customers: int, market: int, months: int) -> list[str]:
     """The default scenario with ``customers`` paying accounts and ``market`` rows; support
-    agents and CSMs scaled with the book so per-customer service matches the default."""
+    agents and CSMs scaled with the book so per-customer service matches the default. The book
+    is split like the market (it may fill it)."""
     base = load_config()
     scale = customers / base.initial.customers
     return [
         f"market.size={market}",
         f"initial.customers={customers}",
+        market_mix(base),
         f"months={months}",
         "replications=1",
         "progress=false",

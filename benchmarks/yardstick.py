@@ -28,7 +28,7 @@ import statistics
 import time
 from typing import Any
 
-from harness import time_engine
+from harness import market_mix, time_engine
 from mesa_journey import FLOWS, MesaJourney, acquisition_hazard, build_rules
 
 from simulator import load_config
@@ -50,6 +50,8 @@ def simple_overrides(market: int, customers: int, months: int) -> list[str]:
     out = [
         f"market.size={market}",
         f"initial.customers={customers}",
+        market_mix(base),  # the Mesa model splits its customers like the market
+        "initial.pipeline=false",  # and starts with an empty pipeline
         f"months={months}",
         "replications=1",
         "progress=false",

@@ -9,8 +9,15 @@ those differences across replications, and the default's own levels in its first
 The script imports ``simulator`` from whatever is first on ``sys.path``, so one script measures
 any engine (the header names the package directory and its git commit)::
 
-    PYTHONPATH=/work/wt-old .venv/bin/python experiments/lever_effects.py --out before.md
-    PYTHONPATH=/work/wt-levers .venv/bin/python experiments/lever_effects.py --out after.md
+    git worktree add --detach ../wt-old 8a0a52a      # the engine before the fidelity issue
+    cd /tmp && PYTHONPATH=<repo>/../wt-old <repo>/.venv/bin/python \
+        <repo>/experiments/lever_effects.py --check --market 200000 --out before.md
+    cd /tmp && PYTHONPATH=<repo> <repo>/.venv/bin/python <repo>/experiments/lever_effects.py \
+        --check --market 200000 --out after.md
+
+(run from outside the repo: ``python`` puts the current directory first on ``sys.path``).
+``experiments/results/levers_before.md`` and ``levers_after.md`` are those two tables for the
+issue-9 closing note (8a0a52a against the warm-started, recalibrated engine).
 
 A lever whose key the engine refuses (unknown key, no such scenario) is shown as n/a; so is a
 metric whose column the engine's monthly table lacks. Replications run serially in this
