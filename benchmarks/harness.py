@@ -348,7 +348,7 @@ def time_parameters(repeat: int = 200) -> dict[str, float]:
         return float(np.median(times) * 1e3)
 
     params = params_of(load_config([]))
-    change = {"pricing.plans.pro.price": 59.0, "personas.smb.churn.mean": 0.04}
+    change = {"pricing.plans.pro.price": 109.0, "personas.smb.churn.mean": 0.04}
     return {
         "load_config_ms": median_ms(lambda: load_config([]), 5),
         "replace_ms": median_ms(lambda: replace(params, change), repeat),

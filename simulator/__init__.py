@@ -3,12 +3,12 @@
 Quick start::
 
     from simulator import load_config, simulate
-    cfg = load_config(["pricing.plans.pro.price=49", "months=24", "replications=20"])
+    cfg = load_config(["pricing.plans.pro.price=99", "months=24", "replications=20"])
     res = simulate(cfg)
     res.monthly          # tidy table: one row per scenario/replication/month/persona
     res.summary()        # headline metrics, median and P10/P90 across replications
     res.save("out/")     # monthly.parquet, summary.json, plots
-    params = replace(res.params, {"pricing.plans.pro.price": 59})   # a validated variant
+    params = replace(res.params, {"pricing.plans.pro.price": 109})   # a validated variant
     simulate(params)     # no Hydra: what optimisers and samplers call
 """
 

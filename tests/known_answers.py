@@ -32,8 +32,9 @@ STAGES = (
 )
 STAGE_COLS = [f"n_{s}" for s in STAGES]
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "configs" / "scenario"
+#: No channel spend, now or before month 0 (the scenario's spend defaults to the initial spend).
 NO_CHANNELS = [
-    f"acquisition.channels.{c}.spend=0" for c in ("content", "paid_ads", "review_sites", "outbound")
+    f"initial.channel_spend.{c}=0" for c in ("content", "paid_ads", "review_sites", "outbound")
 ]
 
 
@@ -66,6 +67,7 @@ def campaign_cohort(months: int, seed: int) -> list[str]:
         "acquisition.bass.q=0.0",
         *NO_CHANNELS,
         "acquisition.channels.content.saturation_leads=null",
+        "acquisition.channels.content.cost_per_lead=30",
         "+events.burst={type: campaign, month: 1, months: 1, channel: content, spend: 150000}",
     ]
 

@@ -196,7 +196,7 @@ def test_sweep_checks_every_value_of_every_swept_key() -> None:
     error = check_command_line(["-m", *SMALL, "months=1,2", "typo=3"])
     assert error is not None and [k for k, _ in error.problems] == ["typo"]
     error = check_command_line(
-        ["-m", *SMALL, "scenario=baseline,nope", "pricing.plans.pro.price=29,-1", "seed=range(0,3)"]
+        ["-m", *SMALL, "scenario=baseline,nope", "pricing.plans.pro.price=99,-1", "seed=range(0,3)"]
     )
     assert error is not None
     assert [k for k, _ in error.problems] == ["scenario", "pricing.plans.pro.price"]

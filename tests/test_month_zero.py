@@ -25,7 +25,7 @@ LEVERS = [
     "onboarding.paths.self_serve.quality=0.95",
     "support.agents=1",
     "success.csms=0",
-    "acquisition.channels.paid_ads.spend=60000",
+    "acquisition.channels.paid_ads.spend=120000",
     "acquisition.channels.outbound.spend=0",
     "acquisition.referral_reward=500",
 ]

@@ -12,8 +12,8 @@ Known answers:
   cost per lead for small spend, S for large spend;
 * with Bass and referrals off, E[prospects] = leads = Σ channel leads × persona share exactly,
   whatever the number still unaware (campaign spend included);
-* paired runs (same seed) with referral reward 0 and 500: referrals differ by the factor
-  (1 + 500/reference)^elasticity, within sampling error.
+* paired runs (same seed) with referral reward 0 and 1000: referrals differ by the factor
+  (1 + 1000/reference)^elasticity, within sampling error.
 """
 
 from __future__ import annotations
@@ -273,12 +273,12 @@ def test_channel_leads_follow_the_saturating_curve() -> None:
     assert 1.9 < tripled / got["paid_ads"] < 2.3
 
 
-REWARDS = (0.0, 500.0)
+REWARDS = (0.0, 1000.0)
 
 
 def test_referrals_respond_to_the_reward_by_the_elasticity() -> None:
-    """Paired runs (same seed) with reward 0 and 500: referred prospects grow by
-    (1 + 500 / reference)^elasticity, their hazard part computed by hand each month."""
+    """Paired runs (same seed) with reward 0 and 1000: referred prospects grow by
+    (1 + 1000 / reference)^elasticity, their hazard part computed by hand each month."""
     obs, exp, var = {}, {}, {}
     for reward in REWARDS:
         cfg = load_config([*THREE_SOURCES, f"acquisition.referral_reward={reward}"])

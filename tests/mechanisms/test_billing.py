@@ -38,8 +38,8 @@ def test_annual_push_moves_more_accounts_to_annual_terms() -> None:
 
 # ---------------------------------------------------------------------------- known answers
 def test_renewal_churn_probability_is_the_hand_computation() -> None:
-    """Four solo accounts (WTP $30/seat) at term end (month 24, a 12-month term) after Pro
-    went 39 → 49."""
+    """Four solo accounts (WTP $60/seat) at term end (month 24, a 12-month term) after Pro
+    went 79 → 99."""
     model = JourneyModel(load_config([*TINY, "mechanisms=all_on"]))
     par = model.params
     # The numbers this hand computation uses are the default config's.
@@ -48,9 +48,9 @@ def test_renewal_churn_probability_is_the_hand_computation() -> None:
     assert par.health.churn_sensitivity == 1.0 and par.health.at_risk_threshold == -0.4
     assert par.renewal.at_risk_discount == 0.10 and par.renewal.offer_save_rate == 0.4
     agent = next(a for a in model.persona_agents if a.persona.name == "solo")
-    assert agent.persona.willingness_to_pay == 30 and agent.persona.price_multiplier == 1.0
+    assert agent.persona.willingness_to_pay == 60 and agent.persona.price_multiplier == 1.0
     pro = par.pricing.ranked.index("pro")
-    model.price_book.list_price[pro] = 49.0
+    model.price_book.list_price[pro] = 99.0
     model.month = 24
     rows = np.arange(4)
     pop = agent.pop
@@ -59,8 +59,8 @@ def test_renewal_churn_probability_is_the_hand_computation() -> None:
     pop.term_end[rows] = 24
     pop.base_churn[rows] = 0.03
     pop.seats[rows] = [4, 4, 4, 1]
-    old = 39 * 0.83
-    # a: healthy (mean 0.1 over the term); b: at risk (mean -0.5); c: grandfathered at 39 and
+    old = 79 * 0.83
+    # a: healthy (mean 0.1 over the term); b: at risk (mean -0.5); c: grandfathered at 79 and
     # on last term's renewal offer; d: one seat (its post-renewal price is above WTP).
     pop.term_health[rows] = [12 * 0.1, 12 * -0.5, 0.0, 0.0]
     pop.mrr[rows] = [4 * old, 4 * old, 4 * old * 0.9, old]
@@ -68,21 +68,21 @@ def test_renewal_churn_probability_is_the_hand_computation() -> None:
     pop.renewal_offer[rows] = [False, False, True, False]
     terms = renewal_terms(agent, rows)
 
-    new = 49 * 0.83
+    new = 99 * 0.83
     post = np.array([4 * new, 4 * new * 0.9, 4 * old, new])
     rise = np.array([new / old - 1, 0.9 * new / old - 1, 1 / 0.9 - 1, new / old - 1])
     per_seat = np.array([new, 0.9 * new, old, new])
-    gap = np.maximum(per_seat / 30 - 1, 0.0)
+    gap = np.maximum(per_seat / 60 - 1, 0.0)
     health = np.array([0.1, -0.5, 0.0, 0.0]) - 2.0 * rise - 1.5 * gap
     p = 0.03 * np.exp(-health)
     p_churn = (1 - (1 - p) ** 12) * np.array([1, 0.6, 1, 1])
     np.testing.assert_allclose(terms.post_mrr, post, rtol=1e-6)
     np.testing.assert_allclose(terms.p_churn, p_churn, rtol=1e-5)
     assert terms.at_risk.tolist() == [False, True, False, False]
-    # Deciding on the price it paid (the old rule) would have given account a 31%, not 62%.
-    assert p_churn[0] == pytest.approx(0.6191, abs=1e-4)
-    assert 1 - (1 - 0.03 * math.exp(-0.1 + 1.5 * (old / 30 - 1))) ** 12 == pytest.approx(
-        0.3110, abs=1e-4
+    # Deciding on the price it paid (the old rule) would have given account a 32%, not 62%.
+    assert p_churn[0] == pytest.approx(0.6246, abs=1e-4)
+    assert 1 - (1 - 0.03 * math.exp(-0.1 + 1.5 * max(old / 60 - 1, 0))) ** 12 == pytest.approx(
+        0.3164, abs=1e-4
     )
 
 
@@ -290,7 +290,7 @@ def test_no_negative_cash_property(small_params) -> None:
 
 # ---------------------------------------------------------------------------- direction
 def test_price_rise_raises_annual_non_renewal() -> None:
-    """Paired runs (same seeds): Pro 39 → 49 in month 7 raises the share of annual contracts
+    """Paired runs (same seeds): Pro 79 → 99 in month 7 raises the share of annual contracts
     not renewed over months 7-18 in (nearly) every replication."""
     overrides = [*size(60_000, 3_000, 18, 10)]
     runs = {

@@ -59,19 +59,19 @@ def test_a_tier_change_goes_to_the_nearest_plan_that_moves_the_price_that_way() 
 
 def test_plans_whose_rank_disagrees_with_their_price_are_refused_in_one_line() -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(["pricing.plans.pro.price=99"])
+        load_config(["pricing.plans.pro.price=199"])
     assert len(info.value.problems) == 1
     key, message = info.value.problems[0]
     assert key == "pricing.plans"
     assert message == (
-        "a higher rank must cost more: enterprise (rank 2) costs 79, pro (rank 1) costs 99; "
-        "prices in rank order: starter 15, pro 99, enterprise 79"
+        "a higher rank must cost more: enterprise (rank 2) costs 158, pro (rank 1) costs 199; "
+        "prices in rank order: starter 30, pro 199, enterprise 158"
     )
     assert "\n" not in message
     # Equal prices are no order either; a price that only shares a problem of its own is left
     # to that problem (one problem, one line).
-    with pytest.raises(ConfigError, match="starter 39, pro 39"):
-        load_config(["pricing.plans.starter.price=39"])
+    with pytest.raises(ConfigError, match="starter 79, pro 79"):
+        load_config(["pricing.plans.starter.price=79"])
     with pytest.raises(ConfigError) as info:
         load_config(["pricing.plans.pro.price=-1"])
     assert [k for k, _ in info.value.problems] == ["pricing.plans.pro.price"]

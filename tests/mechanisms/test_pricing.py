@@ -75,7 +75,7 @@ def test_annual_probability_is_logistic() -> None:
 
 def test_price_rise_means_fewer_new_customers_and_more_mrr_per_account() -> None:
     base = totals([], months=18)
-    dear = totals(["pricing.plans.pro.price=59"], months=18)
+    dear = totals(["pricing.plans.pro.price=99"], months=18)
     late_new = lambda m: m.loc[m["month"] >= 7, "new_customers"].sum()  # noqa: E731
     assert late_new(dear) < late_new(base)
     new_mrr_per_account = lambda m: m["new_mrr"].sum() / m["new_customers"].sum()  # noqa: E731
