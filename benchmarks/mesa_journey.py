@@ -1,7 +1,13 @@
 """The simplified journey as a one-Mesa-agent-per-customer model (the yardstick of
 ``yardstick.py``): each persona's constants (``Rules``), read from the engine's validated
 parameters, and ``CustomerAgent`` / ``MesaJourney``. ``CustomerAgent.step`` walks the journey in
-Python and draws its own random numbers every month, as in Mesa's examples."""
+Python and draws its own random numbers every month, as in Mesa's examples.
+
+The book at month 0 is aged as the engine's warm start (``simulator.book``) has it in this
+journey (homogeneous churn θ, annual contracts off, no pipeline): a book customer has survived
+τ = 1 … A = ``initial.age_months`` monthly churn draws, with p(τ) ∝ (1 − θ)^τ; it bought in
+month 1 − τ, and while τ ≤ the onboarding path's months it is still onboarding and activates (with
+the path's quality) in month 1 − τ + months, like a new customer."""
 
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ class Rules:
     decision_months: int
     buy_cdf: tuple[float, ...]  # cumulative [no purchase, plan 0, plan 1, ...]
     book_cdf: tuple[float, ...]  # cumulative [plan 0, plan 1, ...] of the initial book
+    tenure: tuple[float, ...]  # p(τ), τ = 1 … A: the book's months since purchase
+    tenure_cdf: tuple[float, ...]
     onboarding_months: int
     quality: float
     churn: float
@@ -69,6 +77,14 @@ def persona_leads(params: ScenarioParams, persona: Persona) -> float:
     return leads
 
 
+def tenure_weights(churn: float, age: int) -> list[float]:
+    """p(τ) ∝ (1 − churn)^τ, τ = 1 … age: the tenure of a steady inflow's survivors (all on
+    τ = 1 when nobody survives)."""
+    w = [(1.0 - churn) ** tau for tau in range(1, age + 1)]
+    total = sum(w)
+    return [x / total for x in w] if total > 0 else [1.0] + [0.0] * (age - 1)
+
+
 def build_rules(params: ScenarioParams) -> list[Rules]:
     plans = [params.pricing.plans[name] for name in params.pricing.ranked]
     if not all(plan.per_seat for plan in plans):
@@ -93,6 +109,7 @@ def build_rules(params: ScenarioParams) -> list[Rules]:
             forgot = buy[0] * p.decision.forgot_to_cancel
             buy = [buy[0] - forgot, *(b + forgot * w for b, w in zip(buy[1:], book, strict=True))]
         path = params.onboarding.paths[p.onboarding]
+        tenure = tenure_weights(p.churn.mean, params.initial.age_months)
         rules.append(
             Rules(
                 index=p.index,
@@ -107,6 +124,8 @@ def build_rules(params: ScenarioParams) -> list[Rules]:
                 decision_months=p.decision.months,
                 buy_cdf=_cumulative(buy),
                 book_cdf=_cumulative(book),
+                tenure=tuple(tenure),
+                tenure_cdf=_cumulative(tenure),
                 onboarding_months=path.months,
                 quality=path.quality,
                 churn=p.churn.mean,
@@ -152,16 +171,23 @@ class CustomerAgent(mesa.Agent):
         self.seats = max(1, round(seats))
         self.base_churn = rules.churn
         self.stage_month = 0
+        self.cohort: int | None = None  # month of the first purchase
         if in_book:
             self.plan = _pick(rules.book_cdf, rnd.random())
             self.mrr = rules.seat_price[self.plan] * self.seats
-            self.stage = ACTIVE
-            self.cohort = 0
+            # Aged book: bought τ months ago, still onboarding if τ ≤ the path's months.
+            tenure = 1 + _pick(rules.tenure_cdf, rnd.random())
+            self.cohort = 1 - tenure
+            if tenure <= rules.onboarding_months:
+                self.stage = ONBOARDING
+                self.stage_month = self.cohort  # activates in month 1 − τ + months
+            else:
+                self.stage = ACTIVE
+                self.stage_month = self.cohort + rules.onboarding_months
         else:
             self.plan = -1
             self.mrr = 0.0
             self.stage = UNAWARE
-            self.cohort = -1
 
     def step(self) -> None:
         model = self.model
@@ -209,7 +235,7 @@ class CustomerAgent(mesa.Agent):
                 return
             self.plan = choice - 1
             self.mrr = r.seat_price[self.plan] * self.seats
-            if self.cohort < 0:
+            if self.cohort is None:
                 self.cohort = t
             self.stage = stage = ONBOARDING
             self.stage_month = t

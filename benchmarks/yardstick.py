@@ -12,6 +12,10 @@ health effect on churn::
     onboarding / active → churned with the persona's mean monthly churn
     churned (1..window months ago) → active (win-back)
 
+The book at month 0 is aged as in the engine's warm start (``simulator.book``; see
+``mesa_journey.py``): tenure τ with p(τ) ∝ (1 − churn)^τ, onboarding until month 1 − τ + the
+path's months while τ ≤ them, active otherwise; the pipeline is empty.
+
 ``CustomerAgent.step`` (Python, one agent per account) draws its own random numbers every month;
 the engine draws waiting times and files accounts in calendars. Both are the same law: per
 persona, the end-of-horizon stage counts and the cumulative flows of the Mesa run and of the
@@ -73,9 +77,15 @@ def expected_simple_journey(params: ScenarioParams) -> dict[str, dict[str, float
     recursion of the simplified journey in the engine's step order."""
     out = {}
     for r in build_rules(params):
-        unaware, consid, lost, active = float(r.size - r.initial), 0.0, 0.0, float(r.initial)
+        unaware, consid, lost = float(r.size - r.initial), 0.0, 0.0
         decision: dict[int, float] = {}  # entry month -> mass
-        onboarding: dict[int, float] = {}
+        # The aged book: bought in month 1 − τ, onboarding while τ ≤ the path's months.
+        onboarding = {
+            1 - tau: r.initial * w
+            for tau, w in enumerate(r.tenure, start=1)
+            if tau <= r.onboarding_months
+        }
+        active = r.initial - sum(onboarding.values())
         churned: dict[int, float] = {}
         cum = dict.fromkeys(FLOWS, 0.0)
         p_buy = 1.0 - r.buy_cdf[0]
