@@ -66,7 +66,11 @@ def rescale(u: np.ndarray, lo: np.ndarray | float, width: np.ndarray | float) ->
     within the interval it fell in is again uniform and independent of the first choice."""
     with np.errstate(divide="ignore", invalid="ignore"):
         v = (u - lo) / width
-    return np.clip(np.nan_to_num(v, nan=0.0), 0.0, _ALMOST_ONE).astype(np.float32)
+        # Clipped, then NaN (0 / 0: an empty interval) to 0: as ``nan_to_num`` then ``clip``
+        # (±inf clip to the same ends as ``nan_to_num``'s largest finite values).
+        np.clip(v, 0.0, _ALMOST_ONE, out=v)
+        np.copyto(v, 0.0, where=np.isnan(v))
+    return v.astype(np.float32, copy=False)
 
 
 _STREAM_IDS = {name: zlib.crc32(name.encode()) for name in STREAMS}

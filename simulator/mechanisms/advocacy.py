@@ -64,7 +64,7 @@ def advocate(model: JourneyModel) -> None:
     threshold = par.health.promoter_threshold
     min_tenure = par.advocacy.min_tenure_months
     for agent in model.persona_agents:
-        pop = agent.pop.view(slice(0, agent.aware))
+        pop = agent.prefix
         adv = np.flatnonzero(pop.stage == Stage.ADVOCATE)
         revert = adv[pop.health[adv] < threshold]
         agent.move(revert, Stage.ACTIVE, Stage.ADVOCATE)

@@ -79,7 +79,7 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
     term = par.renewal.term_months
     book = m.price_book
     mult = agent.persona.price_multiplier
-    pop = agent.pop.view(slice(0, agent.aware))
+    pop = agent.prefix
     u = agent.uniform("billing") if annual_on or p_invol > 0 else None
     paying = agent.paying_mask()
     monthly = np.flatnonzero(paying & ~pop.annual)

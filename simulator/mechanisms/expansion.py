@@ -75,6 +75,8 @@ def resize(
 
     Returns (their new MRR in $/month, float64, not yet applied; tier changes; seat changes).
     """
+    if rows.size == 0:
+        return np.zeros(0), 0, 0
     pop = agent.pop
     book = agent.model.price_book
     mult = agent.persona.price_multiplier

@@ -37,6 +37,7 @@ class PriceBook:
         self.per_seat = np.array([p.per_seat for p in plans], dtype=np.bool_)
         self.annual_discount = float(pricing.annual_discount)
         self.n_plans = len(plans)
+        self._plan_values: dict[str, np.ndarray] = {}
 
     @classmethod
     def current_book(cls, params: ScenarioParams) -> PriceBook:
@@ -53,8 +54,14 @@ class PriceBook:
         return bool(np.any(self.list_price != other.list_price))
 
     def plan_values(self, persona: Persona) -> np.ndarray:
-        """The persona's utility of each plan (``plan_value``), in rank order."""
-        return np.array([persona.plan_value[name] for name in self.names], dtype=np.float64)
+        """The persona's utility of each plan (``plan_value``), in rank order (read-only;
+        built once per persona: it does not change with prices)."""
+        values = self._plan_values.get(persona.name)
+        if values is None:
+            values = np.array([persona.plan_value[name] for name in self.names], dtype=np.float64)
+            values.flags.writeable = False
+            self._plan_values[persona.name] = values
+        return values
 
     def account_mrr(
         self, plan: np.ndarray, seats: np.ndarray, annual: np.ndarray, multiplier: float
