@@ -53,10 +53,9 @@ def tier_targets(agent: PersonaAgent, rows: np.ndarray, direction: int) -> np.nd
     seats, annual, paid = pop.seats[rows], pop.annual[rows], pop.mrr[rows]
     mult = agent.persona.price_multiplier
     ranks = np.arange(n)
-    ok = np.empty((rows.size, n), dtype=np.bool_)
-    for j in range(n):
-        price = book.account_mrr(np.full(rows.size, j), seats, annual, mult)
-        ok[:, j] = price > paid if direction > 0 else price < paid
+    # Every plan's MRR for every account (rows × plans).
+    price = book.account_mrr(ranks[None, :], seats[:, None], annual[:, None], mult)
+    ok = price > paid[:, None] if direction > 0 else price < paid[:, None]
     if direction > 0:
         ok &= ranks[None, :] > plan[:, None]
         first = ok.argmax(axis=1)
@@ -111,7 +110,7 @@ def expand_and_contract(model: JourneyModel) -> None:
         p = agent.persona
         pop = agent.pop
         st = pop.stage[: agent.aware]
-        idx = np.flatnonzero((st == Stage.ACTIVE) | (st == Stage.ADVOCATE))
+        idx = ((st == Stage.ACTIVE) | (st == Stage.ADVOCATE)).nonzero()[0]
         if idx.size == 0:
             continue
         u = agent.uniform("expansion")[idx]

@@ -253,14 +253,14 @@ def raise_tickets(agent: PersonaAgent) -> tuple[np.ndarray, np.ndarray, np.ndarr
     Returns (rows, tickets per row, a fresh uniform per row for its SLA draw)."""
     m = agent.model
     rate = agent.persona.support.tickets_per_month * (1.0 - m.support_desk.deflection)
-    idx = np.flatnonzero(agent.paying_mask())
+    idx = agent.paying_mask().nonzero()[0]
     u = agent.uniform("support")[idx]
     tickets = np.zeros(idx.size, dtype=np.int32)
     if rate > 0 and idx.size:
         cdf = poisson_cdf(rate)
         kmax = cdf.size - 1
         # Inverse CDF; only accounts with at least one ticket (u >= P(0)) need a search.
-        some = np.flatnonzero(u >= cdf[0])
+        some = (u >= cdf[0]).nonzero()[0]
         k = np.searchsorted(cdf, u[some], side="right").astype(np.int32)
         tickets[some] = k
         lower = cdf[k - 1]
