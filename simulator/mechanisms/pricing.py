@@ -120,6 +120,9 @@ def choice_probabilities(
     return util
 
 
+_BELOW_ONE = np.nextafter(1.0, 0.0)
+
+
 def choose(probabilities: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse-CDF choice from per-account probabilities with one uniform each.
 
@@ -131,9 +134,10 @@ def choose(probabilities: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.nda
     cdf[:, -1] = 1.0
     idx = (u[:, None] >= cdf).sum(axis=1)
     idx = np.minimum(idx, probabilities.shape[1] - 1)
-    lo = np.where(idx > 0, np.take_along_axis(cdf, np.maximum(idx - 1, 0)[:, None], 1)[:, 0], 0.0)
-    width = np.take_along_axis(probabilities, idx[:, None], 1)[:, 0]
-    rescaled = np.clip((u - lo) / np.maximum(width, 1e-300), 0.0, np.nextafter(1.0, 0.0))
+    accounts = np.arange(idx.size)
+    lo = np.where(idx > 0, cdf[accounts, np.maximum(idx - 1, 0)], 0.0)
+    width = probabilities[accounts, idx]
+    rescaled = np.clip((u - lo) / np.maximum(width, 1e-300), 0.0, _BELOW_ONE)
     return idx, rescaled
 
 
