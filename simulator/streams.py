@@ -64,6 +64,8 @@ def rescale(u: np.ndarray, lo: np.ndarray | float, width: np.ndarray | float) ->
     """The part of uniforms ``u`` within [lo, lo + width) as fresh float32 uniforms on [0, 1):
     where one account needs a second independent choice from one uniform, the uniform rescaled
     within the interval it fell in is again uniform and independent of the first choice."""
+    if u.size == 0:
+        return u.astype(np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
         v = (u - lo) / width
         # Clipped, then NaN (0 / 0: an empty interval) to 0: as ``nan_to_num`` then ``clip``
