@@ -20,12 +20,19 @@ NEVER = 100_000
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
+def _is_scalar(x: object) -> bool:
+    """``np.ndim(x) == 0``, without its wrapper for the usual arguments."""
+    if isinstance(x, np.ndarray):
+        return x.ndim == 0
+    return isinstance(x, int | float | np.generic) or np.ndim(x) == 0
+
+
 def months_waiting(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
     """Months an account stays before it leaves, when it leaves each month with probability
     ``p``: the number of failures before the first success, by inversion of uniforms ``u``
     (P(K >= k) = (1 - p)^k). ``NEVER`` where p <= 0; 0 where p >= 1."""
     log_u = np.log1p(-np.asarray(u, dtype=np.float64))
-    if np.ndim(p) == 0:
+    if _is_scalar(p):
         p = float(p)
         if p <= 0.0:
             return np.full(log_u.shape, NEVER, dtype=np.int64)
@@ -96,7 +103,7 @@ class Calendar:
         ``NEVER`` are dropped: those accounts never leave."""
         if rows.size == 0:
             return
-        if np.ndim(month) == 0:
+        if _is_scalar(month):
             m = int(month)
             if m < self._edge:
                 self._due.setdefault(m, []).append(rows)

@@ -183,7 +183,7 @@ class JourneyModel(mesa.Model):
         self.replication = int(replication)
         self.scenario_name = params.scenario_name
         self.mechanisms = dict(params.mechanisms)
-        self.streams = RandomStreams(params.seed, replication)
+        self.streams = RandomStreams(params.seed, replication, len(params.persona_list))
         self.month = 0
         self.records: list[dict] = []
 

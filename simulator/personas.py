@@ -43,6 +43,7 @@ class PersonaAgent(mesa.Agent):
 
     Attributes:
         persona: the persona's validated parameters.
+        index: the persona's number (config order), a key of every random stream.
         rows: the slice of population rows that belong to this persona.
         pop: views of the population arrays restricted to ``rows``.
         aware: accounts ever reached (rows ``[0, aware)``); the rest are unaware.
@@ -59,10 +60,12 @@ class PersonaAgent(mesa.Agent):
     ):
         super().__init__(model)
         self.persona = persona
+        self.index: int = persona.index
         self.rows = rows
         self.size = rows.stop - rows.start
         self.pop: Population = model.population.view(rows)
         self.aware = 0
+        self._prefix: tuple[int, Population] = (0, self.pop.view(slice(0, 0)))
         self.counts = np.zeros(N_STAGES, dtype=np.int64)
         self.counts[Stage.UNAWARE] = self.size
         self.start_counts = self.counts.copy()
@@ -73,9 +76,14 @@ class PersonaAgent(mesa.Agent):
 
     # ------------------------------------------------------------------ draws and flows
     @property
-    def index(self) -> int:
-        """The persona's number (config order), a key of every random stream."""
-        return self.persona.index
+    def prefix(self) -> Population:
+        """Views of the population arrays over the aware prefix (rows ``[0, aware)``), kept
+        until the prefix grows."""
+        size, view = self._prefix
+        if size != self.aware:
+            view = self.pop.view(slice(0, self.aware))
+            self._prefix = (self.aware, view)
+        return view
 
     def uniform(self, stream: str) -> np.ndarray:
         """One float32 uniform per account of the aware prefix from ``stream`` this month."""

@@ -90,4 +90,8 @@ class Population:
 
     def view(self, sl: slice) -> Population:
         """The same arrays restricted to a slice of rows (views, not copies)."""
-        return Population(**{f.name: getattr(self, f.name)[sl] for f in fields(self)})
+        return Population(*[getattr(self, name)[sl] for name in _COLUMNS])
+
+
+#: The per-account arrays, in field order.
+_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Population))

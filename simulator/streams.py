@@ -7,7 +7,10 @@ only a price changes only what that price touches. Two kinds of draw, both keyed
 
 - ``uniform``: one uniform for each of the first ``n`` rows of a persona, from a PCG64 generator
   built fresh for the key (a prefix of the same sequence for any ``n``). Used by the phases that
-  act on most accounts every month (support, billing, expansion, churn, advocacy).
+  act on most accounts every month (support, billing, expansion, churn, advocacy). The
+  generator is ``PCG64(SeedSequence([seed, replication, stream, month, persona]))``; the seed
+  sequences' output words are computed for a block of months at once (``seed_states``,
+  NumPy's ``SeedSequence`` hash vectorised over keys), so a month builds no ``SeedSequence``.
 - ``row_uniform``: one uniform for each row of a given list, counter-based (SplitMix64 of the key
   and the row number), so a phase that acts on a few rows draws for those rows only and a row's
   value does not depend on which other rows are in the list. Used by the scheduled transitions
@@ -19,6 +22,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
 STREAMS: tuple[str, ...] = (
     "init",  # seats, base churn, initial book
@@ -60,12 +64,98 @@ def rescale(u: np.ndarray, lo: np.ndarray | float, width: np.ndarray | float) ->
     """The part of uniforms ``u`` within [lo, lo + width) as fresh float32 uniforms on [0, 1):
     where one account needs a second independent choice from one uniform, the uniform rescaled
     within the interval it fell in is again uniform and independent of the first choice."""
+    if u.size == 0:
+        return u.astype(np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
         v = (u - lo) / width
-    return np.clip(np.nan_to_num(v, nan=0.0), 0.0, _ALMOST_ONE).astype(np.float32)
+        # Clipped, then NaN (0 / 0: an empty interval) to 0: as ``nan_to_num`` then ``clip``
+        # (±inf clip to the same ends as ``nan_to_num``'s largest finite values).
+        np.clip(v, 0.0, _ALMOST_ONE, out=v)
+        np.copyto(v, 0.0, where=np.isnan(v))
+    return v.astype(np.float32, copy=False)
 
 
 _STREAM_IDS = {name: zlib.crc32(name.encode()) for name in STREAMS}
+_STREAM_POS = {name: k for k, name in enumerate(STREAMS)}
+
+# NumPy's ``SeedSequence`` (numpy/random/bit_generator.pyx): its pool hash and output hash,
+# in uint32 arithmetic.
+_MASK32 = 0xFFFFFFFF
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = np.uint32(0xCA01F9DD), np.uint32(0x4973F715)
+_POOL_SIZE = 4
+_U32_16 = np.uint32(16)
+#: Months of seed states computed at once.
+_BLOCK_MONTHS = 32
+#: Months whose keys are precomputed (each month one uint32 word, as ``SeedSequence`` has it).
+_MAX_BLOCKED_MONTH = (1 << 32) - _BLOCK_MONTHS
+
+
+def _uint32_words(n: int) -> list[int]:
+    """The uint32 words ``SeedSequence`` makes of a non-negative int (little-endian; 0 is one
+    word)."""
+    if n < 0:
+        raise ValueError("expected non-negative integer")
+    words = [n & _MASK32]
+    n >>= 32
+    while n:
+        words.append(n & _MASK32)
+        n >>= 32
+    return words
+
+
+def seed_states(entropy: np.ndarray) -> np.ndarray:
+    """``SeedSequence(words).generate_state(4, np.uint64)`` for each row of ``entropy`` (the
+    uint32 words of each key, shape (keys, L)), vectorised over keys: shape (keys, 4)."""
+    e = np.asarray(entropy, dtype=np.uint32)
+    n_keys, n_words = e.shape
+    const = _INIT_A
+
+    def hashmix(value: np.ndarray) -> np.ndarray:
+        nonlocal const
+        value = value ^ np.uint32(const)
+        const = (const * _MULT_A) & _MASK32
+        value = value * np.uint32(const)
+        return value ^ (value >> _U32_16)
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        result = _MIX_L * x - _MIX_R * y
+        return result ^ (result >> _U32_16)
+
+    zero = np.zeros(n_keys, dtype=np.uint32)
+    pool = [hashmix(e[:, i] if i < n_words else zero) for i in range(_POOL_SIZE)]
+    for src in range(_POOL_SIZE):
+        for dst in range(_POOL_SIZE):
+            if src != dst:
+                pool[dst] = mix(pool[dst], hashmix(pool[src]))
+    for src in range(_POOL_SIZE, n_words):
+        for dst in range(_POOL_SIZE):
+            pool[dst] = mix(pool[dst], hashmix(e[:, src]))
+    out = np.empty((n_keys, 8), dtype=np.uint32)
+    const = _INIT_B
+    for i in range(8):
+        value = pool[i % _POOL_SIZE] ^ np.uint32(const)
+        const = (const * _MULT_B) & _MASK32
+        value = value * np.uint32(const)
+        out[:, i] = value ^ (value >> _U32_16)
+    return np.ascontiguousarray(out.astype("<u4").view("<u8").astype(np.uint64))
+
+
+class _SeedState(ISeedSequence):
+    """A seed sequence whose output (``generate_state(4, np.uint64)``) is already computed:
+    ``PCG64(_SeedState(seed_states(words)[k]))`` has the state of ``PCG64(SeedSequence(
+    words[k]))``."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, words: np.ndarray):
+        self.words = words
+
+    def generate_state(self, n_words: int, dtype: type = np.uint32) -> np.ndarray:
+        if n_words != 4 or np.dtype(dtype) != np.uint64:
+            raise ValueError("only PCG64's seeding (4 uint64 words) is precomputed")
+        return self.words
 
 
 def _stream_id(name: str) -> int:
@@ -87,22 +177,66 @@ def _mix64(x: int) -> int:
 class RandomStreams:
     """Factory of per-(mechanism, month, persona) generators for one replication."""
 
-    def __init__(self, seed: int, replication: int):
+    def __init__(self, seed: int, replication: int, personas: int = 1):
         self.seed = int(seed)
         self.replication = int(replication)
         self._root = int(
             np.random.SeedSequence([self.seed, self.replication]).generate_state(1, np.uint64)[0]
         )
+        self._prefix = _uint32_words(self.seed) + _uint32_words(self.replication)
+        self._personas = max(int(personas), 1)
+        #: Seed states by block of months: (stream, month in block, persona, 4 words).
+        self._states: dict[int, np.ndarray] = {}
+
+    def _seed_state(self, stream: str, month: int, persona: int) -> np.ndarray:
+        """``SeedSequence([seed, replication, stream, month, persona]).generate_state(4,
+        np.uint64)``, from the states of the month's block (computed on first use)."""
+        pos = _STREAM_POS.get(stream)
+        if pos is None:
+            _stream_id(stream)  # raises: unknown stream
+        if persona >= self._personas:
+            self._personas, self._states = persona + 1, {}
+        block, row = divmod(month, _BLOCK_MONTHS)
+        states = self._states.get(block)
+        if states is None:
+            states = self._states[block] = self._block_states(block)
+        return states[pos, row, persona]
+
+    def _block_states(self, block: int) -> np.ndarray:
+        """Seed states of every stream, month of a block and persona: shape (streams, months,
+        personas, 4); each key's words are the prefix's, then one each for the stream's
+        number, the month and the persona."""
+        shape = (len(STREAMS), _BLOCK_MONTHS, self._personas)
+        stream, month, persona = np.meshgrid(
+            np.array([_STREAM_IDS[s] for s in STREAMS], dtype=np.uint32),
+            np.arange(block * _BLOCK_MONTHS, (block + 1) * _BLOCK_MONTHS, dtype=np.uint32),
+            np.arange(self._personas, dtype=np.uint32),
+            indexing="ij",
+        )
+        n = len(self._prefix)
+        entropy = np.empty((stream.size, n + 3), dtype=np.uint32)
+        entropy[:, :n] = self._prefix
+        entropy[:, n] = stream.ravel()
+        entropy[:, n + 1] = month.ravel()
+        entropy[:, n + 2] = persona.ravel()
+        return seed_states(entropy).reshape(*shape, 4)
 
     def generator(self, stream: str, month: int, persona: int = 0) -> np.random.Generator:
-        """The generator for one mechanism, month and persona."""
-        ss = np.random.SeedSequence(
-            [self.seed, self.replication, _stream_id(stream), int(month), int(persona)]
-        )
-        return np.random.Generator(np.random.PCG64(ss))
+        """The generator for one mechanism, month and persona: ``PCG64(SeedSequence([seed,
+        replication, stream, month, persona]))``."""
+        month, persona = int(month), int(persona)
+        if 0 <= month < _MAX_BLOCKED_MONTH and 0 <= persona <= _MASK32:
+            seed_seq = _SeedState(self._seed_state(stream, month, persona))
+        else:  # outside the precomputed keys (SeedSequence refuses negative ones)
+            key = [self.seed, self.replication, _stream_id(stream), month, persona]
+            seed_seq = np.random.SeedSequence(key)
+        return np.random.Generator(np.random.PCG64(seed_seq))
 
     def uniform(self, stream: str, month: int, persona: int, n: int) -> np.ndarray:
         """``n`` uniforms on [0, 1) in float32, one per row of a persona's slice."""
+        if n == 0:
+            _stream_id(stream)
+            return np.zeros(0, dtype=np.float32)
         return self.generator(stream, month, persona).random(n, dtype=np.float32)
 
     def row_key(self, stream: str, month: int, persona: int, draw: int = 0) -> int:

@@ -16,7 +16,7 @@ import pytest
 from sizes import small
 
 from simulator import JourneyModel, load_config, simulate
-from simulator.streams import STREAMS, RandomStreams
+from simulator.streams import STREAMS, RandomStreams, _stream_id
 
 SMALL = small(replications=3)
 
@@ -116,6 +116,27 @@ def test_random_streams_are_keyed_not_sequential() -> None:
         # Independent streams: correlation within sampling error (|r| < 5/sqrt(n)).
         assert abs(np.corrcoef(first, other)[0, 1]) < 5 / np.sqrt(1000)
     assert first.dtype == np.float32 and first.min() >= 0.0 and first.max() < 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 1, 2**32 + 5, 2**70 + 1])
+@pytest.mark.parametrize("replication", [0, 3, 2**33])
+def test_generators_are_those_of_seed_sequences(seed: int, replication: int) -> None:
+    # The precomputed seed states (a block of months at once) give each key the generator
+    # PCG64(SeedSequence([seed, replication, stream id, month, persona])) exactly.
+    s = RandomStreams(seed, replication, personas=2)
+    for stream in STREAMS:
+        for month in (0, 1, 31, 32, 100):
+            for persona in (0, 1, 3):
+                key = [seed, replication, _stream_id(stream), month, persona]
+                ref = np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+                gen = s.generator(stream, month, persona)
+                assert gen.bit_generator.state == ref.bit_generator.state
+    assert np.array_equal(
+        s.uniform("churn", 40, 1, 500),
+        np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence([seed, replication, _stream_id("churn"), 40, 1]))
+        ).random(500, dtype=np.float32),
+    )
 
 
 def test_unknown_stream_is_refused() -> None:

@@ -58,8 +58,7 @@ def close_month(model: JourneyModel) -> None:
             "month": model.month,
             "persona": agent.persona.name,
         }
-        for col, c in zip(STAGE_COLUMNS, agent.counts, strict=True):
-            row[col] = int(c)
+        row.update(zip(STAGE_COLUMNS, agent.counts.tolist(), strict=True))
         mrr_end = agent.mrr_total
         seats = agent.paying_seats
         cogs = agent.persona.cogs
@@ -93,8 +92,7 @@ def close_month(model: JourneyModel) -> None:
                 f"flow column(s) {', '.join(sorted(undeclared))} written by persona "
                 f"{agent.persona.name!r} are not declared in simulator.results"
             )
-        for col in FLOW_NAMES:
-            row[col] = f.get(col, 0.0)
+        row.update({col: f.get(col, 0.0) for col in FLOW_NAMES})
         row["customers"] = paying
         row["arr"] = 12.0 * mrr_end
         model.records.append(row)

@@ -64,14 +64,14 @@ def advocate(model: JourneyModel) -> None:
     threshold = par.health.promoter_threshold
     min_tenure = par.advocacy.min_tenure_months
     for agent in model.persona_agents:
-        pop = agent.pop.view(slice(0, agent.aware))
-        adv = np.flatnonzero(pop.stage == Stage.ADVOCATE)
+        pop = agent.prefix
+        adv = (pop.stage == Stage.ADVOCATE).nonzero()[0]
         revert = adv[pop.health[adv] < threshold]
         agent.move(revert, Stage.ACTIVE, Stage.ADVOCATE)
         u = agent.uniform("advocacy")
         tenure = t - pop.cohort_month.astype(np.int32)
         healthy = (pop.stage == Stage.ACTIVE) & (pop.health >= threshold)
-        new = np.flatnonzero(healthy & (tenure >= min_tenure) & (u < agent.persona.advocacy.rate))
+        new = (healthy & (tenure >= min_tenure) & (u < agent.persona.advocacy.rate)).nonzero()[0]
         agent.move(new, Stage.ADVOCATE, Stage.ACTIVE)
         model.healthy_reviewers += int(np.count_nonzero(healthy)) - new.size
         agent.add("new_advocates", new.size)

@@ -79,10 +79,10 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
     term = par.renewal.term_months
     book = m.price_book
     mult = agent.persona.price_multiplier
-    pop = agent.pop.view(slice(0, agent.aware))
+    pop = agent.prefix
     u = agent.uniform("billing") if annual_on or p_invol > 0 else None
     paying = agent.paying_mask()
-    monthly = np.flatnonzero(paying & ~pop.annual)
+    monthly = (paying & ~pop.annual).nonzero()[0]
 
     if m.repricing_due and monthly.size:
         cand = monthly[~pop.price_locked[monthly]]
@@ -98,7 +98,7 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
         # whose end is t + term).
         accrue = annual & (pop.term_end < t + term)
         np.add(pop.term_health, pop.health, out=pop.term_health, where=accrue)
-        due = np.flatnonzero(annual & (pop.term_end <= t))
+        due = (annual & (pop.term_end <= t)).nonzero()[0]
         if due.size:
             _renew(agent, due, u[due], p_invol)  # type: ignore[index]
 

@@ -102,7 +102,7 @@ def churn(model: JourneyModel) -> None:
             idx = agent.due["churn"].pop(t)
             agent.end_paying(idx[is_paying(pop.stage[idx])], "churned_voluntary")
             continue
-        idx = np.flatnonzero(agent.paying_mask() & ~pop.annual[: agent.aware])
+        idx = (agent.paying_mask() & ~pop.annual[: agent.aware]).nonzero()[0]
         if idx.size == 0:
             continue
         p = with_early_churn(agent, idx, churn_probability(agent, idx))

@@ -53,10 +53,9 @@ def tier_targets(agent: PersonaAgent, rows: np.ndarray, direction: int) -> np.nd
     seats, annual, paid = pop.seats[rows], pop.annual[rows], pop.mrr[rows]
     mult = agent.persona.price_multiplier
     ranks = np.arange(n)
-    ok = np.empty((rows.size, n), dtype=np.bool_)
-    for j in range(n):
-        price = book.account_mrr(np.full(rows.size, j), seats, annual, mult)
-        ok[:, j] = price > paid if direction > 0 else price < paid
+    # Every plan's MRR for every account (rows × plans).
+    price = book.account_mrr(ranks[None, :], seats[:, None], annual[:, None], mult)
+    ok = price > paid[:, None] if direction > 0 else price < paid[:, None]
     if direction > 0:
         ok &= ranks[None, :] > plan[:, None]
         first = ok.argmax(axis=1)
@@ -75,30 +74,39 @@ def resize(
 
     Returns (their new MRR in $/month, float64, not yet applied; tier changes; seat changes).
     """
+    if rows.size == 0:
+        return np.zeros(0), 0, 0
     pop = agent.pop
-    book = agent.model.price_book
-    mult = agent.persona.price_multiplier
-    target = tier_targets(agent, rows, direction)
-    tier = (v < tier_share) & (target >= 0)
-    moved = rows[tier]
-    pop.plan[moved] = target[tier]
-    pop.price_locked[moved] = False
-    pop.renewal_offer[moved] = False
-    pop.offer_end[moved] = 0  # a tier change ends a win-back offer: the new tier is at list
-    resized = rows[~tier]
-    seats_old = pop.seats[resized].copy()
-    step = np.maximum(1, np.rint(seats_old * agent.persona.expansion.seats_growth)).astype(np.int32)
-    if direction > 0:
-        seats_new = np.minimum(seats_old.astype(np.int64) + step, MAX_SEATS).astype(np.int32)
-    else:
-        seats_new = np.maximum(1, seats_old - step)
-    pop.seats[resized] = seats_new
-    agent.paying_seats += int((seats_new.astype(np.int64) - seats_old).sum(dtype=np.int64))
     new_mrr = pop.mrr[rows].astype(np.float64)
-    new_mrr[tier] = book.account_mrr(pop.plan[moved], pop.seats[moved], pop.annual[moved], mult)
-    per_seat = book.per_seat[pop.plan[resized]]
-    scaled = pop.mrr[resized] * (pop.seats[resized] / np.maximum(seats_old, 1))
-    new_mrr[~tier] = np.where(per_seat, scaled, pop.mrr[resized])
+    # (Each part is skipped when it has no accounts: a plan is sought only for those drawn a
+    # tier change, row by row, so the others need none.)
+    tier = v < tier_share
+    if tier.any():
+        target = tier_targets(agent, rows, direction)
+        tier &= target >= 0
+    moved = rows[tier]
+    if moved.size:
+        pop.plan[moved] = target[tier]
+        pop.price_locked[moved] = False
+        pop.renewal_offer[moved] = False
+        pop.offer_end[moved] = 0  # a tier change ends a win-back offer: the new tier is at list
+        new_mrr[tier] = agent.model.price_book.account_mrr(
+            pop.plan[moved], pop.seats[moved], pop.annual[moved], agent.persona.price_multiplier
+        )
+    resized = rows[~tier]
+    if resized.size:
+        seats_old = pop.seats[resized].copy()
+        growth = agent.persona.expansion.seats_growth
+        step = np.maximum(1, np.rint(seats_old * growth)).astype(np.int32)
+        if direction > 0:
+            seats_new = np.minimum(seats_old.astype(np.int64) + step, MAX_SEATS).astype(np.int32)
+        else:
+            seats_new = np.maximum(1, seats_old - step)
+        pop.seats[resized] = seats_new
+        agent.paying_seats += int((seats_new.astype(np.int64) - seats_old).sum(dtype=np.int64))
+        per_seat = agent.model.price_book.per_seat[pop.plan[resized]]
+        scaled = pop.mrr[resized] * (pop.seats[resized] / np.maximum(seats_old, 1))
+        new_mrr[~tier] = np.where(per_seat, scaled, pop.mrr[resized])
     return new_mrr, moved.size, resized.size
 
 
@@ -109,7 +117,7 @@ def expand_and_contract(model: JourneyModel) -> None:
         p = agent.persona
         pop = agent.pop
         st = pop.stage[: agent.aware]
-        idx = np.flatnonzero((st == Stage.ACTIVE) | (st == Stage.ADVOCATE))
+        idx = ((st == Stage.ACTIVE) | (st == Stage.ADVOCATE)).nonzero()[0]
         if idx.size == 0:
             continue
         u = agent.uniform("expansion")[idx]

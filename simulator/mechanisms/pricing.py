@@ -37,6 +37,7 @@ class PriceBook:
         self.per_seat = np.array([p.per_seat for p in plans], dtype=np.bool_)
         self.annual_discount = float(pricing.annual_discount)
         self.n_plans = len(plans)
+        self._plan_values: dict[str, np.ndarray] = {}
 
     @classmethod
     def current_book(cls, params: ScenarioParams) -> PriceBook:
@@ -53,8 +54,14 @@ class PriceBook:
         return bool(np.any(self.list_price != other.list_price))
 
     def plan_values(self, persona: Persona) -> np.ndarray:
-        """The persona's utility of each plan (``plan_value``), in rank order."""
-        return np.array([persona.plan_value[name] for name in self.names], dtype=np.float64)
+        """The persona's utility of each plan (``plan_value``), in rank order (read-only;
+        built once per persona: it does not change with prices)."""
+        values = self._plan_values.get(persona.name)
+        if values is None:
+            values = np.array([persona.plan_value[name] for name in self.names], dtype=np.float64)
+            values.flags.writeable = False
+            self._plan_values[persona.name] = values
+        return values
 
     def account_mrr(
         self, plan: np.ndarray, seats: np.ndarray, annual: np.ndarray, multiplier: float
@@ -113,6 +120,9 @@ def choice_probabilities(
     return util
 
 
+_BELOW_ONE = np.nextafter(1.0, 0.0)
+
+
 def choose(probabilities: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse-CDF choice from per-account probabilities with one uniform each.
 
@@ -124,9 +134,10 @@ def choose(probabilities: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.nda
     cdf[:, -1] = 1.0
     idx = (u[:, None] >= cdf).sum(axis=1)
     idx = np.minimum(idx, probabilities.shape[1] - 1)
-    lo = np.where(idx > 0, np.take_along_axis(cdf, np.maximum(idx - 1, 0)[:, None], 1)[:, 0], 0.0)
-    width = np.take_along_axis(probabilities, idx[:, None], 1)[:, 0]
-    rescaled = np.clip((u - lo) / np.maximum(width, 1e-300), 0.0, np.nextafter(1.0, 0.0))
+    accounts = np.arange(idx.size)
+    lo = np.where(idx > 0, cdf[accounts, np.maximum(idx - 1, 0)], 0.0)
+    width = probabilities[accounts, idx]
+    rescaled = np.clip((u - lo) / np.maximum(width, 1e-300), 0.0, _BELOW_ONE)
     return idx, rescaled
 
 

@@ -46,6 +46,7 @@ tickets.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import mesa
@@ -235,20 +236,31 @@ def setup(model: JourneyModel) -> None:
     model.support_desk = SupportDesk(model)
 
 
+@lru_cache(maxsize=256)
+def poisson_cdf(rate: float) -> np.ndarray:
+    """P(tickets <= k) for k = 0 … kmax of Poisson(``rate``) in float32 (read-only), kmax =
+    rate + 12 sqrt(rate) + 12: the inverse-CDF table of ``raise_tickets``, built once per rate
+    (a rate is fixed for a persona: events do not change it)."""
+    kmax = int(rate + 12 * np.sqrt(rate) + 12)
+    cdf = stats.poisson.cdf(np.arange(kmax + 1), rate).astype(np.float32)
+    cdf.flags.writeable = False
+    return cdf
+
+
 def raise_tickets(agent: PersonaAgent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Paying accounts of one persona raise tickets this month.
 
     Returns (rows, tickets per row, a fresh uniform per row for its SLA draw)."""
     m = agent.model
     rate = agent.persona.support.tickets_per_month * (1.0 - m.support_desk.deflection)
-    idx = np.flatnonzero(agent.paying_mask())
+    idx = agent.paying_mask().nonzero()[0]
     u = agent.uniform("support")[idx]
     tickets = np.zeros(idx.size, dtype=np.int32)
     if rate > 0 and idx.size:
-        kmax = int(rate + 12 * np.sqrt(rate) + 12)
-        cdf = stats.poisson.cdf(np.arange(kmax + 1), rate).astype(np.float32)
+        cdf = poisson_cdf(rate)
+        kmax = cdf.size - 1
         # Inverse CDF; only accounts with at least one ticket (u >= P(0)) need a search.
-        some = np.flatnonzero(u >= cdf[0])
+        some = (u >= cdf[0]).nonzero()[0]
         k = np.searchsorted(cdf, u[some], side="right").astype(np.int32)
         tickets[some] = k
         lower = cdf[k - 1]
