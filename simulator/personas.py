@@ -6,8 +6,10 @@ the devices that keep a month's work proportional to the accounts that act, not 
 - **Aware prefix.** Unaware accounts are exchangeable (their seats and base churn are drawn at
   set-up and used only once they buy), so the ``k`` accounts that start evaluating in a month are
   the next ``k`` unaware rows: rows ``[0, aware)`` of a persona are every account that has ever
-  been reached, rows ``[aware, size)`` are unaware. Phases that act on most customers every month
-  (support, billing, expansion, churn, advocacy) work on the prefix only.
+  been reached, rows ``[aware, size)`` are unaware.
+- **Paying index.** Phases that act on most customers every month walk ``paying_rows()``, the
+  paying rows of the prefix, built once a month and shared, in compiled loops
+  (``simulator.kernels``).
 - **Scheduled transitions** (``simulator.calendar``): constant monthly exit probabilities
   become geometric waiting times drawn when an account enters the stage; fixed durations are
   filed the same way. ``due`` holds one calendar per scheduled transition, each declared by the
@@ -17,8 +19,8 @@ the devices that keep a month's work proportional to the accounts that act, not 
   recounting the population.
 
 The mechanisms (``simulator.mechanisms``) are functions that take the model and work on these
-agents; random numbers come from named streams keyed by (stream, month, persona), one uniform per
-prefix row (``uniform``) or counter-based per listed row (``row_uniform``).
+agents; random numbers come from named streams keyed by (stream, month, persona), counter-based
+per row (``row_uniform``, or ``row_key`` for the draws made inside compiled kernels).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from simulator import kernels
 from simulator.calendar import Calendar
 from simulator.stages import N_STAGES, NO_COHORT, Stage, is_paying
 
@@ -73,6 +76,7 @@ class PersonaAgent(mesa.Agent):
         self.paying_seats = 0
         self.flows: dict[str, float] = {}
         self.due: dict[str, Calendar] = {name: Calendar() for name in calendars}
+        self._paying_rows: tuple[int, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ draws and flows
     @property
@@ -93,6 +97,11 @@ class PersonaAgent(mesa.Agent):
         """One float32 uniform per entry of ``rows`` from ``stream`` this month, keyed by row."""
         return self.model.streams.row_uniform(stream, self.model.month, self.index, rows, draw)
 
+    def row_key(self, stream: str, draw: int = kernels.MONTHLY_DRAW) -> np.uint64:
+        """The key of ``stream``'s counter-based draws this month (a kernel draws
+        ``kernels.row_uniform(key, row)`` for the rows it needs)."""
+        return np.uint64(self.model.streams.row_key(stream, self.model.month, self.index, draw))
+
     def add(self, column: str, value: float) -> None:
         """Add ``value`` to this month's flow ``column`` (an output column name)."""
         self.flows[column] = self.flows.get(column, 0.0) + float(value)
@@ -107,6 +116,17 @@ class PersonaAgent(mesa.Agent):
         """Paying accounts among the aware prefix (the rest of the rows are unaware)."""
         return is_paying(self.pop.stage[: self.aware])
 
+    def paying_rows(self) -> np.ndarray:
+        """Rows of the paying accounts (int64, row order): one index per month, built when a
+        phase first asks for it and shared by the phases after it. Accounts start paying only
+        through ``move`` into a paying stage from another one (decision, win-back), which drops
+        it, so later in the month it may only hold rows that have stopped paying since: its
+        users check the stage."""
+        month = self.model.month
+        if self._paying_rows is None or self._paying_rows[0] != month:
+            self._paying_rows = (month, kernels.paying_rows(self.pop.stage, self.aware))
+        return self._paying_rows[1]
+
     @property
     def n_paying(self) -> int:
         """Paying accounts now: onboarding + active + advocate."""
@@ -120,6 +140,7 @@ class PersonaAgent(mesa.Agent):
         self.aware = self.size - int(self.counts[Stage.UNAWARE])
         if np.any(pop.stage[: self.aware] == Stage.UNAWARE):
             raise ValueError("unaware accounts must be the last rows of a persona")
+        self._paying_rows = None
         paying = self.paying_mask()
         self.mrr_total = float(pop.mrr.sum(dtype=np.float64))
         self.paying_seats = int(pop.seats[: self.aware][paying].sum(dtype=np.int64))
@@ -134,6 +155,8 @@ class PersonaAgent(mesa.Agent):
         else:
             self.counts[source] -= idx.size
         self.counts[stage] += idx.size
+        if is_paying(stage) and (source is None or not is_paying(source)):
+            self._paying_rows = None  # accounts start paying: the month's index is stale
         pop.stage[idx] = stage
         pop.stage_month[idx] = self.model.month
 

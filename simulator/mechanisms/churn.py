@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import kernels
 from simulator.calendar import months_waiting, months_waiting_after_early
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import DecisionPath, is_paying
@@ -94,7 +95,8 @@ def schedule_churn(agent: PersonaAgent, idx: np.ndarray, first_month: int) -> No
 
 def churn(model: JourneyModel) -> None:
     """Scheduled churn: the accounts whose drawn churn month is now (and still pay). Otherwise
-    one draw per monthly-billed paying account against its probability this month."""
+    one draw per monthly-billed paying account against its probability this month
+    (``kernels.monthly_churn``: ``churn_probability`` and ``with_early_churn`` row by row)."""
     t = model.month
     for agent in model.persona_agents:
         pop = agent.pop
@@ -102,12 +104,26 @@ def churn(model: JourneyModel) -> None:
             idx = agent.due["churn"].pop(t)
             agent.end_paying(idx[is_paying(pop.stage[idx])], "churned_voluntary")
             continue
-        idx = (agent.paying_mask() & ~pop.annual[: agent.aware]).nonzero()[0]
-        if idx.size == 0:
+        rows = agent.paying_rows()
+        if rows.size == 0:
             continue
-        p = with_early_churn(agent, idx, churn_probability(agent, idx))
-        u = agent.uniform("churn")[idx]
-        agent.end_paying(idx[u < p], "churned_voluntary")
+        churned = kernels.monthly_churn(
+            rows,
+            pop.stage,
+            pop.annual,
+            pop.base_churn,
+            pop.health,
+            pop.mrr,
+            pop.seats,
+            pop.early_churn_end,
+            t,
+            model.params.health.churn_sensitivity,
+            model.price_gap_penalty,
+            agent.persona.willingness_to_pay,
+            forgot_churn(agent),
+            agent.row_key("churn"),
+        )
+        agent.end_paying(churned, "churned_voluntary")
 
 
 MECHANISM = Mechanism(

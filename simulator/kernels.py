@@ -1,0 +1,254 @@
+"""Compiled kernels of the per-account monthly work (numba), with counter-based draws inside.
+
+The phases that act on most paying accounts every month (churn) each keep their mechanism
+module (docstring, config, ``MECHANISM``) and call one kernel here for the loop over accounts;
+the few accounts that then move go back through the persona core in Python
+(``PersonaAgent.end_paying``, ``reprice``, ``move``),
+so counters, hooks and step order are unchanged.
+
+- **One index per persona and month.** The kernels walk ``PersonaAgent.paying_rows()``: the
+  rows paying when it is first asked for in a month. Accounts only start paying in decision and
+  win-back (which drop it), so later in the month it can only hold rows that have since stopped
+  paying; every kernel checks the row's stage.
+- **Draws.** A kernel draws ``row_uniform(key, row)`` for the rows it needs, with the key of
+  ``RandomStreams.row_key(stream, month, persona, MONTHLY_DRAW)`` and the row number within the
+  persona: the same counter-based hash as ``RandomStreams.row_uniform`` (SplitMix64 of key and
+  row, 24 bits), so a row's draw never depends on which other rows are drawn, and two scenarios
+  with the same seed share every draw (common random numbers).
+- **Cache.** Kernels are compiled on first use and cached on disk (``cache=True``). The cache
+  goes to ``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/journey-sim/numba`` (default
+  ``~/.cache/journey-sim/numba``), never inside the installed package.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+
+def _cache_dir() -> str:
+    """A user cache folder for compiled kernels (created), or a temporary one when the user's
+    cannot be written."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "journey-sim", "numba")
+    try:
+        os.makedirs(path, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    return os.path.join(tempfile.gettempdir(), f"journey-sim-numba-{os.getuid()}")
+
+
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    os.environ["NUMBA_CACHE_DIR"] = _cache_dir()
+    if "numba" in sys.modules:  # imported before us: make it read the cache folder again
+        sys.modules["numba"].core.config.reload_config()
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
+
+from simulator.stages import Stage  # noqa: E402
+
+#: The ``draw`` number (``RandomStreams.row_key``) of the monthly per-row draws of the kernels'
+#: streams (churn); draw 0 of the same streams is kept
+#: for the draws of listed rows made elsewhere (churn scheduling, renewal contraction).
+MONTHLY_DRAW = 1
+
+_ONBOARDING = int(Stage.ONBOARDING)
+_ACTIVE = int(Stage.ACTIVE)
+_ADVOCATE = int(Stage.ADVOCATE)
+
+# SplitMix64 (``simulator.streams``): the same constants, as uint64 for the compiled code.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S16, _S27, _S30, _S31, _S40 = (np.uint64(k) for k in (16, 27, 30, 31, 40))
+_LOW24 = np.uint64((1 << 24) - 1)
+_FLOAT24 = np.float32(2.0**-24)
+_ALMOST_ONE = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
+
+
+def _entry(kernel: Any) -> Callable[..., Any]:
+    """A kernel called from Python. numba calls back into Python to box a kernel's result, so a
+    Ctrl-C that arrives then surfaces as a ``SystemError`` chained to the
+    ``KeyboardInterrupt``: raise the interrupt itself (the run stops as it would in Python).
+    The compiled function is ``.kernel`` (kernels call each other directly)."""
+
+    @functools.wraps(kernel)
+    def call(*args: Any) -> Any:
+        try:
+            return kernel(*args)
+        except SystemError as exc:
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, KeyboardInterrupt):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise KeyboardInterrupt from None
+
+    call.kernel = kernel  # type: ignore[attr-defined]
+    return call
+
+
+# ---------------------------------------------------------------------- draws
+@njit(cache=True, error_model="numpy")
+def _hash(key: np.uint64, row: int) -> np.uint64:
+    x = np.uint64(row) * _GOLDEN + key
+    x ^= x >> _S30
+    x *= _MIX1
+    x ^= x >> _S27
+    x *= _MIX2
+    x ^= x >> _S31
+    return x
+
+
+@njit(cache=True, error_model="numpy")
+def row_uniform(key: np.uint64, row: int) -> np.float32:
+    """The float32 uniform on [0, 1) of ``row`` under ``key``: ``RandomStreams.row_uniform``."""
+    return np.float32((_hash(key, row) >> _S40) & _LOW24) * _FLOAT24
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def row_uniforms(key: np.uint64, rows: np.ndarray) -> np.ndarray:
+    """``row_uniform`` of each entry of ``rows`` (float32)."""
+    out = np.empty(rows.size, dtype=np.float32)
+    for i in range(rows.size):
+        out[i] = row_uniform(key, rows[i])
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _rescale(u: float, lo: float, width: float) -> np.float32:
+    """``simulator.streams.rescale`` of one uniform (width > 0)."""
+    v = (u - lo) / width
+    if v < 0.0:
+        v = 0.0
+    elif v > _ALMOST_ONE:
+        v = _ALMOST_ONE
+    return np.float32(v)
+
+
+@njit(cache=True, error_model="numpy")
+def _clip01(p: float) -> float:
+    """p clipped to [0, 1]; NaN (0 × inf) counts as 0: the account never moves."""
+    if p > 1.0:
+        return 1.0
+    if p > 0.0:
+        return p
+    return 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _paying(stage: int) -> bool:
+    return _ONBOARDING <= stage <= _ADVOCATE
+
+
+# ---------------------------------------------------------------------- the paying index
+@_entry
+@njit(cache=True, error_model="numpy")
+def paying_rows(stage: np.ndarray, n: int) -> np.ndarray:
+    """Rows among the first ``n`` whose stage is a paying one, in row order (int64)."""
+    count = 0
+    for r in range(n):
+        count += _paying(stage[r])
+    out = np.empty(count + 1, dtype=np.int64)
+    k = 0
+    for r in range(n):  # (written every row, kept where paying: no branch to mispredict)
+        out[k] = r
+        k += _paying(stage[r])
+    return out[:count]
+
+
+# ---------------------------------------------------------------------- churn
+@njit(cache=True, error_model="numpy")
+def churn_exponent(
+    health: float,
+    mrr: float,
+    seats: int,
+    sensitivity: float,
+    gap_penalty: float,
+    willingness_to_pay: float,
+) -> float:
+    """x such that an account's monthly churn probability is base × exp(x), clipped to [0, 1]:
+    x = -sensitivity × (health - gap penalty × max(MRR per seat / willingness to pay - 1, 0))
+    (``simulator.mechanisms.churn.churn_probability``)."""
+    if sensitivity <= 0.0:
+        return 0.0
+    h = np.float64(health)
+    if gap_penalty > 0.0:
+        per_seat = np.float64(mrr) / max(seats, 1)
+        h -= gap_penalty * max(per_seat / willingness_to_pay - 1.0, 0.0)
+    return -sensitivity * h
+
+
+@njit(cache=True, error_model="numpy")
+def churn_probability(
+    base: float,
+    health: float,
+    mrr: float,
+    seats: int,
+    sensitivity: float,
+    gap_penalty: float,
+    willingness_to_pay: float,
+) -> float:
+    """One account's monthly churn probability (``simulator.mechanisms.churn``)."""
+    x = churn_exponent(health, mrr, seats, sensitivity, gap_penalty, willingness_to_pay)
+    return _clip01(np.float64(base) * math.exp(x))
+
+
+#: Below this exponent exp(x) <= 1 + x + x² (true up to x ≈ 1.79): a cheap upper bound.
+_BOUND_X = 1.5
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def monthly_churn(
+    rows: np.ndarray,
+    stage: np.ndarray,
+    annual: np.ndarray,
+    base_churn: np.ndarray,
+    health: np.ndarray,
+    mrr: np.ndarray,
+    seats: np.ndarray,
+    early_churn_end: np.ndarray,
+    month: int,
+    sensitivity: float,
+    gap_penalty: float,
+    willingness_to_pay: float,
+    forgot_churn: float,
+    key: np.uint64,
+) -> np.ndarray:
+    """Monthly-billed paying accounts among ``rows`` that churn this month: one draw each
+    against p = ``churn_probability``, or 1 - (1 - p)(1 - ``forgot_churn``) for a
+    forgot-to-cancel account in its early window."""
+    out = np.empty(rows.size, dtype=np.int64)
+    k = 0
+    for i in range(rows.size):
+        r = rows[i]
+        u = row_uniform(key, r)
+        early = (forgot_churn > 0.0) & (early_churn_end[r] > month)
+        base = np.float64(base_churn[r])
+        x = churn_exponent(
+            health[r], mrr[r], seats[r], sensitivity, gap_penalty, willingness_to_pay
+        )
+        # Most accounts stay: exp only where a cheap upper bound of p (valid below _BOUND_X;
+        # 1 - (1 - p)(1 - q) is at most p + q; the margin covers exp's rounding) is above the
+        # draw. The conditions are combined without branches (mixed rows are unpredictable).
+        bound = base * (1.0 + x + x * x) * (1.0 + 1e-9) + early * forgot_churn
+        maybe = _paying(stage[r]) & ~annual[r] & ((x >= _BOUND_X) | (u < bound))
+        if not maybe:
+            continue
+        p = _clip01(base * math.exp(x))
+        if early:
+            p = 1.0 - (1.0 - p) * (1.0 - forgot_churn)
+        if u < p:
+            out[k] = r
+            k += 1
+    return out[:k].copy()
