@@ -1,8 +1,8 @@
 """Compiled kernels of the per-account monthly work (numba), with counter-based draws inside.
 
-The phases that act on most paying accounts every month (churn) each keep their mechanism
-module (docstring, config, ``MECHANISM``) and call one kernel here for the loop over accounts;
-the few accounts that then move go back through the persona core in Python
+The phases that act on most paying accounts every month (expansion, churn) each keep their
+mechanism module (docstring, config, ``MECHANISM``) and call one kernel here for the loop over
+accounts; the few accounts that then move go back through the persona core in Python
 (``PersonaAgent.end_paying``, ``reprice``, ``move``),
 so counters, hooks and step order are unchanged.
 
@@ -56,7 +56,7 @@ from numba import njit  # noqa: E402
 from simulator.stages import Stage  # noqa: E402
 
 #: The ``draw`` number (``RandomStreams.row_key``) of the monthly per-row draws of the kernels'
-#: streams (churn); draw 0 of the same streams is kept
+#: streams (expansion, churn); draw 0 of the same streams is kept
 #: for the draws of listed rows made elsewhere (churn scheduling, renewal contraction).
 MONTHLY_DRAW = 1
 
@@ -252,3 +252,58 @@ def monthly_churn(
             out[k] = r
             k += 1
     return out[:k].copy()
+
+
+# ---------------------------------------------------------------------- expansion
+@_entry
+@njit(cache=True, error_model="numpy")
+def expansion_draws(
+    rows: np.ndarray,
+    stage: np.ndarray,
+    annual: np.ndarray,
+    health: np.ndarray,
+    expansion_rate: float,
+    contraction_rate: float,
+    key: np.uint64,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Active and advocate accounts among ``rows`` that expand or contract this month, from one
+    draw u each: expand when u < e = min(rate × exp(health / 2), 0.5), else contract when
+    u < e + c, c = min(contraction rate × exp(-health / 2), 0.5) (0 for annual accounts).
+
+    Returns (expanding rows, their u rescaled within [0, e), contracting rows, their u
+    rescaled within [e, e + c)): the rescaled uniforms choose tier or seats."""
+    grow = np.empty(rows.size, dtype=np.int64)
+    grow_v = np.empty(rows.size, dtype=np.float32)
+    shrink = np.empty(rows.size, dtype=np.int64)
+    shrink_v = np.empty(rows.size, dtype=np.float32)
+    n_grow = n_shrink = 0
+    for i in range(rows.size):
+        r = rows[i]
+        s = stage[r]
+        u = row_uniform(key, r)
+        half = 0.5 * np.float64(health[r])
+        c_rate = contraction_rate * ~annual[r]
+        # Most accounts do neither: exp only where a cheap upper bound of e + c is above u
+        # (conditions combined without branches, as in ``monthly_churn``).
+        bound = expansion_rate * (1.0 + half + half * half)
+        bound += c_rate * (1.0 - half + half * half)
+        near = (half <= -_BOUND_X) | (half >= _BOUND_X) | (u < bound * (1.0 + 1e-9))
+        if not (((s == _ACTIVE) | (s == _ADVOCATE)) & near):
+            continue
+        grows = math.exp(half)
+        e = min(expansion_rate * grows, 0.5) if expansion_rate > 0.0 else 0.0
+        c = min(c_rate / grows, 0.5) if c_rate > 0.0 else 0.0
+        if u < e:
+            grow[n_grow] = r
+            grow_v[n_grow] = _rescale(u, 0.0, e)
+            n_grow += 1
+        elif u < e + c:
+            shrink[n_shrink] = r
+            shrink_v[n_shrink] = _rescale(u, e, c)
+            n_shrink += 1
+    return (
+        grow[:n_grow].copy(),
+        grow_v[:n_grow].copy(),
+        shrink[:n_shrink].copy(),
+        shrink_v[:n_shrink].copy(),
+    )

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import kernels
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
-from simulator.stages import Stage
-from simulator.streams import rescale
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -111,44 +110,43 @@ def resize(
 
 
 def expand_and_contract(model: JourneyModel) -> None:
-    """Expand and contract every persona's active and advocate accounts this month."""
+    """Expand and contract every persona's active and advocate accounts this month (the draws
+    and probabilities row by row: ``kernels.expansion_draws``)."""
     t = model.month
     for agent in model.persona_agents:
         p = agent.persona
         pop = agent.pop
-        st = pop.stage[: agent.aware]
-        idx = ((st == Stage.ACTIVE) | (st == Stage.ADVOCATE)).nonzero()[0]
-        if idx.size == 0:
+        rows = agent.paying_rows()
+        if rows.size == 0:
             continue
-        u = agent.uniform("expansion")[idx]
-        health = pop.health[idx].astype(np.float64)
-        e = np.minimum(p.expansion.rate * np.exp(health / 2.0), 0.5)
-        c = np.where(pop.annual[idx], 0.0, contraction_probability(p, health))
+        grow, grow_v, shrink, shrink_v = kernels.expansion_draws(
+            rows,
+            pop.stage,
+            pop.annual,
+            pop.health,
+            p.expansion.rate,
+            p.contraction.rate,
+            agent.row_key("expansion"),
+        )
 
-        grow = u < e
-        if grow.any():
-            rows = idx[grow]
-            old = pop.mrr[rows].astype(np.float64)
-            v = rescale(u[grow], 0.0, e[grow])
+        if grow.size:
+            old = pop.mrr[grow].astype(np.float64)
             new_mrr, upgrades, seat_expansions = resize(
-                agent, rows, v, +1, p.expansion.upgrade_share
+                agent, grow, grow_v, +1, p.expansion.upgrade_share
             )
-            agent.reprice(rows, new_mrr)
+            agent.reprice(grow, new_mrr)
             # The MRR as stored (float32): an annual account's change is never below 0.
-            delta = pop.mrr[rows].astype(np.float64) - old
-            remaining = np.where(pop.annual[rows], np.maximum(pop.term_end[rows] - t, 0), 0)
+            delta = pop.mrr[grow].astype(np.float64) - old
+            remaining = np.where(pop.annual[grow], np.maximum(pop.term_end[grow] - t, 0), 0)
             agent.add("revenue", float((delta * remaining).sum()))
             agent.add("upgrades", upgrades)
             agent.add("seat_expansions", seat_expansions)
 
-        shrink = (u >= e) & (u < e + c)
-        if shrink.any():
-            rows = idx[shrink]
-            v = rescale(u[shrink], e[shrink], c[shrink])
+        if shrink.size:
             new_mrr, downgrades, seat_cuts = resize(
-                agent, rows, v, -1, p.contraction.downgrade_share
+                agent, shrink, shrink_v, -1, p.contraction.downgrade_share
             )
-            agent.reprice(rows, new_mrr)
+            agent.reprice(shrink, new_mrr)
             agent.add("downgrades", downgrades)
             agent.add("seat_contractions", seat_cuts)
 
