@@ -1,8 +1,8 @@
 """Compiled kernels of the per-account monthly work (numba), with counter-based draws inside.
 
-The phases that act on most paying accounts every month (expansion, churn) each keep their
-mechanism module (docstring, config, ``MECHANISM``) and call one kernel here for the loop over
-accounts; the few accounts that then move go back through the persona core in Python
+The phases that act on most paying accounts every month (billing, expansion, churn) each keep
+their mechanism module (docstring, config, ``MECHANISM``) and call one kernel here for the loop
+over accounts; the few accounts that then move go back through the persona core in Python
 (``PersonaAgent.end_paying``, ``reprice``, ``move``),
 so counters, hooks and step order are unchanged.
 
@@ -56,7 +56,7 @@ from numba import njit  # noqa: E402
 from simulator.stages import Stage  # noqa: E402
 
 #: The ``draw`` number (``RandomStreams.row_key``) of the monthly per-row draws of the kernels'
-#: streams (expansion, churn); draw 0 of the same streams is kept
+#: streams (billing, expansion, churn); draw 0 of the same streams is kept
 #: for the draws of listed rows made elsewhere (churn scheduling, renewal contraction).
 MONTHLY_DRAW = 1
 
@@ -307,3 +307,66 @@ def expansion_draws(
         shrink[:n_shrink].copy(),
         shrink_v[:n_shrink].copy(),
     )
+
+
+# ---------------------------------------------------------------------- billing
+@_entry
+@njit(cache=True, error_model="numpy")
+def billing_draws(
+    rows: np.ndarray,
+    stage: np.ndarray,
+    annual: np.ndarray,
+    term_end: np.ndarray,
+    term_health: np.ndarray,
+    health: np.ndarray,
+    month: int,
+    term: int,
+    annual_on: bool,
+    p_involuntary: float,
+    key: np.uint64,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the paying accounts among ``rows``. With ``annual_on``, an annual account
+    adds this month's health to ``term_health`` (not in the month its term starts) and is due
+    to renew at term end; a monthly-billed one fails payment with ``p_involuntary``.
+
+    Returns (rows due to renew, their draw u, rows whose payment fails)."""
+    due = np.empty(rows.size, dtype=np.int64)
+    due_u = np.empty(rows.size, dtype=np.float32)
+    fails = np.empty(rows.size, dtype=np.int64)
+    n_due = n_fails = 0
+    zero = np.float32(0.0)
+    for i in range(rows.size):  # (branch-free: annual and monthly rows are mixed)
+        r = rows[i]
+        u = row_uniform(key, r)
+        paying = _paying(stage[r])
+        on_term = paying & annual[r] & annual_on
+        end = term_end[r]
+        if annual_on:
+            term_health[r] += health[r] if on_term & (end < month + term) else zero
+        due[n_due] = r
+        due_u[n_due] = u
+        n_due += on_term & (end <= month)
+        fails[n_fails] = r
+        n_fails += paying & ~annual[r] & (u < p_involuntary)
+    return due[:n_due].copy(), due_u[:n_due].copy(), fails[:n_fails].copy()
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def billed_cash(
+    rows: np.ndarray,
+    annual: np.ndarray,
+    term_end: np.ndarray,
+    mrr: np.ndarray,
+    month: int,
+    term: int,
+) -> float:
+    """Cash billed this month by accounts ``rows`` ($): a monthly account's MRR, a whole term
+    of MRR for an annual term starting now (rows no longer paying have MRR 0)."""
+    total = 0.0
+    start = month + term
+    for i in range(rows.size):
+        r = rows[i]
+        a = annual[r]
+        total += (~a + a * (term_end[r] == start) * term) * np.float64(mrr[r])
+    return total

@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import kernels
 from simulator.mechanisms import winback
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.churn import churn_probability
 from simulator.mechanisms.expansion import SWITCH as EXPANSION
 from simulator.mechanisms.expansion import contraction_probability, resize
+from simulator.stages import is_paying
 from simulator.streams import rescale
 
 if TYPE_CHECKING:
@@ -79,12 +81,12 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
     term = par.renewal.term_months
     book = m.price_book
     mult = agent.persona.price_multiplier
-    pop = agent.prefix
-    u = agent.uniform("billing") if annual_on or p_invol > 0 else None
-    paying = agent.paying_mask()
-    monthly = (paying & ~pop.annual).nonzero()[0]
+    pop = agent.pop
+    rows = agent.paying_rows()
 
-    if m.repricing_due and monthly.size:
+    if m.repricing_due:
+        paying = rows[is_paying(pop.stage[rows])]
+        monthly = paying[~pop.annual[paying]]
         cand = monthly[~pop.price_locked[monthly]]
         target = book.account_mrr(pop.plan[cand], pop.seats[cand], pop.annual[cand], mult)
         target = (target * winback.offer_factor(agent, cand)).astype(np.float32)
@@ -92,28 +94,30 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
         if changed.any():
             agent.reprice(cand[changed], target[changed])
 
-    if annual_on:
-        annual = paying & pop.annual
-        # This month's health counts towards the term (not in the month the term starts,
-        # whose end is t + term).
-        accrue = annual & (pop.term_end < t + term)
-        np.add(pop.term_health, pop.health, out=pop.term_health, where=accrue)
-        due = (annual & (pop.term_end <= t)).nonzero()[0]
+    if annual_on or p_invol > 0:
+        # Term health accrues, renewals come due, monthly charges fail: one pass.
+        due, u, fails = kernels.billing_draws(
+            rows,
+            pop.stage,
+            pop.annual,
+            pop.term_end,
+            pop.term_health,
+            pop.health,
+            t,
+            term,
+            annual_on,
+            p_invol,
+            agent.row_key("billing"),
+        )
         if due.size:
-            _renew(agent, due, u[due], p_invol)  # type: ignore[index]
-
-    if p_invol > 0 and monthly.size:
-        fails = monthly[u[monthly] < p_invol]  # type: ignore[index]
+            _renew(agent, due, u, p_invol)
         agent.end_paying(fails, "churned_involuntary")
 
     if not annual_on:
         agent.add("revenue", agent.mrr_total)
         return
-    # Cash billed: MRR of monthly accounts, a whole term of MRR for annual terms starting now
-    # (non-paying rows have MRR 0, so the weights need no paying mask).
-    weight = np.where(pop.annual, np.where(pop.term_end == t + term, float(term), 0.0), 1.0)
-    # (no np.dot: BLAS would spread this over threads; the engine stays on one core)
-    agent.add("revenue", float((pop.mrr * weight).sum()))
+    # Cash billed: MRR of monthly accounts, a whole term of MRR for annual terms starting now.
+    agent.add("revenue", kernels.billed_cash(rows, pop.annual, pop.term_end, pop.mrr, t, term))
 
 
 def _renewal_base(agent: PersonaAgent, rows: np.ndarray, mrr: np.ndarray) -> np.ndarray:
