@@ -1,9 +1,9 @@
 """Compiled kernels of the per-account monthly work (numba), with counter-based draws inside.
 
-The phases that act on most paying accounts every month (billing, expansion, churn) each keep
-their mechanism module (docstring, config, ``MECHANISM``) and call one kernel here for the loop
-over accounts; the few accounts that then move go back through the persona core in Python
-(``PersonaAgent.end_paying``, ``reprice``, ``move``),
+The phases that act on most paying accounts every month (support, billing, expansion, churn)
+each keep their mechanism module (docstring, config, ``MECHANISM``) and call one kernel here
+for the loop over accounts; the few accounts that then move go back through the persona core in
+Python (``PersonaAgent.end_paying``, ``reprice``, ``move``),
 so counters, hooks and step order are unchanged.
 
 - **One index per persona and month.** The kernels walk ``PersonaAgent.paying_rows()``: the
@@ -56,7 +56,7 @@ from numba import njit  # noqa: E402
 from simulator.stages import Stage  # noqa: E402
 
 #: The ``draw`` number (``RandomStreams.row_key``) of the monthly per-row draws of the kernels'
-#: streams (billing, expansion, churn); draw 0 of the same streams is kept
+#: streams (support, billing, expansion, churn); draw 0 of the same streams is kept
 #: for the draws of listed rows made elsewhere (churn scheduling, renewal contraction).
 MONTHLY_DRAW = 1
 
@@ -370,3 +370,65 @@ def billed_cash(
         a = annual[r]
         total += (~a + a * (term_end[r] == start) * term) * np.float64(mrr[r])
     return total
+
+
+# ---------------------------------------------------------------------- support
+@_entry
+@njit(cache=True, error_model="numpy")
+def raise_tickets(
+    rows: np.ndarray, stage: np.ndarray, cdf: np.ndarray, key: np.uint64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tickets of the paying accounts among ``rows`` this month: the inverse of the Poisson
+    ``cdf`` (P(tickets <= k), k = 0 … kmax; beyond kmax: kmax + 1) at one draw u each.
+
+    Returns (rows with at least one ticket, their tickets, their u rescaled within their
+    ticket count's band: a fresh uniform for the SLA draw)."""
+    out = np.empty(rows.size, dtype=np.int64)
+    tickets = np.empty(rows.size, dtype=np.int32)
+    fresh = np.empty(rows.size, dtype=np.float32)
+    kmax = cdf.size - 1
+    p0 = cdf[0]
+    n = 0
+    for i in range(rows.size):
+        r = rows[i]
+        u = row_uniform(key, r)
+        if not (_paying(stage[r]) & (u >= p0)):
+            continue
+        k = 1
+        while k <= kmax and cdf[k] <= u:
+            k += 1
+        lower = np.float64(cdf[k - 1])
+        upper = np.float64(cdf[k]) if k <= kmax else 1.0
+        out[n] = r
+        tickets[n] = k
+        fresh[n] = _rescale(u, lower, upper - lower)
+        n += 1
+    return out[:n].copy(), tickets[:n].copy(), fresh[:n].copy()
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def serve_tickets(
+    rows: np.ndarray,
+    tickets: np.ndarray,
+    fresh: np.ndarray,
+    health: np.ndarray,
+    p_breach: float,
+    breach_penalty: float,
+    resolved_bonus: float,
+) -> tuple[int, int]:
+    """Accounts ``rows`` with tickets breach the SLA (``fresh`` < ``p_breach``: health -
+    penalty) or are served in time (health + bonus). Returns (tickets breached, accounts
+    breached)."""
+    penalty = np.float32(breach_penalty)
+    bonus = np.float32(resolved_bonus)
+    breached = accounts = 0
+    for i in range(rows.size):
+        r = rows[i]
+        if fresh[i] < p_breach:
+            health[r] -= penalty
+            breached += tickets[i]
+            accounts += 1
+        else:
+            health[r] += bonus
+    return breached, accounts

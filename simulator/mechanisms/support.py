@@ -53,9 +53,9 @@ import mesa
 import numpy as np
 from scipy import stats
 
+from simulator import kernels
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
-from simulator.streams import rescale
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -248,28 +248,22 @@ def poisson_cdf(rate: float) -> np.ndarray:
 
 
 def raise_tickets(agent: PersonaAgent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Paying accounts of one persona raise tickets this month.
+    """Paying accounts of one persona raise tickets this month (inverse Poisson CDF at one
+    draw per account: ``kernels.raise_tickets``).
 
-    Returns (rows, tickets per row, a fresh uniform per row for its SLA draw)."""
+    Returns (rows with at least one ticket, their tickets, a fresh uniform per row for its SLA
+    draw)."""
     m = agent.model
     rate = agent.persona.support.tickets_per_month * (1.0 - m.support_desk.deflection)
-    idx = agent.paying_mask().nonzero()[0]
-    u = agent.uniform("support")[idx]
-    tickets = np.zeros(idx.size, dtype=np.int32)
-    if rate > 0 and idx.size:
-        cdf = poisson_cdf(rate)
-        kmax = cdf.size - 1
-        # Inverse CDF; only accounts with at least one ticket (u >= P(0)) need a search.
-        some = (u >= cdf[0]).nonzero()[0]
-        k = np.searchsorted(cdf, u[some], side="right").astype(np.int32)
-        tickets[some] = k
-        lower = cdf[k - 1]
-        width = np.where(k <= kmax, cdf[np.minimum(k, kmax)], 1.0) - lower
-        # Within its ticket count's band u is a fresh uniform for the SLA draw (the draws of
-        # accounts without tickets are never used).
-        u[some] = rescale(u[some], lower, width)
-    agent.add("tickets", float(tickets.sum()))
-    return idx, tickets, u
+    rows = agent.paying_rows()
+    if rate > 0 and rows.size:
+        raised = kernels.raise_tickets(
+            rows, agent.pop.stage, poisson_cdf(rate), agent.row_key("support")
+        )
+    else:
+        raised = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, np.float32))
+    agent.add("tickets", float(raised[1].sum()))
+    return raised
 
 
 def receive_support(
@@ -284,15 +278,18 @@ def receive_support(
         return
     mix = agent.persona.support.channel_mix
     p_breach = sum(mix[c] * breach_by_channel[c] for c in SUPPORT_CHANNELS)
-    has = tickets > 0
-    breach = has & (u < p_breach)
-    served = has & ~breach
     h = agent.model.params.health
-    pop = agent.pop
-    pop.health[rows[breach]] -= np.float32(h.sla_breach_penalty)
-    pop.health[rows[served]] += np.float32(h.support_resolved_bonus)
-    agent.add("sla_breaches", tickets[breach].sum())
-    agent.add("accounts_breached", np.count_nonzero(breach))
+    breaches, accounts = kernels.serve_tickets(
+        rows,
+        tickets,
+        u,
+        agent.pop.health,
+        p_breach,
+        h.sla_breach_penalty,
+        h.support_resolved_bonus,
+    )
+    agent.add("sla_breaches", breaches)
+    agent.add("accounts_breached", accounts)
 
 
 def support(model: JourneyModel) -> None:
