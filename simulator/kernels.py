@@ -1,9 +1,9 @@
 """Compiled kernels of the per-account monthly work (numba), with counter-based draws inside.
 
-The phases that act on most paying accounts every month (support, billing, expansion, churn)
-each keep their mechanism module (docstring, config, ``MECHANISM``) and call one kernel here
-for the loop over accounts; the few accounts that then move go back through the persona core in
-Python (``PersonaAgent.end_paying``, ``reprice``, ``move``),
+The phases that act on most paying accounts every month (support, billing, expansion, churn,
+advocacy) each keep their mechanism module (docstring, config, ``MECHANISM``) and call one
+kernel here for the loop over accounts; the few accounts that then move go back through the
+persona core in Python (``PersonaAgent.end_paying``, ``reprice``, ``move``),
 so counters, hooks and step order are unchanged.
 
 - **One index per persona and month.** The kernels walk ``PersonaAgent.paying_rows()``: the
@@ -56,7 +56,7 @@ from numba import njit  # noqa: E402
 from simulator.stages import Stage  # noqa: E402
 
 #: The ``draw`` number (``RandomStreams.row_key``) of the monthly per-row draws of the kernels'
-#: streams (support, billing, expansion, churn); draw 0 of the same streams is kept
+#: streams (support, billing, expansion, churn, advocacy); draw 0 of the same streams is kept
 #: for the draws of listed rows made elsewhere (churn scheduling, renewal contraction).
 MONTHLY_DRAW = 1
 
@@ -432,3 +432,39 @@ def serve_tickets(
         else:
             health[r] += bonus
     return breached, accounts
+
+
+# ---------------------------------------------------------------------- advocacy
+@_entry
+@njit(cache=True, error_model="numpy")
+def advocacy_moves(
+    rows: np.ndarray,
+    stage: np.ndarray,
+    health: np.ndarray,
+    cohort_month: np.ndarray,
+    month: int,
+    threshold: float,
+    min_tenure: int,
+    rate: float,
+    key: np.uint64,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Among ``rows``: advocates whose health fell below ``threshold`` (they revert), and
+    healthy active accounts (health at or above it) with at least ``min_tenure`` months since
+    they first paid that become promoters with probability ``rate`` (one draw each).
+
+    Returns (reverting rows, new advocate rows, healthy active accounts)."""
+    revert = np.empty(rows.size, dtype=np.int64)
+    new = np.empty(rows.size, dtype=np.int64)
+    n_revert = n_new = healthy = 0
+    for i in range(rows.size):  # (branch-free: stages and health are mixed)
+        r = rows[i]
+        s = stage[r]
+        ok = health[r] >= threshold
+        revert[n_revert] = r
+        n_revert += (s == _ADVOCATE) & ~ok
+        well = (s == _ACTIVE) & ok
+        healthy += well
+        new[n_new] = r
+        tenured = month - np.int64(cohort_month[r]) >= min_tenure
+        n_new += well & tenured & (row_uniform(key, r) < rate)
+    return revert[:n_revert].copy(), new[:n_new].copy(), healthy

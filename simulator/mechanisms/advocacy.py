@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import kernels
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import Stage
 
@@ -58,22 +59,27 @@ def count_unhappy_churners(agent: PersonaAgent, idx: np.ndarray) -> None:
 
 
 def advocate(model: JourneyModel) -> None:
-    """Promoters ⇄ active, persona by persona."""
+    """Promoters ⇄ active, persona by persona (row by row: ``kernels.advocacy_moves``)."""
     par = model.params
     t = model.month
     threshold = par.health.promoter_threshold
     min_tenure = par.advocacy.min_tenure_months
     for agent in model.persona_agents:
-        pop = agent.prefix
-        adv = (pop.stage == Stage.ADVOCATE).nonzero()[0]
-        revert = adv[pop.health[adv] < threshold]
+        pop = agent.pop
+        revert, new, healthy = kernels.advocacy_moves(
+            agent.paying_rows(),
+            pop.stage,
+            pop.health,
+            pop.cohort_month,
+            t,
+            threshold,
+            min_tenure,
+            agent.persona.advocacy.rate,
+            agent.row_key("advocacy"),
+        )
         agent.move(revert, Stage.ACTIVE, Stage.ADVOCATE)
-        u = agent.uniform("advocacy")
-        tenure = t - pop.cohort_month.astype(np.int32)
-        healthy = (pop.stage == Stage.ACTIVE) & (pop.health >= threshold)
-        new = (healthy & (tenure >= min_tenure) & (u < agent.persona.advocacy.rate)).nonzero()[0]
         agent.move(new, Stage.ADVOCATE, Stage.ACTIVE)
-        model.healthy_reviewers += int(np.count_nonzero(healthy)) - new.size
+        model.healthy_reviewers += healthy - new.size
         agent.add("new_advocates", new.size)
 
 
