@@ -1,10 +1,10 @@
 """Compiled kernels of the per-account monthly work (numba), with counter-based draws inside.
 
-The phases that act on most paying accounts every month (support, billing, expansion, churn,
-advocacy) each keep their mechanism module (docstring, config, ``MECHANISM``) and call one
-kernel here for the loop over accounts; the few accounts that then move go back through the
-persona core in Python (``PersonaAgent.end_paying``, ``reprice``, ``move``),
-so counters, hooks and step order are unchanged.
+The phases that act on most paying accounts every month (health, support, billing, expansion,
+churn, advocacy) each keep their mechanism module (docstring, config, ``MECHANISM``) and call
+one kernel here for the loop over accounts; the few accounts that then move (churn, resize,
+renew, promote) go back through the persona core in Python (``PersonaAgent.end_paying``,
+``reprice``, ``move``), so counters, hooks and step order are unchanged.
 
 - **One index per persona and month.** The kernels walk ``PersonaAgent.paying_rows()``: the
   rows paying when it is first asked for in a month. Accounts only start paying in decision and
@@ -468,3 +468,13 @@ def advocacy_moves(
         tenured = month - np.int64(cohort_month[r]) >= min_tenure
         n_new += well & tenured & (row_uniform(key, r) < rate)
     return revert[:n_revert].copy(), new[:n_new].copy(), healthy
+
+
+# ---------------------------------------------------------------------- health
+@_entry
+@njit(cache=True, error_model="numpy")
+def decay_health(rows: np.ndarray, health: np.ndarray, decay: float) -> None:
+    """Health of accounts ``rows`` × ``decay`` (float32)."""
+    factor = np.float32(decay)
+    for i in range(rows.size):
+        health[rows[i]] *= factor

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from simulator import kernels
 from simulator.mechanisms.base import Mechanism
 
 if TYPE_CHECKING:
@@ -31,9 +30,8 @@ def decay_health(model: JourneyModel) -> None:
     if decay >= 1.0:
         return
     for agent in model.persona_agents:
-        # Only the aware prefix can have non-zero health (a full in-place pass over it is
-        # cheaper than finding the paying rows).
-        agent.pop.health[: agent.aware] *= np.float32(decay)
+        # Only paying accounts have non-zero health (this builds the month's paying index).
+        kernels.decay_health(agent.paying_rows(), agent.pop.health, decay)
 
 
 MECHANISM = Mechanism(
