@@ -89,10 +89,6 @@ class PersonaAgent(mesa.Agent):
             self._prefix = (self.aware, view)
         return view
 
-    def uniform(self, stream: str) -> np.ndarray:
-        """One float32 uniform per account of the aware prefix from ``stream`` this month."""
-        return self.model.streams.uniform(stream, self.model.month, self.index, self.aware)
-
     def row_uniform(self, stream: str, rows: np.ndarray, draw: int = 0) -> np.ndarray:
         """One float32 uniform per entry of ``rows`` from ``stream`` this month, keyed by row."""
         return self.model.streams.row_uniform(stream, self.model.month, self.index, rows, draw)

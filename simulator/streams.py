@@ -6,15 +6,19 @@ or personas made. Two scenarios run with the same seed therefore share their ran
 only a price changes only what that price touches. Two kinds of draw, both keyed that way:
 
 - ``uniform``: one uniform for each of the first ``n`` rows of a persona, from a PCG64 generator
-  built fresh for the key (a prefix of the same sequence for any ``n``). Used by the phases that
-  act on most accounts every month (support, billing, expansion, churn, advocacy). The
-  generator is ``PCG64(SeedSequence([seed, replication, stream, month, persona]))``; the seed
-  sequences' output words are computed for a block of months at once (``seed_states``,
+  built fresh for the key (a prefix of the same sequence for any ``n``). No phase of the month
+  uses it any more (the compiled kernels draw per row, below); ``generator`` still serves the
+  set-up, acquisition counts and reviews. The generator is
+  ``PCG64(SeedSequence([seed, replication, stream, month, persona]))``; the seed sequences'
+  output words are computed for a block of months at once (``seed_states``,
   NumPy's ``SeedSequence`` hash vectorised over keys), so a month builds no ``SeedSequence``.
 - ``row_uniform``: one uniform for each row of a given list, counter-based (SplitMix64 of the key
   and the row number), so a phase that acts on a few rows draws for those rows only and a row's
   value does not depend on which other rows are in the list. Used by the scheduled transitions
-  (waiting times drawn when an account enters a stage, decisions, activations).
+  (waiting times drawn when an account enters a stage, decisions, activations) and, through
+  ``row_key``, inside the compiled kernels (``simulator.kernels.row_uniform``: the same hash)
+  by the phases that act on most paying accounts every month (support, billing, expansion,
+  churn, advocacy).
 """
 
 from __future__ import annotations
