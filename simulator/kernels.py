@@ -42,7 +42,8 @@ def _cache_dir() -> str:
             return path
     except OSError:
         pass
-    return os.path.join(tempfile.gettempdir(), f"journey-sim-numba-{os.getuid()}")
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return os.path.join(tempfile.gettempdir(), f"journey-sim-numba-{user}")
 
 
 if not os.environ.get("NUMBA_CACHE_DIR"):
