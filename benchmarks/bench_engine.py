@@ -34,8 +34,10 @@ C. Monte Carlo: 1,000 replications of the default scenario with 10,000 paying cu
    the local process pool (one worker per CPU); 50 more serially on the pinned core.
 
 D. Fixed cost per month: run time per month against rows over five market sizes (12,500 to
-   200,000 accounts, the workload's 10% paying, support scaled), least squares: intercept = ms
-   per month whatever the size, slope = ns per account-month.
+   200,000 accounts, the workload's 10% paying, support scaled; 5 runs each, the sizes in turn),
+   least squares through the medians of the CPU time of this pinned, single-threaded process:
+   intercept = ms per month whatever the size, slope = ns per account-month (wall-time fits
+   printed too).
 
 E. Long run: 10,000,000 accounts × 60 months (1,000,000 customers at month 0, support scaled),
    one replication in a child process: time and peak RSS.
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run, < 1 min)")
     ap.add_argument("--customers", type=int, help="customers of the full-engine run (A)")
     ap.add_argument("--months", type=int, default=36)
-    ap.add_argument("--repeat", type=int, help="timed repetitions of engine and Mesa runs")
+    ap.add_argument("--repeat", type=int, help="timed runs per figure (A, B: 3; D: 5, --quick 3)")
     ap.add_argument("--yardstick-size", type=int, help="accounts in the Mesa comparison (B)")
     ap.add_argument("--replications", type=int, help="engine replications for the agreement")
     ap.add_argument("--no-funnel", action="store_true", help="skip the run with prospects (A)")
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         res["monte_carlo"] = workloads.run_monte_carlo(mc_reps, mc_serial)
     if not args.no_fit:
         print(f"[D] fixed cost per month, {len(fit_sizes)} market sizes ...", flush=True)
-        res["fixed_cost"] = workloads.fit_fixed_cost(fit_sizes, months, size.repeat)
+        res["fixed_cost"] = workloads.fit_fixed_cost(fit_sizes, months, size.fit_repeat)
     if big_accounts > 0 and not args.no_10m:
         print(
             f"[E] {big_accounts:,} accounts × {big_months} months (child process) ...", flush=True

@@ -50,6 +50,7 @@ class Sizes:
     mc_replications: int  # replications of the Monte Carlo workload on the pool (C); 0: skip
     mc_serial: int  # replications of the same workload run serially, one core (C)
     fit_sizes: tuple[int, ...]  # market sizes of the fixed-cost fit (D)
+    fit_repeat: int  # runs per size in D
     big_accounts: int  # accounts (market.size) of the long run (E); 0: skip
     big_months: int
 
@@ -78,6 +79,7 @@ def sizes(
             if quick
             else (12_500, 25_000, 50_000, 100_000, 200_000)
         ),
+        fit_repeat=repeat or (3 if quick else 5),
         big_accounts=200_000 if quick else 10_000_000,
         big_months=60,
     )
@@ -157,6 +159,7 @@ def machine_info(cpu: int | None) -> dict[str, Any]:
         "mesa": mesa.__version__,
         "versions": package_versions(),
         "git_revision": git_revision(short=True),
+        "loadavg_start": os.getloadavg(),
     }
 
 

@@ -199,37 +199,54 @@ def print_monte_carlo(mc: dict[str, Any]) -> None:
         44,
     )
     line("pool speed-up over serial", f"{mc['pool_speedup']:.2f}×", 44)
+    line(
+        "serial, CPU time of this process",
+        f"{mc['serial_cpu_s_per_replication'] * 1e3:.1f} ms per replication",
+        44,
+    )
+    load = ", ".join(f"{x:.2f}" for x in mc["loadavg_before"])
+    after = ", ".join(f"{x:.2f}" for x in mc["loadavg_after_pool"])
+    line("machine load average (1, 5, 15 min)", f"before the pool {load}; after it {after}", 44)
 
 
 # ---------------------------------------------------------------------------- D
 def print_fit(fit: dict[str, Any]) -> None:
-    f, ff = fit["fit"], fit["fit_fastest"]
+    f, fw, ff = fit["fit"], fit["fit_wall"], fit["fit_fastest"]
     w(
         f"D. Fixed cost per month: default scenario scaled to each market size "
         f"({fit['book_share']:.0%} of it paying at month 0, the default initial.mix, support "
         f"agents and CSMs scaled with the book), {fit['months']} months, "
-        f"{fit['repeat']} runs per size"
+        f"{fit['repeat']} runs per size, the sizes in turn"
     )
-    w("   run time per month (set-up excluded) against rows; least squares through the medians")
     w(
-        f"   {'accounts':>10}{'customers':>11}{'set-up s':>10}   {'runs, s':<24}"
-        f"{'ms/month':>9}{'fit':>9}{'residual':>10}"
+        "   run time per month (set-up excluded) against rows; least squares through the medians "
+        "of the CPU time"
+    )
+    w(
+        f"   {'accounts':>10}{'customers':>11}{'set-up s':>10}   {'runs (wall), s':<36}"
+        f"{'wall ms/mo':>11}{'CPU ms/mo':>10}{'fit':>8}{'resid.':>8}"
     )
     for p, r in zip(fit["points"], f["residuals_ms"], strict=True):
-        fitted = p["ms_per_month"] - r
+        fitted = p["ms_per_month_cpu"] - r
         w(
             f"   {p['market']:>10,}{p['customers']:>11,}{p['setup_s']:>10.2f}   "
-            f"{runs(p['run_s'], 3):<24}{p['ms_per_month']:>9.3f}{fitted:>9.3f}{r:>+10.3f}"
+            f"{runs(p['run_s'], 3):<36}{p['ms_per_month']:>11.3f}{p['ms_per_month_cpu']:>10.3f}"
+            f"{fitted:>8.3f}{r:>+8.3f}"
         )
-    w(
-        f"   fit: {f['fixed_ms_per_month']:.3f} ± {f['fixed_ms_per_month_se']:.3f} ms fixed per "
-        f"month + {f['ns_per_account_month']:.2f} ± {f['ns_per_account_month_se']:.2f} ns per "
-        "account-month (± one standard error)"
-    )
-    w(
-        f"   through the fastest runs instead: {ff['fixed_ms_per_month']:.3f} ms fixed + "
-        f"{ff['ns_per_account_month']:.2f} ns per account-month"
-    )
+
+    def fitted(label: str, v: dict[str, Any]) -> None:
+        w(
+            f"   {label}: {v['fixed_ms_per_month']:.3f} ± {v['fixed_ms_per_month_se']:.3f} ms "
+            f"fixed per month + {v['ns_per_account_month']:.2f} ± "
+            f"{v['ns_per_account_month_se']:.2f} ns "
+            f"per account-month (largest |residual| "
+            f"{max(abs(r) for r in v['residuals_ms']):.3f} ms)"
+        )
+
+    fitted("fit, CPU time (medians)", f)
+    fitted("fit, wall time (medians)", fw)
+    fitted("fit, wall time (fastest)", ff)
+    w("   (± one standard error)")
 
 
 # ---------------------------------------------------------------------------- E

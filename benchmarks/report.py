@@ -88,7 +88,7 @@ def table_rows(res: dict[str, Any]) -> list[Row]:
         rows += [
             at_most(
                 "fixed_ms_per_month",
-                f"fixed cost per month, ms (fit, {len(fit['points'])} sizes)",
+                f"fixed cost per month, ms (fit, {len(fit['points'])} sizes, CPU)",
                 f["fixed_ms_per_month"],
                 ".3f",
             ),
@@ -190,6 +190,9 @@ def print_report(res: dict[str, Any]) -> None:
         f"{m['cpu_model']}, {m['cpu_count']} CPUs, this process pinned to CPU {m['pinned_cpu']}"
         " (unpinned for the local pool of C)"
     )
+    if m.get("loadavg_start"):
+        load = ", ".join(f"{x:.2f}" for x in m["loadavg_start"])
+        w(f"machine load average (1, 5, 15 min) at the start: {load}")
     sections = (
         ("full", printout.print_full),
         ("yardstick", printout.print_yardstick),
