@@ -34,12 +34,11 @@ C. Monte Carlo: 1,000 replications of the default scenario with 10,000 paying cu
    the local process pool (one worker per CPU); 50 more serially on the pinned core.
 
 D. Fixed cost per month: run time per month against rows over five market sizes (12,500 to
-   200,000 accounts, the workload's 10% paying, support scaled; 5 runs each, the sizes in turn),
-   least squares through the medians of the CPU time of this pinned, single-threaded process:
-   intercept = ms per month whatever the size, slope = ns per account-month (wall-time fits
-   printed too).
+   200,000 accounts: the Monte Carlo workload scaled, 10% paying, support, CSMs and channels
+   scaled; 5 runs each, the sizes in turn), least squares through the medians: intercept = ms
+   per month whatever the size, slope = ns per account-month.
 
-E. Long run: 10,000,000 accounts × 60 months (1,000,000 customers at month 0, support scaled),
+E. Long run: 10,000,000 accounts × 60 months (1,000,000 customers at month 0, scaled as in D),
    one replication in a child process: time and peak RSS.
 
 F. Parameters: ``load_config`` (Hydra) against ``replace`` (no Hydra).
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run, < 1 min)")
     ap.add_argument("--customers", type=int, help="customers of the full-engine run (A)")
     ap.add_argument("--months", type=int, default=36)
-    ap.add_argument("--repeat", type=int, help="timed runs per figure (A, B: 3; D: 5, --quick 3)")
+    ap.add_argument("--repeat", type=int, help="runs per figure (A, B: 3; D: 5; --quick 1, 3)")
     ap.add_argument("--yardstick-size", type=int, help="accounts in the Mesa comparison (B)")
     ap.add_argument("--replications", type=int, help="engine replications for the agreement")
     ap.add_argument("--no-funnel", action="store_true", help="skip the run with prospects (A)")
@@ -82,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--mc-replications",
         type=int,
-        help="replications on the pool (C; 1000, --quick 20; 0 skips)",
+        help="replications on the pool (C; 1000, --quick 10; 0 skips)",
     )
-    ap.add_argument("--mc-serial", type=int, help="replications run serially (C; 50, --quick 5)")
+    ap.add_argument("--mc-serial", type=int, help="replications run serially (C; 50, --quick 3)")
     ap.add_argument(
         "--fit-sizes", type=lambda v: tuple(int(x) for x in v.split(",")), help="D's market sizes"
     )

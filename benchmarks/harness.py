@@ -68,12 +68,12 @@ def sizes(
     return Sizes(
         customers=customers,
         months=months,
-        repeat=repeat or 3,
+        repeat=repeat or (1 if quick else 3),
         yardstick=yardstick or (20_000 if quick else customers),
         small=10_000 if quick else 100_000,
         replications=replications or (20 if quick else 30),
-        mc_replications=20 if quick else 1_000,
-        mc_serial=5 if quick else 50,
+        mc_replications=10 if quick else 1_000,
+        mc_serial=3 if quick else 50,
         fit_sizes=(
             (12_500, 25_000, 50_000, 100_000)
             if quick

@@ -100,7 +100,8 @@ def print_pairs(c: dict[str, Any]) -> None:
     """One size of the comparison: the runs of each implementation and the speed-ups."""
     w(
         f"   at {fmt_int(c['rows'])} accounts ({fmt_int(c['initial_customers'])} customers at "
-        f"month 0), {c['repeat']} pairs (engine run, then Mesa run), set-up excluded:"
+        f"month 0), {c['repeat']} pair{'s' * (c['repeat'] != 1)} (engine run, then Mesa run), "
+        "set-up excluded:"
     )
     w(
         f"      Mesa, one CustomerAgent per account: set-up {c['mesa_setup_s']:6.2f} s, runs "
@@ -200,6 +201,13 @@ def print_monte_carlo(mc: dict[str, Any]) -> None:
     )
     line("pool speed-up over serial", f"{mc['pool_speedup']:.2f}×", 44)
     line(
+        "local pool, one replication per worker",
+        f"{mc['pool_one_per_worker_replications']} replications in "
+        f"{mc['pool_one_per_worker_s']:.1f} s (fresh process: pool start-up + one replication "
+        "each)",
+        44,
+    )
+    line(
         "serial, CPU time of this process",
         f"{mc['serial_cpu_s_per_replication'] * 1e3:.1f} ms per replication",
         44,
@@ -211,23 +219,23 @@ def print_monte_carlo(mc: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- D
 def print_fit(fit: dict[str, Any]) -> None:
-    f, fw, ff = fit["fit"], fit["fit_wall"], fit["fit_fastest"]
+    f, fc, ff = fit["fit"], fit["fit_cpu"], fit["fit_fastest"]
     w(
-        f"D. Fixed cost per month: default scenario scaled to each market size "
+        f"D. Fixed cost per month: the workload of C scaled to each market size "
         f"({fit['book_share']:.0%} of it paying at month 0, the default initial.mix, support "
-        f"agents and CSMs scaled with the book), {fit['months']} months, "
-        f"{fit['repeat']} runs per size, the sizes in turn"
+        "agents and CSMs scaled with the book, channel spend and saturation with the market), "
+        f"{fit['months']} months, {fit['repeat']} runs per size, the sizes in turn"
     )
     w(
         "   run time per month (set-up excluded) against rows; least squares through the medians "
-        "of the CPU time"
+        "of the wall time"
     )
     w(
         f"   {'accounts':>10}{'customers':>11}{'set-up s':>10}   {'runs (wall), s':<36}"
         f"{'wall ms/mo':>11}{'CPU ms/mo':>10}{'fit':>8}{'resid.':>8}"
     )
     for p, r in zip(fit["points"], f["residuals_ms"], strict=True):
-        fitted = p["ms_per_month_cpu"] - r
+        fitted = p["ms_per_month"] - r
         w(
             f"   {p['market']:>10,}{p['customers']:>11,}{p['setup_s']:>10.2f}   "
             f"{runs(p['run_s'], 3):<36}{p['ms_per_month']:>11.3f}{p['ms_per_month_cpu']:>10.3f}"
@@ -243,8 +251,8 @@ def print_fit(fit: dict[str, Any]) -> None:
             f"{max(abs(r) for r in v['residuals_ms']):.3f} ms)"
         )
 
-    fitted("fit, CPU time (medians)", f)
-    fitted("fit, wall time (medians)", fw)
+    fitted("fit, wall time (medians)", f)
+    fitted("fit, CPU time (medians)", fc)
     fitted("fit, wall time (fastest)", ff)
     w("   (± one standard error)")
 
@@ -256,7 +264,8 @@ def print_big(big: dict[str, Any]) -> None:
         return
     w(
         f"E. Long run: {fmt_int(big['rows'])} accounts × {big['months']} months, default scenario "
-        f"scaled ({fmt_int(big['customers'])} customers at month 0), 1 replication, child process"
+        f"scaled as in D ({fmt_int(big['customers'])} customers at month 0), 1 replication, child "
+        "process"
     )
     w("   overrides: " + " ".join(big["overrides"]))
     line("set-up (population, initial book)", f"{big['setup_s']:.2f} s")

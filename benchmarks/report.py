@@ -88,7 +88,7 @@ def table_rows(res: dict[str, Any]) -> list[Row]:
         rows += [
             at_most(
                 "fixed_ms_per_month",
-                f"fixed cost per month, ms (fit, {len(fit['points'])} sizes, CPU)",
+                f"fixed cost per month, ms (fit, {len(fit['points'])} sizes)",
                 f["fixed_ms_per_month"],
                 ".3f",
             ),

@@ -3,9 +3,10 @@ through the package's public path, (D) the engine's fixed cost per month from a 
 against rows over several market sizes, (E) a large market over a long horizon (time and peak
 RSS, in a child process), and (F) what a parameter set costs (``load_config`` vs ``replace``).
 
-Run as a script only as the child of ``run_big``::
+Run as a script only as a child process of ``run_big`` or ``run_monte_carlo``::
 
     python benchmarks/workloads.py --big-child '["market.size=1000", ...]'
+    python benchmarks/workloads.py --pool-child '["executor=local", ...]'
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def run_monte_carlo(replications: int, serial_replications: int) -> dict[str, An
     load_before = os.getloadavg()
     with unpinned():
         pool_s, _, pool_done = _simulate(pool_overrides)
+        # What the pool costs before its first results: one replication per worker, in a fresh
+        # process (its fork server cold, as a user's first study has it).
+        startup = _child("--pool-child", mc_overrides(workers, "local", workers))
     load_after_pool = os.getloadavg()
     serial_overrides = mc_overrides(serial_replications, "serial")
     serial_s, serial_cpu_s, serial_done = _simulate(serial_overrides)
@@ -102,16 +106,51 @@ def run_monte_carlo(replications: int, serial_replications: int) -> dict[str, An
         "serial_cpu_s": serial_cpu_s,
         "serial_cpu_s_per_replication": serial_cpu_s / serial_done,
         "pool_speedup": per_rep * pool_done / pool_s,
+        "pool_one_per_worker_s": startup["simulate_s"],
+        "pool_one_per_worker_replications": startup["replications"],
         "loadavg_before": load_before,
         "loadavg_after_pool": load_after_pool,
     }
 
 
+def pool_child(overrides: list[str]) -> dict[str, Any]:
+    """Wall seconds of one ``simulate`` in a fresh process (see ``run_monte_carlo``)."""
+    wall, _, done = _simulate(overrides)
+    return {"simulate_s": wall, "replications": done}
+
+
+def _child(flag: str, overrides: list[str]) -> dict[str, Any]:
+    """Run this file with ``flag`` and the overrides in a child process; its JSON answer."""
+    proc = subprocess.run(
+        [sys.executable, __file__, flag, json.dumps(overrides)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 # ---------------------------------------------------------------------------- D. fixed cost
 def scaled_overrides(market: int, months: int) -> list[str]:
-    """The default scenario scaled to ``market`` accounts: the workload's share of them paying
-    at month 0 (default ``initial.mix``), support agents and CSMs scaled with the book."""
-    return full_overrides(round(market * BOOK_SHARE), market, months, split_like_market=False)
+    """The Monte Carlo workload scaled to ``market`` accounts, so that every monthly flow is in
+    proportion to the rows: the workload's share of them paying at month 0 (default
+    ``initial.mix``), support agents and CSMs scaled with the book (``full_overrides``), and
+    the acquisition channels' spend and saturation scaled with the market from the workload's
+    (the default's at 100,000 accounts). Unscaled, the channels would bring the same leads a
+    month at every size: work that does not grow with the rows, counted in the fit's intercept
+    (spend / cost per lead: ~1,570 leads a month before saturation, more than a 12,500-account
+    market can feed for a year)."""
+    out = full_overrides(round(market * BOOK_SHARE), market, months, split_like_market=False)
+    base = load_config()
+    k = market / MC_MARKET
+    for name, spend in base.initial.channel_spend.items():
+        out.append(f"initial.channel_spend.{name}={spend * k:.10g}")
+    for name, channel in base.acquisition.channels.items():
+        if channel.saturation_leads is not None:
+            out.append(
+                f"acquisition.channels.{name}.saturation_leads={channel.saturation_leads * k:.10g}"
+            )
+    return out
 
 
 def _line_fit(x: list[float], y: list[float]) -> dict[str, Any]:
@@ -138,11 +177,9 @@ def _line_fit(x: list[float], y: list[float]) -> dict[str, Any]:
 def fit_fixed_cost(markets: tuple[int, ...], months: int, repeat: int) -> dict[str, Any]:
     """Run time per month of ``repeat`` fresh one-replication runs at each market size (set-up
     excluded, as in A; the sizes take turns, so a burst of load elsewhere on the machine falls
-    on every size alike) and straight lines through the medians: intercept = fixed ms per
-    month, slope = ns per account-month. The headline fit is through the CPU time of this
-    single-threaded, pinned process (what the engine costs; the wall time also counts time the
-    core spent on other processes); the wall-time fit and the fit through the fastest runs are
-    kept too."""
+    on every size alike) and straight lines through the medians of the wall time (the headline:
+    intercept = fixed ms per month, slope = ns per account-month), through the medians of the
+    CPU time of this pinned, single-threaded process, and through the fastest runs."""
     params = {m: params_of(load_config(scaled_overrides(m, months))) for m in markets}
     timed: dict[int, list[dict[str, Any]]] = {m: [] for m in markets}
     for _ in range(repeat):
@@ -182,8 +219,8 @@ def fit_fixed_cost(markets: tuple[int, ...], months: int, repeat: int) -> dict[s
         "repeat": repeat,
         "book_share": BOOK_SHARE,
         "points": points,
-        "fit": summary("ms_per_month_cpu"),
-        "fit_wall": summary("ms_per_month"),
+        "fit": summary("ms_per_month"),
+        "fit_cpu": summary("ms_per_month_cpu"),
         "fit_fastest": summary("ms_per_month_min"),
     }
 
@@ -236,13 +273,7 @@ def run_big(market: int, months: int, bytes_per_row_estimate: float | None) -> d
                 "overrides": overrides,
             }
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--big-child", json.dumps(overrides)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = _child("--big-child", overrides)
     rows, months = out["rows"], out["months"]
     out.update(
         overrides=overrides,
@@ -279,8 +310,10 @@ def time_parameters(repeat: int = 200) -> dict[str, float]:
     }
 
 
+CHILDREN = {"--big-child": big_child, "--pool-child": pool_child}
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--big-child":
-        print(json.dumps(big_child(json.loads(sys.argv[2]))))
+    if len(sys.argv) == 3 and sys.argv[1] in CHILDREN:
+        print(json.dumps(CHILDREN[sys.argv[1]](json.loads(sys.argv[2]))))
     else:
-        sys.exit("usage: workloads.py --big-child JSON (run benchmarks/bench_engine.py)")
+        sys.exit("usage: workloads.py --big-child|--pool-child JSON (run bench_engine.py)")
