@@ -1,53 +1,47 @@
-"""Speed and memory of the journey engine, against the targets of the project.
+"""Speed and memory of the journey engine, against the targets of issue 10.
 
 Run from the repository root (``make bench`` does this)::
 
-    .venv/bin/python benchmarks/bench_engine.py            # full run, a few minutes
+    .venv/bin/python benchmarks/bench_engine.py            # full run, about 10 minutes
     .venv/bin/python benchmarks/bench_engine.py --quick    # small sizes, under a minute
 
 It prints its figures and writes them, with the machine and package versions, to
 ``benchmarks/results/engine.json`` (``engine_quick.json`` with ``--quick``). This file is the
 entry; the work is in ``harness.py`` (machine, timing, memory, sizes, the full-engine run and its
-per-step timing), ``yardstick.py`` (the one-Mesa-agent-per-customer model and the agreement
-check) and ``report.py`` (figures against targets, the JSON file).
+per-step timing), ``yardstick.py`` and ``mesa_journey.py`` (the one-Mesa-agent-per-customer
+model and the agreement check), ``workloads.py`` (the Monte Carlo workload, the fixed-cost fit,
+the long run, parameter sets), ``printout.py`` (the printed sections) and ``report.py`` (figures
+against targets, the JSON file).
 
-What is measured (one process pinned to one CPU core, so numpy and Python share that core):
+The process is pinned to one CPU core (numpy and Python share it; children inherit it), except
+for the local process pool of C, which gets every CPU the process had.
 
 A. The full engine: the default scenario (every mechanism on) with 1,000,000 customers over 36
-   months, one replication, ``JourneyModel(params).run()``. Every customer is one row of the
-   population arrays: ``market.size = initial.customers = 1,000,000``, so the whole population is
-   the paying book at month 0. Support agents and CSMs are scaled with the book (default 6 agents
-   and 4 CSMs for 3,000 customers) so that the scenario behaves per customer as the default one.
-   - ns per customer-month = run wall time / (rows of the population arrays × months). Rows are
-     every account the engine holds and steps (paying, churned and, in the funnel run,
-     prospects); this is the denominator the engine's cost scales with.
-   - ns per paying customer-month = run wall time / Σ over months of paying accounts at the end
-     of the month (``customers`` column), printed for reference.
-   - peak memory per customer = tracemalloc peak (numpy allocations are traced) over set-up and
-     run / rows, measured in a child process so tracing does not slow the timed run. The rise of
-     the process' peak RSS during the timed run is printed for reference.
-   - where the time goes: one more run with each row of ``simulator.model.STEPS`` timed by the
-     model (``JourneyModel.step(timings=...)``), in ns per customer-month; skipped with a note
-     when the engine has no ``STEPS`` table.
-   A second run with 1,000,000 customers plus 1,000,000 prospects (``market.size`` 2,000,000)
-   shows the cost with acquisition, consideration and decision at work.
+   months, one replication, ``JourneyModel(params).run()``, with ``market.size =
+   initial.customers``: the whole population is the paying book at month 0; support agents and
+   CSMs scaled with the book. ns per customer-month (rows × months), peak traced bytes per
+   account (child process), time per step of ``STEPS``, and a run with as many prospects.
 
-B. The yardstick: a simplified journey run by a straightforward one-Mesa-agent-per-customer model
+B. The yardstick: a simplified journey run by a one-Mesa-agent-per-customer model
    (``CustomerAgent.step`` in Python draws its own random numbers) and by the engine configured
-   to the same journey, at the same size, in the same process (the journey is described in
-   ``yardstick.py``).
+   to the same journey, in the same process, at 1,000,000 accounts (100,000 customers at month
+   0) and at 100,000: 3 pairs of runs at each size (engine, then Mesa), the speed-up of each pair,
+   min and median. Outputs are checked for statistical agreement at the larger size (per persona,
+   Mesa, the mean of engine replications and a mean-field recursion of the same chain).
 
-   The comparison is made at the size of run A (1,000,000 accounts: 100,000 customers at month 0,
-   the rest prospects) and repeated at 250,000 accounts, where the engine's fixed cost per month
-   weighs four times more. With no health effect on churn and no failed payments, the engine
-   draws each account's churn month once per paying spell (``JourneyModel.churn_is_scheduled``);
-   nurture, consideration and win-back are always scheduled that way; the Mesa agents draw every
-   month. Both are the same law.
+C. Monte Carlo: 1,000 replications of the default scenario with 10,000 paying customers in a
+   100,000-account market over 36 months, plots off, through ``simulate(load_config([...]))`` on
+   the local process pool (one worker per CPU); 50 more serially on the pinned core.
 
-   Outputs are checked for statistical agreement: per persona, the end-of-horizon stage counts
-   and the cumulative flows of the Mesa run and of the mean of engine replications are compared
-   with each other and with their expected value from a mean-field recursion of the same chain
-   (exact up to the O(1/N) covariance of the Bass imitation term).
+D. Fixed cost per month: run time per month against rows over five market sizes (12,500 to
+   200,000 accounts: the Monte Carlo workload scaled, 10% paying, support, CSMs and channels
+   scaled; 5 runs each, the sizes in turn), least squares through the medians: intercept = ms
+   per month whatever the size, slope = ns per account-month.
+
+E. Long run: 10,000,000 accounts × 60 months (1,000,000 customers at month 0, scaled as in D),
+   one replication in a child process: time and peak RSS.
+
+F. Parameters: ``load_config`` (Hydra) against ``replace`` (no Hydra).
 """
 
 from __future__ import annotations
@@ -67,6 +61,7 @@ from typing import Any
 
 import harness
 import report
+import workloads
 import yardstick
 
 from simulator import load_config
@@ -76,13 +71,26 @@ from simulator.params import params_of
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run, < 1 min)")
-    ap.add_argument("--customers", type=int, help="customers of the full-engine run")
+    ap.add_argument("--customers", type=int, help="customers of the full-engine run (A)")
     ap.add_argument("--months", type=int, default=36)
-    ap.add_argument("--repeat", type=int, help="timed repetitions of the full-engine run")
-    ap.add_argument("--yardstick-size", type=int, help="accounts in the Mesa comparison")
+    ap.add_argument("--repeat", type=int, help="runs per figure (A, B: 3; D: 5; --quick 1, 3)")
+    ap.add_argument("--yardstick-size", type=int, help="accounts in the Mesa comparison (B)")
     ap.add_argument("--replications", type=int, help="engine replications for the agreement")
-    ap.add_argument("--no-funnel", action="store_true", help="skip the run with prospects")
-    ap.add_argument("--no-steps", action="store_true", help="skip the per-step breakdown")
+    ap.add_argument("--no-funnel", action="store_true", help="skip the run with prospects (A)")
+    ap.add_argument("--no-steps", action="store_true", help="skip the per-step breakdown (A)")
+    ap.add_argument(
+        "--mc-replications",
+        type=int,
+        help="replications on the pool (C; 1000, --quick 10; 0 skips)",
+    )
+    ap.add_argument("--mc-serial", type=int, help="replications run serially (C; 50, --quick 3)")
+    ap.add_argument(
+        "--fit-sizes", type=lambda v: tuple(int(x) for x in v.split(",")), help="D's market sizes"
+    )
+    ap.add_argument("--no-fit", action="store_true", help="skip the fixed-cost fit (D)")
+    ap.add_argument("--big-accounts", type=int, help="accounts of the long run (E; 10,000,000)")
+    ap.add_argument("--big-months", type=int, help="months of the long run (E; 60)")
+    ap.add_argument("--no-10m", action="store_true", help="skip the long run (E)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core")
     ap.add_argument("--json", type=Path, help="where to write the figures")
     args = ap.parse_args(argv)
@@ -91,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     size = harness.sizes(
         quick, args.customers, args.months, args.repeat, args.yardstick_size, args.replications
     )
+    mc_reps = size.mc_replications if args.mc_replications is None else args.mc_replications
+    mc_serial = args.mc_serial or size.mc_serial
+    fit_sizes = args.fit_sizes or size.fit_sizes
+    big_accounts = size.big_accounts if args.big_accounts is None else args.big_accounts
+    big_months = args.big_months or size.big_months
     out_path = args.json or report.RESULTS_DIR / ("engine_quick.json" if quick else "engine.json")
     cpu = None if args.no_pin else harness.pin_to_one_core()
 
@@ -113,12 +126,38 @@ def main(argv: list[str] | None = None) -> int:
         funnel_overrides = harness.full_overrides(customers, 2 * customers, months)
         res["funnel_overrides"] = funnel_overrides
         res["funnel"] = harness.time_engine(params_of(load_config(funnel_overrides)), 1)
-    print(f"[B] yardstick, {size.yardstick:,} accounts: engine, then Mesa ...", flush=True)
-    res["yardstick"] = yardstick.run_yardstick(
-        size.yardstick, size.yardstick // 10, months, size.replications, repeat=3, small=size.small
+    print(
+        f"[B] yardstick, {size.yardstick:,} and {size.small:,} accounts: "
+        f"{size.repeat} engine/Mesa pairs each ...",
+        flush=True,
     )
-    print("[C] parameters: load_config (Hydra) vs replace (no Hydra) ...", flush=True)
-    res["parameters"] = harness.time_parameters()
+    res["yardstick"] = yardstick.run_yardstick(
+        size.yardstick,
+        size.yardstick // 10,
+        months,
+        size.replications,
+        repeat=size.repeat,
+        small=size.small,
+    )
+    if mc_reps > 0:
+        print(
+            f"[C] Monte Carlo, {mc_reps:,} replications on the local pool, "
+            f"{mc_serial} serially ...",
+            flush=True,
+        )
+        res["monte_carlo"] = workloads.run_monte_carlo(mc_reps, mc_serial)
+    if not args.no_fit:
+        print(f"[D] fixed cost per month, {len(fit_sizes)} market sizes ...", flush=True)
+        res["fixed_cost"] = workloads.fit_fixed_cost(fit_sizes, months, size.fit_repeat)
+    if big_accounts > 0 and not args.no_10m:
+        print(
+            f"[E] {big_accounts:,} accounts × {big_months} months (child process) ...", flush=True
+        )
+        res["big"] = workloads.run_big(
+            big_accounts, big_months, res["memory"]["peak_bytes_per_customer"]
+        )
+    print("[F] parameters: load_config (Hydra) vs replace (no Hydra) ...", flush=True)
+    res["parameters"] = workloads.time_parameters()
     res["elapsed_s"] = time.perf_counter() - t_start
     print(flush=True)
     report.print_report(res)

@@ -1,7 +1,7 @@
 """Benchmark harness: the machine, timing, memory tracing, sizes, and the full-engine run (A).
 
-Used by ``bench_engine.py`` (the entry) and ``yardstick.py``. Run as a script only as the
-memory child of ``measure_memory``::
+Used by ``bench_engine.py`` (the entry), ``yardstick.py`` and ``workloads.py``. Run as a script
+only as the memory child of ``measure_memory``::
 
     python benchmarks/harness.py --memory-child '["market.size=1000", ...]'
 """
@@ -43,10 +43,16 @@ class Sizes:
 
     customers: int  # paying accounts of the full-engine run (A), = its rows
     months: int
-    repeat: int  # timed repetitions of each engine run
+    repeat: int  # timed repetitions of each engine run (and of each Mesa run in B)
     yardstick: int  # accounts of the Mesa comparison (B); a tenth are customers at month 0
     small: int | None  # second, smaller size of the comparison (None: skipped)
     replications: int  # engine replications for the agreement check
+    mc_replications: int  # replications of the Monte Carlo workload on the pool (C); 0: skip
+    mc_serial: int  # replications of the same workload run serially, one core (C)
+    fit_sizes: tuple[int, ...]  # market sizes of the fixed-cost fit (D)
+    fit_repeat: int  # runs per size in D
+    big_accounts: int  # accounts (market.size) of the long run (E); 0: skip
+    big_months: int
 
 
 def sizes(
@@ -64,19 +70,59 @@ def sizes(
         months=months,
         repeat=repeat or (1 if quick else 3),
         yardstick=yardstick or (20_000 if quick else customers),
-        small=None if quick else 250_000,
+        small=10_000 if quick else 100_000,
         replications=replications or (20 if quick else 30),
+        mc_replications=10 if quick else 1_000,
+        mc_serial=3 if quick else 50,
+        fit_sizes=(
+            (12_500, 25_000, 50_000, 100_000)
+            if quick
+            else (12_500, 25_000, 50_000, 100_000, 200_000)
+        ),
+        fit_repeat=repeat or (3 if quick else 5),
+        big_accounts=200_000 if quick else 10_000_000,
+        big_months=60,
     )
 
 
 # ---------------------------------------------------------------------------- the machine
+#: The CPUs this process could use before ``pin_to_one_core`` (None: not pinned).
+ALL_CPUS: set[int] | None = None
+
+
 def pin_to_one_core() -> int | None:
     """Restrict this process (and its children) to one CPU; the CPU, or None if unsupported."""
+    global ALL_CPUS
     if not hasattr(os, "sched_setaffinity"):
         return None
-    cpu = min(os.sched_getaffinity(0))
+    ALL_CPUS = set(os.sched_getaffinity(0))
+    cpu = min(ALL_CPUS)
     os.sched_setaffinity(0, {cpu})
     return cpu
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use once unpinned (what the local pool is given)."""
+    if ALL_CPUS is not None:
+        return len(ALL_CPUS)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def unpinned() -> Iterator[None]:
+    """Every CPU the process had before pinning, for the duration (the pool's workers and its
+    fork server inherit it); pinned again on exit."""
+    if ALL_CPUS is None:
+        yield
+        return
+    pinned = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, ALL_CPUS)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, pinned)
 
 
 def rss_bytes(field: str = "VmRSS") -> int | None:
@@ -113,6 +159,7 @@ def machine_info(cpu: int | None) -> dict[str, Any]:
         "mesa": mesa.__version__,
         "versions": package_versions(),
         "git_revision": git_revision(short=True),
+        "loadavg_start": os.getloadavg(),
     }
 
 
@@ -123,16 +170,19 @@ def market_mix(base: ScenarioParams) -> str:
     return f"initial.mix={{{shares}}}"
 
 
-def full_overrides(customers: int, market: int, months: int) -> list[str]:
+def full_overrides(
+    customers: int, market: int, months: int, split_like_market: bool = True
+) -> list[str]:
     """The default scenario with ``customers`` paying accounts and ``market`` rows; support
     agents and CSMs scaled with the book so per-customer service matches the default. The book
-    is split like the market (it may fill it)."""
+    is split like the market (it may fill it), or by the default ``initial.mix`` when
+    ``split_like_market`` is false."""
     base = load_config()
     scale = customers / base.initial.customers
     return [
         f"market.size={market}",
         f"initial.customers={customers}",
-        market_mix(base),
+        *([market_mix(base)] if split_like_market else []),
         f"months={months}",
         "replications=1",
         "progress=false",
@@ -330,28 +380,6 @@ def time_steps(params: ScenarioParams) -> dict[str, Any]:
         "steps": {name: entry(timings.get(name, 0.0)) for name in order},
         "outside_steps": entry(max(0.0, total - sum(timings.values()))),
         "draws": {label: entry(s) for label, s in draws.items()},
-    }
-
-
-def time_parameters(repeat: int = 200) -> dict[str, float]:
-    """What a study pays per parameter set: composing with Hydra (``load_config``, once per
-    study) against a validated variant without Hydra (``replace``, once per evaluation), in ms
-    (median of repeated calls)."""
-    from simulator import replace
-
-    def median_ms(call: Any, n: int) -> float:
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times) * 1e3)
-
-    params = params_of(load_config([]))
-    change = {"pricing.plans.pro.price": 109.0, "personas.smb.churn.mean": 0.04}
-    return {
-        "load_config_ms": median_ms(lambda: load_config([]), 5),
-        "replace_ms": median_ms(lambda: replace(params, change), repeat),
     }
 
 

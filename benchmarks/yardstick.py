@@ -168,46 +168,73 @@ def _z(diff: float, sd: float) -> float:
     return 0.0 if abs(diff) < 1e-9 else math.inf
 
 
-def run_yardstick(
-    market: int, customers: int, months: int, replications: int, repeat: int, small: int | None
-) -> dict[str, Any]:
-    overrides = simple_overrides(market, customers, months)
-    params = params_of(load_config(overrides))
-    agent_months = market * months
+def _mesa_run(params: ScenarioParams, seed: int, shuffle: bool = False) -> dict[str, Any]:
+    """One fresh ``MesaJourney`` run: set-up and run times and its horizon figures."""
+    gc.collect()
+    t0 = time.perf_counter()
+    model = MesaJourney(params, seed=seed, shuffle=shuffle)
+    t1, c1 = time.perf_counter(), time.process_time()
+    for _ in range(params.months):
+        model.step()
+    t2, c2 = time.perf_counter(), time.process_time()
+    out = {
+        "setup_s": t1 - t0,
+        "run_s": t2 - t1,
+        "run_cpu_s": c2 - c1,
+        "agents": len(model.agents),
+        "figures": horizon_figures(model.records, params.months),
+    }
+    del model
+    gc.collect()
+    return out
 
-    # Engine, same size: timing (fresh model each time), then replications for the statistics.
-    eng = time_engine(params, repeat)
+
+def compare(params: ScenarioParams, repeat: int, seed: int) -> dict[str, Any]:
+    """``repeat`` pairs of runs (a fresh engine model, then a fresh Mesa model; set-up
+    excluded) in this process; the speed-up of each pair = Mesa's run time / the engine's, and
+    their min and median."""
+    engine, mesa, ratios, ratios_cpu = [], [], [], []
+    for i in range(repeat):
+        eng = time_engine(params, 1)
+        mes = _mesa_run(params, seed + i)
+        engine.append(eng)
+        mesa.append(mes)
+        ratios.append(mes["run_s"] / eng["run_median_s"])
+        ratios_cpu.append(mes["run_cpu_s"] / eng["run_cpu_median_s"])
+    per = params.market.size * params.months
+    eng_runs = [e["run_median_s"] for e in engine]
+    mesa_runs = [m["run_s"] for m in mesa]
+    return {
+        "rows": params.market.size,
+        "initial_customers": params.initial.customers,
+        "months": params.months,
+        "repeat": repeat,
+        "engine_setup_s": statistics.median(e["setup_s"] for e in engine),
+        "engine_run_s": eng_runs,
+        "engine_ns_per_customer_month": statistics.median(eng_runs) / per * 1e9,
+        "mesa_agents": mesa[0]["agents"],
+        "mesa_setup_s": statistics.median(m["setup_s"] for m in mesa),
+        "mesa_run_s": mesa_runs,
+        "mesa_ns_per_customer_month": statistics.median(mesa_runs) / per * 1e9,
+        "speedups": ratios,
+        "speedup_min": min(ratios),
+        "speedup_median": statistics.median(ratios),
+        "speedup_cpu_median": statistics.median(ratios_cpu),
+        "mesa_figures": mesa[0]["figures"],
+    }
+
+
+def agreement(
+    params: ScenarioParams, replications: int, mesa_figs: dict[str, dict[str, float]]
+) -> list[dict[str, Any]]:
+    """Per persona and figure: expected (mean-field), engine mean and sd over
+    ``replications``, one Mesa run, and the three z."""
+    months = params.months
     engine_runs = []
     for rep in range(replications):
         model = JourneyModel(params, replication=rep)
         model.run()
         engine_runs.append(horizon_figures(model.records, months))
-
-    # Mesa, same size, one run.
-    gc.collect()
-    t0 = time.perf_counter()
-    mesa_model = MesaJourney(params, seed=params.seed + 1_000_003)
-    t1 = time.perf_counter()
-    c1 = time.process_time()
-    for _ in range(months):
-        mesa_model.step()
-    t2, c2 = time.perf_counter(), time.process_time()
-    mesa_figs = horizon_figures(mesa_model.records, months)
-    n_agents = len(mesa_model.agents)
-    del mesa_model
-    gc.collect()
-    mesa_ns = (t2 - t1) / agent_months * 1e9
-    # The same with random activation order (not used for the ratio).
-    shuffled = MesaJourney(params, seed=params.seed + 2_000_003, shuffle=True)
-    gc.collect()
-    t3 = time.perf_counter()
-    for _ in range(months):
-        shuffled.step()
-    shuffle_ns = (time.perf_counter() - t3) / agent_months * 1e9
-    del shuffled
-    gc.collect()
-
-    # Agreement.
     expected = expected_simple_journey(params)
     rows = []
     for persona in expected:
@@ -232,48 +259,40 @@ def run_yardstick(
                     "z_mesa_vs_engine": _z(m - mean, sd * math.sqrt(1.0 + 1.0 / len(values))),
                 }
             )
+    return rows
+
+
+def run_yardstick(
+    market: int, customers: int, months: int, replications: int, repeat: int, small: int | None
+) -> dict[str, Any]:
+    """The comparison at ``market`` accounts (``repeat`` engine/Mesa pairs, one more Mesa run
+    with random activation order, the agreement check) and at ``small`` accounts (pairs only)."""
+    overrides = simple_overrides(market, customers, months)
+    params = params_of(load_config(overrides))
+    result: dict[str, Any] = {
+        "overrides": overrides,
+        **compare(params, repeat, params.seed + 1_000_003),
+    }
+    # The same with random activation order (not used for the ratio).
+    shuffled = _mesa_run(params, params.seed + 2_000_003, shuffle=True)
+    result["mesa_shuffle_ns_per_customer_month"] = shuffled["run_s"] / (market * months) * 1e9
+    rows = agreement(params, replications, result.pop("mesa_figures"))
     zs = [
         abs(r[k])
         for r in rows
         for k in ("z_engine_vs_expected", "z_mesa_vs_expected", "z_mesa_vs_engine")
         if r[k] is not None
     ]
-    result = {
-        "overrides": overrides,
-        "rows": market,
-        "initial_customers": customers,
-        "months": months,
-        "mesa_agents": n_agents,
-        "mesa_setup_s": t1 - t0,
-        "mesa_run_s": t2 - t1,
-        "mesa_run_cpu_s": c2 - c1,
-        "mesa_ns_per_customer_month": mesa_ns,
-        "mesa_shuffle_ns_per_customer_month": shuffle_ns,
-        "engine": eng,
-        "speedup": mesa_ns / eng["ns_per_customer_month"],
-        "speedup_cpu": ((c2 - c1) / agent_months * 1e9) / eng["ns_per_customer_month_cpu"],
-        "engine_replications": replications,
-        "agreement": rows,
-        "max_abs_z": max(zs),
-        "agreement_ok": max(zs) <= Z_LIMIT,
-    }
+    result.update(
+        engine_replications=replications,
+        agreement=rows,
+        max_abs_z=max(zs),
+        agreement_ok=max(zs) <= Z_LIMIT,
+    )
     if small:
         # The same comparison at a smaller size: the engine's fixed cost per month (Python calls
         # per persona and phase) weighs more when there are fewer accounts.
         small_params = params_of(load_config(simple_overrides(small, small // 10, months)))
-        small_eng = time_engine(small_params, repeat)
-        gc.collect()
-        small_mesa = MesaJourney(small_params, seed=small_params.seed + 3_000_003)
-        t4 = time.perf_counter()
-        for _ in range(months):
-            small_mesa.step()
-        small_mesa_ns = (time.perf_counter() - t4) / (small * months) * 1e9
-        del small_mesa
-        gc.collect()
-        result["small"] = {
-            "rows": small,
-            "engine": small_eng,
-            "mesa_ns_per_customer_month": small_mesa_ns,
-            "speedup": small_mesa_ns / small_eng["ns_per_customer_month"],
-        }
+        result["small"] = compare(small_params, repeat, small_params.seed + 3_000_003)
+        result["small"].pop("mesa_figures")
     return result
