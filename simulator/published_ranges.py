@@ -28,6 +28,7 @@ import pandas as pd
 
 from simulator.config import load_config
 from simulator.experiments.montecarlo import records_to_frame
+from simulator.metrics import _div, customers_at_start
 from simulator.model import JourneyModel
 from simulator.stages import is_paying
 
@@ -72,28 +73,23 @@ RANGES: tuple[Range, ...] = (
 )
 
 
-def _ratio(a: float, b: float) -> float:
-    return float(a / b) if b else float("nan")
-
-
 def _segment_figures(monthly: pd.DataFrame, months: int) -> dict[str, float]:
     """Figures of one segment (or the company) in one replication."""
     late = monthly[monthly["month"] >= FROM_MONTH]
-    start = late["customers"] + late["churned_customers"]
-    start = start - late["new_customers"] - late["reactivated_customers"]
+    start = customers_at_start(late)
     last = monthly[monthly["month"] == months]
     new = late["new_customers"].sum()
     revenue = late["revenue"].sum()
-    margin = _ratio(revenue - late["cogs"].sum() - late["support_cost"].sum(), revenue)
-    cac = _ratio(late["acquisition_cost"].sum() + late["referral_cost"].sum(), new)
-    new_arpa = _ratio(late["new_mrr"].sum(), new)
+    margin = _div(revenue - late["cogs"].sum() - late["support_cost"].sum(), revenue)
+    cac = _div(late["acquisition_cost"].sum() + late["referral_cost"].sum(), new)
+    new_arpa = _div(late["new_mrr"].sum(), new)
     return {
-        "monthly logo churn": 100 * _ratio(late["churned_customers"].sum(), start.sum()),
+        "monthly logo churn": 100 * _div(late["churned_customers"].sum(), start.sum()),
         "involuntary share of churn": 100
-        * _ratio(late["churned_involuntary"].sum(), late["churned_customers"].sum()),
-        "NRR": 100 * _ratio(last["retained_mrr_12m"].sum(), last["mrr_12m_ago"].sum()),
-        "GRR": 100 * _ratio(last["gross_retained_mrr_12m"].sum(), last["mrr_12m_ago"].sum()),
-        "CAC payback": _ratio(cac, new_arpa * margin),
+        * _div(late["churned_involuntary"].sum(), late["churned_customers"].sum()),
+        "NRR": 100 * _div(last["retained_mrr_12m"].sum(), last["mrr_12m_ago"].sum()),
+        "GRR": 100 * _div(last["gross_retained_mrr_12m"].sum(), last["mrr_12m_ago"].sum()),
+        "CAC payback": _div(cac, new_arpa * margin),
     }
 
 
