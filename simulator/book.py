@@ -84,6 +84,10 @@ if TYPE_CHECKING:
     from simulator.personas import PersonaAgent
 
 
+#: Rows chosen at a time in the set-up's plan choice (bounds its temporary arrays).
+_BLOCK_ROWS = 1 << 16
+
+
 def split_by_share(total: int, shares: list[float]) -> list[int]:
     """Split ``total`` accounts by ``shares`` with the largest-remainder method (exact sum)."""
     raw = np.asarray(shares, dtype=np.float64) * total
@@ -168,9 +172,16 @@ def _book_plans(
     """Plans and billing terms of accounts ``rows`` at the book's prices."""
     p = agent.persona
     price_book = PriceBook.current_book(model.params)
-    probs = choice_probabilities(p, price_book, agent.pop.seats[rows])[:, 1:]
-    probs /= probs.sum(axis=1, keepdims=True)
-    plan, v = choose(probs, u)
+    # The probabilities depend on the seats alone: computed once per seat count, then
+    # chosen in blocks of rows (the same per-row operations, a bounded temporary).
+    seats, by_seats = np.unique(agent.pop.seats[rows], return_inverse=True)
+    per_seats = choice_probabilities(p, price_book, seats)[:, 1:]
+    per_seats /= per_seats.sum(axis=1, keepdims=True)
+    plan = np.empty(rows.size, dtype=np.int64)
+    v = np.empty(rows.size, dtype=np.float64)
+    for block in range(0, rows.size, _BLOCK_ROWS):
+        sl = slice(block, block + _BLOCK_ROWS)
+        plan[sl], v[sl] = choose(per_seats[by_seats[sl]], u[sl])
     if model.mechanisms[ANNUAL_CONTRACTS]:
         share = model.params.initial.annual_share
         p_annual = share if share is not None else annual_probability(p, price_book.annual_discount)
@@ -229,7 +240,7 @@ def _buy_probability(model: JourneyModel, agent: PersonaAgent, n_book: int) -> f
         extra += advocacy.reputation_utility(model)
     card = p.decision.path == DecisionPath.TRIAL and p.decision.card_required
     freemium = p.decision.path == DecisionPath.FREEMIUM
-    seats = agent.pop.seats[n_book:]
+    seats, accounts = np.unique(agent.pop.seats[n_book:], return_counts=True)
     if seats.size == 0:
         return 0.0
     probs = choice_probabilities(
@@ -239,7 +250,8 @@ def _buy_probability(model: JourneyModel, agent: PersonaAgent, n_book: int) -> f
         extra,
         outside_extra=p.decision.free_value if freemium else 0.0,
     )
-    buy = float(1.0 - probs[:, 0].mean())
+    # Mean over the prospects, grouped by seat count (the probabilities depend on seats only).
+    buy = float(1.0 - np.dot(probs[:, 0], accounts) / accounts.sum())
     # A card trial's non-buyers are billed anyway with probability forgot_to_cancel.
     return buy + (1.0 - buy) * p.decision.forgot_to_cancel if card else buy
 
