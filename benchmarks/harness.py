@@ -245,7 +245,7 @@ def memory_child(overrides: list[str]) -> dict[str, Any]:
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rows = len(model.population)
-    history = sum(a.nbytes for month in model.mrr_history for a in month)
+    history = sum(log.nbytes for log in model.mrr_history)
     calendars = sum(len(c) for agent in model.persona_agents for c in agent.due.values())
     return {
         "rows": rows,

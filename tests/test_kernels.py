@@ -156,3 +156,32 @@ def test_the_compiled_cache_is_outside_the_package(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert Path(out.stdout.strip()) == tmp_path / "mine"
+
+
+# ---------------------------------------------------------------------- the month's close (ledger)
+def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
+    """12-month retention from the change log equals the sums over a full snapshot a year ago."""
+    from simulator.kernels.ledger import close_rows, year_ago_sums
+
+    rng = np.random.default_rng(7)
+    n = 500
+    mrr = np.where(rng.random(n) < 0.5, rng.integers(1, 50, n) * 10.0, 0.0).astype(np.float32)
+    health = np.zeros(n, dtype=np.float32)
+    snapshot = mrr.copy()
+    year_ago = mrr.copy()
+    log = []
+    for _ in range(12):  # a year of changes: churn, new accounts, price moves
+        moved = rng.choice(n, 60, replace=False)
+        mrr[moved] = np.where(rng.random(60) < 0.3, 0.0, rng.integers(1, 80, 60) * 5.0)
+        total, below, rows, old = close_rows(mrr, health, snapshot, n, -0.5)
+        assert total == pytest.approx(float(mrr.sum(dtype=np.float64)))
+        assert below == 0
+        np.testing.assert_array_equal(snapshot, mrr)
+        log.append((rows, old))
+    rows = np.concatenate([r for r, _ in log])
+    old = np.concatenate([o for _, o in log])
+    then, retained, gross = year_ago_sums(mrr, rows, old, float(mrr.sum(dtype=np.float64)))
+    paid = year_ago > 0
+    assert then == pytest.approx(float(year_ago[paid].sum(dtype=np.float64)))
+    assert retained == pytest.approx(float(mrr[paid].sum(dtype=np.float64)))
+    assert gross == pytest.approx(float(np.minimum(mrr, year_ago).sum(dtype=np.float64)))

@@ -4,6 +4,11 @@ Every flow a mechanism adds (``PersonaAgent.add``) must be an output column decl
 ``simulator.results``: a record with an undeclared column raises (a typo would otherwise vanish
 from the table). The accounting's own columns: the MRR bridge's ends, cost of goods, seats, the
 at-risk count and 12-month retention (MRR of the accounts paying 12 months ago, then and now).
+
+12-month retention reads an MRR change log (``MrrLog``), not twelve copies of every account's MRR:
+each close logs the rows whose MRR changed that month with their MRR before it, so the MRR of a
+row 12 months ago is the one logged at its first change since, or its MRR now if it has not
+changed (4 bytes per account plus the changes of 12 months).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simulator.kernels.ledger import close_rows, year_ago_sums
 from simulator.mechanisms import success, support
 from simulator.mechanisms.base import Mechanism
 from simulator.results import FLOW_COLUMNS, STAGE_COLUMNS
@@ -29,12 +35,31 @@ class UndeclaredColumnError(KeyError):
     """A mechanism wrote a flow column that ``simulator.results`` does not declare."""
 
 
+class MrrLog:
+    """One persona's MRR at the last close (``snapshot``, $/month per row) and the rows whose
+    MRR changed in each of the last 12 closes, with the MRR they had before (oldest first)."""
+
+    def __init__(self, mrr: np.ndarray):
+        self.snapshot = mrr.copy()
+        self.changes: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=12)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: the snapshot and the logged changes."""
+        return self.snapshot.nbytes + sum(r.nbytes + o.nbytes for r, o in self.changes)
+
+    def year_ago(self, mrr: np.ndarray, mrr_now: float) -> tuple[float, float, float]:
+        """With 12 closes logged: MRR ($/month) of the accounts paying at the close 12 months
+        ago, then; their MRR now; and now capped at then, per account (gross). ``mrr_now`` is
+        the sum of ``mrr`` (the persona's MRR now, per row)."""
+        rows = np.concatenate([r for r, _ in self.changes])
+        old = np.concatenate([o for _, o in self.changes])
+        return year_ago_sums(mrr, rows, old, mrr_now)
+
+
 def start_history(model: JourneyModel) -> None:
-    """MRR snapshots at the end of the last 12 months (month 0 = the initial book), one array
-    per persona over its aware rows (the other rows have MRR 0)."""
-    model.mrr_history = deque(
-        [[a.pop.mrr[: a.aware].copy() for a in model.persona_agents]], maxlen=12
-    )
+    """The MRR change log of every persona, from the initial book (month 0)."""
+    model.mrr_history = [MrrLog(a.pop.mrr) for a in model.persona_agents]
 
 
 def close_month(model: JourneyModel) -> None:
@@ -47,8 +72,6 @@ def close_month(model: JourneyModel) -> None:
         support.allocate_cost(model, n_paying)
     if model.mechanisms[success.SWITCH]:
         success.allocate_cost(model, n_paying)
-    # 12-month retention: MRR of accounts paying 12 months ago, then and now.
-    year_ago = model.mrr_history[0] if len(model.mrr_history) == 12 else None
     for k, agent in enumerate(agents):
         f = agent.flows
         paying = n_paying[k]
@@ -68,24 +91,23 @@ def close_month(model: JourneyModel) -> None:
             + par.pricing.cogs.payment_fee * f.get("revenue", 0.0)
         )
         f["seats"] = seats
-        # Health is 0 on every account not paying, so one pass over the aware rows counts
-        # the paying accounts below the threshold.
-        health = agent.pop.health[: agent.aware]
+        # One pass over the aware rows: MRR now, health below the threshold, MRR changes.
+        # Health is 0 on every account not paying, so the at-risk count needs no mask.
+        log = model.mrr_history[k]
+        mrr_now, below, rows, old = close_rows(
+            agent.pop.mrr, agent.pop.health, log.snapshot, agent.aware, threshold
+        )
+        log.changes.append((rows, old))
         if threshold <= 0:
-            f["at_risk"] = int(np.count_nonzero(health < threshold))
+            f["at_risk"] = below
         else:
-            f["at_risk"] = paying - int(np.count_nonzero(health >= threshold))
+            f["at_risk"] = paying - (agent.aware - below)
         f["mrr_end"] = mrr_end
-        if year_ago is not None:
-            # MRR is 0 on every row not paying, so no masks are needed: accounts paying a
-            # year ago are those with MRR then > 0 (all among the aware rows then).
-            then = year_ago[k]
-            now = agent.pop.mrr[: then.size]
-            f["mrr_12m_ago"] = float(then.sum(dtype=np.float64))
-            f["retained_mrr_12m"] = float(
-                np.where(then > 0, now, np.float32(0)).sum(dtype=np.float64)
-            )
-            f["gross_retained_mrr_12m"] = float(np.minimum(now, then).sum(dtype=np.float64))
+        if len(log.changes) == 12:  # 12-month retention: accounts paying 12 months ago
+            then, retained, gross = log.year_ago(agent.pop.mrr, mrr_now)
+            f["mrr_12m_ago"] = then
+            f["retained_mrr_12m"] = retained
+            f["gross_retained_mrr_12m"] = gross
         undeclared = f.keys() - DECLARED_FLOWS
         if undeclared:
             raise UndeclaredColumnError(
@@ -96,7 +118,6 @@ def close_month(model: JourneyModel) -> None:
         row["customers"] = paying
         row["arr"] = 12.0 * mrr_end
         model.records.append(row)
-    model.mrr_history.append([a.pop.mrr[: a.aware].copy() for a in agents])
 
 
 MECHANISM = Mechanism(
