@@ -198,22 +198,35 @@ def _init_persona(model: JourneyModel, agent: PersonaAgent, n_book: int) -> None
     pop = agent.pop
     n = agent.size
     gen = model.streams.generator("init", 0, p.index)
+    # Each draw is made in blocks of rows (the same values in the same order: the generator
+    # draws one variate after another), so its temporaries stay small in a large market.
+    blocks = [slice(b, min(b + _BLOCK_ROWS, n)) for b in range(0, n, _BLOCK_ROWS)]
     # Seats: 1 + (mean - 1) × Gamma(2, 1) / 2, rounded (mean ``personas.*.seats.mean``).
-    seats = 1.0 + (p.seats.mean - 1.0) * gen.standard_gamma(2.0, size=n) / 2.0
-    pop.seats[:] = np.clip(np.rint(seats), 1, MAX_SEATS).astype(np.int32)
+    for sl in blocks:
+        seats = 1.0 + (p.seats.mean - 1.0) * gen.standard_gamma(2.0, size=sl.stop - sl.start) / 2.0
+        pop.seats[sl] = np.clip(np.rint(seats), 1, MAX_SEATS)
     # Base monthly churn of a prospect: Beta(α, β), or exactly the mean.
     ab = _beta_params(p)
-    pop.base_churn[:] = p.churn.mean if ab is None else gen.beta(*ab, size=n)
-    u_plan = gen.random(n)
-    u_tenure = gen.random(n)
+    if ab is None:
+        pop.base_churn[:] = p.churn.mean
+    else:
+        for sl in blocks:
+            pop.base_churn[sl] = gen.beta(*ab, size=sl.stop - sl.start)
+    # Uniforms of the book's plans and tenures (drawn for every row; the book's are kept).
+    u_plan, u_tenure = (np.empty(n_book), np.empty(n_book))
+    for u in (u_plan, u_tenure):
+        for sl in blocks:
+            draw = gen.random(sl.stop - sl.start)
+            if sl.start < n_book:
+                u[sl.start : min(sl.stop, n_book)] = draw[: n_book - sl.start]
     if n_book == 0:
         return
     book = np.arange(n_book)
     age = model.params.initial.age_months
-    tenure = _draw(tenure_weights(p, age), u_tenure[book])
+    tenure = _draw(tenure_weights(p, age), u_tenure)
     if ab is not None:  # a survivor of τ draws: θ | τ ~ Beta(α, β + τ)
         pop.base_churn[book] = gen.beta(ab[0], ab[1] + tenure)
-    plan, annual = _book_plans(model, agent, book, u_plan[book])
+    plan, annual = _book_plans(model, agent, book, u_plan)
     agent.start_paying(
         book, plan, annual, Stage.ACTIVE, Stage.UNAWARE, 1, PriceBook.current_book(model.params)
     )
