@@ -32,6 +32,7 @@ import numpy as np
 
 from simulator import kernels
 from simulator.calendar import Calendar
+from simulator.kernels.spells import clear_spells, reprice_rows, spell_totals
 from simulator.stages import N_STAGES, NO_COHORT, Stage, is_paying
 
 if TYPE_CHECKING:
@@ -200,37 +201,44 @@ class PersonaAgent(mesa.Agent):
         if idx.size == 0:
             return
         pop = self.pop
-        mrr = pop.mrr[idx].sum(dtype=np.float64)
+        mrr, seats = spell_totals(idx, pop.mrr, pop.seats)
         self.add("churned_customers", idx.size)
         self.add(column, idx.size)
         self.add("churned_mrr", mrr)
         self.mrr_total -= mrr
-        self.paying_seats -= int(pop.seats[idx].sum(dtype=np.int64))
+        self.paying_seats -= seats
         for hook in self.model.paying_end_hooks:
             hook(self, idx)
         self.move(idx, Stage.CHURNED)
-        pop.mrr[idx] = 0.0
-        pop.annual[idx] = False
-        pop.price_locked[idx] = False
         # Health is only read on paying accounts; 0 elsewhere keeps the at-risk count one pass.
-        pop.health[idx] = 0.0
-        pop.early_churn_end[idx] = 0
-        pop.term_health[idx] = 0.0
-        pop.renewal_offer[idx] = False
+        clear_spells(
+            idx,
+            pop.mrr,
+            pop.annual,
+            pop.price_locked,
+            pop.health,
+            pop.early_churn_end,
+            pop.term_health,
+            pop.renewal_offer,
+        )
 
     def reprice(self, idx: np.ndarray, new_mrr: np.ndarray, penalise: bool = True) -> None:
         """Move accounts ``idx`` to ``new_mrr`` ($/month); the change is expansion or
         contraction MRR. With the price effect on, a rise costs health (unless ``penalise`` is
         false: an annual renewal has already weighed the rise in its decision)."""
-        pop = self.pop
-        old = pop.mrr[idx].astype(np.float64)
-        new32 = new_mrr.astype(np.float32)
-        delta = new32.astype(np.float64) - old
-        self.add("expansion_mrr", delta[delta > 0].sum())
-        self.add("contraction_mrr", -delta[delta < 0].sum())
-        self.mrr_total += float(delta.sum())
+        if idx.size == 0:
+            self.add("expansion_mrr", 0.0)
+            self.add("contraction_mrr", 0.0)
+            return
         penalty = self.model.price_increase_penalty
-        if penalty is not None and penalise:
-            rise = np.where(old > 0, np.maximum(delta, 0.0) / np.maximum(old, 1e-9), 0.0)
-            pop.health[idx] -= (penalty * rise).astype(np.float32)
-        pop.mrr[idx] = new32
+        expansion, contraction = reprice_rows(
+            idx,
+            np.asarray(new_mrr, dtype=np.float64),
+            self.pop.mrr,
+            self.pop.health,
+            0.0 if penalty is None else float(penalty),
+            penalty is not None and penalise,
+        )
+        self.add("expansion_mrr", expansion)
+        self.add("contraction_mrr", contraction)
+        self.mrr_total += expansion - contraction
