@@ -22,7 +22,8 @@ resize, renew, promote) go back through the persona core in Python (``PersonaAge
 Modules: ``core`` (the per-row draw, the paying index, the Python entry wrapper), ``revenue``
 (churn, expansion and contraction, billing), ``service`` (support tickets, advocacy, health
 decay), ``ledger`` (the month's close: MRR, at-risk count and the MRR change log of 12-month
-retention), ``spells`` (the persona core's end of paying spells and repricing). The cache folder is set here, before numba is first imported.
+retention), ``spells`` (the persona core's end of paying spells and repricing). The cache
+folder is set here, before numba is first imported.
 """
 
 from __future__ import annotations
