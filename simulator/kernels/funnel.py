@@ -153,9 +153,17 @@ def logit_utilities(
     for i in range(seats.size):
         e = extra[i] if extra.size == seats.size else extra[0]
         _plan_utilities(
-            util[i], seats[i], e, outside, list_price, per_seat, plan_values, multiplier,
-            sensitivity, willingness_to_pay,
-        )  # fmt: skip
+            util[i],
+            seats[i],
+            e,
+            outside,
+            list_price,
+            per_seat,
+            plan_values,
+            multiplier,
+            sensitivity,
+            willingness_to_pay,
+        )
     return util
 
 
@@ -183,9 +191,17 @@ def decision_utilities(
         e = 0.0 + shared_extra
         e += referral_extra if source[r] == _REFERRAL else 0.0
         _plan_utilities(
-            util[i], seats[r], e, outside, list_price, per_seat, plan_values, multiplier,
-            sensitivity, willingness_to_pay,
-        )  # fmt: skip
+            util[i],
+            seats[r],
+            e,
+            outside,
+            list_price,
+            per_seat,
+            plan_values,
+            multiplier,
+            sensitivity,
+            willingness_to_pay,
+        )
     return util
 
 

@@ -106,15 +106,16 @@ def hazards(
 
 def acquire(model: JourneyModel) -> None:
     """Reach this month's prospects, persona by persona."""
+    spend = {c: channel_spend(model, c) for c in model.params.acquisition.channels}
     for agent in model.persona_agents:
         shares = model.channel_share[agent.index]
         counts = agent.start_counts
         for channel, share in shares.items():
-            agent.add("acquisition_cost", channel_spend(model, channel) * share)
+            agent.add("acquisition_cost", spend[channel] * share)
         n_unaware = int(counts[Stage.UNAWARE])
         if n_unaware == 0:
             continue
-        h_bass, h_channel, h_referral = hazards(model, agent, counts)
+        h_bass, h_channel, h_referral = hazards(model, agent, counts, spend)
         hazard = min(1.0, h_bass + h_channel + h_referral)
         gen = model.streams.generator("acquisition", model.month, agent.index)
         reached = int(gen.binomial(n_unaware, hazard))
