@@ -400,3 +400,43 @@ def test_funnel_assign_sources_and_activate_equal_the_numpy_formulas() -> None:
         assert np.array_equal(kept, want_rows)
         assert activated == np.count_nonzero(ok)
         assert np.array_equal(health, want_health)
+
+
+def test_funnel_end_offers_prices_as_the_price_book() -> None:
+    """Ending win-back offers: list MRR from ``PriceBook.account_mrr``, grandfathered accounts
+    at their MRR / (1 - discount) in float32, only offers filed for this month."""
+    from simulator.mechanisms.pricing import PriceBook
+    from simulator.params import params_of
+
+    book = PriceBook(params_of(load_config([])).pricing)
+    book.list_price = book.list_price * 1.013
+    book.annual_discount = 0.17
+    rng = np.random.default_rng(8)
+    size = 2_000
+    b = _book(size)
+    plan = rng.integers(0, book.n_plans, size).astype(np.int8)
+    locked = rng.random(size) < 0.3
+    offer_end = rng.integers(5, 8, size).astype(np.int16)
+    rows = rng.choice(size, 600, replace=False).astype(np.int64)
+    due = rows[offer_end[rows] == 6]
+    kept = np.float32(1.0 - 0.25)
+    got_rows, new = funnel.end_offers(
+        rows,
+        offer_end,
+        6,
+        plan,
+        b["seats"],
+        b["annual"],
+        locked,
+        b["mrr"],
+        book.list_price,
+        book.per_seat,
+        1.3,
+        book.annual_discount,
+        kept,
+    )
+    assert due.size > 0
+    assert np.array_equal(got_rows, due)
+    assert not np.any(offer_end[due])
+    list_mrr = book.account_mrr(plan[due], b["seats"][due], b["annual"][due], 1.3)
+    assert np.array_equal(new, np.where(locked[due], b["mrr"][due] / kept, list_mrr))

@@ -1,7 +1,7 @@
 """Kernels of the funnel: the plan choice (multinomial logit and inverse-CDF choice of
 ``simulator.mechanisms.pricing``), the decision of a month's trials, demos and free users, the
-draws of accounts that start evaluating, the sources of new prospects and the activations at
-the end of onboarding.
+draws of accounts that start evaluating, the sources of new prospects, the activations at the
+end of onboarding and the end of win-back offers.
 
 Each kernel computes the same float operations, in the same precision and order, as the numpy
 formulas it replaces (the row sums are numpy's pairwise sums). The logit's exponential stays
@@ -442,3 +442,63 @@ def activate(
         else:
             health[r] += -penalty
     return out[:n].copy(), activated
+
+
+# ---------------------------------------------------------------------- win-back
+@njit(cache=True, error_model="numpy")
+def _account_mrr(
+    plan: int,
+    seats: int,
+    annual: bool,
+    list_price: np.ndarray,
+    per_seat: np.ndarray,
+    multiplier: float,
+    annual_discount: float,
+) -> np.float32:
+    """``PriceBook.account_mrr`` of one account: list price × multiplier × (seats on a
+    per-seat plan) × (1 - annual discount when billed annually), float32."""
+    units = seats if per_seat[plan] else 1
+    disc = 1.0 - annual_discount if annual else 1.0
+    return np.float32(list_price[plan] * multiplier * units * disc)
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def end_offers(
+    rows: np.ndarray,
+    offer_end: np.ndarray,
+    month: int,
+    plan: np.ndarray,
+    seats: np.ndarray,
+    annual: np.ndarray,
+    price_locked: np.ndarray,
+    mrr: np.ndarray,
+    list_price: np.ndarray,
+    per_seat: np.ndarray,
+    multiplier: float,
+    annual_discount: float,
+    kept: np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Win-back offers of ``rows`` filed to end in ``month``: those still running (their
+    ``offer_end`` is ``month``: the same spell) end (``offer_end`` 0) and move to today's list
+    price, or when grandfathered to the price locked under the offer (MRR / ``kept``, the
+    offer's 1 - discount, float32).
+
+    Returns (the rows whose offer ends, their new MRR); ``mrr`` is left for the caller."""
+    out = np.empty(rows.size, dtype=np.int64)
+    new = np.empty(rows.size, dtype=np.float32)
+    n = 0
+    for i in range(rows.size):
+        r = rows[i]
+        if offer_end[r] != month:
+            continue
+        offer_end[r] = 0
+        out[n] = r
+        if price_locked[r]:
+            new[n] = mrr[r] / kept
+        else:
+            new[n] = _account_mrr(
+                plan[r], seats[r], annual[r], list_price, per_seat, multiplier, annual_discount
+            )
+        n += 1
+    return out[:n].copy(), new[:n].copy()
