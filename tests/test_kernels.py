@@ -15,6 +15,7 @@ from sizes import small
 
 import simulator
 from simulator import JourneyModel, kernels, load_config
+from simulator.kernels import funnel
 from simulator.stages import Stage
 from simulator.streams import STREAMS, RandomStreams
 
@@ -185,3 +186,286 @@ def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
     assert then == pytest.approx(float(year_ago[paid].sum(dtype=np.float64)))
     assert retained == pytest.approx(float(mrr[paid].sum(dtype=np.float64)))
     assert gross == pytest.approx(float(np.minimum(mrr, year_ago).sum(dtype=np.float64)))
+
+
+# ====================================================================== funnel
+# Kernels of simulator/kernels/funnel.py (decision, consideration, acquisition, onboarding):
+# known answers from the plain numpy formulas they replace.
+
+_BELOW_ONE = np.nextafter(1.0, 0.0)
+
+
+def _numpy_logit(
+    seats: np.ndarray,
+    extra: np.ndarray | float,
+    outside: float,
+    list_price: np.ndarray,
+    per_seat: np.ndarray,
+    values: np.ndarray,
+    terms: tuple[float, float, float],
+) -> np.ndarray:
+    multiplier, sensitivity, wtp = terms
+    price = (
+        np.where(
+            per_seat[None, :],
+            list_price[None, :],
+            list_price[None, :] / np.maximum(seats[:, None], 1),
+        )
+        * multiplier
+    )
+    util = np.empty((seats.size, 1 + list_price.size))
+    util[:, 0] = outside
+    util[:, 1:] = (
+        values[None, :]
+        - sensitivity * price / wtp
+        + np.asarray(extra, dtype=np.float64).reshape(-1, 1)
+    )
+    util -= util.max(axis=1, keepdims=True)
+    np.exp(util, out=util)
+    util /= util.sum(axis=1, keepdims=True)
+    return util
+
+
+def _numpy_choose(probs: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cdf = np.cumsum(probs, axis=1)
+    cdf[:, -1] = 1.0
+    idx = np.minimum((u[:, None] >= cdf).sum(axis=1), probs.shape[1] - 1)
+    rows = np.arange(idx.size)
+    lo = np.where(idx > 0, cdf[rows, np.maximum(idx - 1, 0)], 0.0)
+    width = probs[rows, idx]
+    return idx, np.clip((u - lo) / np.maximum(width, 1e-300), 0.0, _BELOW_ONE)
+
+
+def test_funnel_pairwise_sum_is_numpys_row_sum() -> None:
+    rng = np.random.default_rng(3)
+    for n in [*range(1, 40), 127, 128, 129, 136, 255, 256, 257, 1000, 1031, 5000, 33_333]:
+        a = rng.random((2, n)) ** 3 * rng.choice([1e-3, 1.0, 1e3], size=(2, n))
+        for i in range(2):
+            assert funnel._pairwise_sum(a[i], 0, n) == a[i : i + 1].sum(axis=1)[0]
+        sub = a[:, 1:]  # a strided view, as the decision's plan shares
+        got = np.array([funnel._pairwise_sum(a[i], 1, n - 1) for i in range(2)])
+        assert np.array_equal(got, sub.sum(axis=1))
+
+
+def test_funnel_logit_and_choice_equal_the_numpy_formulas() -> None:
+    from types import SimpleNamespace
+
+    from simulator.mechanisms.pricing import choice_probabilities, choose
+
+    rng = np.random.default_rng(5)
+    for plans in (1, 3, 7, 9):
+        for _ in range(5):
+            n = int(rng.integers(1, 400))
+            seats = rng.integers(0, 40, n).astype(np.int32)
+            values = rng.normal(size=plans)
+            book = SimpleNamespace(
+                list_price=rng.uniform(5, 300, plans),
+                per_seat=rng.random(plans) < 0.5,
+                plan_values=lambda persona, values=values: values,
+            )
+            persona = SimpleNamespace(
+                outside_utility=float(rng.normal()),
+                price_multiplier=float(rng.uniform(0.5, 2)),
+                price_sensitivity=float(rng.uniform(0, 3)),
+                willingness_to_pay=float(rng.uniform(10, 200)),
+            )
+            terms = (
+                persona.price_multiplier,
+                persona.price_sensitivity,
+                persona.willingness_to_pay,
+            )
+            for extra in (0.0, 0.37, rng.normal(size=n)):
+                got = choice_probabilities(persona, book, seats, extra, outside_extra=0.25)  # type: ignore[arg-type]
+                want = _numpy_logit(
+                    seats,
+                    extra,
+                    persona.outside_utility + 0.25,
+                    book.list_price,
+                    book.per_seat,
+                    book.plan_values(persona),
+                    terms,
+                )
+                assert np.array_equal(got, want)
+            u32 = rng.random(n, dtype=np.float32)
+            for u in (u32, rng.random(n), np.float64(u32)):
+                for p in (want, want[:, 1:]):
+                    idx, v = choose(p, u)
+                    want_idx, want_v = _numpy_choose(p, u)
+                    assert np.array_equal(idx, want_idx)
+                    assert np.array_equal(v, want_v)
+
+
+def test_funnel_decide_accounts_equals_the_numpy_decision() -> None:
+    """The decision's outcomes row for row: buyers, plans, annual billing, forgot-to-cancel
+    (plan from the plan shares, early churn end), free tier stays and losses."""
+    from simulator.streams import rescale
+
+    rng = np.random.default_rng(11)
+    size = 5_000
+    for forgot_p, freemium, free_drop, annual_p in [
+        (0.0, False, 0.0, 0.0),
+        (0.36, False, 0.0, 0.4),
+        (0.0, True, 0.2, 0.3),
+        (0.5, True, 0.7, 0.0),
+    ]:
+        for plans in (3, 8):
+            n = 700
+            rows = np.sort(rng.choice(size, n, replace=False)).astype(np.int64)
+            source = rng.integers(0, 4, size).astype(np.int8)
+            util = rng.normal(size=(n, 1 + plans)) * 2
+            util -= util.max(axis=1, keepdims=True)
+            np.exp(util, out=util)
+            key = np.uint64(0x1234_5678_9ABC_DEF1)
+            ece = np.zeros(size, dtype=np.int16)
+            # The numpy formulas (simulator.mechanisms.decision before the kernel).
+            probs = util / util.sum(axis=1, keepdims=True)
+            choice, v = _numpy_choose(probs, kernels.row_uniforms(key, rows))
+            buy = choice > 0
+            annual = np.zeros(n, dtype=np.bool_)
+            annual[buy] = v[buy] < annual_p
+            forgot = (choice == 0) & (v < forgot_p)
+            if forgot.any():
+                shares = probs[forgot, 1:]
+                shares = shares / np.maximum(shares.sum(axis=1, keepdims=True), 1e-300)
+                plan, _ = _numpy_choose(shares, rescale(v[forgot], 0.0, forgot_p))
+                choice[forgot] = plan + 1
+            pays = buy | forgot
+            non_buyers = rows[~pays]
+            leaves = v[~pays] < free_drop if freemium else np.ones(non_buyers.size, np.bool_)
+
+            got = funnel.decide_accounts(
+                util.copy(), rows, source, key, annual_p, forgot_p, 9, ece, freemium, free_drop
+            )
+            payers, plan_got, annual_got, n_forgot, n_referred, stay, lost = got
+            assert np.array_equal(payers, rows[pays])
+            assert np.array_equal(plan_got, (choice[pays] - 1).astype(np.int8))
+            assert np.array_equal(annual_got, annual[pays])
+            assert n_forgot == np.count_nonzero(forgot)
+            assert n_referred == np.count_nonzero(source[rows[pays]] == 3)
+            assert np.array_equal(np.flatnonzero(ece), np.sort(rows[forgot]))
+            assert np.array_equal(stay, non_buyers[~leaves])
+            assert np.array_equal(lost, non_buyers[leaves])
+            if forgot_p > 0:
+                assert n_forgot > 0
+
+
+def test_funnel_sort_evaluators_equals_the_numpy_split() -> None:
+    """Consideration's draws: the advancing and dropping rows, their first uniforms and exit
+    probabilities, as the numpy formulas (scalar and per-account exit probability)."""
+    from simulator.streams import RandomStreams
+
+    streams = RandomStreams(7, 2)
+    rng = np.random.default_rng(2)
+    size = 4_000
+    source = rng.integers(0, 4, size).astype(np.int8)
+    for advance, boosted, drop, factor in [
+        (0.4, 0.4, 0.35, 1.0),
+        (0.15, 0.3, 0.3, 0.3),
+        (0.15, 0.6, 0.25, 1.0),
+        (0.0, 0.0, 0.0, 1.0),
+    ]:
+        for referred in (True, False):
+            rows = rng.choice(size, 900, replace=False).astype(np.int64)
+            src = source.copy()
+            if not referred:
+                src[src == 3] = 1
+            u, v = streams.row_uniform_pair("consideration", 3, 1, rows)
+            per_account = boosted > advance and bool((src[rows] == 3).any())
+            a = np.where(src[rows] == 3, boosted, advance) if per_account else advance
+            leave = np.asarray(a + drop, dtype=np.float64)
+            share = np.divide(
+                a, leave, out=np.zeros(leave.shape), where=leave > 0, dtype=np.float64
+            )
+            goes = v < share * factor
+            key = np.uint64(streams.row_key("consideration", 3, 1))
+            out, u_got, leave_got, n_adv, per_got = funnel.sort_evaluators(
+                rows, src, key, advance, boosted, drop, factor
+            )
+            order = np.concatenate([np.flatnonzero(goes), np.flatnonzero(~goes)])
+            assert per_got == per_account
+            assert n_adv == np.count_nonzero(goes)
+            assert np.array_equal(out, rows[order])
+            assert np.array_equal(u_got, u[order])
+            assert np.array_equal(leave_got, np.broadcast_to(leave, rows.shape)[order])
+
+
+def test_funnel_assign_sources_and_activate_equal_the_numpy_formulas() -> None:
+    rng = np.random.default_rng(4)
+    key = np.uint64(987_654_321)
+    for h_bass, h_channel, h_referral in [
+        (0.01, 0.02, 0.005),
+        (0.3, 0.0, 0.7),
+        (0.1000000020, 0.2, 0.0),
+    ]:
+        hazard = min(1.0, h_bass + h_channel + h_referral)
+        source = np.zeros(3_000, dtype=np.int8)
+        n_ref = funnel.assign_sources(
+            100,
+            2_000,
+            source,
+            key,
+            np.float32(hazard),
+            np.float32(h_bass),
+            np.float32(h_bass + h_channel),
+        )
+        idx = np.arange(100, 2_100)
+        v = kernels.row_uniforms(key, idx) * np.float32(hazard)
+        want = np.where(v < h_bass, 1, np.where(v < h_bass + h_channel, 2, 3)).astype(np.int8)
+        assert np.array_equal(source[idx], want)
+        assert not source[:100].any() and not source[2_100:].any()
+        assert n_ref == np.count_nonzero(want == 3)
+
+    b = _book(3_000)
+    rows = rng.choice(3_000, 1_000, replace=False).astype(np.int64)
+    for quality in (0.0, 0.55, 0.1000000020, 1.0):
+        health = b["health"].copy()
+        kept, activated = funnel.activate(
+            rows, b["stage"], health, key, np.float32(quality), np.float32(0.3), np.float32(0.7)
+        )
+        want_rows = rows[b["stage"][rows] == Stage.ONBOARDING]
+        ok = kernels.row_uniforms(key, want_rows) < quality
+        want_health = b["health"].copy()
+        want_health[want_rows] += np.where(ok, 0.3, -0.7).astype(np.float32)
+        assert np.array_equal(kept, want_rows)
+        assert activated == np.count_nonzero(ok)
+        assert np.array_equal(health, want_health)
+
+
+def test_funnel_end_offers_prices_as_the_price_book() -> None:
+    """Ending win-back offers: list MRR from ``PriceBook.account_mrr``, grandfathered accounts
+    at their MRR / (1 - discount) in float32, only offers filed for this month."""
+    from simulator.mechanisms.pricing import PriceBook
+    from simulator.params import params_of
+
+    book = PriceBook(params_of(load_config([])).pricing)
+    book.list_price = book.list_price * 1.013
+    book.annual_discount = 0.17
+    rng = np.random.default_rng(8)
+    size = 2_000
+    b = _book(size)
+    plan = rng.integers(0, book.n_plans, size).astype(np.int8)
+    locked = rng.random(size) < 0.3
+    offer_end = rng.integers(5, 8, size).astype(np.int16)
+    rows = rng.choice(size, 600, replace=False).astype(np.int64)
+    due = rows[offer_end[rows] == 6]
+    kept = np.float32(1.0 - 0.25)
+    got_rows, new = funnel.end_offers(
+        rows,
+        offer_end,
+        6,
+        plan,
+        b["seats"],
+        b["annual"],
+        locked,
+        b["mrr"],
+        book.list_price,
+        book.per_seat,
+        1.3,
+        book.annual_discount,
+        kept,
+    )
+    assert due.size > 0
+    assert np.array_equal(got_rows, due)
+    assert not np.any(offer_end[due])
+    list_mrr = book.account_mrr(plan[due], b["seats"][due], b["annual"][due], 1.3)
+    assert np.array_equal(new, np.where(locked[due], b["mrr"][due] / kept, list_mrr))

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator.kernels import funnel
 from simulator.mechanisms import advocacy, consideration
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.events import channel_spend
-from simulator.stages import Source, Stage
+from simulator.stages import Stage
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -105,33 +106,37 @@ def hazards(
 
 def acquire(model: JourneyModel) -> None:
     """Reach this month's prospects, persona by persona."""
+    spend = {c: channel_spend(model, c) for c in model.params.acquisition.channels}
     for agent in model.persona_agents:
         shares = model.channel_share[agent.index]
         counts = agent.start_counts
         for channel, share in shares.items():
-            agent.add("acquisition_cost", channel_spend(model, channel) * share)
+            agent.add("acquisition_cost", spend[channel] * share)
         n_unaware = int(counts[Stage.UNAWARE])
         if n_unaware == 0:
             continue
-        h_bass, h_channel, h_referral = hazards(model, agent, counts)
+        h_bass, h_channel, h_referral = hazards(model, agent, counts, spend)
         hazard = min(1.0, h_bass + h_channel + h_referral)
         gen = model.streams.generator("acquisition", model.month, agent.index)
         reached = int(gen.binomial(n_unaware, hazard))
         if reached == 0:
             continue
-        idx = np.arange(agent.aware, agent.aware + reached)
+        first = agent.aware
         agent.aware += reached
-        v = agent.row_uniform("acquisition", idx) * np.float32(hazard)
-        src = np.where(
-            v < h_bass,
-            Source.ORGANIC,
-            np.where(v < h_bass + h_channel, Source.CHANNEL, Source.REFERRAL),
-        ).astype(np.int8)
-        agent.pop.source[idx] = src
+        referrals = funnel.assign_sources(
+            first,
+            reached,
+            agent.pop.source,
+            agent.row_key("acquisition", draw=0),
+            np.float32(hazard),
+            np.float32(h_bass),
+            np.float32(h_bass + h_channel),
+        )
+        idx = np.arange(first, first + reached)
         agent.move(idx, Stage.CONSIDERATION, Stage.UNAWARE)
         consideration.schedule_consideration(agent, idx)
-        agent.add("prospects", idx.size)
-        agent.add("referrals", np.count_nonzero(src == Source.REFERRAL))
+        agent.add("prospects", reached)
+        agent.add("referrals", referrals)
 
 
 MECHANISM = Mechanism(

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import kernels
 from simulator.calendar import months_waiting
+from simulator.kernels import funnel
 from simulator.mechanisms import advocacy
 from simulator.mechanisms.base import Mechanism
-from simulator.stages import DecisionPath, Source, Stage
+from simulator.stages import DecisionPath, Stage
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -34,29 +36,29 @@ def schedule_consideration(
     leave from ``first_month`` on (default: this month; the warm start's evaluators at month 0
     from month 1: the wait is geometric, so the remaining wait of one still evaluating is too).
     """
+    if idx.size == 0:
+        return
     m = agent.model
-    p = agent.persona
-    advance: float | np.ndarray = p.consideration.advance
+    c = agent.persona.consideration
+    d = agent.persona.decision
+    boosted = c.advance  # the referred prospects' advance probability, when it is higher
     if m.mechanisms[advocacy.SWITCH]:
-        referred = agent.pop.source[idx] == Source.REFERRAL
-        boosted = min(
-            advance * m.params.acquisition.referral_advance_multiplier, 1.0 - p.consideration.drop
-        )
-        if referred.any() and boosted > advance:
-            advance = np.where(referred, boosted, advance)
-    leave = advance + p.consideration.drop
-    u, v = m.streams.row_uniform_pair("consideration", m.month, agent.index, idx)
-    month = (m.month if first_month is None else first_month) + months_waiting(u, leave)
-    # Share of leavers who advance; 0 where nobody leaves (advance = drop = 0: they stay).
-    leave_arr = np.asarray(leave, dtype=np.float64)
-    share = np.divide(
-        advance, leave_arr, out=np.zeros(leave_arr.shape), where=leave_arr > 0, dtype=np.float64
+        boosted = min(c.advance * m.params.acquisition.referral_advance_multiplier, 1.0 - c.drop)
+    # A trial that requires a card: the prospects who will not give one are lost.
+    card = d.card_start_factor if d.path == DecisionPath.TRIAL and d.card_required else 1.0
+    rows, u, leave, n_advance, per_account = funnel.sort_evaluators(
+        idx,
+        agent.pop.source,
+        agent.row_key("consideration", draw=0),
+        c.advance,
+        boosted,
+        c.drop,
+        card,
     )
-    if p.decision.path == DecisionPath.TRIAL and p.decision.card_required:
-        share = share * p.decision.card_start_factor  # the rest will not give a card: lost
-    advances = v < share
-    agent.due["advance"].add(month[advances], idx[advances])
-    agent.due["drop"].add(month[~advances], idx[~advances])
+    wait = months_waiting(u, leave if per_account else c.advance + c.drop)
+    month = (m.month if first_month is None else first_month) + wait
+    agent.due["advance"].add(month[:n_advance], rows[:n_advance])
+    agent.due["drop"].add(month[n_advance:], rows[n_advance:])
 
 
 def schedule_nurture(agent: PersonaAgent, idx: np.ndarray) -> None:
@@ -65,7 +67,8 @@ def schedule_nurture(agent: PersonaAgent, idx: np.ndarray) -> None:
     nurture = agent.persona.consideration.nurture
     if nurture <= 0 or idx.size == 0:
         return
-    wait = months_waiting(agent.row_uniform("consideration", idx, draw=2), nurture)
+    u = kernels.row_uniforms(agent.row_key("consideration", draw=2), idx)
+    wait = months_waiting(u, nurture)
     agent.due["nurture"].add(agent.model.month + 1 + wait, idx)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator.kernels import funnel
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
 from simulator.stages import Stage
@@ -47,17 +48,25 @@ def onboard(model: JourneyModel) -> None:
     h = model.params.health
     bonus, penalty = h.activation_bonus, h.activation_failure_penalty
     for agent in model.persona_agents:
-        pop = agent.pop
         idx = agent.due["onboarding"].pop(model.month)
-        idx = idx[pop.stage[idx] == Stage.ONBOARDING]  # not those that churned meanwhile
         if idx.size == 0:
             continue
         quality = model.onboarding_quality[agent.persona.onboarding]
-        activated = agent.row_uniform("onboarding", idx) < quality
-        pop.health[idx] += np.where(activated, bonus, -penalty).astype(np.float32)
+        # Not those that churned meanwhile; health ± in float32.
+        idx, activated = funnel.activate(
+            idx,
+            agent.pop.stage,
+            agent.pop.health,
+            agent.row_key("onboarding", draw=0),
+            np.float32(quality),
+            np.float32(bonus),
+            np.float32(penalty),
+        )
+        if idx.size == 0:
+            continue
         agent.move(idx, Stage.ACTIVE, Stage.ONBOARDING)
-        agent.add("activations", np.count_nonzero(activated))
-        agent.add("activation_failures", np.count_nonzero(~activated))
+        agent.add("activations", activated)
+        agent.add("activation_failures", idx.size - activated)
 
 
 MECHANISM = Mechanism(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator.kernels import funnel
 from simulator.mechanisms.base import Mechanism
 
 if TYPE_CHECKING:
@@ -98,47 +99,31 @@ def choice_probabilities(
         outside_extra: utility added to the outside option (e.g. the free tier's value).
     """
     seats = np.asarray(seats)
-    n = seats.shape[0]
-    per_seat_price = (
-        np.where(
-            book.per_seat[None, :],
-            book.list_price[None, :],
-            book.list_price[None, :] / np.maximum(seats[:, None], 1),
-        )
-        * persona.price_multiplier
+    util = funnel.logit_utilities(
+        seats,
+        np.asarray(extra_utility, dtype=np.float64).reshape(-1),
+        persona.outside_utility + outside_extra,
+        book.list_price,
+        book.per_seat,
+        book.plan_values(persona),
+        persona.price_multiplier,
+        persona.price_sensitivity,
+        persona.willingness_to_pay,
     )
-    util = np.empty((n, 1 + book.n_plans), dtype=np.float64)
-    util[:, 0] = persona.outside_utility + outside_extra
-    util[:, 1:] = (
-        book.plan_values(persona)[None, :]
-        - persona.price_sensitivity * per_seat_price / persona.willingness_to_pay
-        + np.asarray(extra_utility, dtype=np.float64).reshape(-1, 1)
-    )
-    util -= util.max(axis=1, keepdims=True)
-    np.exp(util, out=util)
-    util /= util.sum(axis=1, keepdims=True)
+    np.exp(util, out=util)  # numpy's exp: the compiled one differs in the last bit
+    funnel.normalise_rows(util)
     return util
 
 
-_BELOW_ONE = np.nextafter(1.0, 0.0)
-
-
 def choose(probabilities: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse-CDF choice from per-account probabilities with one uniform each.
+    """Inverse-CDF choice from per-account probabilities with one uniform each: the option
+    whose band of the cumulative probabilities holds u (the last band closed at 1).
 
     Returns:
         (choice index per account, the uniform rescaled within the chosen option's interval),
         the second being a fresh uniform for a follow-up choice (e.g. annual billing).
     """
-    cdf = np.cumsum(probabilities, axis=1)
-    cdf[:, -1] = 1.0
-    idx = (u[:, None] >= cdf).sum(axis=1)
-    idx = np.minimum(idx, probabilities.shape[1] - 1)
-    accounts = np.arange(idx.size)
-    lo = np.where(idx > 0, cdf[accounts, np.maximum(idx - 1, 0)], 0.0)
-    width = probabilities[accounts, idx]
-    rescaled = np.clip((u - lo) / np.maximum(width, 1e-300), 0.0, _BELOW_ONE)
-    return idx, rescaled
+    return funnel.choose_rows(probabilities, u)
 
 
 def annual_probability(persona: Persona, annual_discount: float) -> float:

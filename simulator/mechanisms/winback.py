@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.calendar import months_waiting
+from simulator.kernels import funnel
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import Stage
 
@@ -55,17 +56,26 @@ def _end_offers(agent: PersonaAgent, t: int) -> None:
     if idx.size == 0:
         return
     pop = agent.pop
-    idx = idx[pop.offer_end[idx] == t]  # still in the spell the offer was made in
-    pop.offer_end[idx] = 0
+    book = agent.model.price_book
+    # Those still in the spell the offer was made in; grandfathered during the offer: the price
+    # it was locked at, without the discount.
+    idx, new = funnel.end_offers(
+        idx,
+        pop.offer_end,
+        t,
+        pop.plan,
+        pop.seats,
+        pop.annual,
+        pop.price_locked,
+        pop.mrr,
+        book.list_price,
+        book.per_seat,
+        agent.persona.price_multiplier,
+        book.annual_discount,
+        np.float32(1.0 - agent.model.params.winback.discount),
+    )
     if idx.size == 0:
         return
-    discount = agent.model.params.winback.discount
-    list_mrr = agent.model.price_book.account_mrr(
-        pop.plan[idx], pop.seats[idx], pop.annual[idx], agent.persona.price_multiplier
-    )
-    # Grandfathered during the offer: the price it was locked at, without the discount.
-    locked = pop.mrr[idx] / np.float32(1.0 - discount)
-    new = np.where(pop.price_locked[idx], locked, list_mrr).astype(np.float32)
     # The rest of the MRR won back (announced with the offer: no price-rise health penalty).
     delta = float(new.sum(dtype=np.float64) - pop.mrr[idx].sum(dtype=np.float64))
     pop.mrr[idx] = new
