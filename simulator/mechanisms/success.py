@@ -2,8 +2,8 @@
 
 Each month the team works up to ``csms`` × ``accounts_per_csm`` paying accounts with health
 below ``health.at_risk_threshold`` and MRR at least ``success.min_mrr`` $/month, largest MRR
-first; each worked account gains ``success.health_boost``. Only reached accounts can pay, so the
-team scans each persona's aware prefix, not the market. Its cost is allocated to personas by
+first; each worked account gains ``success.health_boost``. The team scans each persona's paying
+accounts (the month's paying index), not the market. Its cost is allocated to personas by
 accounts worked.
 """
 
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from simulator.kernels import accounts
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
-from simulator.stages import is_paying
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -54,19 +54,22 @@ class SuccessTeam(mesa.Agent):
         return self.csms * self.cost_per_csm
 
     def candidates(self) -> np.ndarray:
-        """At-risk paying accounts worth working, as global population rows in row order."""
+        """At-risk paying accounts worth working, as global population rows in row order (each
+        persona's paying accounts row by row: ``accounts.at_risk_rows``)."""
         model = self.model
         threshold = model.params.health.at_risk_threshold
-        parts = []
-        for agent in model.persona_agents:
-            pop = agent.pop
-            n = agent.aware
-            local = np.flatnonzero(
-                is_paying(pop.stage[:n])
-                & (pop.health[:n] < threshold)
-                & (pop.mrr[:n] >= self.min_mrr)
+        parts = [
+            accounts.at_risk_rows(
+                agent.paying_rows(),
+                agent.pop.stage,
+                agent.pop.health,
+                agent.pop.mrr,
+                threshold,
+                self.min_mrr,
+                agent.rows.start,
             )
-            parts.append(local + agent.rows.start)
+            for agent in model.persona_agents
+        ]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def step(self) -> None:
