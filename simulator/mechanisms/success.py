@@ -42,6 +42,10 @@ class SuccessTeam(mesa.Agent):
         self.worked_last_month: int = 0
         self.at_risk_last_month: int = 0
         self.worked_rows: np.ndarray = np.zeros(0, dtype=np.int64)
+        #: The end (exclusive) of each persona's population rows, persona order.
+        self.persona_ends: np.ndarray = np.array([a.rows.stop for a in model.persona_agents])
+        #: Accounts worked this month by persona (persona order).
+        self.worked_by_persona: np.ndarray = np.zeros(self.persona_ends.size, dtype=np.int64)
 
     @property
     def capacity(self) -> int:
@@ -86,6 +90,12 @@ class SuccessTeam(mesa.Agent):
         pop.health[candidates] += self.health_boost
         self.worked_last_month = int(candidates.size)
         self.worked_rows = candidates
+        # Personas are consecutive row ranges: a row's persona is the number of ends at or
+        # below it.
+        ends = self.persona_ends
+        self.worked_by_persona = np.bincount(
+            np.searchsorted(ends, candidates, side="right"), minlength=ends.size
+        )
 
 
 def setup(model: JourneyModel) -> None:
@@ -102,12 +112,10 @@ def allocate_cost(model: JourneyModel, n_paying: list[int]) -> None:
     """Each persona's ``success_cost`` ($) by its share of accounts worked (of paying accounts
     when none were worked), and its ``accounts_worked``."""
     team = model.success_team
-    worked = team.worked_rows
-    worked_total = int(worked.size)
+    worked_total = int(team.worked_rows.size)
     paying_total = sum(n_paying)
-    for agent, paying in zip(model.persona_agents, n_paying, strict=True):
-        sl = agent.rows
-        mine = int(np.count_nonzero((worked >= sl.start) & (worked < sl.stop)))
+    by_persona = team.worked_by_persona.tolist()
+    for agent, paying, mine in zip(model.persona_agents, n_paying, by_persona, strict=True):
         share = (
             mine / worked_total
             if worked_total
