@@ -16,6 +16,9 @@ from sizes import small
 import simulator
 from simulator import JourneyModel, kernels, load_config
 from simulator.kernels import funnel
+
+
+from simulator.kernels import accounts
 from simulator.stages import Stage
 from simulator.streams import STREAMS, RandomStreams
 
@@ -469,3 +472,213 @@ def test_funnel_end_offers_prices_as_the_price_book() -> None:
     assert not np.any(offer_end[due])
     list_mrr = book.account_mrr(plan[due], b["seats"][due], b["annual"][due], 1.3)
     assert np.array_equal(new, np.where(locked[due], b["mrr"][due] / kept, list_mrr))
+
+
+# ---------------------------------------------------------------------- accounts
+# Expansion, contraction and customer success (``simulator.kernels.accounts``): known answers
+# against the plain numpy formulas the kernels replace, equal to the last bit.
+
+#: A price book of four plans in rank order, per seat except the dearest ($/month).
+_LIST_PRICE = np.array([12.0, 30.0, 79.0, 158.0])
+_PER_SEAT = np.array([True, True, True, False])
+_ANNUAL_DISCOUNT = 0.15
+_MULTIPLIER = 1.1
+
+
+def _accounts(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Random paying accounts: plan, seats, billing, MRR near (and sometimes off) list."""
+    rng = np.random.default_rng(seed)
+    plan = rng.integers(0, 4, n).astype(np.int8)
+    seats = rng.integers(1, 40, n).astype(np.int32)
+    annual = rng.random(n) < 0.3
+    units = np.where(_PER_SEAT[plan], seats, 1)
+    disc = np.where(annual, 1.0 - _ANNUAL_DISCOUNT, 1.0)
+    mrr = _LIST_PRICE[plan] * _MULTIPLIER * units * disc * rng.choice([0.5, 1.0, 1.0, 3.0], n)
+    return {
+        "stage": rng.choice(np.arange(8, dtype=np.int8), n),
+        "health": (rng.normal(size=n) * 2).astype(np.float32),
+        "plan": plan,
+        "seats": seats,
+        "annual": annual,
+        "mrr": mrr.astype(np.float32),
+        "price_locked": rng.random(n) < 0.5,
+        "renewal_offer": rng.random(n) < 0.5,
+        "offer_end": rng.integers(0, 9, n).astype(np.int16),
+        "term_end": rng.integers(0, 20, n).astype(np.int16),
+    }
+
+
+def _book_mrr(plan: np.ndarray, seats: np.ndarray, annual: np.ndarray) -> np.ndarray:
+    """``PriceBook.account_mrr`` of the test book (numpy)."""
+    units = np.where(_PER_SEAT[plan], seats, 1)
+    disc = np.where(annual, 1.0 - _ANNUAL_DISCOUNT, 1.0)
+    return (_LIST_PRICE[plan] * _MULTIPLIER * units * disc).astype(np.float32)
+
+
+def _numpy_tier_targets(a: dict[str, np.ndarray], rows: np.ndarray, direction: int) -> np.ndarray:
+    """The nearest plan by rank in ``direction`` priced above (+1) or below (-1) what the
+    account pays; -1: none (every plan for every account, then the first that qualifies)."""
+    ranks = np.arange(_LIST_PRICE.size)
+    price = _book_mrr(ranks[None, :], a["seats"][rows][:, None], a["annual"][rows][:, None])
+    paid = a["mrr"][rows][:, None]
+    plan = a["plan"][rows].astype(np.int64)[:, None]
+    if direction > 0:
+        ok = (price > paid) & (ranks[None, :] > plan)
+        first = ok.argmax(axis=1)
+    else:
+        ok = (price < paid) & (ranks[None, :] < plan)
+        first = ranks.size - 1 - ok[:, ::-1].argmax(axis=1)
+    return np.where(ok.any(axis=1), first, -1)
+
+
+def _numpy_resize(
+    a: dict[str, np.ndarray], rows: np.ndarray, v: np.ndarray, direction: int, share: float
+) -> tuple[np.ndarray, int, int]:
+    """Resize in numpy (``simulator.mechanisms.expansion.resize``), seats growth 0.25: (new
+    MRR, tier changes, change of seats); ``a`` is updated."""
+    new_mrr = a["mrr"][rows].astype(np.float64)
+    target = _numpy_tier_targets(a, rows, direction)
+    tier = (v < share) & (target >= 0)
+    moved = rows[tier]
+    a["plan"][moved] = target[tier]
+    for col in ("price_locked", "renewal_offer", "offer_end"):
+        a[col][moved] = 0
+    new_mrr[tier] = _book_mrr(a["plan"][moved], a["seats"][moved], a["annual"][moved])
+    resized = rows[~tier]
+    old = a["seats"][resized].copy()
+    step = np.maximum(1, np.rint(old * 0.25)).astype(np.int32)
+    if direction > 0:
+        new = np.minimum(old.astype(np.int64) + step, accounts.MAX_SEATS).astype(np.int32)
+    else:
+        new = np.maximum(1, old - step)
+    a["seats"][resized] = new
+    scaled = a["mrr"][resized] * (new / np.maximum(old, 1))
+    new_mrr[~tier] = np.where(_PER_SEAT[a["plan"][resized]], scaled, a["mrr"][resized])
+    return new_mrr, int(tier.sum()), int((new.astype(np.int64) - old).sum())
+
+
+def test_pairwise_sum_is_numpys_sum_to_the_last_bit() -> None:
+    rng = np.random.default_rng(5)
+    for n in [*range(0, 300), 1_000, 4_099, 65_537]:
+        a = rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 6, n)
+        for values in (a, a[a > 0]):
+            expected = np.float64(values.sum())
+            assert np.float64(accounts.pairwise_sum(values, values.size)).tobytes() == (
+                expected.tobytes()
+            )
+        assert accounts.pairwise_sum(a, n // 3) == a[: n // 3].sum()
+
+
+def test_tier_targets_and_resize_are_the_numpy_rules_row_by_row() -> None:
+    for direction in (+1, -1):
+        a = _accounts(20_000, seed=3 + direction)
+        b = {k: v.copy() for k, v in a.items()}
+        rows = np.flatnonzero(np.random.default_rng(1).random(20_000) < 0.5)
+        v = np.random.default_rng(2).random(rows.size).astype(np.float32)
+        targets = accounts.tier_targets(
+            rows,
+            direction,
+            a["plan"],
+            a["seats"],
+            a["annual"],
+            a["mrr"],
+            _LIST_PRICE,
+            _PER_SEAT,
+            _ANNUAL_DISCOUNT,
+            _MULTIPLIER,
+        )
+        assert np.array_equal(targets, _numpy_tier_targets(a, rows, direction))
+        assert (targets >= 0).sum() > 1_000 and (targets < 0).sum() > 1_000
+        got = accounts.resize_accounts(
+            rows,
+            v < 0.5,
+            direction,
+            0.25,
+            a["plan"],
+            a["seats"],
+            a["annual"],
+            a["mrr"],
+            a["price_locked"],
+            a["renewal_offer"],
+            a["offer_end"],
+            _LIST_PRICE,
+            _PER_SEAT,
+            _ANNUAL_DISCOUNT,
+            _MULTIPLIER,
+        )
+        expected = _numpy_resize(b, rows, v, direction, 0.5)
+        assert np.array_equal(got[0], expected[0])
+        assert got[1:] == expected[1:]
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_expand_and_contract_is_draws_resize_and_reprice_in_numpy() -> None:
+    """The kernel's totals and columns against the expansion draws, the numpy resize and
+    ``PersonaAgent.reprice``'s rule (with a price-increase penalty of 2 and seats growth 0.25)."""
+    a = _accounts(50_000, seed=11)
+    b = {k: v.copy() for k, v in a.items()}
+    key = np.uint64(RandomStreams(4, 0).row_key("expansion", 7, 2, kernels.MONTHLY_DRAW))
+    rows = kernels.paying_rows(a["stage"], a["stage"].size)
+    month, penalty = 7, 2.0
+    got = accounts.expand_and_contract(
+        rows,
+        a["stage"],
+        a["health"],
+        a["plan"],
+        a["seats"],
+        a["annual"],
+        a["mrr"],
+        a["price_locked"],
+        a["renewal_offer"],
+        a["offer_end"],
+        a["term_end"],
+        _LIST_PRICE,
+        _PER_SEAT,
+        _ANNUAL_DISCOUNT,
+        _MULTIPLIER,
+        (0.1, 0.4, 0.25),
+        (0.08, 0.6),
+        month,
+        penalty,
+        key,
+    )
+    draws = kernels.expansion_draws(rows, b["stage"], b["annual"], b["health"], 0.1, 0.08, key)
+    for (idx, v), share, direction, tally in zip(
+        (draws[:2], draws[2:]), (0.4, 0.6), (+1, -1), got, strict=True
+    ):
+        assert idx.size > 500
+        new_mrr, tiers, seats = _numpy_resize(b, idx, v, direction, share)
+        old = b["mrr"][idx].astype(np.float64)
+        new32 = new_mrr.astype(np.float32)
+        delta = new32.astype(np.float64) - old
+        rise = np.where(old > 0, np.maximum(delta, 0.0) / np.maximum(old, 1e-9), 0.0)
+        b["health"][idx] -= (penalty * rise).astype(np.float32)
+        b["mrr"][idx] = new32
+        left = np.where(b["annual"][idx], np.maximum(b["term_end"][idx] - month, 0), 0)
+        expected = (
+            idx.size,
+            delta[delta > 0].sum(),
+            -delta[delta < 0].sum(),
+            delta.sum(),
+            tiers,
+            idx.size - tiers,
+            seats,
+            (delta * left).sum(),
+        )
+        assert tally == expected
+        assert tiers > 100 and idx.size - tiers > 100
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_at_risk_rows_are_the_masks_of_customer_success() -> None:
+    a = _accounts(30_000, seed=8)
+    rows = kernels.paying_rows(a["stage"], a["stage"].size)
+    got = accounts.at_risk_rows(rows, a["stage"], a["health"], a["mrr"], -0.4, 50.0, 1_000)
+    mask = (
+        (a["stage"] >= Stage.ONBOARDING)
+        & (a["stage"] <= Stage.ADVOCATE)
+        & (a["health"] < -0.4)
+        & (a["mrr"] >= 50.0)
+    )
+    assert got.size > 1_000
+    assert np.array_equal(got, np.flatnonzero(mask) + 1_000)

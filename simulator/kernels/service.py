@@ -99,7 +99,7 @@ def advocacy_moves(
     revert = np.empty(rows.size, dtype=np.int64)
     new = np.empty(rows.size, dtype=np.int64)
     n_revert = n_new = healthy = 0
-    for i in range(rows.size):  # (branch-free: stages and health are mixed)
+    for i in range(rows.size):  # (branch-free but the draw: stages and health are mixed)
         r = rows[i]
         s = stage[r]
         ok = health[r] >= threshold
@@ -107,9 +107,11 @@ def advocacy_moves(
         n_revert += (s == _ADVOCATE) & ~ok
         well = (s == _ACTIVE) & ok
         healthy += well
-        new[n_new] = r
-        tenured = month - np.int64(cohort_month[r]) >= min_tenure
-        n_new += well & tenured & (row_uniform(key, r) < rate)
+        # Only the healthy tenured active accounts draw (a row's draw is its own: skipping the
+        # others changes no draw).
+        if well & (month - np.int64(cohort_month[r]) >= min_tenure):
+            new[n_new] = r
+            n_new += row_uniform(key, r) < rate
     return revert[:n_revert].copy(), new[:n_new].copy(), healthy
 
 

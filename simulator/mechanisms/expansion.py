@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator import kernels
+from simulator.kernels import accounts
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 SWITCH = "expansion"
 
 #: Most seats one account can have (keeps seats far inside int32).
-MAX_SEATS = 1_000_000
+MAX_SEATS = accounts.MAX_SEATS
 
 
 def contraction_probability(persona: Persona, health: np.ndarray) -> np.ndarray:
@@ -42,26 +42,22 @@ def contraction_probability(persona: Persona, health: np.ndarray) -> np.ndarray:
 def tier_targets(agent: PersonaAgent, rows: np.ndarray, direction: int) -> np.ndarray:
     """The plan a tier change of accounts ``rows`` goes to: the nearest plan by rank in
     ``direction`` whose MRR for the account (list price at its seats and billing) is above (+1)
-    or below (-1) the MRR it pays now; -1 where there is none."""
+    or below (-1) the MRR it pays now; -1 where there is none (row by row:
+    ``accounts.tier_target``)."""
     pop = agent.pop
     book = agent.model.price_book
-    n = book.n_plans
-    plan = pop.plan[rows].astype(np.int64)
-    if rows.size == 0 or n < 2:
-        return np.full(rows.size, -1, dtype=np.int64)
-    seats, annual, paid = pop.seats[rows], pop.annual[rows], pop.mrr[rows]
-    mult = agent.persona.price_multiplier
-    ranks = np.arange(n)
-    # Every plan's MRR for every account (rows × plans).
-    price = book.account_mrr(ranks[None, :], seats[:, None], annual[:, None], mult)
-    ok = price > paid[:, None] if direction > 0 else price < paid[:, None]
-    if direction > 0:
-        ok &= ranks[None, :] > plan[:, None]
-        first = ok.argmax(axis=1)
-    else:
-        ok &= ranks[None, :] < plan[:, None]
-        first = n - 1 - ok[:, ::-1].argmax(axis=1)
-    return np.where(ok.any(axis=1), first, -1)
+    return accounts.tier_targets(
+        rows,
+        direction,
+        pop.plan,
+        pop.seats,
+        pop.annual,
+        pop.mrr,
+        book.list_price,
+        book.per_seat,
+        book.annual_discount,
+        agent.persona.price_multiplier,
+    )
 
 
 def resize(
@@ -69,86 +65,101 @@ def resize(
 ) -> tuple[np.ndarray, int, int]:
     """Accounts ``rows`` change size by one step in ``direction`` (+1 expand, -1 contract): a
     tier change where ``v`` < ``tier_share`` and a plan exists that way (``tier_targets``),
-    else a seat change.
+    else a seat change (row by row: ``accounts.resize_accounts``).
 
     Returns (their new MRR in $/month, float64, not yet applied; tier changes; seat changes).
     """
     if rows.size == 0:
         return np.zeros(0), 0, 0
     pop = agent.pop
-    new_mrr = pop.mrr[rows].astype(np.float64)
-    # (Each part is skipped when it has no accounts: a plan is sought only for those drawn a
-    # tier change, row by row, so the others need none.)
-    tier = v < tier_share
-    if tier.any():
-        target = tier_targets(agent, rows, direction)
-        tier &= target >= 0
-    moved = rows[tier]
-    if moved.size:
-        pop.plan[moved] = target[tier]
-        pop.price_locked[moved] = False
-        pop.renewal_offer[moved] = False
-        pop.offer_end[moved] = 0  # a tier change ends a win-back offer: the new tier is at list
-        new_mrr[tier] = agent.model.price_book.account_mrr(
-            pop.plan[moved], pop.seats[moved], pop.annual[moved], agent.persona.price_multiplier
-        )
-    resized = rows[~tier]
-    if resized.size:
-        seats_old = pop.seats[resized].copy()
-        growth = agent.persona.expansion.seats_growth
-        step = np.maximum(1, np.rint(seats_old * growth)).astype(np.int32)
-        if direction > 0:
-            seats_new = np.minimum(seats_old.astype(np.int64) + step, MAX_SEATS).astype(np.int32)
-        else:
-            seats_new = np.maximum(1, seats_old - step)
-        pop.seats[resized] = seats_new
-        agent.paying_seats += int((seats_new.astype(np.int64) - seats_old).sum(dtype=np.int64))
-        per_seat = agent.model.price_book.per_seat[pop.plan[resized]]
-        scaled = pop.mrr[resized] * (pop.seats[resized] / np.maximum(seats_old, 1))
-        new_mrr[~tier] = np.where(per_seat, scaled, pop.mrr[resized])
-    return new_mrr, moved.size, resized.size
+    book = agent.model.price_book
+    new_mrr, tiers, seats_change = accounts.resize_accounts(
+        rows,
+        v < tier_share,
+        direction,
+        agent.persona.expansion.seats_growth,
+        pop.plan,
+        pop.seats,
+        pop.annual,
+        pop.mrr,
+        pop.price_locked,
+        pop.renewal_offer,
+        pop.offer_end,
+        book.list_price,
+        book.per_seat,
+        book.annual_discount,
+        agent.persona.price_multiplier,
+    )
+    agent.paying_seats += seats_change
+    return new_mrr, tiers, rows.size - tiers
 
 
 def expand_and_contract(model: JourneyModel) -> None:
-    """Expand and contract every persona's active and advocate accounts this month (the draws
-    and probabilities row by row: ``kernels.expansion_draws``)."""
+    """Expand and contract every persona's active and advocate accounts this month: the draws,
+    ``resize`` and ``PersonaAgent.reprice`` row by row in one pass per persona
+    (``accounts.expand_and_contract``); an annual account's change of MRR over the rest of its
+    term is billed now (``revenue``)."""
     t = model.month
+    book = model.price_book
+    penalty = model.price_increase_penalty or 0.0  # (a penalty of 0 moves no health either)
     for agent in model.persona_agents:
-        p = agent.persona
-        pop = agent.pop
         rows = agent.paying_rows()
         if rows.size == 0:
             continue
-        grow, grow_v, shrink, shrink_v = kernels.expansion_draws(
+        p = agent.persona
+        pop = agent.pop
+        grown, shrunk = accounts.expand_and_contract(
             rows,
             pop.stage,
-            pop.annual,
             pop.health,
-            p.expansion.rate,
-            p.contraction.rate,
+            pop.plan,
+            pop.seats,
+            pop.annual,
+            pop.mrr,
+            pop.price_locked,
+            pop.renewal_offer,
+            pop.offer_end,
+            pop.term_end,
+            book.list_price,
+            book.per_seat,
+            book.annual_discount,
+            p.price_multiplier,
+            (p.expansion.rate, p.expansion.upgrade_share, p.expansion.seats_growth),
+            (p.contraction.rate, p.contraction.downgrade_share),
+            t,
+            penalty,
             agent.row_key("expansion"),
         )
-
-        if grow.size:
-            old = pop.mrr[grow].astype(np.float64)
-            new_mrr, upgrades, seat_expansions = resize(
-                agent, grow, grow_v, +1, p.expansion.upgrade_share
-            )
-            agent.reprice(grow, new_mrr)
-            # The MRR as stored (float32): an annual account's change is never below 0.
-            delta = pop.mrr[grow].astype(np.float64) - old
-            remaining = np.where(pop.annual[grow], np.maximum(pop.term_end[grow] - t, 0), 0)
-            agent.add("revenue", float((delta * remaining).sum()))
+        n, *tally, revenue = grown
+        if n:
+            upgrades, seat_expansions = _record(agent, *tally)
+            agent.add("revenue", revenue)
             agent.add("upgrades", upgrades)
             agent.add("seat_expansions", seat_expansions)
-
-        if shrink.size:
-            new_mrr, downgrades, seat_cuts = resize(
-                agent, shrink, shrink_v, -1, p.contraction.downgrade_share
-            )
-            agent.reprice(shrink, new_mrr)
+        n, *tally, _ = shrunk  # (only monthly accounts contract: no revenue)
+        if n:
+            downgrades, seat_cuts = _record(agent, *tally)
             agent.add("downgrades", downgrades)
             agent.add("seat_contractions", seat_cuts)
+
+
+def _record(
+    agent: PersonaAgent,
+    rises: float,
+    cuts: float,
+    change: float,
+    tiers: int,
+    seat_moves: int,
+    seats: int,
+) -> tuple[int, int]:
+    """Record accounts resized and repriced by a kernel as ``resize`` and
+    ``PersonaAgent.reprice`` do: expansion and contraction MRR ($/month), the persona's MRR and
+    paying seats. Returns (tier changes, seat changes)."""
+    agent.add("expansion_mrr", rises)
+    agent.add("contraction_mrr", cuts)
+    agent.mrr_total += change
+    agent.paying_seats += seats
+    return tiers, seat_moves
 
 
 MECHANISM = Mechanism(

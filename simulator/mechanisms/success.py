@@ -2,8 +2,8 @@
 
 Each month the team works up to ``csms`` × ``accounts_per_csm`` paying accounts with health
 below ``health.at_risk_threshold`` and MRR at least ``success.min_mrr`` $/month, largest MRR
-first; each worked account gains ``success.health_boost``. Only reached accounts can pay, so the
-team scans each persona's aware prefix, not the market. Its cost is allocated to personas by
+first; each worked account gains ``success.health_boost``. The team scans each persona's paying
+accounts (the month's paying index), not the market. Its cost is allocated to personas by
 accounts worked.
 """
 
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from simulator.kernels import accounts
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
-from simulator.stages import is_paying
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -42,6 +42,10 @@ class SuccessTeam(mesa.Agent):
         self.worked_last_month: int = 0
         self.at_risk_last_month: int = 0
         self.worked_rows: np.ndarray = np.zeros(0, dtype=np.int64)
+        #: The end (exclusive) of each persona's population rows, persona order.
+        self.persona_ends: np.ndarray = np.array([a.rows.stop for a in model.persona_agents])
+        #: Accounts worked this month by persona (persona order).
+        self.worked_by_persona: np.ndarray = np.zeros(self.persona_ends.size, dtype=np.int64)
 
     @property
     def capacity(self) -> int:
@@ -54,19 +58,22 @@ class SuccessTeam(mesa.Agent):
         return self.csms * self.cost_per_csm
 
     def candidates(self) -> np.ndarray:
-        """At-risk paying accounts worth working, as global population rows in row order."""
+        """At-risk paying accounts worth working, as global population rows in row order (each
+        persona's paying accounts row by row: ``accounts.at_risk_rows``)."""
         model = self.model
         threshold = model.params.health.at_risk_threshold
-        parts = []
-        for agent in model.persona_agents:
-            pop = agent.pop
-            n = agent.aware
-            local = np.flatnonzero(
-                is_paying(pop.stage[:n])
-                & (pop.health[:n] < threshold)
-                & (pop.mrr[:n] >= self.min_mrr)
+        parts = [
+            accounts.at_risk_rows(
+                agent.paying_rows(),
+                agent.pop.stage,
+                agent.pop.health,
+                agent.pop.mrr,
+                threshold,
+                self.min_mrr,
+                agent.rows.start,
             )
-            parts.append(local + agent.rows.start)
+            for agent in model.persona_agents
+        ]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def step(self) -> None:
@@ -83,6 +90,12 @@ class SuccessTeam(mesa.Agent):
         pop.health[candidates] += self.health_boost
         self.worked_last_month = int(candidates.size)
         self.worked_rows = candidates
+        # Personas are consecutive row ranges: a row's persona is the number of ends at or
+        # below it.
+        ends = self.persona_ends
+        self.worked_by_persona = np.bincount(
+            np.searchsorted(ends, candidates, side="right"), minlength=ends.size
+        )
 
 
 def setup(model: JourneyModel) -> None:
@@ -99,12 +112,10 @@ def allocate_cost(model: JourneyModel, n_paying: list[int]) -> None:
     """Each persona's ``success_cost`` ($) by its share of accounts worked (of paying accounts
     when none were worked), and its ``accounts_worked``."""
     team = model.success_team
-    worked = team.worked_rows
-    worked_total = int(worked.size)
+    worked_total = int(team.worked_rows.size)
     paying_total = sum(n_paying)
-    for agent, paying in zip(model.persona_agents, n_paying, strict=True):
-        sl = agent.rows
-        mine = int(np.count_nonzero((worked >= sl.start) & (worked < sl.stop)))
+    by_persona = team.worked_by_persona.tolist()
+    for agent, paying, mine in zip(model.persona_agents, n_paying, by_persona, strict=True):
         share = (
             mine / worked_total
             if worked_total

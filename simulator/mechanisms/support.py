@@ -247,12 +247,12 @@ def poisson_cdf(rate: float) -> np.ndarray:
     return cdf
 
 
-def raise_tickets(agent: PersonaAgent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def raise_tickets(agent: PersonaAgent) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Paying accounts of one persona raise tickets this month (inverse Poisson CDF at one
     draw per account: ``kernels.raise_tickets``).
 
     Returns (rows with at least one ticket, their tickets, a fresh uniform per row for its SLA
-    draw)."""
+    draw, the persona's tickets in all)."""
     m = agent.model
     rate = agent.persona.support.tickets_per_month * (1.0 - m.support_desk.deflection)
     rows = agent.paying_rows()
@@ -262,18 +262,19 @@ def raise_tickets(agent: PersonaAgent) -> tuple[np.ndarray, np.ndarray, np.ndarr
         )
     else:
         raised = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, np.float32))
-    agent.add("tickets", float(raised[1].sum()))
-    return raised
+    total = float(raised[1].sum())
+    agent.add("tickets", total)
+    return (*raised, total)
 
 
 def receive_support(
     agent: PersonaAgent,
-    raised: tuple[np.ndarray, np.ndarray, np.ndarray],
+    raised: tuple[np.ndarray, np.ndarray, np.ndarray, float],
     breach_by_channel: dict[str, float],
 ) -> None:
     """Each account with tickets meets the SLA or breaches; breaches hurt health, good service
     helps."""
-    rows, tickets, u = raised
+    rows, tickets, u, _ = raised
     if rows.size == 0:
         return
     mix = agent.persona.support.channel_mix
@@ -300,8 +301,8 @@ def support(model: JourneyModel) -> None:
     # Arrivals by persona (rows) and channel (columns).
     arrivals = np.array(
         [
-            [float(tickets.sum()) * agent.persona.support.channel_mix[c] for c in SUPPORT_CHANNELS]
-            for agent, (_, tickets, _) in zip(agents, raised, strict=True)
+            [total * agent.persona.support.channel_mix[c] for c in SUPPORT_CHANNELS]
+            for agent, (*_, total) in zip(agents, raised, strict=True)
         ]
     )
     desk = model.support_desk
