@@ -15,10 +15,7 @@ from sizes import small
 
 import simulator
 from simulator import JourneyModel, kernels, load_config
-from simulator.kernels import funnel
-
-
-from simulator.kernels import accounts
+from simulator.kernels import accounts, funnel
 from simulator.stages import Stage
 from simulator.streams import STREAMS, RandomStreams
 
