@@ -5,9 +5,10 @@ annual renewals at term end and monthly plans repriced when list prices change
 They mirror float for float the numpy code of other modules, reading the price book's arrays:
 ``_account_mrr`` is ``PriceBook.account_mrr`` of one account, ``_contract`` is
 ``expansion.resize`` (direction -1) with ``expansion.tier_targets`` of one account. The
-exponentials and powers of the renewal law (``churn.churn_probability``,
+exponentials and powers of the renewal law (in ``churn.churn_probability``,
 ``expansion.contraction_probability``, 1 - (1 - p)^term) stay in numpy in the mechanism, between
-the two renewal kernels, so that they round as numpy's do.
+the two renewal kernels: numpy's exp and power (SIMD) and the C library's differ in the last bit
+for some arguments.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def renewal_quotes(
     seats: np.ndarray,
     price_locked: np.ndarray,
     renewal_offer: np.ndarray,
+    base_churn: np.ndarray,
     list_price: np.ndarray,
     per_seat: np.ndarray,
     multiplier: float,
@@ -77,18 +79,30 @@ def renewal_quotes(
     at_risk_discount: float,
     penalise: bool,
     increase_penalty: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    sensitivity: float,
+    gap_penalty: float,
+    willingness_to_pay: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What each annual contract ``due`` at term end is quoted (billing module docstring, 2).
 
-    Returns (term health: the mean monthly health over the term, months counted from month 1
-    for a term begun before month 0; at risk: term health below ``at_risk_threshold``; the
-    post-renewal MRR, $/month, float64; the decision health: term health less
-    ``increase_penalty`` × the rise over the MRR paid, where ``penalise``)."""
+    Returns:
+        term health: the mean monthly health over the term (months counted from month 1 for
+            a term begun before month 0);
+        at risk: term health below ``at_risk_threshold``;
+        post-renewal MRR, $/month (float64);
+        base churn (float64);
+        exponents, shape (2, accounts): x of the monthly churn probability base × exp(x)
+            (``churn.churn_probability`` at the decision health, term health less
+            ``increase_penalty`` × the rise over the MRR paid where ``penalise``, and the post
+            MRR), and -term health / 2 of the contraction probability
+            (``expansion.contraction_probability``).
+    """
     n = due.size
     h_term = np.empty(n, dtype=np.float64)
     at_risk = np.empty(n, dtype=np.bool_)
     post = np.empty(n, dtype=np.float64)
-    h_decision = np.empty(n, dtype=np.float64)
+    base = np.empty(n, dtype=np.float64)
+    exponents = np.empty((2, n), dtype=np.float64)
     for i in range(n):
         r = due[i]
         months = max(month - max(np.int64(term_end[r]) - term, 0), 1)
@@ -103,15 +117,23 @@ def renewal_quotes(
         )
         if risk:
             p = p * (1.0 - at_risk_discount)
+        h_decision = h
         if penalise:
             rise = max(p / max(paid, 1e-9) - 1.0, 0.0) if paid > 0 else 0.0
-            h_decision[i] = h - increase_penalty * rise
-        else:
-            h_decision[i] = h
+            h_decision = h - increase_penalty * rise
+        x = 0.0
+        if sensitivity > 0.0:
+            if gap_penalty > 0.0:
+                gap = max(p / max(seats[r], 1) / willingness_to_pay - 1.0, 0.0)
+                h_decision = h_decision - gap_penalty * gap
+            x = -sensitivity * h_decision
         h_term[i] = h
         at_risk[i] = risk
         post[i] = p
-    return h_term, at_risk, post, h_decision
+        base[i] = base_churn[r]
+        exponents[0, i] = x
+        exponents[1, i] = -h / 2.0
+    return h_term, at_risk, post, base, exponents
 
 
 @njit(cache=True, error_model="numpy")

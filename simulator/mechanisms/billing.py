@@ -37,9 +37,7 @@ import numpy as np
 from simulator import kernels
 from simulator.kernels.renewal import monthly_reprices, renew_contracts, renewal_quotes
 from simulator.mechanisms.base import Mechanism
-from simulator.mechanisms.churn import churn_probability
 from simulator.mechanisms.expansion import SWITCH as EXPANSION
-from simulator.mechanisms.expansion import contraction_probability
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -137,24 +135,28 @@ class RenewalTerms:
         at_risk: term health below ``health.at_risk_threshold`` (offered the renewal discount).
         post_mrr: MRR after renewal at the current plan and seats, $/month.
         p_churn: probability the contract is not renewed (voluntary churn).
+        p_contract: probability a renewing contract contracts (read with ``expansion`` on).
     """
 
     term_health: np.ndarray
     at_risk: np.ndarray
     post_mrr: np.ndarray
     p_churn: np.ndarray
+    p_contract: np.ndarray
 
 
 def renewal_terms(agent: PersonaAgent, due: np.ndarray) -> RenewalTerms:
     """The renewal decision of annual contracts ``due`` (rows of ``agent``) this month: term
-    health, risk and post-renewal MRR row by row (``renewal_quotes``), then the churn law."""
+    health, risk, post-renewal MRR and the exponents of the churn and contraction laws row by
+    row (``renewal_quotes``); their exponentials and powers in numpy."""
     m = agent.model
     par = m.params
     pop = agent.pop
     book = m.price_book
+    p = agent.persona
     term = par.renewal.term_months
     penalty = m.price_increase_penalty
-    h_term, at_risk, post, h_decision = renewal_quotes(
+    h_term, at_risk, post, base, exponents = renewal_quotes(
         due,
         pop.term_end,
         pop.term_health,
@@ -163,9 +165,10 @@ def renewal_terms(agent: PersonaAgent, due: np.ndarray) -> RenewalTerms:
         pop.seats,
         pop.price_locked,
         pop.renewal_offer,
+        pop.base_churn,
         book.list_price,
         book.per_seat,
-        agent.persona.price_multiplier,
+        p.price_multiplier,
         book.annual_discount,
         m.month,
         term,
@@ -173,11 +176,18 @@ def renewal_terms(agent: PersonaAgent, due: np.ndarray) -> RenewalTerms:
         par.renewal.at_risk_discount,
         penalty is not None,
         0.0 if penalty is None else penalty,
+        par.health.churn_sensitivity,
+        m.price_gap_penalty,
+        p.willingness_to_pay,
     )
-    p_month = churn_probability(agent, due, health=h_decision, mrr=post)
+    # Overflow to inf: churn p is clipped to 1, contraction c capped at 0.5.
+    with np.errstate(over="ignore"):
+        grow = np.exp(exponents)
+        p_month = np.minimum(np.maximum(base * grow[0], 0.0), 1.0)  # churn.churn_probability
+        c = np.minimum(p.contraction.rate * grow[1], 0.5)  # expansion.contraction_probability
     p_churn = 1.0 - (1.0 - p_month) ** term
     p_churn = np.where(at_risk, p_churn * (1.0 - par.renewal.offer_save_rate), p_churn)
-    return RenewalTerms(h_term, at_risk, post, p_churn)
+    return RenewalTerms(h_term, at_risk, post, p_churn, 1.0 - (1.0 - c) ** term)
 
 
 def _renew(agent: PersonaAgent, due: np.ndarray, u: np.ndarray, p_invol: float) -> None:
@@ -192,17 +202,12 @@ def _renew(agent: PersonaAgent, due: np.ndarray, u: np.ndarray, p_invol: float) 
     term = par.renewal.term_months
     terms = renewal_terms(agent, due)
     contract = m.mechanisms[EXPANSION]
-    if contract:
-        c = contraction_probability(p, terms.term_health)
-        p_contract = 1.0 - (1.0 - c) ** term
-    else:
-        p_contract = terms.p_churn  # (not read)
     churned, failed, renew, new_mrr, offers, downgrades, seat_cuts, seat_change = renew_contracts(
         due,
         u,
         terms.p_churn,
         terms.at_risk,
-        p_contract,
+        terms.p_contract,
         p_invol,
         contract,
         pop.plan,
