@@ -31,7 +31,7 @@ def _account_mrr(
     annual_discount: float,
 ) -> np.float32:
     """MRR ($/month, float32) of one account on ``plan`` with ``seats`` at today's list price:
-    ``PriceBook.account_mrr``, (list price × multiplier × units × annual factor)."""
+    ``PriceBook.account_mrr``: list price × multiplier × units × annual factor."""
     units = seats if per_seat[plan] else 1
     disc = 1.0 - annual_discount if annual else 1.0
     return np.float32(list_price[plan] * multiplier * units * disc)
@@ -45,14 +45,14 @@ def _renewal_base(
     list_mrr: float,
     at_risk_discount: float,
 ) -> float:
-    """Undiscounted MRR ($/month) a renewing account moves to (``billing._renewal_base``): its
+    """Undiscounted MRR ($/month) a renewing account moves to (billing module docstring, 2): its
     annual list MRR ``list_mrr``, or, grandfathered (``locked``), ``mrr`` without last term's
     renewal discount (``offered``; a free term, discount 1, leaves no price to return to)."""
     if at_risk_discount < 1.0:
         own = mrr / (1.0 - at_risk_discount) if offered else mrr
     else:
         own = mrr
-        locked = locked & ~offered
+        locked = locked and not offered
     return own if locked else list_mrr
 
 
