@@ -35,13 +35,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator import kernels
-from simulator.mechanisms import winback
+from simulator.kernels.renewal import monthly_reprices, renew_contracts, renewal_quotes
 from simulator.mechanisms.base import Mechanism
-from simulator.mechanisms.churn import churn_probability
 from simulator.mechanisms.expansion import SWITCH as EXPANSION
-from simulator.mechanisms.expansion import contraction_probability, resize
-from simulator.stages import is_paying
-from simulator.streams import rescale
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -80,19 +76,29 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
     t = m.month
     term = par.renewal.term_months
     book = m.price_book
-    mult = agent.persona.price_multiplier
     pop = agent.pop
     rows = agent.paying_rows()
 
     if m.repricing_due:
-        paying = rows[is_paying(pop.stage[rows])]
-        monthly = paying[~pop.annual[paying]]
-        cand = monthly[~pop.price_locked[monthly]]
-        target = book.account_mrr(pop.plan[cand], pop.seats[cand], pop.annual[cand], mult)
-        target = (target * winback.offer_factor(agent, cand)).astype(np.float32)
-        changed = np.abs(target - pop.mrr[cand]) > 1e-3
-        if changed.any():
-            agent.reprice(cand[changed], target[changed])
+        # Monthly plans not grandfathered move to today's list price (a win-back offer's
+        # discount kept), row by row.
+        moved, target = monthly_reprices(
+            rows,
+            pop.stage,
+            pop.annual,
+            pop.price_locked,
+            pop.plan,
+            pop.seats,
+            pop.mrr,
+            pop.offer_end,
+            t,
+            book.list_price,
+            book.per_seat,
+            agent.persona.price_multiplier,
+            par.winback.discount,
+        )
+        if moved.size:
+            agent.reprice(moved, target)
 
     if annual_on or p_invol > 0:
         # Term health accrues, renewals come due, monthly charges fail: one pass.
@@ -120,24 +126,6 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
     agent.add("revenue", kernels.billed_cash(rows, pop.annual, pop.term_end, pop.mrr, t, term))
 
 
-def _renewal_base(agent: PersonaAgent, rows: np.ndarray, mrr: np.ndarray) -> np.ndarray:
-    """Undiscounted MRR ($/month) renewing accounts ``rows`` move to: today's annual list price
-    at their plan and seats, or, grandfathered, ``mrr`` (what they pay) without last term's
-    renewal discount (a free term, discount 1, leaves no price to return to: list)."""
-    pop = agent.pop
-    m = agent.model
-    d = m.params.renewal.at_risk_discount
-    mult = agent.persona.price_multiplier
-    list_mrr = m.price_book.account_mrr(pop.plan[rows], pop.seats[rows], True, mult)
-    locked = pop.price_locked[rows]
-    offered = pop.renewal_offer[rows]
-    if d < 1.0:
-        own = np.where(offered, mrr / (1.0 - d), mrr)
-    else:
-        own, locked = mrr, locked & ~offered
-    return np.where(locked, own, list_mrr.astype(np.float64))
-
-
 @dataclass(frozen=True)
 class RenewalTerms:
     """What annual contracts at term end face (module docstring, 2), one entry per account.
@@ -147,74 +135,111 @@ class RenewalTerms:
         at_risk: term health below ``health.at_risk_threshold`` (offered the renewal discount).
         post_mrr: MRR after renewal at the current plan and seats, $/month.
         p_churn: probability the contract is not renewed (voluntary churn).
+        p_contract: probability a renewing contract contracts (read with ``expansion`` on).
     """
 
     term_health: np.ndarray
     at_risk: np.ndarray
     post_mrr: np.ndarray
     p_churn: np.ndarray
+    p_contract: np.ndarray
 
 
 def renewal_terms(agent: PersonaAgent, due: np.ndarray) -> RenewalTerms:
-    """The renewal decision of annual contracts ``due`` (rows of ``agent``) this month."""
+    """The renewal decision of annual contracts ``due`` (rows of ``agent``) this month: term
+    health, risk, post-renewal MRR and the exponents of the churn and contraction laws row by
+    row (``renewal_quotes``); their exponentials and powers in numpy."""
     m = agent.model
     par = m.params
     pop = agent.pop
+    book = m.price_book
+    p = agent.persona
     term = par.renewal.term_months
-    months = np.maximum(m.month - np.maximum(pop.term_end[due].astype(np.int64) - term, 0), 1)
-    h_term = pop.term_health[due].astype(np.float64) / months
-    at_risk = h_term < par.health.at_risk_threshold
-    paid = pop.mrr[due].astype(np.float64)
-    post = _renewal_base(agent, due, paid)
-    post = np.where(at_risk, post * (1.0 - par.renewal.at_risk_discount), post)
-    h_decision = h_term
-    if m.price_increase_penalty is not None:
-        rise = np.where(paid > 0, np.maximum(post / np.maximum(paid, 1e-9) - 1.0, 0.0), 0.0)
-        h_decision = h_term - m.price_increase_penalty * rise
-    p_month = churn_probability(agent, due, health=h_decision, mrr=post)
+    penalty = m.price_increase_penalty
+    h_term, at_risk, post, base, exponents = renewal_quotes(
+        due,
+        pop.term_end,
+        pop.term_health,
+        pop.mrr,
+        pop.plan,
+        pop.seats,
+        pop.price_locked,
+        pop.renewal_offer,
+        pop.base_churn,
+        book.list_price,
+        book.per_seat,
+        p.price_multiplier,
+        book.annual_discount,
+        m.month,
+        term,
+        par.health.at_risk_threshold,
+        par.renewal.at_risk_discount,
+        penalty is not None,
+        0.0 if penalty is None else penalty,
+        par.health.churn_sensitivity,
+        m.price_gap_penalty,
+        p.willingness_to_pay,
+    )
+    # Overflow to inf: churn p is clipped to 1, contraction c capped at 0.5.
+    with np.errstate(over="ignore"):
+        grow = np.exp(exponents)
+        p_month = np.minimum(np.maximum(base * grow[0], 0.0), 1.0)  # churn.churn_probability
+        c = np.minimum(p.contraction.rate * grow[1], 0.5)  # expansion.contraction_probability
     p_churn = 1.0 - (1.0 - p_month) ** term
     p_churn = np.where(at_risk, p_churn * (1.0 - par.renewal.offer_save_rate), p_churn)
-    return RenewalTerms(h_term, at_risk, post, p_churn)
+    return RenewalTerms(h_term, at_risk, post, p_churn, 1.0 - (1.0 - c) ** term)
 
 
 def _renew(agent: PersonaAgent, due: np.ndarray, u: np.ndarray, p_invol: float) -> None:
-    """Annual contracts ``due`` at term end renew, contract or churn (module docstring, 2)."""
+    """Annual contracts ``due`` at term end renew, contract or churn (module docstring, 2):
+    the decisions, contractions and new terms row by row (``renew_contracts``); churn and the
+    new MRR through the persona's ``end_paying`` and ``reprice``."""
     m = agent.model
     par = m.params
     pop = agent.pop
-    t = m.month
+    p = agent.persona
+    book = m.price_book
     term = par.renewal.term_months
     terms = renewal_terms(agent, due)
-    p_churn = terms.p_churn
-    churn = u < p_churn
-    invol = ~churn & (rescale(u, p_churn, 1.0 - p_churn) < p_invol)
+    contract = m.mechanisms[EXPANSION]
+    churned, failed, renew, new_mrr, offers, downgrades, seat_cuts, seat_change = renew_contracts(
+        due,
+        u,
+        terms.p_churn,
+        terms.at_risk,
+        terms.p_contract,
+        p_invol,
+        contract,
+        pop.plan,
+        pop.seats,
+        pop.mrr,
+        pop.annual,
+        pop.price_locked,
+        pop.renewal_offer,
+        pop.offer_end,
+        pop.term_end,
+        pop.term_health,
+        book.list_price,
+        book.per_seat,
+        p.price_multiplier,
+        book.annual_discount,
+        par.renewal.at_risk_discount,
+        p.contraction.downgrade_share,
+        p.expansion.seats_growth,
+        m.month,
+        term,
+        agent.row_key("billing", 0),
+    )
     agent.add("renewals_due", due.size)
-    agent.end_paying(due[churn], "churned_voluntary")
-    agent.end_paying(due[invol], "churned_involuntary")
-    keep = ~churn & ~invol
-    renew = due[keep]
-    offered = terms.at_risk[keep]
-    mrr = pop.mrr[renew].astype(np.float64)
-    if m.mechanisms[EXPANSION] and renew.size:
-        p = agent.persona
-        c = contraction_probability(p, terms.term_health[keep])
-        p_contract = 1.0 - (1.0 - c) ** term
-        v = agent.row_uniform("billing", renew)
-        shrink = v < p_contract
-        tier_u = rescale(v[shrink], 0.0, p_contract[shrink])
-        mrr[shrink], downgrades, seat_cuts = resize(
-            agent, renew[shrink], tier_u, -1, p.contraction.downgrade_share
-        )
+    agent.end_paying(churned, "churned_voluntary")
+    agent.end_paying(failed, "churned_involuntary")
+    if contract and renew.size:
+        agent.paying_seats += seat_change
         agent.add("downgrades", downgrades)
         agent.add("seat_contractions", seat_cuts)
-    new_mrr = _renewal_base(agent, renew, mrr)
-    new_mrr = np.where(offered, new_mrr * (1.0 - par.renewal.at_risk_discount), new_mrr)
     agent.reprice(renew, new_mrr, penalise=False)
-    pop.renewal_offer[renew] = offered
-    pop.term_end[renew] = t + term
-    pop.term_health[renew] = 0.0
     agent.add("renewals", renew.size)
-    agent.add("renewal_offers", np.count_nonzero(offered))
+    agent.add("renewal_offers", offers)
 
 
 MECHANISM = Mechanism(
