@@ -97,7 +97,7 @@ class PersonaAgent(mesa.Agent):
     def row_key(self, stream: str, draw: int = kernels.MONTHLY_DRAW) -> np.uint64:
         """The key of ``stream``'s counter-based draws this month (a kernel draws
         ``kernels.row_uniform(key, row)`` for the rows it needs)."""
-        return np.uint64(self.model.streams.row_key(stream, self.model.month, self.index, draw))
+        return self.model.streams.row_key_u64(stream, self.model.month, self.index, draw)
 
     def add(self, column: str, value: float) -> None:
         """Add ``value`` to this month's flow ``column`` (an output column name)."""

@@ -52,6 +52,9 @@ _P1, _P2, _P3, _P4 = (
     0xF1357AEA2E62A9C5,
     0x8CB92BA72F3D8DD7,
 )
+_U_P = tuple(np.uint64(k) for k in (_P1, _P2, _P3, _P4))
+#: Draws per (stream, month, persona) whose keys are tabulated (``RandomStreams.row_key_u64``).
+_KEY_DRAWS = 4
 _GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
@@ -170,6 +173,15 @@ def _stream_id(name: str) -> int:
         raise KeyError(f"unknown random stream {name!r}") from None
 
 
+def _mix64_u64(x: np.ndarray) -> np.ndarray:
+    """``_mix64`` of every entry of a uint64 array (wrapping arithmetic modulo 2**64)."""
+    x = x ^ (x >> _U30)
+    x *= _U_MIX1
+    x ^= x >> _U27
+    x *= _U_MIX2
+    return x ^ (x >> _U31)
+
+
 def _mix64(x: int) -> int:
     """SplitMix64's finaliser on a Python int (one 64-bit word)."""
     x &= _MASK64
@@ -191,6 +203,8 @@ class RandomStreams:
         self._personas = max(int(personas), 1)
         #: Seed states by block of months: (stream, month in block, persona, 4 words).
         self._states: dict[int, np.ndarray] = {}
+        #: Keys of the counter-based draws by block of months (``row_key_u64``).
+        self._keys: dict[int, np.ndarray] = {}
 
     def _seed_state(self, stream: str, month: int, persona: int) -> np.ndarray:
         """``SeedSequence([seed, replication, stream, month, persona]).generate_state(4,
@@ -246,26 +260,54 @@ class RandomStreams:
     def row_key(self, stream: str, month: int, persona: int, draw: int = 0) -> int:
         """The 64-bit key of a counter-based stream (``draw`` numbers independent draws of the
         same rows in the same month)."""
+        return int(self.row_key_u64(stream, month, persona, draw))
+
+    def row_key_u64(self, stream: str, month: int, persona: int, draw: int = 0) -> np.uint64:
+        """``row_key`` as a numpy uint64 (what kernels take), read from a table of the keys of
+        every stream, persona and draw 0 … 3 over a block of months (computed on first use)."""
+        pos = _STREAM_POS.get(stream)
+        block, row = divmod(month, _BLOCK_MONTHS)
+        if pos is None or not 0 <= draw < _KEY_DRAWS or not 0 <= persona < self._personas:
+            return np.uint64(self._row_key(stream, month, persona, draw))
+        keys = self._keys.get(block)
+        if keys is None:
+            keys = self._keys[block] = self._block_keys(block)
+        return keys[pos, row, persona, draw]
+
+    def _row_key(self, stream: str, month: int, persona: int, draw: int) -> int:
         parts = _stream_id(stream) * _P1 + int(month) * _P2 + int(persona) * _P3 + int(draw) * _P4
         return _mix64(self._root ^ _mix64(parts))
+
+    def _block_keys(self, block: int) -> np.ndarray:
+        """``_row_key`` of every stream, month of a block, persona and draw 0 … 3: shape
+        (streams, months, personas, draws), uint64 (the same arithmetic modulo 2**64)."""
+        stream, month, persona, draw = np.meshgrid(
+            np.array([_STREAM_IDS[s] for s in STREAMS], dtype=np.uint64),
+            np.arange(block * _BLOCK_MONTHS, (block + 1) * _BLOCK_MONTHS).astype(np.uint64),
+            np.arange(self._personas, dtype=np.uint64),
+            np.arange(_KEY_DRAWS, dtype=np.uint64),
+            indexing="ij",
+        )
+        parts = stream * _U_P[0] + month * _U_P[1] + persona * _U_P[2] + draw * _U_P[3]
+        return _mix64_u64(np.uint64(self._root) ^ _mix64_u64(parts))
 
     def row_uniform(
         self, stream: str, month: int, persona: int, rows: np.ndarray, draw: int = 0
     ) -> np.ndarray:
         """One float32 uniform on [0, 1) per entry of ``rows`` (row numbers within the persona);
         the value for a row depends only on the key and the row (24 random bits)."""
-        return self._uniforms(self.row_key(stream, month, persona, draw), rows, 1)[0]
+        return self._uniforms(self.row_key_u64(stream, month, persona, draw), rows, 1)[0]
 
     def row_uniform_pair(
         self, stream: str, month: int, persona: int, rows: np.ndarray, draw: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
         """Two independent float32 uniforms per entry of ``rows``: the first is
         ``row_uniform(..., draw)``, the second comes from other bits of the same hash."""
-        u, v = self._uniforms(self.row_key(stream, month, persona, draw), rows, 2)
+        u, v = self._uniforms(self.row_key_u64(stream, month, persona, draw), rows, 2)
         return u, v
 
     @staticmethod
-    def _uniforms(key: int, rows: np.ndarray, n: int) -> list[np.ndarray]:
+    def _uniforms(key: int | np.uint64, rows: np.ndarray, n: int) -> list[np.ndarray]:
         x = np.asarray(rows).astype(np.uint64)
         x *= _U_GOLDEN
         x += np.uint64(key)

@@ -877,3 +877,15 @@ def test_monthly_reprices_are_billings_numpy_repricing() -> None:
     changed = np.abs(new - pop.mrr[cand]) > 1e-3
     assert np.array_equal(moved, cand[changed]) and np.array_equal(target, new[changed])
     assert 0 < moved.size < cand.size
+
+
+def test_tabulated_row_keys_equal_the_scalar_formula():
+    """``RandomStreams.row_key_u64`` (a table per block of months) gives the keys of the scalar
+    SplitMix64 formula for every stream, month (negative ones too), persona and draw."""
+    streams = RandomStreams(12345, 6, 4)
+    for stream in STREAMS:
+        for month in (-33, -1, 0, 1, 31, 32, 95):
+            for persona in (0, 3, 7):
+                for draw in (0, 1, 3, 4):
+                    expected = streams._row_key(stream, month, persona, draw)
+                    assert streams.row_key(stream, month, persona, draw) == expected
