@@ -166,31 +166,36 @@ def test_the_compiled_cache_is_outside_the_package(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- the month's close (ledger)
 def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
-    """12-month retention from the change log equals the sums over a full snapshot a year ago."""
-    from simulator.kernels.ledger import close_rows, year_ago_sums
+    """The month's close (``accounting.MrrLog``): at-risk count, and from the 12th close on,
+    12-month retention equal to the sums over a full copy of every account's MRR a year ago."""
+    from simulator.mechanisms.accounting import MrrLog
 
     rng = np.random.default_rng(7)
     n = 500
     mrr = np.where(rng.random(n) < 0.5, rng.integers(1, 50, n) * 10.0, 0.0).astype(np.float32)
-    health = np.zeros(n, dtype=np.float32)
-    snapshot = mrr.copy()
-    year_ago = mrr.copy()
-    log = []
-    for _ in range(12):  # a year of changes: churn, new accounts, price moves
+    log = MrrLog(mrr)
+    history = [mrr.copy()]
+    for month in range(1, 31):  # churn, new accounts, price moves
         moved = rng.choice(n, 60, replace=False)
         mrr[moved] = np.where(rng.random(60) < 0.3, 0.0, rng.integers(1, 80, 60) * 5.0)
-        total, below, rows, old = close_rows(mrr, health, snapshot, n, -0.5)
-        assert total == pytest.approx(float(mrr.sum(dtype=np.float64)))
-        assert below == 0
-        np.testing.assert_array_equal(snapshot, mrr)
-        log.append((rows, old))
-    rows = np.concatenate([r for r, _ in log])
-    old = np.concatenate([o for _, o in log])
-    then, retained, gross = year_ago_sums(mrr, rows, old, float(mrr.sum(dtype=np.float64)))
-    paid = year_ago > 0
-    assert then == pytest.approx(float(year_ago[paid].sum(dtype=np.float64)))
-    assert retained == pytest.approx(float(mrr[paid].sum(dtype=np.float64)))
-    assert gross == pytest.approx(float(np.minimum(mrr, year_ago).sum(dtype=np.float64)))
+        health = rng.normal(0.0, 0.5, n).astype(np.float32)
+        below, year = log.close(mrr, health, n, -0.4)
+        assert below == np.count_nonzero(health < -0.4)
+        np.testing.assert_array_equal(log.snapshot, mrr)
+        history.append(mrr.copy())
+        if month < 12:
+            assert year is None
+            continue
+        then = history[month - 12]
+        paid = then > 0
+        assert year == pytest.approx(
+            (
+                float(then[paid].sum(dtype=np.float64)),
+                float(mrr[paid].sum(dtype=np.float64)),
+                float(np.minimum(mrr, then).sum(dtype=np.float64)),
+            ),
+            rel=1e-12,
+        )
 
 
 # ====================================================================== funnel

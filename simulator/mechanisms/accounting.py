@@ -6,9 +6,9 @@ from the table). The accounting's own columns: the MRR bridge's ends, cost of go
 at-risk count and 12-month retention (MRR of the accounts paying 12 months ago, then and now).
 
 12-month retention reads an MRR change log (``MrrLog``), not twelve copies of every account's MRR:
-each close logs the rows whose MRR changed that month with their MRR before it, so the MRR of a
-row 12 months ago is the one logged at its first change since, or its MRR now if it has not
-changed (4 bytes per account plus the changes of 12 months).
+each close logs the rows whose MRR changed that month with their new MRR, and the MRR of every
+account 12 months ago is rolled forward one logged month at a time (8 bytes per account plus
+the changes of 12 months).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.kernels.ledger import close_rows, year_ago_sums
+from simulator.kernels.ledger import close_rows, roll_forward
 from simulator.mechanisms import success, support
 from simulator.mechanisms.base import Mechanism
 from simulator.results import FLOW_COLUMNS, STAGE_COLUMNS
@@ -36,25 +36,35 @@ class UndeclaredColumnError(KeyError):
 
 
 class MrrLog:
-    """One persona's MRR at the last close (``snapshot``, $/month per row) and the rows whose
-    MRR changed in each of the last 12 closes, with the MRR they had before (oldest first)."""
+    """One persona's MRR at the last close (``snapshot``), at the close 12 months before the
+    next one (``year_ago``), both $/month per row, and the rows whose MRR changed at each of
+    the closes in between, with their MRR after the change (oldest first)."""
 
     def __init__(self, mrr: np.ndarray):
         self.snapshot = mrr.copy()
-        self.changes: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=12)
+        self.year_ago = mrr.copy()
+        self.changes: deque[tuple[np.ndarray, np.ndarray]] = deque()
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: the snapshot and the logged changes."""
-        return self.snapshot.nbytes + sum(r.nbytes + o.nbytes for r, o in self.changes)
+        """Bytes held: the two snapshots and the logged changes."""
+        logged = sum(r.nbytes + v.nbytes for r, v in self.changes)
+        return self.snapshot.nbytes + self.year_ago.nbytes + logged
 
-    def year_ago(self, mrr: np.ndarray, mrr_now: float) -> tuple[float, float, float]:
-        """With 12 closes logged: MRR ($/month) of the accounts paying at the close 12 months
-        ago, then; their MRR now; and now capped at then, per account (gross). ``mrr_now`` is
-        the sum of ``mrr`` (the persona's MRR now, per row)."""
-        rows = np.concatenate([r for r, _ in self.changes])
-        old = np.concatenate([o for _, o in self.changes])
-        return year_ago_sums(mrr, rows, old, mrr_now)
+    def close(
+        self, mrr: np.ndarray, health: np.ndarray, n: int, threshold: float
+    ) -> tuple[int, tuple[float, float, float] | None]:
+        """Close a month over rows ``[0, n)``: rows with health below ``threshold``, and from
+        the 12th close on, 12-month retention (MRR then of the accounts paying 12 months ago,
+        their MRR now, and now capped at then, per account; ``None`` before)."""
+        retention = len(self.changes) >= 11
+        if len(self.changes) == 12:  # ``year_ago`` moves on to the close 12 months ago
+            roll_forward(self.year_ago, *self.changes.popleft())
+        below, rows, new, then, now, gross = close_rows(
+            mrr, health, self.snapshot, self.year_ago, n, threshold, retention
+        )
+        self.changes.append((rows, new))
+        return below, ((then, now, gross) if retention else None)
 
 
 def start_history(model: JourneyModel) -> None:
@@ -91,23 +101,18 @@ def close_month(model: JourneyModel) -> None:
             + par.pricing.cogs.payment_fee * f.get("revenue", 0.0)
         )
         f["seats"] = seats
-        # One pass over the aware rows: MRR now, health below the threshold, MRR changes.
+        # One pass over the aware rows: health below the threshold, MRR changes, retention.
         # Health is 0 on every account not paying, so the at-risk count needs no mask.
-        log = model.mrr_history[k]
-        mrr_now, below, rows, old = close_rows(
-            agent.pop.mrr, agent.pop.health, log.snapshot, agent.aware, threshold
+        below, year = model.mrr_history[k].close(
+            agent.pop.mrr, agent.pop.health, agent.aware, threshold
         )
-        log.changes.append((rows, old))
         if threshold <= 0:
             f["at_risk"] = below
         else:
             f["at_risk"] = paying - (agent.aware - below)
         f["mrr_end"] = mrr_end
-        if len(log.changes) == 12:  # 12-month retention: accounts paying 12 months ago
-            then, retained, gross = log.year_ago(agent.pop.mrr, mrr_now)
-            f["mrr_12m_ago"] = then
-            f["retained_mrr_12m"] = retained
-            f["gross_retained_mrr_12m"] = gross
+        if year is not None:  # 12-month retention: accounts paying 12 months ago
+            f["mrr_12m_ago"], f["retained_mrr_12m"], f["gross_retained_mrr_12m"] = year
         undeclared = f.keys() - DECLARED_FLOWS
         if undeclared:
             raise UndeclaredColumnError(
