@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
@@ -54,8 +55,16 @@ def run_replication(
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Monthly records → tidy DataFrame with the columns of ``results.MONTHLY``, each of its
     declared dtype (whatever the mechanisms switched on)."""
-    frame = pd.DataFrame.from_records(records, columns=list(MONTHLY_COLUMNS))
-    return frame.astype({c: t for c, t in MONTHLY.dtypes.items() if t == "int64"})
+    if not records:
+        frame = pd.DataFrame.from_records(records, columns=list(MONTHLY_COLUMNS))
+        return frame.astype({c: t for c, t in MONTHLY.dtypes.items() if t == "int64"})
+    # Column by column (one array each, of its declared dtype): the records are dicts of
+    # plain Python numbers and strings.
+    columns: dict[str, Any] = {}
+    for name, dtype in MONTHLY.dtypes.items():
+        values = [r[name] for r in records]
+        columns[name] = values if dtype == "str" else np.array(values, dtype=dtype)
+    return pd.DataFrame(columns)
 
 
 def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataFrame:
