@@ -136,6 +136,30 @@ def renewal_quotes(
     return h_term, at_risk, post, base, exponents
 
 
+@_entry
+@njit(cache=True, error_model="numpy")
+def renewal_stays(base: np.ndarray, grow: np.ndarray, contraction_rate: float) -> np.ndarray:
+    """The monthly chances an annual contract due stays (does not churn, does not contract),
+    from the exponentials ``grow`` of ``renewal_quotes``'s exponents: 1 - p with p = ``base`` ×
+    grow[0] clipped to [0, 1] (``churn.churn_probability``), and 1 - c with c =
+    ``contraction_rate`` × grow[1] capped at 0.5 (``expansion.contraction_probability``); NaN
+    (0 × inf) stays NaN, as in numpy. Shape (2, accounts)."""
+    n = base.size
+    stays = np.empty((2, n), dtype=np.float64)
+    for i in range(n):
+        p = base[i] * grow[0, i]
+        if p < 0.0:
+            p = 0.0
+        if p > 1.0:
+            p = 1.0
+        c = contraction_rate * grow[1, i]
+        if c > 0.5:
+            c = 0.5
+        stays[0, i] = 1.0 - p
+        stays[1, i] = 1.0 - c
+    return stays
+
+
 @njit(cache=True, error_model="numpy")
 def _rescale_or_zero(u: float, lo: float, width: float) -> np.float32:
     """``simulator.streams.rescale`` of one uniform, NaN (an undefined interval) to 0."""
