@@ -7,8 +7,8 @@ They mirror float for float the numpy code of other modules, reading the price b
 ``expansion.resize`` (direction -1) with ``expansion.tier_targets`` of one account. The
 exponentials and powers of the renewal law (in ``churn.churn_probability``,
 ``expansion.contraction_probability``, 1 - (1 - p)^term) stay in numpy in the mechanism, between
-the two renewal kernels: numpy's exp and power (SIMD) and the C library's differ in the last bit
-for some arguments.
+the renewal kernels (``renewal_quotes``, exp, ``renewal_stays``, power, ``renew_contracts``):
+numpy's exp and power (SIMD) and the C library's differ in the last bit for some arguments.
 """
 
 from __future__ import annotations

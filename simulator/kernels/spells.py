@@ -1,6 +1,7 @@
-"""The persona core's bookkeeping over a few rows at a time (``simulator.personas``): the end of
-paying spells and the repricing of accounts, each one compiled pass instead of a dozen array
-operations. Sums of MRR are float64 over float32 values, as in numpy."""
+"""The persona core's bookkeeping over a few rows at a time (``simulator.personas``): the start
+and the end of paying spells and the repricing of accounts, each one compiled pass instead of a
+dozen array operations. Sums of MRR are float64 over float32 values (exact in any order, so
+equal to numpy's)."""
 
 from __future__ import annotations
 
