@@ -32,7 +32,7 @@ import numpy as np
 
 from simulator import kernels
 from simulator.calendar import Calendar
-from simulator.kernels.spells import clear_spells, reprice_rows, spell_totals
+from simulator.kernels.spells import clear_spells, reprice_rows, spell_totals, start_spells
 from simulator.stages import N_STAGES, NO_COHORT, Stage, is_paying
 
 if TYPE_CHECKING:
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from simulator.model import JourneyModel
     from simulator.params import Persona
     from simulator.population import Population
+
+#: Whether each stage (by code) is a paying one.
+_PAYING: tuple[bool, ...] = tuple(bool(is_paying(s)) for s in Stage)
 
 
 class PersonaAgent(mesa.Agent):
@@ -149,13 +152,22 @@ class PersonaAgent(mesa.Agent):
         pop = self.pop
         if source is None:
             self.counts -= np.bincount(pop.stage[idx].view(np.uint8), minlength=N_STAGES)
+            self.counts[stage] += idx.size
+            if is_paying(stage):
+                self._paying_rows = None  # accounts may start paying: the index is stale
         else:
-            self.counts[source] -= idx.size
-        self.counts[stage] += idx.size
-        if is_paying(stage) and (source is None or not is_paying(source)):
-            self._paying_rows = None  # accounts start paying: the month's index is stale
+            self._count_move(idx.size, stage, source)
         pop.stage[idx] = stage
         pop.stage_month[idx] = self.model.month
+
+    def _count_move(self, n: int, stage: Stage, source: Stage) -> None:
+        """The counters of ``n`` accounts moving from ``source`` into ``stage`` (their rows'
+        stage is written by the caller)."""
+        counts = self.counts
+        counts[source] -= n
+        counts[stage] += n
+        if _PAYING[stage] and not _PAYING[source]:
+            self._paying_rows = None  # accounts start paying: the month's index is stale
 
     # ------------------------------------------------------------------ paying spells
     def start_paying(
@@ -175,35 +187,51 @@ class PersonaAgent(mesa.Agent):
         added ($/month)."""
         m = self.model
         pop = self.pop
-        t = m.month
-        pop.plan[idx] = plan
-        pop.annual[idx] = annual
-        pop.price_locked[idx] = False
-        pop.mrr[idx] = (price_book or m.price_book).account_mrr(
-            plan, pop.seats[idx], annual, self.persona.price_multiplier
+        book = price_book or m.price_book
+        mrr, seats = start_spells(
+            idx,
+            plan,
+            annual,
+            int(stage),
+            m.month,
+            m.params.renewal.term_months,
+            book.list_price,
+            book.per_seat,
+            self.persona.price_multiplier,
+            book.annual_discount,
+            pop.plan,
+            pop.annual,
+            pop.price_locked,
+            pop.seats,
+            pop.mrr,
+            pop.term_end,
+            pop.health,
+            pop.term_health,
+            pop.renewal_offer,
+            pop.cohort_month,
+            NO_COHORT,
+            pop.stage,
+            pop.stage_month,
         )
-        pop.term_end[idx] = np.where(annual, t + m.params.renewal.term_months, 0)
-        pop.health[idx] = 0.0
-        pop.term_health[idx] = 0.0
-        pop.renewal_offer[idx] = False
-        first = pop.cohort_month[idx] == NO_COHORT
-        pop.cohort_month[idx[first]] = t
-        self.move(idx, stage, source)
-        mrr = pop.mrr[idx].sum(dtype=np.float64)
+        self._count_move(idx.size, stage, source)
         self.mrr_total += mrr
-        self.paying_seats += int(pop.seats[idx].sum(dtype=np.int64))
+        self.paying_seats += seats
         for hook in m.paying_start_hooks:
             hook(self, idx, first_churn_month)
         return mrr
 
-    def end_paying(self, idx: np.ndarray, column: str) -> None:
-        """Accounts ``idx`` churn (``column`` says voluntary or involuntary)."""
+    def end_paying(self, idx: np.ndarray, column: str, n_voluntary: int = 0) -> None:
+        """Accounts ``idx`` churn: the first ``n_voluntary`` voluntarily, the rest as ``column``
+        says (voluntary or involuntary)."""
         if idx.size == 0:
             return
         pop = self.pop
         mrr, seats = spell_totals(idx, pop.mrr, pop.seats)
         self.add("churned_customers", idx.size)
-        self.add(column, idx.size)
+        if n_voluntary:
+            self.add("churned_voluntary", n_voluntary)
+        if n_voluntary < idx.size:
+            self.add(column, idx.size - n_voluntary)
         self.add("churned_mrr", mrr)
         self.mrr_total -= mrr
         self.paying_seats -= seats

@@ -894,3 +894,81 @@ def test_tabulated_row_keys_equal_the_scalar_formula():
                 for draw in (0, 1, 3, 4):
                     expected = streams._row_key(stream, month, persona, draw)
                     assert streams.row_key(stream, month, persona, draw) == expected
+
+
+# ---------------------------------------------------------------------- billing and paying spells
+# (round 2) ``spells.start_spells`` against ``PersonaAgent.start_paying``'s numpy code, and
+# ``renewal.renewal_stays`` against billing's numpy clips: the same floats.
+def test_start_spells_is_start_payings_numpy() -> None:
+    from simulator.kernels.spells import start_spells
+    from simulator.stages import NO_COHORT
+
+    pop, book = _renewal_case(50_000, 21)
+    rng = np.random.default_rng(3)
+    pop.cohort_month = np.where(rng.random(50_000) < 0.5, NO_COHORT, 3).astype(np.int16)
+    pop.health = rng.normal(0, 1, 50_000).astype(np.float32)
+    pop.stage_month = np.zeros(50_000, dtype=np.int16)
+    idx = np.sort(rng.choice(50_000, 5_000, replace=False))
+    plan = rng.integers(0, book.n_plans, idx.size).astype(np.int8)
+    annual = rng.random(idx.size) < 0.4
+    ours = copy.deepcopy(pop)
+    mrr, seats = start_spells(
+        idx,
+        plan,
+        annual,
+        int(Stage.ONBOARDING),
+        9,
+        12,
+        book.list_price,
+        book.per_seat,
+        1.3,
+        book.annual_discount,
+        ours.plan,
+        ours.annual,
+        ours.price_locked,
+        ours.seats,
+        ours.mrr,
+        ours.term_end,
+        ours.health,
+        ours.term_health,
+        ours.renewal_offer,
+        ours.cohort_month,
+        NO_COHORT,
+        ours.stage,
+        ours.stage_month,
+    )
+    # start_paying before the kernel (numpy), then move.
+    pop.plan[idx] = plan
+    pop.annual[idx] = annual
+    pop.price_locked[idx] = False
+    pop.mrr[idx] = book.account_mrr(plan, pop.seats[idx], annual, 1.3)
+    pop.term_end[idx] = np.where(annual, 9 + 12, 0)
+    pop.health[idx] = 0.0
+    pop.term_health[idx] = 0.0
+    pop.renewal_offer[idx] = False
+    first = pop.cohort_month[idx] == NO_COHORT
+    pop.cohort_month[idx[first]] = 9
+    pop.stage[idx] = Stage.ONBOARDING
+    pop.stage_month[idx] = 9
+    assert mrr == pop.mrr[idx].sum(dtype=np.float64)
+    assert seats == pop.seats[idx].sum(dtype=np.int64)
+    for name in vars(pop):
+        assert np.array_equal(getattr(ours, name), getattr(pop, name)), name
+    assert 0 < first.sum() < idx.size
+
+
+def test_renewal_stays_are_billings_numpy_clips() -> None:
+    rng = np.random.default_rng(4)
+    n = 10_000
+    base = rng.random(n) * 0.2
+    grow = np.exp(rng.normal(0, 3, (2, n)))
+    base[:4] = (0.0, 0.0, 0.1, 0.1)
+    grow[:, :4] = np.inf
+    got = renewal.renewal_stays(base, grow, 0.04)
+    with np.errstate(invalid="ignore"):
+        p = np.minimum(np.maximum(base * grow[0], 0.0), 1.0)
+        c = np.minimum(0.04 * grow[1], 0.5)
+    assert np.array_equal(got, np.stack([1.0 - p, 1.0 - c]), equal_nan=True)
+    assert np.isnan(got[0, :2]).all() and (got[0] == 0.0).any() and (got[1] == 0.5).any()
+    no_contraction = renewal.renewal_stays(base, grow, 0.0)[1]
+    assert np.isnan(no_contraction[:4]).all() and (no_contraction[4:] == 1.0).all()  # 0 × inf

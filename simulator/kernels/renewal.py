@@ -7,8 +7,8 @@ They mirror float for float the numpy code of other modules, reading the price b
 ``expansion.resize`` (direction -1) with ``expansion.tier_targets`` of one account. The
 exponentials and powers of the renewal law (in ``churn.churn_probability``,
 ``expansion.contraction_probability``, 1 - (1 - p)^term) stay in numpy in the mechanism, between
-the two renewal kernels: numpy's exp and power (SIMD) and the C library's differ in the last bit
-for some arguments.
+the renewal kernels (``renewal_quotes``, exp, ``renewal_stays``, power, ``renew_contracts``):
+numpy's exp and power (SIMD) and the C library's differ in the last bit for some arguments.
 """
 
 from __future__ import annotations
@@ -134,6 +134,30 @@ def renewal_quotes(
         exponents[0, i] = x
         exponents[1, i] = -h / 2.0
     return h_term, at_risk, post, base, exponents
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def renewal_stays(base: np.ndarray, grow: np.ndarray, contraction_rate: float) -> np.ndarray:
+    """The monthly chances an annual contract due stays (does not churn, does not contract),
+    from the exponentials ``grow`` of ``renewal_quotes``'s exponents: 1 - p with p = ``base`` ×
+    grow[0] clipped to [0, 1] (``churn.churn_probability``), and 1 - c with c =
+    ``contraction_rate`` × grow[1] capped at 0.5 (``expansion.contraction_probability``); NaN
+    (0 × inf) stays NaN, as in numpy. Shape (2, accounts)."""
+    n = base.size
+    stays = np.empty((2, n), dtype=np.float64)
+    for i in range(n):
+        p = base[i] * grow[0, i]
+        if p < 0.0:
+            p = 0.0
+        if p > 1.0:
+            p = 1.0
+        c = contraction_rate * grow[1, i]
+        if c > 0.5:
+            c = 0.5
+        stays[0, i] = 1.0 - p
+        stays[1, i] = 1.0 - c
+    return stays
 
 
 @njit(cache=True, error_model="numpy")

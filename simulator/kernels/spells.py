@@ -1,6 +1,7 @@
-"""The persona core's bookkeeping over a few rows at a time (``simulator.personas``): the end of
-paying spells and the repricing of accounts, each one compiled pass instead of a dozen array
-operations. Sums of MRR are float64 over float32 values, as in numpy."""
+"""The persona core's bookkeeping over a few rows at a time (``simulator.personas``): the start
+and the end of paying spells and the repricing of accounts, each one compiled pass instead of a
+dozen array operations. Sums of MRR are float64 over float32 values (exact in any order, so
+equal to numpy's)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,61 @@ def reprice_rows(
             contraction -= delta
         mrr[r] = new32
     return expansion, contraction
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def start_spells(
+    idx: np.ndarray,
+    new_plan: np.ndarray,
+    new_annual: np.ndarray,
+    stage_code: int,
+    month: int,
+    term: int,
+    list_price: np.ndarray,
+    per_seat: np.ndarray,
+    multiplier: float,
+    annual_discount: float,
+    plan: np.ndarray,
+    annual: np.ndarray,
+    price_locked: np.ndarray,
+    seats: np.ndarray,
+    mrr: np.ndarray,
+    term_end: np.ndarray,
+    health: np.ndarray,
+    term_health: np.ndarray,
+    renewal_offer: np.ndarray,
+    cohort_month: np.ndarray,
+    no_cohort: int,
+    stage: np.ndarray,
+    stage_month: np.ndarray,
+) -> tuple[float, int]:
+    """Rows ``idx`` start paying in stage ``stage_code`` this ``month`` (``start_paying``): on
+    ``new_plan`` at the list price (``PriceBook.account_mrr``: list price × ``multiplier`` ×
+    seats on a per-seat plan × (1 - ``annual_discount``) where billed annually, float32), a term
+    of ``term`` months where ``new_annual``, neutral health, no lock or offer; a first spell
+    sets the cohort month. Returns their MRR ($/month) and seats."""
+    total = 0.0
+    n_seats = 0
+    for i in range(idx.size):
+        r = idx[i]
+        j = new_plan[i]
+        a = new_annual[i]
+        plan[r] = j
+        annual[r] = a
+        price_locked[r] = False
+        units = seats[r] if per_seat[j] else 1
+        disc = 1.0 - annual_discount if a else 1.0
+        price = np.float32(list_price[j] * multiplier * units * disc)
+        mrr[r] = price
+        term_end[r] = month + term if a else 0
+        health[r] = 0.0
+        term_health[r] = 0.0
+        renewal_offer[r] = False
+        if cohort_month[r] == no_cohort:
+            cohort_month[r] = month
+        stage[r] = stage_code
+        stage_month[r] = month
+        total += np.float64(price)
+        n_seats += seats[r]
+    return total, n_seats

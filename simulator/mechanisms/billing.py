@@ -35,7 +35,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator import kernels
-from simulator.kernels.renewal import monthly_reprices, renew_contracts, renewal_quotes
+from simulator.kernels.renewal import (
+    monthly_reprices,
+    renew_contracts,
+    renewal_quotes,
+    renewal_stays,
+)
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.expansion import SWITCH as EXPANSION
 
@@ -115,9 +120,8 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
             p_invol,
             agent.row_key("billing"),
         )
-        if due.size:
-            _renew(agent, due, u, p_invol)
-        agent.end_paying(fails, "churned_involuntary")
+        ends, n_voluntary = _renew(agent, due, u, p_invol, fails) if due.size else (fails, 0)
+        agent.end_paying(ends, "churned_involuntary", n_voluntary)
 
     if not annual_on:
         agent.add("revenue", agent.mrr_total)
@@ -182,18 +186,23 @@ def renewal_terms(agent: PersonaAgent, due: np.ndarray) -> RenewalTerms:
     )
     # Overflow to inf: churn p is clipped to 1, contraction c capped at 0.5.
     with np.errstate(over="ignore"):
-        grow = np.exp(exponents)
-        p_month = np.minimum(np.maximum(base * grow[0], 0.0), 1.0)  # churn.churn_probability
-        c = np.minimum(p.contraction.rate * grow[1], 0.5)  # expansion.contraction_probability
-    p_churn = 1.0 - (1.0 - p_month) ** term
-    p_churn = np.where(at_risk, p_churn * (1.0 - par.renewal.offer_save_rate), p_churn)
-    return RenewalTerms(h_term, at_risk, post, p_churn, 1.0 - (1.0 - c) ** term)
+        np.exp(exponents, out=exponents)
+    # Stays (1 - p, 1 - c) of one month, then of the term; the complements are the law's.
+    stays = renewal_stays(base, exponents, p.contraction.rate) ** term
+    laws = np.subtract(1.0, stays, out=stays)
+    p_churn, p_contract = laws[0], laws[1]
+    p_churn[at_risk] *= 1.0 - par.renewal.offer_save_rate
+    return RenewalTerms(h_term, at_risk, post, p_churn, p_contract)
 
 
-def _renew(agent: PersonaAgent, due: np.ndarray, u: np.ndarray, p_invol: float) -> None:
+def _renew(
+    agent: PersonaAgent, due: np.ndarray, u: np.ndarray, p_invol: float, fails: np.ndarray
+) -> tuple[np.ndarray, int]:
     """Annual contracts ``due`` at term end renew, contract or churn (module docstring, 2):
-    the decisions, contractions and new terms row by row (``renew_contracts``); churn and the
-    new MRR through the persona's ``end_paying`` and ``reprice``."""
+    the decisions, contractions and new terms row by row (``renew_contracts``); the new MRR
+    through the persona's ``reprice``. Returns the accounts that churn this month, for one
+    ``end_paying``: those not renewing (voluntary, first), those whose renewal charge fails
+    and the monthly ``fails`` (involuntary); and how many churn voluntarily."""
     m = agent.model
     par = m.params
     pop = agent.pop
@@ -231,8 +240,6 @@ def _renew(agent: PersonaAgent, due: np.ndarray, u: np.ndarray, p_invol: float) 
         agent.row_key("billing", 0),
     )
     agent.add("renewals_due", due.size)
-    agent.end_paying(churned, "churned_voluntary")
-    agent.end_paying(failed, "churned_involuntary")
     if contract and renew.size:
         agent.paying_seats += seat_change
         agent.add("downgrades", downgrades)
@@ -240,6 +247,7 @@ def _renew(agent: PersonaAgent, due: np.ndarray, u: np.ndarray, p_invol: float) 
     agent.reprice(renew, new_mrr, penalise=False)
     agent.add("renewals", renew.size)
     agent.add("renewal_offers", offers)
+    return np.concatenate((churned, failed, fails)), churned.size
 
 
 MECHANISM = Mechanism(

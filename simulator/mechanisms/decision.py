@@ -21,7 +21,6 @@ import numpy as np
 from simulator.kernels import funnel
 from simulator.mechanisms import advocacy, billing, consideration, onboarding
 from simulator.mechanisms.base import Mechanism
-from simulator.mechanisms.pricing import annual_probability
 from simulator.stages import DecisionPath, Stage
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ def decide(model: JourneyModel) -> None:
             idx,
             pop.source,
             agent.row_key("decision", draw=0),
-            annual_probability(p, book.annual_discount) if annual_on else 0.0,
+            book.annual_share(p) if annual_on else 0.0,
             d.forgot_to_cancel if forgets else 0.0,
             t + d.forgot_months,
             pop.early_churn_end,

@@ -38,7 +38,10 @@ class PriceBook:
         self.per_seat = np.array([p.per_seat for p in plans], dtype=np.bool_)
         self.annual_discount = float(pricing.annual_discount)
         self.n_plans = len(plans)
-        self._plan_values: dict[str, np.ndarray] = {}
+        # Per persona (by identity: the persona is kept with its entry and checked): plan values,
+        # and annual shares at the discount they were computed for.
+        self._plan_values: dict[int, tuple[Persona, np.ndarray]] = {}
+        self._annual_shares: dict[tuple[int, float], tuple[Persona, float]] = {}
 
     @classmethod
     def current_book(cls, params: ScenarioParams) -> PriceBook:
@@ -57,12 +60,22 @@ class PriceBook:
     def plan_values(self, persona: Persona) -> np.ndarray:
         """The persona's utility of each plan (``plan_value``), in rank order (read-only;
         built once per persona: it does not change with prices)."""
-        values = self._plan_values.get(persona.name)
-        if values is None:
+        entry = self._plan_values.get(id(persona))
+        if entry is None or entry[0] is not persona:
             values = np.array([persona.plan_value[name] for name in self.names], dtype=np.float64)
             values.flags.writeable = False
-            self._plan_values[persona.name] = values
-        return values
+            entry = self._plan_values[id(persona)] = (persona, values)
+        return entry[1]
+
+    def annual_share(self, persona: Persona) -> float:
+        """``annual_probability`` of the persona at today's annual discount (computed once per
+        discount)."""
+        key = (id(persona), self.annual_discount)
+        entry = self._annual_shares.get(key)
+        if entry is None or entry[0] is not persona:
+            entry = (persona, annual_probability(persona, self.annual_discount))
+            self._annual_shares[key] = entry
+        return entry[1]
 
     def account_mrr(
         self, plan: np.ndarray, seats: np.ndarray, annual: np.ndarray, multiplier: float
