@@ -11,7 +11,11 @@ sales cycle, onboarding) are filed the same way.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+from simulator.kernels import schedule
 
 #: Waiting time of an account that never leaves: exit probability 0, or a wait of 100,000 months
 #: (over 8,000 years) or more, which no run reaches.
@@ -31,23 +35,31 @@ def months_waiting(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
     """Months an account stays before it leaves, when it leaves each month with probability
     ``p``: the number of failures before the first success, by inversion of uniforms ``u``
     (P(K >= k) = (1 - p)^k). ``NEVER`` where p <= 0; 0 where p >= 1."""
-    log_u = np.log1p(-np.asarray(u, dtype=np.float64))
+    log_u = np.log1p(np.negative(u, dtype=np.float64))
     if _is_scalar(p):
         p = float(p)
         if p <= 0.0:
             return np.full(log_u.shape, NEVER, dtype=np.int64)
         if p >= 1.0:
             return np.zeros(log_u.shape, dtype=np.int64)
-        k = np.floor(log_u * (1.0 / np.log1p(-p)))
-        return np.minimum(k, NEVER).astype(np.int64)
+        return schedule.waits(log_u.ravel(), _per_log_stay(p)).reshape(log_u.shape)
+    p64, log_stay = _log_stay(p)
+    if p64.shape != log_u.shape:
+        log_u, p64, log_stay = np.broadcast_arrays(log_u, p64, log_stay)
+    return schedule.waits_each(log_u.ravel(), p64.ravel(), log_stay.ravel()).reshape(log_u.shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _per_log_stay(p: float) -> float:
+    """1 / log(1 - p) of a monthly exit probability 0 < p < 1 (numpy's ``log1p``)."""
+    return float(1.0 / np.log1p(-p))
+
+
+def _log_stay(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exit probabilities ``p`` per account (float64) and log(1 - p) of them clipped to [0, 1]."""
     p64 = np.asarray(p, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.floor(log_u / np.log1p(-np.clip(p64, 0.0, 1.0)))
-    k = np.where(p64 >= 1.0, 0.0, np.where(p64 <= 0.0, np.inf, k))
-    finite = np.isfinite(k) & (k < NEVER)
-    out = np.full(k.shape, NEVER, dtype=np.int64)
-    out[finite] = k[finite]
-    return out
+    with np.errstate(divide="ignore"):  # p = 1: log(0) = -inf (a wait of 0)
+        return p64, np.log1p(-np.clip(p64, 0.0, 1.0))
 
 
 def months_waiting_after_early(
@@ -111,18 +123,38 @@ class Calendar:
                 self._later_months.append(np.full(rows.size, m, dtype=np.int64))
                 self._later_rows.append(rows)
             return
-        months = np.asarray(month, dtype=np.int64)
-        near = months < self._edge
-        if near.any():
-            self._bucket(months[near], rows[near])
-            far = ~near
-            months, rows = months[far], rows[far]
-        keep = months < NEVER
-        if not keep.all():
-            months, rows = months[keep], rows[keep]
-        if rows.size:
-            self._later_months.append(months)
-            self._later_rows.append(rows)
+        self._file(*schedule.file_months(np.asarray(month, dtype=np.int64), rows, self._edge))
+
+    def add_waiting(
+        self,
+        first_month: int,
+        u: np.ndarray,
+        p: np.ndarray | float,
+        rows: np.ndarray,
+        last_month: int = NEVER,
+    ) -> None:
+        """File ``rows`` under ``first_month + months_waiting(u, p)`` (one uniform ``u`` per
+        row; one exit probability ``p``, or one per row), those up to ``last_month`` only."""
+        if rows.size == 0:
+            return
+        log_u = np.log1p(np.negative(u, dtype=np.float64))
+        if not _is_scalar(p):
+            p64, log_stay = _log_stay(p)
+            self._file(
+                *schedule.file_waits_each(
+                    log_u, p64, log_stay, first_month, last_month, rows, self._edge
+                )
+            )
+            return
+        p = float(p)
+        if p <= 0.0:
+            return
+        if p >= 1.0:
+            self.add(first_month, rows if first_month <= last_month else rows[:0])
+            return
+        self._file(
+            *schedule.file_waits(log_u, _per_log_stay(p), first_month, last_month, rows, self._edge)
+        )
 
     def pop(self, month: int) -> np.ndarray:
         """The rows due in ``month`` (removed from the calendar)."""
@@ -133,26 +165,33 @@ class Calendar:
             return _EMPTY
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _bucket(self, months: np.ndarray, rows: np.ndarray) -> None:
-        """File rows whose months are all within the window (a few distinct months)."""
-        due = self._due
-        first, last = int(months.min()), int(months.max())
-        if first == last:
-            due.setdefault(first, []).append(rows)
-            return
-        for m in range(first, last + 1):
-            sel = rows[months == m]
-            if sel.size:
-                due.setdefault(m, []).append(sel)
+    def _file(self, rows: np.ndarray, later: np.ndarray, first: int, starts: np.ndarray) -> None:
+        """File rows sorted by ``schedule.file_months``: the first ones, grouped by month from
+        ``first`` at offsets ``starts``, in the month buckets; the rest (due in months
+        ``later``) in the pool."""
+        if starts.size:
+            due = self._due
+            ends = starts.tolist()
+            for i in range(len(ends) - 1):
+                a, b = ends[i], ends[i + 1]
+                if b > a:
+                    due.setdefault(first + i, []).append(rows[a:b])
+            if later.size:
+                rows = rows[ends[-1] :]
+        if later.size:
+            self._later_months.append(later)
+            self._later_rows.append(rows)
 
     def _advance(self, month: int) -> None:
         """Move the window to start at ``month``: bucket the pooled rows now within it."""
         self._edge = month + self.window
         if not self._later_rows:
             return
-        months = np.concatenate(self._later_months)
-        rows = np.concatenate(self._later_rows)
-        near = months < self._edge
-        self._later_months, self._later_rows = [months[~near]], [rows[~near]]
-        if near.any():
-            self._bucket(months[near], rows[near])
+        months, rows = self._later_months, self._later_rows
+        self._later_months, self._later_rows = [], []
+        if len(rows) == 1:
+            self._file(*schedule.file_months(months[0], rows[0], self._edge))
+        else:
+            self._file(
+                *schedule.file_months(np.concatenate(months), np.concatenate(rows), self._edge)
+            )

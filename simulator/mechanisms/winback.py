@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.calendar import months_waiting
 from simulator.kernels import funnel
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import Stage
@@ -37,9 +36,9 @@ def schedule_win_back(agent: PersonaAgent, idx: np.ndarray) -> None:
     p = agent.persona
     if p.winback.rate <= 0 or idx.size == 0:
         return
-    wait = 1 + months_waiting(agent.row_uniform("winback", idx), p.winback.rate)
-    soon = wait <= p.winback.window_months
-    agent.due["winback"].add(agent.model.month + wait[soon], idx[soon])
+    t = agent.model.month
+    u = agent.row_uniform("winback", idx)
+    agent.due["winback"].add_waiting(t + 1, u, p.winback.rate, idx, t + p.winback.window_months)
 
 
 def offer_factor(agent: PersonaAgent, rows: np.ndarray) -> np.ndarray:

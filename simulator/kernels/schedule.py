@@ -1,0 +1,175 @@
+"""Kernels of the scheduled transitions (``simulator.calendar``): geometric waiting times from
+log-uniforms, and the filing of rows under their months (a stable counting sort of the rows due
+inside the calendar's window, the later ones kept in order for its pool).
+
+The waiting times compute the same float operations as the numpy formulas of
+``simulator.calendar`` (a product by 1 / log(1 - p), or a quotient by log(1 - p), then floor):
+the logarithms stay numpy's (``np.log1p`` before the kernel), the compiled ``log1p`` differs
+from it in the last bit. Month numbers and rows are integers: exact in any order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from simulator.kernels.core import _entry, row_uniform
+
+#: ``simulator.calendar.NEVER`` (kept equal by a test; the calendar imports no kernel constant).
+NEVER = 100_000
+
+
+# ---------------------------------------------------------------------- draws
+@_entry
+@njit(cache=True, error_model="numpy")
+def minus_uniforms(key: np.uint64, rows: np.ndarray) -> np.ndarray:
+    """-``row_uniform(key, r)`` of each entry ``r`` of ``rows``, in float64 (``np.log1p`` of it
+    is the log-uniform of a geometric waiting time)."""
+    out = np.empty(rows.size, dtype=np.float64)
+    for i in range(rows.size):
+        out[i] = -np.float64(row_uniform(key, rows[i]))
+    return out
+
+
+# ---------------------------------------------------------------------- waiting times
+@njit(cache=True, error_model="numpy")
+def _wait(log_u: float, per_log_stay: float) -> int:
+    """floor(log(1 - u) / log(1 - p)) with 1 / log(1 - p) given (0 < p < 1), at most NEVER."""
+    return int(min(np.floor(log_u * per_log_stay), NEVER))
+
+
+@njit(cache=True, error_model="numpy")
+def _wait_each(log_u: float, p: float, log_stay: float) -> int:
+    """floor(log(1 - u) / log(1 - p)): 0 where p >= 1, NEVER where p <= 0, where it is not
+    finite (p NaN) or at or beyond NEVER."""
+    if p >= 1.0:
+        return 0
+    if p <= 0.0:
+        return NEVER
+    k = np.floor(log_u / log_stay)
+    if np.isfinite(k) and k < NEVER:
+        return int(k)
+    return NEVER
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def waits(log_u: np.ndarray, per_log_stay: float) -> np.ndarray:
+    """Months waiting (``simulator.calendar.months_waiting``) at one exit probability p,
+    0 < p < 1: floor(``log_u`` × ``per_log_stay``) capped at NEVER, with ``log_u`` = log(1 - u)
+    and ``per_log_stay`` = 1 / log(1 - p)."""
+    out = np.empty(log_u.size, dtype=np.int64)
+    for i in range(log_u.size):
+        out[i] = _wait(log_u[i], per_log_stay)
+    return out
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def waits_each(log_u: np.ndarray, p: np.ndarray, log_stay: np.ndarray) -> np.ndarray:
+    """Months waiting at a probability ``p`` per account: floor(``log_u`` / ``log_stay``) with
+    ``log_stay`` = log(1 - clip(p, 0, 1)); 0 where p >= 1, NEVER where p <= 0 or the wait is not
+    finite or at or beyond NEVER."""
+    out = np.empty(log_u.size, dtype=np.int64)
+    for i in range(log_u.size):
+        out[i] = _wait_each(log_u[i], p[i], log_stay[i])
+    return out
+
+
+# ---------------------------------------------------------------------- filing
+@njit(cache=True, error_model="numpy")
+def _file(
+    months: np.ndarray, rows: np.ndarray, edge: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Rows ``rows`` due in ``months``: those before ``edge`` grouped by month (a stable
+    counting sort), then those from ``edge`` to before NEVER in their order (the others are
+    dropped). Returns (the rows so ordered; the months of the later ones; the first month due
+    before ``edge``; the offsets of months first, first + 1, ... in the rows, one more than the
+    months, empty when no row is due before ``edge``)."""
+    n = rows.size
+    n_near = 0
+    n_far = 0
+    first = 0
+    last = 0
+    for i in range(n):
+        m = months[i]
+        if m < edge:
+            if n_near == 0 or m < first:
+                first = m
+            if n_near == 0 or m > last:
+                last = m
+            n_near += 1
+        elif m < NEVER:
+            n_far += 1
+    out = np.empty(n_near + n_far, dtype=rows.dtype)
+    later = np.empty(n_far, dtype=np.int64)
+    starts = np.zeros(last - first + 2 if n_near else 0, dtype=np.int64)
+    if n_near:
+        for i in range(n):
+            if months[i] < edge:
+                starts[months[i] - first + 1] += 1
+        for j in range(1, starts.size):
+            starts[j] += starts[j - 1]
+        put = starts[:-1].copy()
+    else:
+        put = starts
+    j = n_near
+    for i in range(n):
+        m = months[i]
+        if m < edge:
+            out[put[m - first]] = rows[i]
+            put[m - first] += 1
+        elif m < NEVER:
+            out[j] = rows[i]
+            later[j - n_near] = m
+            j += 1
+    return out, later, first, starts
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def file_months(
+    months: np.ndarray, rows: np.ndarray, edge: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Rows ``rows`` filed under ``months`` in a calendar whose buckets end at ``edge``: see
+    ``_file``."""
+    return _file(months, rows, edge)
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def file_waits(
+    log_u: np.ndarray,
+    per_log_stay: float,
+    first_month: int,
+    last_month: int,
+    rows: np.ndarray,
+    edge: int,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Rows ``rows`` filed under ``first_month`` + their wait at one exit probability
+    (``waits``), those up to ``last_month`` only: see ``_file``."""
+    months = np.empty(rows.size, dtype=np.int64)
+    for i in range(rows.size):
+        m = first_month + _wait(log_u[i], per_log_stay)
+        months[i] = m if m <= last_month else NEVER
+    return _file(months, rows, edge)
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def file_waits_each(
+    log_u: np.ndarray,
+    p: np.ndarray,
+    log_stay: np.ndarray,
+    first_month: int,
+    last_month: int,
+    rows: np.ndarray,
+    edge: int,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Rows ``rows`` filed under ``first_month`` + their wait at a probability per account
+    (``waits_each``), those up to ``last_month`` only: see ``_file``."""
+    months = np.empty(rows.size, dtype=np.int64)
+    for i in range(rows.size):
+        m = first_month + _wait_each(log_u[i], p[i], log_stay[i])
+        months[i] = m if m <= last_month else NEVER
+    return _file(months, rows, edge)
