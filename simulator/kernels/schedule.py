@@ -13,22 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _entry, row_uniform
+from simulator.kernels.core import _entry
 
 #: ``simulator.calendar.NEVER`` (kept equal by a test; the calendar imports no kernel constant).
 NEVER = 100_000
-
-
-# ---------------------------------------------------------------------- draws
-@_entry
-@njit(cache=True, error_model="numpy")
-def minus_uniforms(key: np.uint64, rows: np.ndarray) -> np.ndarray:
-    """-``row_uniform(key, r)`` of each entry ``r`` of ``rows``, in float64 (``np.log1p`` of it
-    is the log-uniform of a geometric waiting time)."""
-    out = np.empty(rows.size, dtype=np.float64)
-    for i in range(rows.size):
-        out[i] = -np.float64(row_uniform(key, rows[i]))
-    return out
 
 
 # ---------------------------------------------------------------------- waiting times
@@ -173,3 +161,24 @@ def file_waits_each(
         m = first_month + _wait_each(log_u[i], p[i], log_stay[i])
         months[i] = m if m <= last_month else NEVER
     return _file(months, rows, edge)
+
+
+# ---------------------------------------------------------------------- win-back offers
+@_entry
+@njit(cache=True, error_model="numpy")
+def start_offers(
+    rows: np.ndarray, mrr: np.ndarray, offer_end: np.ndarray, factor: float, end_month: int
+) -> float:
+    """Won-back accounts ``rows`` start their offer: MRR × ``factor`` (1 - discount; in float64,
+    stored in float32) until ``end_month`` (``offer_end``). Returns the MRR cut ($/month: the
+    sum of the list MRRs less the sum of the discounted ones, each summed in float64, exact)."""
+    full = 0.0
+    cut = 0.0
+    for i in range(rows.size):
+        r = rows[i]
+        m = np.float64(mrr[r])
+        mrr[r] = np.float32(m * factor)
+        offer_end[r] = end_month
+        full += m
+        cut += np.float64(mrr[r])
+    return full - cut
