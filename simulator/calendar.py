@@ -93,8 +93,9 @@ class Calendar:
     """Rows (numbers within one persona) due for one transition, bucketed by month.
 
     Rows due within the next ``window`` months sit in per-month buckets; later ones wait in one
-    pool that is split again each time the window moves on, so filing costs a few array
-    operations whatever the spread of months.
+    pool that is split again each time the window moves on, so filing costs one pass over the
+    rows (``kernels.schedule.file_months``) whatever the spread of months. A month's rows come
+    out in the order they were filed.
     """
 
     def __init__(self, window: int = 6):

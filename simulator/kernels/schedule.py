@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from simulator.kernels.accounts import pairwise_sum
 from simulator.kernels.core import _entry
 
 #: ``simulator.calendar.NEVER`` (kept equal by a test; the calendar imports no kernel constant).
@@ -164,21 +165,30 @@ def file_waits_each(
 
 
 # ---------------------------------------------------------------------- win-back offers
+#: numpy's buffer (elements) of a sum cast to another precision: float32 values summed in float64
+#: are summed pairwise in runs of this many, the runs' sums added in order.
+_CAST_BUFFER = 8192
+
+
 @_entry
 @njit(cache=True, error_model="numpy")
 def start_offers(
     rows: np.ndarray, mrr: np.ndarray, offer_end: np.ndarray, factor: float, end_month: int
 ) -> float:
     """Won-back accounts ``rows`` start their offer: MRR × ``factor`` (1 - discount; in float64,
-    stored in float32) until ``end_month`` (``offer_end``). Returns the MRR cut ($/month: the
-    sum of the list MRRs less the sum of the discounted ones, each summed in float64, exact)."""
-    full = 0.0
-    cut = 0.0
-    for i in range(rows.size):
+    stored in float32) until ``end_month`` (``offer_end``). Returns the MRR cut ($/month): the
+    list MRRs' float64 sum less the discounted ones' sum in float64, both as numpy sums them
+    (``full.sum()``, ``mrr[rows].sum(dtype=np.float64)``)."""
+    n = rows.size
+    full = np.empty(n, dtype=np.float64)
+    cut = np.empty(n, dtype=np.float64)
+    for i in range(n):
         r = rows[i]
-        m = np.float64(mrr[r])
-        mrr[r] = np.float32(m * factor)
+        full[i] = np.float64(mrr[r])
+        mrr[r] = np.float32(full[i] * factor)
         offer_end[r] = end_month
-        full += m
-        cut += np.float64(mrr[r])
-    return full - cut
+        cut[i] = np.float64(mrr[r])
+    cut_sum = 0.0
+    for start in range(0, n, _CAST_BUFFER):
+        cut_sum += pairwise_sum(cut[start:], min(_CAST_BUFFER, n - start))
+    return pairwise_sum(full, n) - cut_sum
