@@ -69,11 +69,14 @@ def test_calendar_returns_each_row_in_its_month_once() -> None:
     assert len(cal) == 0 and not filed
 
 
-def test_calendar_returns_a_months_rows_in_the_order_they_were_filed() -> None:
+@pytest.mark.parametrize(("window", "horizon"), [(5, 4), (3, 1), (1, 2)])
+def test_calendar_returns_a_months_rows_in_the_order_they_were_filed(
+    window: int, horizon: int
+) -> None:
     """Rows come out of ``pop`` in filing order (calls in turn, each call's rows in order),
     whether filed one month for all, one month per row, or after a geometric wait."""
     rng = np.random.default_rng(4)
-    cal = Calendar(window=5)
+    cal = Calendar(window, horizon)
     filed: dict[int, list[int]] = {}
     next_row = 0
     for month in range(60):

@@ -1,6 +1,6 @@
 """Kernels of the scheduled transitions (``simulator.calendar``): geometric waiting times from
 log-uniforms, and the filing of rows under their months (a stable counting sort of the rows due
-inside the calendar's window, the later ones kept in order for its pool).
+inside the calendar's window, the later ones kept in order for its two pools).
 
 The waiting times compute the same float operations as the numpy formulas of
 ``simulator.calendar`` (a product by 1 / log(1 - p), or a quotient by log(1 - p), then floor):
@@ -68,61 +68,70 @@ def waits_each(log_u: np.ndarray, p: np.ndarray, log_stay: np.ndarray) -> np.nda
 # ---------------------------------------------------------------------- filing
 @njit(cache=True, error_model="numpy")
 def _file(
-    months: np.ndarray, rows: np.ndarray, edge: int
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    months: np.ndarray, rows: np.ndarray, edge: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
     """Rows ``rows`` due in ``months``: those before ``edge`` grouped by month (a stable
-    counting sort), then those from ``edge`` to before NEVER in their order (the others are
+    counting sort), then those from ``edge`` to before ``horizon`` in their order, then those
+    from ``horizon`` (or ``edge`` if later) to before NEVER in their order (the others are
     dropped). Returns (the rows so ordered; the months of the later ones; the first month due
     before ``edge``; the offsets of months first, first + 1, ... in the rows, one more than the
-    months, empty when no row is due before ``edge``)."""
+    months, empty when no row is due before ``edge``; how many are due before ``horizon``)."""
     n = rows.size
-    n_near = 0
-    n_far = 0
-    first = 0
-    last = 0
+    # Each row's place (0 before the edge, 1 before the horizon, 2 later, 3 never), counted
+    # without branches: months are in no order, a branch per row would be mispredicted.
+    place = np.empty(n, dtype=np.uint8)
+    n_near = n_soon = n_far = 0
+    first = NEVER
+    last = -NEVER
     for i in range(n):
         m = months[i]
-        if m < edge:
-            if n_near == 0 or m < first:
-                first = m
-            if n_near == 0 or m > last:
-                last = m
-            n_near += 1
-        elif m < NEVER:
-            n_far += 1
-    out = np.empty(n_near + n_far, dtype=rows.dtype)
-    later = np.empty(n_far, dtype=np.int64)
-    starts = np.zeros(last - first + 2 if n_near else 0, dtype=np.int64)
-    if n_near:
-        for i in range(n):
-            if months[i] < edge:
-                starts[months[i] - first + 1] += 1
-        for j in range(1, starts.size):
-            starts[j] += starts[j - 1]
-        put = starts[:-1].copy()
-    else:
-        put = starts
-    j = n_near
+        past_edge = m >= edge
+        c = past_edge * (1 + (m >= horizon) + (m >= NEVER))
+        place[i] = c
+        n_near += c == 0
+        n_soon += c == 1
+        n_far += c == 2
+        first = min(first, m if not past_edge else first)
+        last = max(last, m if not past_edge else last)
+    total = n_near + n_soon + n_far
+    out = np.empty(total + 1, dtype=rows.dtype)  # (+1: where the never rows go, dropped)
+    sorted_months = np.empty(total + 1, dtype=np.int64)
+    at_near, at_soon, at_far = 0, n_near, n_near + n_soon
     for i in range(n):
-        m = months[i]
-        if m < edge:
-            out[put[m - first]] = rows[i]
-            put[m - first] += 1
-        elif m < NEVER:
-            out[j] = rows[i]
-            later[j - n_near] = m
-            j += 1
-    return out, later, first, starts
+        c = place[i]
+        k = (c == 0) * at_near + (c == 1) * at_soon + (c == 2) * at_far + (c == 3) * total
+        out[k] = rows[i]
+        sorted_months[k] = months[i]
+        at_near += c == 0
+        at_soon += c == 1
+        at_far += c == 2
+    out = out[:total]
+    later = sorted_months[n_near:total]
+    if n_near == 0:
+        return out, later, 0, np.zeros(0, dtype=np.int64), n_soon
+    # The rows before the edge (first in ``out``), grouped by month in their order.
+    starts = np.zeros(last - first + 2, dtype=np.int64)
+    for i in range(n_near):
+        starts[sorted_months[i] - first + 1] += 1
+    for j in range(1, starts.size):
+        starts[j] += starts[j - 1]
+    at = starts[:-1].copy()
+    near_rows = out[:n_near].copy()
+    for i in range(n_near):
+        j = sorted_months[i] - first
+        out[at[j]] = near_rows[i]
+        at[j] += 1
+    return out, later, first, starts, n_soon
 
 
 @_entry
 @njit(cache=True, error_model="numpy")
 def file_months(
-    months: np.ndarray, rows: np.ndarray, edge: int
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """Rows ``rows`` filed under ``months`` in a calendar whose buckets end at ``edge``: see
-    ``_file``."""
-    return _file(months, rows, edge)
+    months: np.ndarray, rows: np.ndarray, edge: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
+    """Rows ``rows`` filed under ``months`` in a calendar whose buckets end at ``edge`` and
+    whose first pool at ``horizon``: see ``_file``."""
+    return _file(months, rows, edge, horizon)
 
 
 @_entry
@@ -134,14 +143,15 @@ def file_waits(
     last_month: int,
     rows: np.ndarray,
     edge: int,
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
     """Rows ``rows`` filed under ``first_month`` + their wait at one exit probability
     (``waits``), those up to ``last_month`` only: see ``_file``."""
     months = np.empty(rows.size, dtype=np.int64)
     for i in range(rows.size):
         m = first_month + _wait(log_u[i], per_log_stay)
         months[i] = m if m <= last_month else NEVER
-    return _file(months, rows, edge)
+    return _file(months, rows, edge, horizon)
 
 
 @_entry
@@ -154,14 +164,15 @@ def file_waits_each(
     last_month: int,
     rows: np.ndarray,
     edge: int,
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
     """Rows ``rows`` filed under ``first_month`` + their wait at a probability per account
     (``waits_each``), those up to ``last_month`` only: see ``_file``."""
     months = np.empty(rows.size, dtype=np.int64)
     for i in range(rows.size):
         m = first_month + _wait_each(log_u[i], p[i], log_stay[i])
         months[i] = m if m <= last_month else NEVER
-    return _file(months, rows, edge)
+    return _file(months, rows, edge, horizon)
 
 
 # ---------------------------------------------------------------------- win-back offers
