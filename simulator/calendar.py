@@ -11,13 +11,18 @@ sales cycle, onboarding) are filed the same way.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+from simulator.kernels import schedule
 
 #: Waiting time of an account that never leaves: exit probability 0, or a wait of 100,000 months
 #: (over 8,000 years) or more, which no run reaches.
 NEVER = 100_000
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
 def _is_scalar(x: object) -> bool:
@@ -31,23 +36,31 @@ def months_waiting(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
     """Months an account stays before it leaves, when it leaves each month with probability
     ``p``: the number of failures before the first success, by inversion of uniforms ``u``
     (P(K >= k) = (1 - p)^k). ``NEVER`` where p <= 0; 0 where p >= 1."""
-    log_u = np.log1p(-np.asarray(u, dtype=np.float64))
+    log_u = np.log1p(np.negative(u, dtype=np.float64))
     if _is_scalar(p):
         p = float(p)
         if p <= 0.0:
             return np.full(log_u.shape, NEVER, dtype=np.int64)
         if p >= 1.0:
             return np.zeros(log_u.shape, dtype=np.int64)
-        k = np.floor(log_u * (1.0 / np.log1p(-p)))
-        return np.minimum(k, NEVER).astype(np.int64)
+        return schedule.waits(log_u.ravel(), _per_log_stay(p)).reshape(log_u.shape)
+    p64, log_stay = _log_stay(p)
+    if p64.shape != log_u.shape:
+        log_u, p64, log_stay = np.broadcast_arrays(log_u, p64, log_stay)
+    return schedule.waits_each(log_u.ravel(), p64.ravel(), log_stay.ravel()).reshape(log_u.shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _per_log_stay(p: float) -> float:
+    """1 / log(1 - p) of a monthly exit probability 0 < p < 1 (numpy's ``log1p``)."""
+    return float(1.0 / np.log1p(-p))
+
+
+def _log_stay(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exit probabilities ``p`` per account (float64) and log(1 - p) of them clipped to [0, 1)
+    (rows with p >= 1 wait 0 months whatever it is)."""
     p64 = np.asarray(p, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.floor(log_u / np.log1p(-np.clip(p64, 0.0, 1.0)))
-    k = np.where(p64 >= 1.0, 0.0, np.where(p64 <= 0.0, np.inf, k))
-    finite = np.isfinite(k) & (k < NEVER)
-    out = np.full(k.shape, NEVER, dtype=np.int64)
-    out[finite] = k[finite]
-    return out
+    return p64, np.log1p(-np.clip(p64, 0.0, _BELOW_ONE))
 
 
 def months_waiting_after_early(
@@ -77,26 +90,54 @@ def months_waiting_after_early(
     return wait
 
 
+class _Pool:
+    """Rows waiting in a calendar beyond its buckets, with their months, in filing order."""
+
+    def __init__(self) -> None:
+        self.months: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(r.size for r in self.rows)
+
+    def add(self, months: np.ndarray, rows: np.ndarray) -> None:
+        if rows.size:
+            self.months.append(months)
+            self.rows.append(rows)
+
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """The months and rows, all of them (the pool is emptied)."""
+        months, rows = self.months, self.rows
+        self.months, self.rows = [], []
+        if len(rows) == 1:
+            return months[0], rows[0]
+        return np.concatenate(months), np.concatenate(rows)
+
+
 class Calendar:
     """Rows (numbers within one persona) due for one transition, bucketed by month.
 
-    Rows due within the next ``window`` months sit in per-month buckets; later ones wait in one
-    pool that is split again each time the window moves on, so filing costs a few array
-    operations whatever the spread of months.
+    Rows due within the next ``window`` months sit in per-month buckets; those due before a
+    horizon (``horizon`` windows ahead when it was last set) wait in a first pool, split again
+    each time the window moves on; later ones wait in a second pool, split only when the window
+    passes the horizon (it is then set again). Filing costs one pass over the rows
+    (``kernels.schedule.file_months``) whatever the spread of months. A month's rows are always
+    in one place, in the order they were filed, and come out of ``pop`` in that order.
     """
 
-    def __init__(self, window: int = 6):
+    def __init__(self, window: int = 6, horizon: int = 4):
         self.window = int(window)
+        self.horizon = int(horizon)
         self._edge = 0  # months before the edge are in buckets
+        self._horizon = 0  # months from the edge to before the horizon are in the first pool
         self._due: dict[int, list[np.ndarray]] = {}
-        self._later_months: list[np.ndarray] = []
-        self._later_rows: list[np.ndarray] = []
+        self._soon = _Pool()
+        self._later = _Pool()
 
     def __len__(self) -> int:
         """Rows filed (for tests and memory figures)."""
-        return sum(p.size for parts in self._due.values() for p in parts) + sum(
-            r.size for r in self._later_rows
-        )
+        due = sum(p.size for parts in self._due.values() for p in parts)
+        return due + len(self._soon) + len(self._later)
 
     def add(self, month: int | np.ndarray, rows: np.ndarray) -> None:
         """File ``rows`` under ``month`` (one month, or one per row). Months at or beyond
@@ -108,21 +149,45 @@ class Calendar:
             if m < self._edge:
                 self._due.setdefault(m, []).append(rows)
             elif m < NEVER:
-                self._later_months.append(np.full(rows.size, m, dtype=np.int64))
-                self._later_rows.append(rows)
+                pool = self._soon if m < self._horizon else self._later
+                pool.add(np.full(rows.size, m, dtype=np.int64), rows)
             return
         months = np.asarray(month, dtype=np.int64)
-        near = months < self._edge
-        if near.any():
-            self._bucket(months[near], rows[near])
-            far = ~near
-            months, rows = months[far], rows[far]
-        keep = months < NEVER
-        if not keep.all():
-            months, rows = months[keep], rows[keep]
-        if rows.size:
-            self._later_months.append(months)
-            self._later_rows.append(rows)
+        self._file(*schedule.file_months(months, rows, self._edge, self._horizon))
+
+    def add_waiting(
+        self,
+        first_month: int,
+        u: np.ndarray,
+        p: np.ndarray | float,
+        rows: np.ndarray,
+        last_month: int = NEVER,
+    ) -> None:
+        """File ``rows`` under ``first_month + months_waiting(u, p)`` (one uniform ``u`` per
+        row; one exit probability ``p``, or one per row), those up to ``last_month`` only."""
+        if rows.size == 0:
+            return
+        log_u = np.log1p(np.negative(u, dtype=np.float64))
+        edge, horizon = self._edge, self._horizon
+        if not _is_scalar(p):
+            p64, log_stay = _log_stay(p)
+            self._file(
+                *schedule.file_waits_each(
+                    log_u, p64, log_stay, first_month, last_month, rows, edge, horizon
+                )
+            )
+            return
+        p = float(p)
+        if p <= 0.0:
+            return
+        if p >= 1.0:
+            self.add(first_month, rows if first_month <= last_month else rows[:0])
+            return
+        self._file(
+            *schedule.file_waits(
+                log_u, _per_log_stay(p), first_month, last_month, rows, edge, horizon
+            )
+        )
 
     def pop(self, month: int) -> np.ndarray:
         """The rows due in ``month`` (removed from the calendar)."""
@@ -133,26 +198,39 @@ class Calendar:
             return _EMPTY
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _bucket(self, months: np.ndarray, rows: np.ndarray) -> None:
-        """File rows whose months are all within the window (a few distinct months)."""
-        due = self._due
-        first, last = int(months.min()), int(months.max())
-        if first == last:
-            due.setdefault(first, []).append(rows)
+    def _file(
+        self, rows: np.ndarray, later: np.ndarray, first: int, starts: np.ndarray, n_soon: int
+    ) -> None:
+        """File rows sorted by ``schedule.file_months``: the first ones, grouped by month from
+        ``first`` at offsets ``starts``, in the month buckets; the next ``n_soon`` in the first
+        pool, the rest in the second (their months: ``later``)."""
+        n_near = 0
+        if starts.size:
+            due = self._due
+            ends = starts.tolist()
+            for i in range(len(ends) - 1):
+                a, b = ends[i], ends[i + 1]
+                if b > a:
+                    due.setdefault(first + i, []).append(rows[a:b])
+            n_near = ends[-1]
+        if later.size == 0:
             return
-        for m in range(first, last + 1):
-            sel = rows[months == m]
-            if sel.size:
-                due.setdefault(m, []).append(sel)
+        if n_soon == later.size:
+            self._soon.add(later, rows[n_near:] if n_near else rows)
+        elif n_soon == 0:
+            self._later.add(later, rows[n_near:] if n_near else rows)
+        else:
+            self._soon.add(later[:n_soon], rows[n_near : n_near + n_soon])
+            self._later.add(later[n_soon:], rows[n_near + n_soon :])
 
     def _advance(self, month: int) -> None:
-        """Move the window to start at ``month``: bucket the pooled rows now within it."""
+        """Move the window to start at ``month``: bucket the pooled rows now within it (and set
+        the horizon again when the window passes it)."""
         self._edge = month + self.window
-        if not self._later_rows:
-            return
-        months = np.concatenate(self._later_months)
-        rows = np.concatenate(self._later_rows)
-        near = months < self._edge
-        self._later_months, self._later_rows = [months[~near]], [rows[~near]]
-        if near.any():
-            self._bucket(months[near], rows[near])
+        passed = self._edge > self._horizon
+        if passed:
+            self._horizon = self._edge + self.horizon * self.window
+        if self._soon.rows:
+            self._file(*schedule.file_months(*self._soon.take(), self._edge, self._horizon))
+        if passed and self._later.rows:
+            self._file(*schedule.file_months(*self._later.take(), self._edge, self._horizon))

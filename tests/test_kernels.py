@@ -16,8 +16,8 @@ import pytest
 from sizes import size, small
 
 import simulator
-from simulator import JourneyModel, kernels, load_config
-from simulator.kernels import accounts, funnel, renewal
+from simulator import JourneyModel, calendar, kernels, load_config
+from simulator.kernels import accounts, funnel, renewal, schedule
 from simulator.mechanisms.expansion import resize
 from simulator.mechanisms.pricing import PriceBook
 from simulator.params import params_of
@@ -972,3 +972,133 @@ def test_renewal_stays_are_billings_numpy_clips() -> None:
     assert np.isnan(got[0, :2]).all() and (got[0] == 0.0).any() and (got[1] == 0.5).any()
     no_contraction = renewal.renewal_stays(base, grow, 0.0)[1]
     assert np.isnan(no_contraction[:4]).all() and (no_contraction[4:] == 1.0).all()  # 0 × inf
+
+
+# ====================================================================== scheduled transitions
+def _waits_in_numpy(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
+    """``calendar.months_waiting`` in plain numpy (its formulas before the kernels)."""
+    log_u = np.log1p(-np.asarray(u, dtype=np.float64))
+    if np.ndim(p) == 0:
+        p = float(p)
+        if p <= 0.0:
+            return np.full(log_u.shape, calendar.NEVER, dtype=np.int64)
+        if p >= 1.0:
+            return np.zeros(log_u.shape, dtype=np.int64)
+        k = np.floor(log_u * (1.0 / np.log1p(-p)))
+        return np.minimum(k, calendar.NEVER).astype(np.int64)
+    p64 = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        k = np.floor(log_u / np.log1p(-np.clip(p64, 0.0, 1.0)))
+    k = np.where(p64 >= 1.0, 0.0, np.where(p64 <= 0.0, np.inf, k))
+    finite = np.isfinite(k) & (k < calendar.NEVER)
+    out = np.full(k.shape, calendar.NEVER, dtype=np.int64)
+    out[finite] = k[finite]
+    return out
+
+
+def _uniforms_and_probabilities(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """float32 uniforms (0 and the largest below 1 among them) and exit probabilities with the
+    edge cases (0, 1, below 0, above 1, NaN, tiny, near 1)."""
+    rng = np.random.default_rng(seed)
+    u = rng.random(n).astype(np.float32)
+    u[:2] = (0.0, np.nextafter(np.float32(1.0), np.float32(0.0)))
+    p = rng.choice([0.3, 0.05, 0.004, 1e-6], n) * rng.random(n)
+    p[2:12] = (0.0, 1.0, -0.1, 1.5, np.nan, 1e-300, 5e-324, np.nextafter(1.0, 0.0), 0.5, 1e-9)
+    return u, p
+
+
+def test_kernel_schedule_constants_are_the_calendars() -> None:
+    assert schedule.NEVER == calendar.NEVER
+
+
+def test_months_waiting_kernels_are_the_numpy_formula() -> None:
+    u, p = _uniforms_and_probabilities(20_000, 41)
+    assert np.array_equal(calendar.months_waiting(u, p), _waits_in_numpy(u, p))
+    for q in (0.5, 0.07, 0.004, 1e-9, 0.0, 1.0, -1.0, 2.0, np.nextafter(1.0, 0.0)):
+        assert np.array_equal(calendar.months_waiting(u, q), _waits_in_numpy(u, q)), q
+    assert calendar.months_waiting(u[:0], 0.1).size == 0
+    # Broadcast: one uniform, several probabilities.
+    assert np.array_equal(calendar.months_waiting(u[5], p[:20]), _waits_in_numpy(u[5], p[:20]))
+
+
+def _file_in_numpy(months: np.ndarray, rows: np.ndarray, edge: int, horizon: int) -> tuple:
+    """The filing of ``schedule.file_months`` in plain Python: (month, its rows in order) for the
+    months before ``edge``; the rows and months before ``horizon``, then the later ones before
+    NEVER, in order."""
+    near = sorted(set(months[months < edge].tolist()))
+    buckets = [(m, rows[months == m].tolist()) for m in near]
+    soon = (months >= edge) & (months < horizon)
+    later = (months >= max(edge, horizon)) & (months < calendar.NEVER)
+    return (
+        buckets,
+        (rows[soon].tolist(), months[soon].tolist()),
+        (rows[later].tolist(), months[later].tolist()),
+    )
+
+
+def _unpack_filing(
+    out: np.ndarray, later: np.ndarray, first: int, starts: np.ndarray, n_soon: int
+) -> tuple:
+    ends = starts.tolist()
+    buckets = [
+        (first + i, out[ends[i] : ends[i + 1]].tolist())
+        for i in range(len(ends) - 1)
+        if ends[i + 1] > ends[i]
+    ]
+    rest = out[ends[-1] if ends else 0 :]
+    return (
+        buckets,
+        (rest[:n_soon].tolist(), later[:n_soon].tolist()),
+        (rest[n_soon:].tolist(), later[n_soon:].tolist()),
+    )
+
+
+def test_file_months_is_a_stable_sort_of_the_near_rows() -> None:
+    rng = np.random.default_rng(8)
+    for edge, horizon in ((0, 0), (6, 30), (6, 4), (40, 40), (calendar.NEVER + 5, 0)):
+        months = rng.integers(-3, 60, 5_000)
+        months[:4] = (calendar.NEVER, calendar.NEVER + 1, edge, edge - 1)
+        rows = rng.permutation(20_000)[:5_000]
+        got = schedule.file_months(months, rows, edge, horizon)
+        assert got[0].dtype == rows.dtype
+        assert _unpack_filing(*got) == _file_in_numpy(months, rows, edge, horizon)
+    # Nothing before the edge, nothing at all.
+    got = schedule.file_months(np.full(3, 9), np.arange(3), 5, 9)
+    assert _unpack_filing(*got) == ([], ([], []), ([0, 1, 2], [9, 9, 9]))
+    empty = np.zeros(0, dtype=np.int64)
+    assert _unpack_filing(*schedule.file_months(empty, empty, 5, 9)) == ([], ([], []), ([], []))
+
+
+def test_file_waits_files_first_month_plus_the_wait_up_to_the_last_month() -> None:
+    u, p = _uniforms_and_probabilities(8_000, 43)
+    rows = np.random.default_rng(9).permutation(50_000)[: u.size]
+    log_u = np.log1p(-u.astype(np.float64))
+    for first, last, edge, horizon in ((7, calendar.NEVER, 13, 37), (7, 12, 13, 37), (0, 30, 6, 6)):
+        for q in (0.3, 0.01):
+            months = first + _waits_in_numpy(u, q)
+            months = np.where(months <= last, months, calendar.NEVER)
+            got = schedule.file_waits(log_u, 1.0 / np.log1p(-q), first, last, rows, edge, horizon)
+            assert _unpack_filing(*got) == _file_in_numpy(months, rows, edge, horizon)
+        months = first + _waits_in_numpy(u, p)
+        months = np.where(months <= last, months, calendar.NEVER)
+        with np.errstate(divide="ignore"):
+            log_stay = np.log1p(-np.clip(p, 0.0, 1.0))
+        got = schedule.file_waits_each(log_u, p, log_stay, first, last, rows, edge, horizon)
+        assert _unpack_filing(*got) == _file_in_numpy(months, rows, edge, horizon)
+
+
+def test_start_offers_is_the_numpy_discount() -> None:
+    rng = np.random.default_rng(10)
+    n = 40_000
+    mrr = (rng.gamma(2.0, 60.0, n) * rng.choice([1, 0.01, 100], n)).astype(np.float32)
+    offer_end = rng.integers(0, 5, n).astype(np.int16)
+    for n_rows in (0, 1, 7, 130, 5_000, 8_192, 30_001):
+        rows = rng.permutation(n)[:n_rows]
+        expected_mrr, expected_end = mrr.copy(), offer_end.copy()
+        full = expected_mrr[rows].astype(np.float64)
+        expected_mrr[rows] = (full * (1.0 - 0.2)).astype(np.float32)
+        cut = float(full.sum() - expected_mrr[rows].sum(dtype=np.float64))
+        expected_end[rows] = 14
+        got = schedule.start_offers(rows, mrr, offer_end, 1.0 - 0.2, 14)
+        assert got == cut and (cut > 0 or n_rows == 0)
+        assert np.array_equal(mrr, expected_mrr) and np.array_equal(offer_end, expected_end)

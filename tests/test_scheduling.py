@@ -69,6 +69,45 @@ def test_calendar_returns_each_row_in_its_month_once() -> None:
     assert len(cal) == 0 and not filed
 
 
+@pytest.mark.parametrize(("window", "horizon"), [(5, 4), (3, 1), (1, 2)])
+def test_calendar_returns_a_months_rows_in_the_order_they_were_filed(
+    window: int, horizon: int
+) -> None:
+    """Rows come out of ``pop`` in filing order (calls in turn, each call's rows in order),
+    whether filed one month for all, one month per row, or after a geometric wait."""
+    rng = np.random.default_rng(4)
+    cal = Calendar(window, horizon)
+    filed: dict[int, list[int]] = {}
+    next_row = 0
+    for month in range(60):
+        for kind in rng.permutation(4):
+            n = int(rng.integers(0, 40))
+            rows = np.arange(next_row, next_row + n)[rng.permutation(n)]
+            next_row += n
+            if kind == 0:  # one month for all, near or far
+                due = np.full(n, month + int(rng.integers(0, 12)))
+                cal.add(int(due[0]) if n else month, rows)
+            elif kind == 1:  # one month per row, some never
+                due = month + rng.geometric(0.15, n) - 1
+                due[rng.random(n) < 0.1] = NEVER
+                cal.add(due, rows)
+            else:  # a geometric wait, up to a last month (kind 2) or not
+                u = rng.random(n).astype(np.float32)
+                p = 0.2 if kind == 2 else rng.uniform(0.0, 0.4, n)
+                last = month + 8 if kind == 2 else NEVER
+                cal.add_waiting(month + 1, u, p, rows, last)
+                due = month + 1 + months_waiting(u, p)
+                due[due > last] = NEVER
+            for m, r in zip(due.tolist(), rows.tolist(), strict=True):
+                if m < NEVER:
+                    filed.setdefault(m, []).append(r)
+        if month % 3 == 1:  # the month's own rows filed before its pop, the rest after
+            assert cal.pop(month).tolist() == filed.pop(month, [])
+    for month in range(60, max(filed) + 1):
+        assert cal.pop(month).tolist() == filed.pop(month, [])
+    assert all(m < 60 for m in filed)  # months that were never popped
+
+
 # --------------------------------------------------------------------------- per-row draws
 def test_row_uniform_is_uniform_keyed_by_row_and_independent() -> None:
     s = RandomStreams(42, 0)

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator import kernels
-from simulator.calendar import months_waiting
 from simulator.kernels import funnel
 from simulator.mechanisms import advocacy
 from simulator.mechanisms.base import Mechanism
@@ -55,10 +54,19 @@ def schedule_consideration(
         c.drop,
         card,
     )
-    wait = months_waiting(u, leave if per_account else c.advance + c.drop)
-    month = (m.month if first_month is None else first_month) + wait
-    agent.due["advance"].add(month[:n_advance], rows[:n_advance])
-    agent.due["drop"].add(month[n_advance:], rows[n_advance:])
+    first = m.month if first_month is None else first_month
+    leave = leave if per_account else c.advance + c.drop
+    agent.due["advance"].add_waiting(
+        first, u[:n_advance], _part(leave, 0, n_advance), rows[:n_advance]
+    )
+    agent.due["drop"].add_waiting(
+        first, u[n_advance:], _part(leave, n_advance, None), rows[n_advance:]
+    )
+
+
+def _part(p: np.ndarray | float, start: int, stop: int | None) -> np.ndarray | float:
+    """Rows ``start:stop`` of exit probabilities ``p`` per account, or the one ``p``."""
+    return p[start:stop] if isinstance(p, np.ndarray) else p
 
 
 def schedule_nurture(agent: PersonaAgent, idx: np.ndarray) -> None:
@@ -68,8 +76,7 @@ def schedule_nurture(agent: PersonaAgent, idx: np.ndarray) -> None:
     if nurture <= 0 or idx.size == 0:
         return
     u = kernels.row_uniforms(agent.row_key("consideration", draw=2), idx)
-    wait = months_waiting(u, nurture)
-    agent.due["nurture"].add(agent.model.month + 1 + wait, idx)
+    agent.due["nurture"].add_waiting(agent.model.month + 1, u, nurture, idx)
 
 
 def consider(model: JourneyModel) -> None:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.calendar import months_waiting
-from simulator.kernels import funnel
+from simulator import kernels
+from simulator.kernels import funnel, schedule
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import Stage
 
@@ -37,9 +37,9 @@ def schedule_win_back(agent: PersonaAgent, idx: np.ndarray) -> None:
     p = agent.persona
     if p.winback.rate <= 0 or idx.size == 0:
         return
-    wait = 1 + months_waiting(agent.row_uniform("winback", idx), p.winback.rate)
-    soon = wait <= p.winback.window_months
-    agent.due["winback"].add(agent.model.month + wait[soon], idx[soon])
+    t = agent.model.month
+    u = kernels.row_uniforms(agent.row_key("winback", draw=0), idx)
+    agent.due["winback"].add_waiting(t + 1, u, p.winback.rate, idx, t + p.winback.window_months)
 
 
 def offer_factor(agent: PersonaAgent, rows: np.ndarray) -> np.ndarray:
@@ -97,13 +97,11 @@ def win_back(model: JourneyModel) -> None:
         pop = agent.pop
         mrr = agent.start_paying(idx, pop.plan[idx], monthly, Stage.ACTIVE, Stage.CHURNED, t + 1)
         if discounted:
-            full = pop.mrr[idx].astype(np.float64)
-            pop.mrr[idx] = (full * (1.0 - offer.discount)).astype(np.float32)
-            cut = float(full.sum() - pop.mrr[idx].sum(dtype=np.float64))
+            end = t + offer.discount_months
+            cut = schedule.start_offers(idx, pop.mrr, pop.offer_end, 1.0 - offer.discount, end)
             agent.mrr_total -= cut
             mrr -= cut
-            pop.offer_end[idx] = t + offer.discount_months
-            agent.due["winback_offer"].add(t + offer.discount_months, idx)
+            agent.due["winback_offer"].add(end, idx)
         agent.add("reactivated_customers", idx.size)
         agent.add("reactivation_mrr", mrr)
         agent.add("revenue", mrr)
