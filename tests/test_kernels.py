@@ -251,9 +251,9 @@ def test_funnel_pairwise_sum_is_numpys_row_sum() -> None:
     for n in [*range(1, 40), 127, 128, 129, 136, 255, 256, 257, 1000, 1031, 5000, 33_333]:
         a = rng.random((2, n)) ** 3 * rng.choice([1e-3, 1.0, 1e3], size=(2, n))
         for i in range(2):
-            assert funnel._pairwise_sum(a[i], 0, n) == a[i : i + 1].sum(axis=1)[0]
+            assert kernels.core.pairwise_sum(a[i], 0, n) == a[i : i + 1].sum(axis=1)[0]
         sub = a[:, 1:]  # a strided view, as the decision's plan shares
-        got = np.array([funnel._pairwise_sum(a[i], 1, n - 1) for i in range(2)])
+        got = np.array([kernels.core.pairwise_sum(a[i], 1, n - 1) for i in range(2)])
         assert np.array_equal(got, sub.sum(axis=1))
 
 
@@ -570,10 +570,10 @@ def test_pairwise_sum_is_numpys_sum_to_the_last_bit() -> None:
         a = rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 6, n)
         for values in (a, a[a > 0]):
             expected = np.float64(values.sum())
-            assert np.float64(accounts.pairwise_sum(values, values.size)).tobytes() == (
+            assert np.float64(kernels.core.array_sum(values, values.size)).tobytes() == (
                 expected.tobytes()
             )
-        assert accounts.pairwise_sum(a, n // 3) == a[: n // 3].sum()
+        assert kernels.core.array_sum(a, n // 3) == a[: n // 3].sum()
 
 
 def test_tier_targets_and_resize_are_the_numpy_rules_row_by_row() -> None:

@@ -5,7 +5,7 @@ They apply the rules of the Python code they replace operation for operation, in
 precision (float32 columns compared in float32, as numpy compares them with a Python float) and
 the same order, so every result is the same to the last bit: a price is
 ``PriceBook.account_mrr``, a new MRR goes in as ``PersonaAgent.reprice`` puts it, and a total is
-numpy's pairwise sum (``pairwise_sum``).
+numpy's pairwise sum (``core.array_sum``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _entry, _paying
+from simulator.kernels.core import _entry, _paying, account_mrr, array_sum
 from simulator.kernels.revenue import expansion_draws
 
 #: The compiled draws of expansion and contraction (called from the kernel below).
@@ -23,91 +23,9 @@ _expansion_draws = expansion_draws.kernel  # type: ignore[attr-defined]
 #: ``simulator.mechanisms.expansion.MAX_SEATS``.
 MAX_SEATS = 1_000_000
 
-#: numpy's pairwise sum adds blocks of at most this many values with 8 running sums.
-_PAIRWISE_BLOCK = 128
-
 
 # ---------------------------------------------------------------------- totals
-@njit(cache=True, error_model="numpy")
-def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
-    """numpy's sum of a block ``a[lo:lo + n]`` (n <= ``_PAIRWISE_BLOCK``): 8 running sums."""
-    if n < 8:
-        total = -0.0
-        for i in range(lo, lo + n):
-            total += a[i]
-        return total
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = lo + 8
-    whole = lo + n - n % 8
-    while i < whole:
-        r0 += a[i]
-        r1 += a[i + 1]
-        r2 += a[i + 2]
-        r3 += a[i + 3]
-        r4 += a[i + 4]
-        r5 += a[i + 5]
-        r6 += a[i + 6]
-        r7 += a[i + 7]
-        i += 8
-    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < lo + n:
-        total += a[i]
-        i += 1
-    return total
-
-
-@njit(cache=True, error_model="numpy")
-def pairwise_sum(a: np.ndarray, n: int) -> float:
-    """The float64 sum of ``a[:n]`` as numpy's ``a[:n].sum()`` computes it, equal to it bit for
-    bit: blocks of at most 128 values (``_block_sum``), a longer run split in two at a multiple
-    of 8 near its middle and the two halves' sums added. (numpy recurses; here a stack of
-    pending runs does, as numba crashes loading a cached recursive function.)"""
-    # A run is (start, length, halves summed?): its halves' sums wait on ``sums``.
-    start = np.empty(192, dtype=np.int64)
-    length = np.empty(192, dtype=np.int64)
-    halves_done = np.empty(192, dtype=np.bool_)
-    sums = np.empty(96, dtype=np.float64)
-    start[0], length[0], halves_done[0] = 0, n, False
-    runs = 1
-    done = 0
-    while runs:
-        runs -= 1
-        lo, m = start[runs], length[runs]
-        if m <= _PAIRWISE_BLOCK:
-            sums[done] = _block_sum(a, lo, m)
-            done += 1
-        elif halves_done[runs]:
-            done -= 1
-            sums[done - 1] += sums[done]
-        else:
-            half = m // 2
-            half -= half % 8
-            halves_done[runs] = True  # (back on the stack, below its two halves)
-            start[runs + 1], length[runs + 1], halves_done[runs + 1] = lo + half, m - half, False
-            start[runs + 2], length[runs + 2], halves_done[runs + 2] = lo, half, False
-            runs += 3
-    return 0.0 + sums[0]
-
-
 # ---------------------------------------------------------------------- prices
-@njit(cache=True, error_model="numpy")
-def account_mrr(
-    list_price: np.ndarray,
-    per_seat: np.ndarray,
-    annual_discount: float,
-    multiplier: float,
-    plan: int,
-    seats: int,
-    annual: bool,
-) -> np.float32:
-    """MRR ($/month, float32) of one account on ``plan`` with ``seats`` at today's list price
-    (``PriceBook.account_mrr``)."""
-    units = seats if per_seat[plan] else 1
-    disc = 1.0 - annual_discount if annual else 1.0
-    return np.float32(list_price[plan] * multiplier * units * disc)
-
-
 @njit(cache=True, error_model="numpy")
 def tier_target(
     list_price: np.ndarray,
@@ -351,13 +269,13 @@ def _resize_and_reprice(
         remaining = max(term_end[r] - month, 0) if annual[r] else 0
         billed[i] = d * remaining
     return (
-        pairwise_sum(rises, n_rises),
-        -pairwise_sum(cuts, n_cuts),
-        pairwise_sum(delta, n),
+        array_sum(rises, n_rises),
+        -array_sum(cuts, n_cuts),
+        array_sum(delta, n),
         tiers,
         n - tiers,
         seats_change,
-        pairwise_sum(billed, n),
+        array_sum(billed, n),
     )
 
 

@@ -121,3 +121,102 @@ def paying_rows(stage: np.ndarray, n: int) -> np.ndarray:
         out[k] = r
         k += _paying(stage[r])
     return out[:count]
+
+
+# ---------------------------------------------------------------------- sums and prices
+#: numpy's pairwise sum adds blocks of at most this many values with 8 running sums.
+_PAIRWISE_BLOCK = 128
+
+
+@njit(cache=True, error_model="numpy")
+def _block_sum(a: np.ndarray, start: int, n: int) -> float:
+    """numpy's pairwise sum of a block of ``n`` <= 128 values ``a[start:start + n]``: in order
+    below 8 values, else with 8 accumulators."""
+    if n < 8:
+        res = -0.0
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = 8
+    while i < n - n % 8:
+        k = start + i
+        r0 += a[k]
+        r1 += a[k + 1]
+        r2 += a[k + 2]
+        r3 += a[k + 3]
+        r4 += a[k + 4]
+        r5 += a[k + 5]
+        r6 += a[k + 6]
+        r7 += a[k + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, error_model="numpy")
+def pairwise_sum(a: np.ndarray, start: int, n: int) -> float:
+    """numpy's pairwise sum of ``a[start:start + n]`` (the row sums of ``ndarray.sum``): blocks
+    of at most 128 values, longer runs split in two halves (the first a multiple of 8 long)
+    and their sums added. (The halving walks an explicit stack: a cached recursive kernel
+    crashes numba.)"""
+    if n <= _PAIRWISE_BLOCK:
+        return _block_sum(a, start, n)
+    node_start = np.empty(64, dtype=np.int64)
+    node_n = np.empty(64, dtype=np.int64)
+    left = np.empty(64, dtype=np.float64)
+    right_next = np.zeros(64, dtype=np.bool_)  # the node's left half is summed
+    d = 0
+    node_start[0], node_n[0] = start, n
+    while True:
+        m = node_n[d]
+        if m > _PAIRWISE_BLOCK:  # descend into the left half
+            half = m // 2
+            half -= half % 8
+            right_next[d] = False
+            node_start[d + 1], node_n[d + 1] = node_start[d], half
+            d += 1
+            continue
+        total = _block_sum(a, node_start[d], m)
+        while d > 0:  # hand the sum up: a left half's parent turns to its right half
+            d -= 1
+            if right_next[d]:
+                total = left[d] + total
+                continue
+            left[d] = total
+            right_next[d] = True
+            half = node_n[d] // 2
+            half -= half % 8
+            node_start[d + 1], node_n[d + 1] = node_start[d] + half, node_n[d] - half
+            d += 1
+            break
+        else:
+            return total
+
+
+@njit(cache=True, error_model="numpy")
+def array_sum(a: np.ndarray, n: int) -> float:
+    """``a[:n].sum()`` as numpy computes it, to the last bit (0.0 when ``n`` is 0)."""
+    return 0.0 + pairwise_sum(a, 0, n)
+
+
+@njit(cache=True, error_model="numpy")
+def account_mrr(
+    list_price: np.ndarray,
+    per_seat: np.ndarray,
+    annual_discount: float,
+    multiplier: float,
+    plan: int,
+    seats: int,
+    annual: bool,
+) -> np.float32:
+    """MRR ($/month, float32) of one account on ``plan`` with ``seats`` at today's list price:
+    ``PriceBook.account_mrr`` (list price × multiplier × seats on a per-seat plan × (1 - annual
+    discount) when billed annually)."""
+    units = seats if per_seat[plan] else 1
+    disc = 1.0 - annual_discount if annual else 1.0
+    return np.float32(list_price[plan] * multiplier * units * disc)

@@ -14,7 +14,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _LOW24, _ONBOARDING, _S16, _entry, _hash, row_uniform
+from simulator.kernels.core import (
+    _LOW24,
+    _ONBOARDING,
+    _S16,
+    _entry,
+    _hash,
+    account_mrr,
+    pairwise_sum,
+    row_uniform,
+)
 from simulator.stages import Source
 
 _ORGANIC = np.int8(Source.ORGANIC)
@@ -25,81 +34,9 @@ _FLOAT24 = np.float32(2.0**-24)
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 #: ``simulator.streams.rescale``'s largest uniform (float32, below 1).
 _ALMOST_ONE32 = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
-#: numpy's block of pairwise summation.
-_PW_BLOCK = 128
 
 
 # ---------------------------------------------------------------------- sums and draws
-@njit(cache=True, error_model="numpy")
-def _block_sum(a: np.ndarray, start: int, n: int) -> float:
-    """numpy's pairwise sum of a block of ``n`` <= 128 values ``a[start:start + n]``: in order
-    below 8 values, else with 8 accumulators."""
-    if n < 8:
-        res = -0.0
-        for i in range(start, start + n):
-            res += a[i]
-        return res
-    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
-    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
-    i = 8
-    while i < n - n % 8:
-        k = start + i
-        r0 += a[k]
-        r1 += a[k + 1]
-        r2 += a[k + 2]
-        r3 += a[k + 3]
-        r4 += a[k + 4]
-        r5 += a[k + 5]
-        r6 += a[k + 6]
-        r7 += a[k + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[start + i]
-        i += 1
-    return res
-
-
-@njit(cache=True, error_model="numpy")
-def _pairwise_sum(a: np.ndarray, start: int, n: int) -> float:
-    """numpy's pairwise sum of ``a[start:start + n]`` (the row sums of ``ndarray.sum``): blocks
-    of at most 128 values, longer runs split in two halves (the first a multiple of 8 long)
-    and their sums added. (The halving walks an explicit stack: a cached recursive kernel
-    crashes numba.)"""
-    if n <= _PW_BLOCK:
-        return _block_sum(a, start, n)
-    node_start = np.empty(64, dtype=np.int64)
-    node_n = np.empty(64, dtype=np.int64)
-    left = np.empty(64, dtype=np.float64)
-    right_next = np.zeros(64, dtype=np.bool_)  # the node's left half is summed
-    d = 0
-    node_start[0], node_n[0] = start, n
-    while True:
-        m = node_n[d]
-        if m > _PW_BLOCK:  # descend into the left half
-            half = m // 2
-            half -= half % 8
-            right_next[d] = False
-            node_start[d + 1], node_n[d + 1] = node_start[d], half
-            d += 1
-            continue
-        total = _block_sum(a, node_start[d], m)
-        while d > 0:  # hand the sum up: a left half's parent turns to its right half
-            d -= 1
-            if right_next[d]:
-                total = left[d] + total
-                continue
-            left[d] = total
-            right_next[d] = True
-            half = node_n[d] // 2
-            half -= half % 8
-            node_start[d + 1], node_n[d + 1] = node_start[d] + half, node_n[d] - half
-            d += 1
-            break
-        else:
-            return total
-
-
 @njit(cache=True, error_model="numpy")
 def _second_uniform(key: np.uint64, row: int) -> np.float32:
     """The second uniform of ``RandomStreams.row_uniform_pair`` (other bits of the same hash)."""
@@ -208,7 +145,7 @@ def decision_utilities(
 @njit(cache=True, error_model="numpy")
 def _normalise(p: np.ndarray) -> None:
     """``p /= p.sum()`` (numpy's pairwise sum)."""
-    total = _pairwise_sum(p, 0, p.size)
+    total = pairwise_sum(p, 0, p.size)
     for j in range(p.size):
         p[j] /= total
 
@@ -297,7 +234,7 @@ def decide_accounts(
         if choice > 0:
             annual[n_pay] = v < annual_probability
         elif v < forgot_to_cancel:
-            total = max(_pairwise_sum(p, 1, options - 1), 1e-300)
+            total = max(pairwise_sum(p, 1, options - 1), 1e-300)
             for j in range(options - 1):
                 shares[j] = p[1 + j] / total
             w = min(max((v - 0.0) / forgot_to_cancel, 0.0), _ALMOST_ONE32)
@@ -445,23 +382,6 @@ def activate(
 
 
 # ---------------------------------------------------------------------- win-back
-@njit(cache=True, error_model="numpy")
-def _account_mrr(
-    plan: int,
-    seats: int,
-    annual: bool,
-    list_price: np.ndarray,
-    per_seat: np.ndarray,
-    multiplier: float,
-    annual_discount: float,
-) -> np.float32:
-    """``PriceBook.account_mrr`` of one account: list price × multiplier × (seats on a
-    per-seat plan) × (1 - annual discount when billed annually), float32."""
-    units = seats if per_seat[plan] else 1
-    disc = 1.0 - annual_discount if annual else 1.0
-    return np.float32(list_price[plan] * multiplier * units * disc)
-
-
 @_entry
 @njit(cache=True, error_model="numpy")
 def end_offers(
@@ -497,8 +417,8 @@ def end_offers(
         if price_locked[r]:
             new[n] = mrr[r] / kept
         else:
-            new[n] = _account_mrr(
-                plan[r], seats[r], annual[r], list_price, per_seat, multiplier, annual_discount
+            new[n] = account_mrr(
+                list_price, per_seat, annual_discount, multiplier, plan[r], seats[r], annual[r]
             )
         n += 1
     return out[:n].copy(), new[:n].copy()

@@ -3,7 +3,7 @@ annual renewals at term end and monthly plans repriced when list prices change
 (``simulator.mechanisms.billing``, module docstring 1 and 2).
 
 They mirror float for float the numpy code of other modules, reading the price book's arrays:
-``_account_mrr`` is ``PriceBook.account_mrr`` of one account, ``_contract`` is
+``core.account_mrr`` is ``PriceBook.account_mrr`` of one account, ``_contract`` is
 ``expansion.resize`` (direction -1) with ``expansion.tier_targets`` of one account. The
 exponentials and powers of the renewal law (in ``churn.churn_probability``,
 ``expansion.contraction_probability``, 1 - (1 - p)^term) stay in numpy in the mechanism, between
@@ -16,27 +16,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _ALMOST_ONE, _entry, _paying, _rescale, row_uniform
+from simulator.kernels.core import (
+    _ALMOST_ONE,
+    _entry,
+    _paying,
+    _rescale,
+    account_mrr,
+    row_uniform,
+)
 
 
 # ---------------------------------------------------------------------- prices
-@njit(cache=True, error_model="numpy")
-def _account_mrr(
-    list_price: np.ndarray,
-    per_seat: np.ndarray,
-    plan: int,
-    seats: int,
-    annual: bool,
-    multiplier: float,
-    annual_discount: float,
-) -> np.float32:
-    """MRR ($/month, float32) of one account on ``plan`` with ``seats`` at today's list price:
-    ``PriceBook.account_mrr``: list price × multiplier × units × annual factor."""
-    units = seats if per_seat[plan] else 1
-    disc = 1.0 - annual_discount if annual else 1.0
-    return np.float32(list_price[plan] * multiplier * units * disc)
-
-
 @njit(cache=True, error_model="numpy")
 def _renewal_base(
     mrr: float,
@@ -109,8 +99,8 @@ def renewal_quotes(
         h = np.float64(term_health[r]) / months
         risk = h < at_risk_threshold
         paid = np.float64(mrr[r])
-        list_mrr = _account_mrr(
-            list_price, per_seat, plan[r], seats[r], True, multiplier, annual_discount
+        list_mrr = account_mrr(
+            list_price, per_seat, annual_discount, multiplier, plan[r], seats[r], True
         )
         p = _renewal_base(
             paid, price_locked[r], renewal_offer[r], np.float64(list_mrr), at_risk_discount
@@ -202,8 +192,8 @@ def _contract(
     old_plan = np.int64(plan[r])
     if tier_u < np.float32(downgrade_share):
         for j in range(old_plan - 1, -1, -1):
-            price = _account_mrr(
-                list_price, per_seat, j, seats[r], annual[r], multiplier, annual_discount
+            price = account_mrr(
+                list_price, per_seat, annual_discount, multiplier, j, seats[r], annual[r]
             )
             if price < paid:
                 plan[r] = j
@@ -304,8 +294,8 @@ def renew_contracts(
                 else:
                     seat_cuts += 1
                     seat_change += seats_cut
-        list_mrr = _account_mrr(
-            list_price, per_seat, plan[r], seats[r], True, multiplier, annual_discount
+        list_mrr = account_mrr(
+            list_price, per_seat, annual_discount, multiplier, plan[r], seats[r], True
         )
         base = _renewal_base(
             m, price_locked[r], renewal_offer[r], np.float64(list_mrr), at_risk_discount
@@ -361,7 +351,7 @@ def monthly_reprices(
         r = rows[i]
         if not _paying(stage[r]) or annual[r] or price_locked[r]:
             continue
-        list_mrr = _account_mrr(list_price, per_seat, plan[r], seats[r], False, multiplier, 0.0)
+        list_mrr = account_mrr(list_price, per_seat, 0.0, multiplier, plan[r], seats[r], False)
         factor = 1.0 - offer_discount if offer_end[r] >= month else 1.0
         new = np.float32(list_mrr * factor)
         if abs(new - mrr[r]) > np.float32(1e-3):

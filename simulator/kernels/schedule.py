@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.accounts import pairwise_sum
-from simulator.kernels.core import _entry
+from simulator.kernels.core import _entry, array_sum
 
 #: ``simulator.calendar.NEVER`` (kept equal by a test; the calendar imports no kernel constant).
 NEVER = 100_000
@@ -201,5 +200,5 @@ def start_offers(
         cut[i] = np.float64(mrr[r])
     cut_sum = 0.0
     for start in range(0, n, _CAST_BUFFER):
-        cut_sum += pairwise_sum(cut[start:], min(_CAST_BUFFER, n - start))
-    return pairwise_sum(full, n) - cut_sum
+        cut_sum += array_sum(cut[start:], min(_CAST_BUFFER, n - start))
+    return array_sum(full, n) - cut_sum

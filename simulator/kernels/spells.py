@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _entry
+from simulator.kernels.core import _entry, account_mrr
 
 
 @_entry
@@ -117,9 +117,7 @@ def start_spells(
         plan[r] = j
         annual[r] = a
         price_locked[r] = False
-        units = seats[r] if per_seat[j] else 1
-        disc = 1.0 - annual_discount if a else 1.0
-        price = np.float32(list_price[j] * multiplier * units * disc)
+        price = account_mrr(list_price, per_seat, annual_discount, multiplier, j, seats[r], a)
         mrr[r] = price
         term_end[r] = month + term if a else 0
         health[r] = 0.0
