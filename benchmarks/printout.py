@@ -77,7 +77,7 @@ def print_full(res: dict[str, Any]) -> None:
     line("population struct of arrays", f"{sum(row_bytes.values())} bytes per row:")
     w("      " + ", ".join(f"{k} {v}" for k, v in row_bytes.items()))
     line(
-        "+ MRR change log (last close + 12 months of changes)",
+        "+ MRR change log (2 copies + changes)",
         f"{mem['mrr_history_bytes_per_row']:.1f} bytes per row",
     )
     if a.get("rss_peak_bytes") and a.get("rss_before_bytes"):
