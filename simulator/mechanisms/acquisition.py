@@ -58,6 +58,20 @@ def channel_leads(spend: float, cost_per_lead: float, saturation: float | None) 
     return saturation * -math.expm1(-spend / (saturation * cost_per_lead))
 
 
+def month_leads(model: JourneyModel, spend: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Each channel's leads a month (``channel_leads``) at its ``spend`` ($/month; None: this
+    month's, events included)."""
+    channels = model.params.acquisition.channels
+    return {
+        c: channel_leads(
+            channel_spend(model, c) if spend is None else spend[c],
+            ch.cost_per_lead,
+            ch.saturation_leads,
+        )
+        for c, ch in channels.items()
+    }
+
+
 def referral_multiplier(model: JourneyModel) -> float:
     """Referrals per advocate relative to no reward: (1 + reward / reference)^elasticity."""
     acq = model.params.acquisition
@@ -70,11 +84,13 @@ def hazards(
     agent: PersonaAgent,
     counts: np.ndarray,
     spend: Mapping[str, float] | None = None,
+    leads: Mapping[str, float] | None = None,
 ) -> tuple[float, ...]:
     """The parts (Bass, channel, referral) of the monthly hazard of an unaware account of
     ``agent``'s persona, given its stage counts and each channel's ``spend`` ($/month; None:
     this month's, events included). The warm start reads the hazard of the spend the company
-    had (``initial.channel_spend``), not the scenario's."""
+    had (``initial.channel_spend``), not the scenario's. ``leads``: each channel's leads at
+    that spend (``channel_leads``), when already known (the same for every persona)."""
     par = model.params
     n_unaware = int(counts[Stage.UNAWARE])
     if n_unaware == 0:
@@ -85,17 +101,10 @@ def hazards(
         + par.acquisition.advocate_weight * counts[Stage.ADVOCATE]
     )
     h_bass = min(1.0, par.acquisition.bass.p + par.acquisition.bass.q * adopters / agent.size)
-    channels = par.acquisition.channels
-    leads = sum(
-        channel_leads(
-            channel_spend(model, c) if spend is None else spend[c],
-            channels[c].cost_per_lead,
-            channels[c].saturation_leads,
-        )
-        * share
-        for c, share in model.channel_share[agent.index].items()
-    )
-    h_channel = min(1.0 - h_bass, leads / n_unaware)
+    if leads is None:
+        leads = month_leads(model, spend)
+    persona_leads = sum(leads[c] * share for c, share in model.channel_share[agent.index].items())
+    h_channel = min(1.0 - h_bass, persona_leads / n_unaware)
     h_referral = 0.0
     if model.mechanisms[advocacy.SWITCH]:
         per_advocate = agent.persona.referrals.per_advocate * referral_multiplier(model)
@@ -107,15 +116,19 @@ def hazards(
 def acquire(model: JourneyModel) -> None:
     """Reach this month's prospects, persona by persona."""
     spend = {c: channel_spend(model, c) for c in model.params.acquisition.channels}
+    leads = month_leads(model, spend)
     for agent in model.persona_agents:
         shares = model.channel_share[agent.index]
         counts = agent.start_counts
-        for channel, share in shares.items():
-            agent.add("acquisition_cost", spend[channel] * share)
+        if shares:  # the month's first cost: summed channel by channel, added once
+            cost = 0.0
+            for channel, share in shares.items():
+                cost += spend[channel] * share
+            agent.add("acquisition_cost", cost)
         n_unaware = int(counts[Stage.UNAWARE])
         if n_unaware == 0:
             continue
-        h_bass, h_channel, h_referral = hazards(model, agent, counts, spend)
+        h_bass, h_channel, h_referral = hazards(model, agent, counts, spend, leads)
         hazard = min(1.0, h_bass + h_channel + h_referral)
         gen = model.streams.generator("acquisition", model.month, agent.index)
         reached = int(gen.binomial(n_unaware, hazard))

@@ -67,12 +67,16 @@ def bill_and_renew(model: JourneyModel) -> None:
         if model.mechanisms[INVOLUNTARY_CHURN]
         else 0.0
     )
-    for agent in model.persona_agents:
-        if not (model.repricing_due or annual_on or p_invol > 0):
-            # Nothing to bill but monthly plans: cash billed is this month's MRR.
+    if not (model.repricing_due or annual_on or p_invol > 0):
+        # Nothing to bill but monthly plans: cash billed is this month's MRR.
+        for agent in model.persona_agents:
             agent.add("revenue", agent.mrr_total)
-            continue
-        _bill(agent, annual_on, p_invol)
+        return
+    # The churn law's exponential may overflow to inf (``renewal_terms``): one error state for
+    # the month rather than one per persona.
+    with np.errstate(over="ignore"):
+        for agent in model.persona_agents:
+            _bill(agent, annual_on, p_invol)
 
 
 def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
@@ -184,9 +188,9 @@ def renewal_terms(agent: PersonaAgent, due: np.ndarray) -> RenewalTerms:
         m.price_gap_penalty,
         p.willingness_to_pay,
     )
-    # Overflow to inf: churn p is clipped to 1, contraction c capped at 0.5.
-    with np.errstate(over="ignore"):
-        np.exp(exponents, out=exponents)
+    # Overflow to inf (callers ignore it: ``np.errstate(over="ignore")``): churn p is clipped to
+    # 1, contraction c capped at 0.5.
+    np.exp(exponents, out=exponents)
     # Stays (1 - p, 1 - c) of one month, then of the term; the complements are the law's.
     stays = renewal_stays(base, exponents, p.contraction.rate) ** term
     laws = np.subtract(1.0, stays, out=stays)
