@@ -8,8 +8,10 @@ the devices that keep a month's work proportional to the accounts that act, not 
   the next ``k`` unaware rows: rows ``[0, aware)`` of a persona are every account that has ever
   been reached, rows ``[aware, size)`` are unaware.
 - **Paying index.** Phases that act on most customers every month walk ``paying_rows()``, the
-  paying rows of the prefix, built once a month and shared, in compiled loops
-  (``simulator.kernels``).
+  paying rows of the prefix, brought up to date once a month and shared, in compiled loops
+  (``simulator.kernels``). It is built by a scan of the prefix once, then updated from the
+  rows that start paying (``move``, ``start_paying``): work in proportion to the customers,
+  not to the aware prefix (which may grow to the whole market).
 - **Scheduled transitions** (``simulator.calendar``): constant monthly exit probabilities
   become geometric waiting times drawn when an account enters the stage; fixed durations are
   filed the same way. ``due`` holds one calendar per scheduled transition, each declared by the
@@ -32,6 +34,7 @@ import numpy as np
 
 from simulator import kernels
 from simulator.calendar import Calendar
+from simulator.kernels.core import update_paying_rows
 from simulator.kernels.spells import clear_spells, reprice_rows, spell_totals, start_spells
 from simulator.stages import N_STAGES, NO_COHORT, Stage, is_paying
 
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 
 #: Whether each stage (by code) is a paying one.
 _PAYING: tuple[bool, ...] = tuple(bool(is_paying(s)) for s in Stage)
+_NO_ROWS = np.empty(0, dtype=np.int64)
 
 
 class PersonaAgent(mesa.Agent):
@@ -81,6 +85,7 @@ class PersonaAgent(mesa.Agent):
         self.flows: dict[str, float] = {}
         self.due: dict[str, Calendar] = {name: Calendar() for name in calendars}
         self._paying_rows: tuple[int, np.ndarray] | None = None
+        self._new_payers: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ draws and flows
     @property
@@ -117,15 +122,27 @@ class PersonaAgent(mesa.Agent):
         return is_paying(self.pop.stage[: self.aware])
 
     def paying_rows(self) -> np.ndarray:
-        """Rows of the paying accounts (int64, row order): one index per month, built when a
-        phase first asks for it and shared by the phases after it. Accounts start paying only
-        through ``move`` into a paying stage from another one (decision, win-back), which drops
-        it, so later in the month it may only hold rows that have stopped paying since: its
-        users check the stage."""
+        """Rows of the paying accounts (int64, row order): one index per month, brought up to
+        date when a phase first asks for it and shared by the phases after it. Accounts start
+        paying only through ``move`` into a paying stage from another one (decision, win-back),
+        which records the rows and makes the next call bring the index up to date, so later in
+        the month it may only hold rows that have stopped paying since: its users check the
+        stage. (The first index scans the aware prefix; later ones are the last index's rows
+        still paying merged with the rows that have started paying since.)"""
         month = self.model.month
-        if self._paying_rows is None or self._paying_rows[0] != month:
-            self._paying_rows = (month, kernels.paying_rows(self.pop.stage, self.aware))
-        return self._paying_rows[1]
+        index = self._paying_rows
+        if index is not None and index[0] == month and not self._new_payers:
+            return index[1]
+        stage = self.pop.stage
+        if index is None:
+            rows = kernels.paying_rows(stage, self.aware)
+        else:
+            new = self._new_payers
+            added = new[0] if len(new) == 1 else np.concatenate(new) if new else _NO_ROWS
+            rows = update_paying_rows(index[1], added, stage)
+        self._new_payers = []
+        self._paying_rows = (month, rows)
+        return rows
 
     @property
     def n_paying(self) -> int:
@@ -141,6 +158,7 @@ class PersonaAgent(mesa.Agent):
         if np.any(pop.stage[: self.aware] == Stage.UNAWARE):
             raise ValueError("unaware accounts must be the last rows of a persona")
         self._paying_rows = None
+        self._new_payers = []
         paying = self.paying_mask()
         self.mrr_total = float(pop.mrr.sum(dtype=np.float64))
         self.paying_seats = int(pop.seats[: self.aware][paying].sum(dtype=np.int64))
@@ -154,20 +172,21 @@ class PersonaAgent(mesa.Agent):
             self.counts -= np.bincount(pop.stage[idx].view(np.uint8), minlength=N_STAGES)
             self.counts[stage] += idx.size
             if is_paying(stage):
-                self._paying_rows = None  # accounts may start paying: the index is stale
+                self._new_payers.append(idx.astype(np.int64))  # (some may already pay)
         else:
-            self._count_move(idx.size, stage, source)
+            self._count_move(idx, stage, source)
         pop.stage[idx] = stage
         pop.stage_month[idx] = self.model.month
 
-    def _count_move(self, n: int, stage: Stage, source: Stage) -> None:
-        """The counters of ``n`` accounts moving from ``source`` into ``stage`` (their rows'
+    def _count_move(self, idx: np.ndarray, stage: Stage, source: Stage) -> None:
+        """The counters of accounts ``idx`` moving from ``source`` into ``stage`` (their rows'
         stage is written by the caller)."""
         counts = self.counts
+        n = idx.size
         counts[source] -= n
         counts[stage] += n
         if _PAYING[stage] and not _PAYING[source]:
-            self._paying_rows = None  # accounts start paying: the month's index is stale
+            self._new_payers.append(idx.astype(np.int64))  # for the paying index
 
     # ------------------------------------------------------------------ paying spells
     def start_paying(
@@ -213,7 +232,7 @@ class PersonaAgent(mesa.Agent):
             pop.stage,
             pop.stage_month,
         )
-        self._count_move(idx.size, stage, source)
+        self._count_move(idx, stage, source)
         self.mrr_total += mrr
         self.paying_seats += seats
         for hook in m.paying_start_hooks:

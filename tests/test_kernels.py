@@ -18,6 +18,7 @@ from sizes import size, small
 import simulator
 from simulator import JourneyModel, calendar, kernels, load_config
 from simulator.kernels import accounts, funnel, renewal, schedule
+from simulator.kernels.core import update_paying_rows
 from simulator.mechanisms.expansion import resize
 from simulator.mechanisms.pricing import PriceBook
 from simulator.params import params_of
@@ -178,8 +179,9 @@ def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
     for month in range(1, 31):  # churn, new accounts, price moves
         moved = rng.choice(n, 60, replace=False)
         mrr[moved] = np.where(rng.random(60) < 0.3, 0.0, rng.integers(1, 80, 60) * 5.0)
-        health = rng.normal(0.0, 0.5, n).astype(np.float32)
-        below, year = log.close(mrr, health, n, -0.4)
+        # (health is 0 on the rows not paying, as in the model)
+        health = np.where(mrr > 0, rng.normal(0.0, 0.5, n), 0.0).astype(np.float32)
+        below, year = log.close(mrr, health, np.flatnonzero(mrr > 0), n, -0.4)
         assert below == np.count_nonzero(health < -0.4)
         np.testing.assert_array_equal(log.snapshot, mrr)
         history.append(mrr.copy())
@@ -1102,3 +1104,81 @@ def test_start_offers_is_the_numpy_discount() -> None:
         got = schedule.start_offers(rows, mrr, offer_end, 1.0 - 0.2, 14)
         assert got == cut and (cut > 0 or n_rows == 0)
         assert np.array_equal(mrr, expected_mrr) and np.array_equal(offer_end, expected_end)
+
+
+# ====================================================================== slope: index and close
+# The paying index brought up to date from the rows that start paying, and the month's close over
+# the paying and recently paying rows: the same as a scan of the whole aware prefix.
+
+
+def test_update_paying_rows_is_a_scan_of_the_prefix() -> None:
+    rng = np.random.default_rng(11)
+    n = 5_000
+    paying_codes = [int(s) for s in (Stage.ONBOARDING, Stage.ACTIVE, Stage.ADVOCATE)]
+    other_codes = [int(s) for s in Stage if int(s) not in paying_codes]
+    for share, n_added in ((0.1, 0), (0.1, 1), (0.3, 40), (0.0, 25), (0.9, 300)):
+        stage = rng.choice(other_codes, n).astype(np.int8)
+        paying = rng.random(n) < share
+        stage[paying] = rng.choice(paying_codes, int(paying.sum()))
+        index = kernels.paying_rows(stage, n)
+        # some stop paying, some start (with repeats, and some that stop again)
+        stopped = rng.choice(index, index.size // 5, replace=False) if index.size else index
+        stage[stopped] = int(Stage.CHURNED)
+        added = rng.integers(0, n, n_added).astype(np.int64)
+        stage[added] = int(Stage.ACTIVE)
+        again = added[: n_added // 4]
+        stage[again] = int(Stage.LOST)
+        added = np.concatenate([added, added[: n_added // 3]])
+        got = update_paying_rows(index, added, stage)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, kernels.paying_rows(stage, n))
+
+
+def _sequential_sum(values: np.ndarray) -> float:
+    """The float64 sum of ``values`` added one at a time in order (as the close does)."""
+    return float(np.cumsum(values.astype(np.float64))[-1]) if values.size else 0.0
+
+
+def test_the_close_over_paying_and_tracked_rows_is_the_scan_of_the_prefix(monkeypatch) -> None:
+    """Every close of a model run (``MrrLog.close``) against the formulas over the whole aware
+    prefix in numpy: at-risk count, the change log and 12-month retention, to the last bit;
+    and the paying index, brought up to date from the rows that start paying, holds every
+    paying row."""
+    from simulator.mechanisms.accounting import MrrLog
+
+    snapshots: dict[int, list[np.ndarray]] = {}
+    closes = []
+    close = MrrLog.close
+
+    def checked(self, mrr, health, paying, n, threshold):
+        past = snapshots.setdefault(id(self), [self.snapshot.copy()])
+        below, year = close(self, mrr, health, paying, n, threshold)
+        assert set(np.flatnonzero(mrr[:n]).tolist()) <= set(paying.tolist())
+        assert below == np.count_nonzero(health[:n] < np.float32(threshold))
+        rows, new = self.changes[-1]
+        changed = np.flatnonzero(mrr[:n] != past[-1][:n])
+        np.testing.assert_array_equal(rows, changed)
+        np.testing.assert_array_equal(new, mrr[changed])
+        past.append(mrr.copy())
+        if len(past) < 13:
+            assert year is None
+        else:
+            then, now = past[-13][:n], mrr[:n]
+            paid = then > 0
+            assert year == (
+                _sequential_sum(then[paid]),
+                _sequential_sum(now[paid]),
+                _sequential_sum(np.minimum(now[paid], then[paid])),
+            )
+        closes.append(n)
+        return below, year
+
+    monkeypatch.setattr(MrrLog, "close", checked)
+    params = params_of(load_config(size(6_000, 400, 30, 1)))
+    model = JourneyModel(params, 3)
+    for _ in range(params.months):
+        model.step()
+        for agent in model.persona_agents:
+            every = kernels.paying_rows(agent.pop.stage, agent.aware)
+            assert set(every.tolist()) <= set(agent.paying_rows().tolist())
+    assert len(closes) == params.months * len(model.persona_agents)

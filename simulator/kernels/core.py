@@ -123,6 +123,48 @@ def paying_rows(stage: np.ndarray, n: int) -> np.ndarray:
     return out[:count]
 
 
+@_entry
+@njit(cache=True, error_model="numpy")
+def update_paying_rows(index: np.ndarray, added: np.ndarray, stage: np.ndarray) -> np.ndarray:
+    """The paying rows now (int64, row order) from an earlier paying index ``index`` (row
+    order) and ``added``, every row that entered a paying stage from a non-paying one since
+    (any order, repeats allowed): the rows of both still paying, each once. Equal to
+    ``paying_rows`` over the whole prefix when no other row has started paying."""
+    kept = np.empty(index.size + 1, dtype=np.int64)
+    k = 0
+    for i in range(index.size):  # (written every row, kept where paying, as in paying_rows)
+        kept[k] = index[i]
+        k += _paying(stage[index[i]])
+    if added.size == 0:
+        return kept[:k].copy()
+    new = np.sort(added)
+    out = np.empty(k + new.size, dtype=np.int64)
+    o = src = 0
+    prev = -1
+    for j in range(new.size):  # each new row into its place among the kept ones
+        r = new[j]
+        if r == prev or not _paying(stage[r]):
+            continue
+        prev = r
+        lo, hi = src, k  # binary search: the first kept row >= r
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if kept[mid] < r:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[o : o + lo - src] = kept[src:lo]
+        o += lo - src
+        src = lo
+        if src < k and kept[src] == r:  # (already in the index)
+            continue
+        out[o] = r
+        o += 1
+    out[o : o + k - src] = kept[src:k]
+    o += k - src
+    return out[:o].copy()
+
+
 # ---------------------------------------------------------------------- sums and prices
 #: numpy's pairwise sum adds blocks of at most this many values with 8 running sums.
 _PAIRWISE_BLOCK = 128
