@@ -8,8 +8,7 @@ at-risk count and 12-month retention (MRR of the accounts paying 12 months ago, 
 12-month retention reads an MRR change log (``MrrLog``), not twelve copies of every account's MRR:
 each close logs the rows whose MRR changed that month with their new MRR, and the MRR of every
 account 12 months ago is rolled forward one logged month at a time (8 bytes per account plus
-the changes of 12 months). A close visits only the paying accounts and those with MRR at one of
-the last 12 closes (``simulator.kernels.ledger``), not the whole aware prefix.
+the changes of 12 months).
 """
 
 from __future__ import annotations
@@ -39,49 +38,30 @@ class UndeclaredColumnError(KeyError):
 class MrrLog:
     """One persona's MRR at the last close (``snapshot``), at the close 12 months before the
     next one (``year_ago``), both $/month per row, and the rows whose MRR changed at each of
-    the closes in between, with their MRR after the change (oldest first). ``tracked``: the
-    rows (row order) whose MRR was non-zero at one of the last 12 closes, with the last such
-    close (``last_paid``; closes are numbered from 1, the initial book is close 0)."""
+    the closes in between, with their MRR after the change (oldest first)."""
 
     def __init__(self, mrr: np.ndarray):
         self.snapshot = mrr.copy()
         self.year_ago = mrr.copy()
         self.changes: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        self.closes = 0
-        self.tracked = np.flatnonzero(mrr).astype(np.int64)
-        self.last_paid = np.zeros(self.tracked.size, dtype=np.int32)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: the two snapshots, the logged changes and the tracked rows."""
+        """Bytes held: the two snapshots and the logged changes."""
         logged = sum(r.nbytes + v.nbytes for r, v in self.changes)
-        tracked = self.tracked.nbytes + self.last_paid.nbytes
-        return self.snapshot.nbytes + self.year_ago.nbytes + logged + tracked
+        return self.snapshot.nbytes + self.year_ago.nbytes + logged
 
     def close(
-        self, mrr: np.ndarray, health: np.ndarray, paying: np.ndarray, n: int, threshold: float
+        self, mrr: np.ndarray, health: np.ndarray, n: int, threshold: float
     ) -> tuple[int, tuple[float, float, float] | None]:
-        """Close a month over rows ``[0, n)``, of which ``paying`` (row order) holds every
-        paying one (any other row has MRR 0 and health 0): rows with health below
-        ``threshold``, and from the 12th close on, 12-month retention (MRR then of the accounts
-        paying 12 months ago, their MRR now, and now capped at then, per account; ``None``
-        before)."""
+        """Close a month over rows ``[0, n)``: rows with health below ``threshold``, and from
+        the 12th close on, 12-month retention (MRR then of the accounts paying 12 months ago,
+        their MRR now, and now capped at then, per account; ``None`` before)."""
         retention = len(self.changes) >= 11
         if len(self.changes) == 12:  # ``year_ago`` moves on to the close 12 months ago
             roll_forward(self.year_ago, *self.changes.popleft())
-        self.closes += 1
-        below, rows, new, then, now, gross, self.tracked, self.last_paid = close_rows(
-            mrr,
-            health,
-            self.snapshot,
-            self.year_ago,
-            paying,
-            self.tracked,
-            self.last_paid,
-            self.closes,
-            n,
-            threshold,
-            retention,
+        below, rows, new, then, now, gross = close_rows(
+            mrr, health, self.snapshot, self.year_ago, n, threshold, retention
         )
         self.changes.append((rows, new))
         return below, ((then, now, gross) if retention else None)
@@ -121,11 +101,10 @@ def close_month(model: JourneyModel) -> None:
             + par.pricing.cogs.payment_fee * f.get("revenue", 0.0)
         )
         f["seats"] = seats
-        # One pass over the paying and recently paying rows: health below the threshold, MRR
-        # changes, retention. Health is 0 on every account not paying, so the at-risk count
-        # needs no mask.
+        # One pass over the aware rows: health below the threshold, MRR changes, retention.
+        # Health is 0 on every account not paying, so the at-risk count needs no mask.
         below, year = model.mrr_history[k].close(
-            agent.pop.mrr, agent.pop.health, agent.paying_rows(), agent.aware, threshold
+            agent.pop.mrr, agent.pop.health, agent.aware, threshold
         )
         if threshold <= 0:
             f["at_risk"] = below
