@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -c 'import sys; assert sys.version_info >= (3, 12), "journey-sim needs Python >= 3.12 (pyenv: 3.12 is pinned in .python-version)"'
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m simulator.kernels.warm
 	@touch $(STAMP)
 
 ## run: simulate the default scenario (pass Hydra overrides with ARGS="months=24 ...")

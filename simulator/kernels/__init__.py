@@ -17,7 +17,9 @@ resize, renew, promote) go back through the persona core in Python (``PersonaAge
   with the same seed share every draw (common random numbers).
 - **Cache.** Kernels are compiled on first use and cached on disk (``cache=True``). The cache
   goes to ``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/journey-sim/numba`` (default
-  ``~/.cache/journey-sim/numba``), never inside the installed package.
+  ``~/.cache/journey-sim/numba``), never inside the installed package. ``python -m
+  simulator.kernels.warm`` compiles them all ahead of the first run (``make`` does it once, when
+  it sets up ``.venv``).
 
 Modules: ``core`` (the per-row draw, the paying index, the Python entry wrapper), ``revenue``
 (churn, expansion and contraction, billing), ``service`` (support tickets, advocacy, health
