@@ -24,7 +24,6 @@ _expansion_draws = expansion_draws.kernel  # type: ignore[attr-defined]
 MAX_SEATS = 1_000_000
 
 
-# ---------------------------------------------------------------------- totals
 # ---------------------------------------------------------------------- prices
 @njit(cache=True, error_model="numpy")
 def tier_target(

@@ -3,8 +3,8 @@ annual renewals at term end and monthly plans repriced when list prices change
 (``simulator.mechanisms.billing``, module docstring 1 and 2).
 
 They mirror float for float the numpy code of other modules, reading the price book's arrays:
-``core.account_mrr`` is ``PriceBook.account_mrr`` of one account, ``_contract`` is
-``expansion.resize`` (direction -1) with ``expansion.tier_targets`` of one account. The
+``core.account_mrr`` is ``PriceBook.account_mrr`` of one account, ``accounts._resize_row``
+(direction -1) is ``expansion.resize`` with ``expansion.tier_targets`` of one account. The
 exponentials and powers of the renewal law (in ``churn.churn_probability``,
 ``expansion.contraction_probability``, 1 - (1 - p)^term) stay in numpy in the mechanism, between
 the renewal kernels (``renewal_quotes``, exp, ``renewal_stays``, power, ``renew_contracts``):
@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from simulator.kernels.accounts import _resize_row
 from simulator.kernels.core import (
     _ALMOST_ONE,
     _entry,
@@ -163,53 +164,6 @@ def _rescale_or_zero(u: float, lo: float, width: float) -> np.float32:
     return np.float32(v)
 
 
-@njit(cache=True, error_model="numpy")
-def _contract(
-    r: int,
-    tier_u: np.float32,
-    plan: np.ndarray,
-    seats: np.ndarray,
-    mrr: np.ndarray,
-    annual: np.ndarray,
-    price_locked: np.ndarray,
-    renewal_offer: np.ndarray,
-    offer_end: np.ndarray,
-    list_price: np.ndarray,
-    per_seat: np.ndarray,
-    multiplier: float,
-    annual_discount: float,
-    downgrade_share: float,
-    seats_growth: float,
-) -> tuple[float, bool, int]:
-    """Account ``r`` contracts one step (``expansion.resize``, direction -1): a downgrade where
-    ``tier_u`` < ``downgrade_share`` and a lower-ranked plan costs it less than it pays (the
-    nearest such, ``expansion.tier_targets``), else a seat cut of round(seats ×
-    ``seats_growth``), at least 1, keeping at least 1 seat. Writes its plan (and ends its
-    price lock and offers) or its seats.
-
-    Returns (its new MRR, $/month, float64, not yet applied; downgraded; seat change)."""
-    paid = mrr[r]
-    old_plan = np.int64(plan[r])
-    if tier_u < np.float32(downgrade_share):
-        for j in range(old_plan - 1, -1, -1):
-            price = account_mrr(
-                list_price, per_seat, annual_discount, multiplier, j, seats[r], annual[r]
-            )
-            if price < paid:
-                plan[r] = j
-                price_locked[r] = False
-                renewal_offer[r] = False
-                offer_end[r] = 0
-                return np.float64(price), True, 0
-    seats_old = np.int64(seats[r])
-    step = np.int64(np.int32(max(1.0, np.rint(seats_old * seats_growth))))
-    seats_new = max(1, seats_old - step)
-    seats[r] = seats_new
-    if per_seat[old_plan]:
-        return np.float64(paid) * (seats_new / max(seats_old, 1)), False, seats_new - seats_old
-    return np.float64(paid), False, seats_new - seats_old
-
-
 @_entry
 @njit(cache=True, error_model="numpy")
 def renew_contracts(
@@ -272,22 +226,24 @@ def renew_contracts(
         if contract:
             v = row_uniform(key, r)
             if v < p_contract[i]:
-                m, downgraded, seats_cut = _contract(
+                # A downgrade where the rescaled draw < downgrade_share, else a seat cut.
+                tier_drawn = _rescale(v, 0.0, p_contract[i]) < np.float32(downgrade_share)
+                m, downgraded, seats_cut = _resize_row(
                     r,
-                    _rescale(v, 0.0, p_contract[i]),
+                    tier_drawn,
+                    -1,
+                    seats_growth,
                     plan,
                     seats,
-                    mrr,
                     annual,
+                    mrr,
                     price_locked,
                     renewal_offer,
                     offer_end,
                     list_price,
                     per_seat,
-                    multiplier,
                     annual_discount,
-                    downgrade_share,
-                    seats_growth,
+                    multiplier,
                 )
                 if downgraded:
                     downgrades += 1
