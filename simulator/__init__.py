@@ -10,20 +10,25 @@ Quick start::
     res.save("out/")     # monthly.parquet, summary.json, plots
     params = replace(res.params, {"pricing.plans.pro.price": 109})   # a validated variant
     simulate(params)     # no Hydra: what optimisers and samplers call
+    cmp = compare(cfg, {"price_up": ["pricing.plans.pro.price=109"]})  # paired differences
+    print(cmp.format())  # P10/P50/P90 of the paired difference and a verdict, per metric
 """
 
 from simulator.config import load_config
 from simulator.errors import ConfigError
+from simulator.experiments.compare import ComparisonResult, compare
 from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.model import JourneyModel
 from simulator.params import replace
 from simulator.stages import Stage
 
 __all__ = [
+    "ComparisonResult",
     "ConfigError",
     "JourneyModel",
     "SimulationResult",
     "Stage",
+    "compare",
     "load_config",
     "replace",
     "simulate",
