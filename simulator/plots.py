@@ -144,3 +144,32 @@ def save_standard_plots(monthly: pd.DataFrame, directory: str | Path) -> list[Pa
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+#: Metrics of the comparison chart (``plot_comparison``), one panel each.
+COMPARISON_PANELS: tuple[str, ...] = (
+    "ending_arr",
+    "new_customers",
+    "monthly_logo_churn",
+    "gross_profit",
+)
+
+
+def plot_comparison(table: pd.DataFrame, persona: str = "total") -> Figure:
+    """Paired differences of a comparison (``simulator.compare``'s ``table``), side by side:
+    one panel per metric of ``COMPARISON_PANELS``, one bar per variant at the median paired
+    difference, its P10-P90 as the error bar, zero marked."""
+    rows = table[table["persona"] == persona]
+    fig, axes = plt.subplots(1, len(COMPARISON_PANELS), figsize=(4 * len(COMPARISON_PANELS), 4))
+    for ax, metric in zip(np.atleast_1d(axes), COMPARISON_PANELS, strict=True):
+        m = rows[rows["metric"] == metric]
+        x = np.arange(len(m))
+        mid = m["diff_p50"].to_numpy(dtype=float)
+        err = np.vstack([mid - m["diff_p10"].to_numpy(float), m["diff_p90"].to_numpy(float) - mid])
+        ax.bar(x, mid, yerr=err, capsize=4, color="tab:blue", alpha=0.75)
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xticks(x, m["variant"].tolist(), rotation=20)
+        known = METRIC_BY_NAME.get(metric)
+        ax.set_title(known.label if known else metric.replace("_", " "), fontsize=10)
+    fig.suptitle(f"paired difference vs the baseline ({persona}): median, P10-P90")
+    return fig

@@ -58,7 +58,7 @@ def test_help_lists_every_task(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     for task in TASKS.values():
         assert any(line.split() == [task.name, *task.help.split()] for line in lines), task.name
-    assert "task: aggregate, replay, run" in proc.stdout  # the config group
+    assert "task: aggregate, compare, replay, run" in proc.stdout  # the config group
 
 
 def test_unknown_task_is_one_clear_error(tmp_path: Path) -> None:
@@ -166,3 +166,39 @@ def test_event_after_the_horizon_is_noted(tmp_path: Path) -> None:
     proc = run_cli(*SMALL, "scenario=price_increase", "hydra.run.dir=run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "events.pro_price_rise is in month 7, after the horizon (6 months)" in proc.stderr
+
+
+def test_compare_prints_paired_differences_and_writes_them(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=compare",
+        "scenarios=[baseline,price_increase]",
+        *SMALL,
+        "hydra.run.dir=cmp",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "paired differences vs baseline (total, 2 replications)" in proc.stdout
+    assert "price_increase" in proc.stdout and "ending_arr" in proc.stdout
+    out = tmp_path / "cmp"
+    table = pd.read_parquet(out / "comparison.parquet")
+    assert set(table["variant"]) == {"price_increase"}
+    assert "total" in set(table["persona"])
+    assert (out / "paired.parquet").is_file() and (out / "comparison.csv").is_file()
+    assert (out / "plots" / "comparison.png").stat().st_size > 1000
+
+
+def test_compare_with_an_unknown_scenario_is_one_clear_error(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=compare", "scenarios=[baseline,nope]", *SMALL, "hydra.run.dir=cmp", cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "nope" in proc.stderr
+    assert not (tmp_path / "cmp" / "comparison.csv").exists()
+
+
+def test_compare_needs_two_scenarios(tmp_path: Path) -> None:
+    proc = run_cli("task=compare", "scenarios=[baseline]", *SMALL, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "two or more" in proc.stderr

@@ -90,11 +90,12 @@ class ComparisonResult:
         t = self.table[(self.table["persona"] == persona) & self.table["metric"].isin(metrics)]
         n = int(t["replications"].max()) if len(t) else 0
         lines = [f"paired differences vs {self.baseline} ({persona}, {n} replications)"]
-        head = f"  {'variant':<14}{'metric':<20}{'baseline':>12}{'P10':>12}{'P50':>12}{'P90':>12}"
+        w = max([12, *(len(v) for v in t["variant"])]) + 2
+        head = f"  {'variant':<{w}}{'metric':<20}{'baseline':>12}{'P10':>12}{'P50':>12}{'P90':>12}"
         lines.append(head + "  verdict")
         for row in t.sort_values(["variant", "metric"], key=_metric_order).itertuples():
             lines.append(
-                f"  {row.variant:<14}{row.metric:<20}{_num(row.baseline_median):>12}"
+                f"  {row.variant:<{w}}{row.metric:<20}{_num(row.baseline_median):>12}"
                 f"{_num(row.diff_p10):>12}{_num(row.diff_p50):>12}{_num(row.diff_p90):>12}"
                 f"  {row.verdict}"
             )
@@ -115,6 +116,7 @@ def compare(
     base: DictConfig | ScenarioParams,
     variants: Mapping[str, Variant],
     *,
+    baseline: str = BASELINE,
     executor: Executor | None = None,
     progress: bool | None = False,
     effect: float = 0.01,
@@ -129,6 +131,7 @@ def compare(
             ``replace`` takes), or a config / parameters of its own (with the baseline's seed
             and replications). A config group such as ``scenario=price_increase`` is composed
             with ``load_config`` and passed as a config.
+        baseline: the baseline's name in the tables (default ``BASELINE``).
         executor: where replications run (default: the config's ``executor``; serial for
             parameters).
         progress: show a progress bar per scenario.
@@ -144,17 +147,17 @@ def compare(
         executor = executor or make_executor(settings.executor)
     else:
         params = base
-    scenarios = {BASELINE: params}
+    scenarios = {baseline: params}
     for name, spec in variants.items():
-        if name == BASELINE:
-            raise ConfigError([(name, f"'{BASELINE}' names the base; give the variant another")])
+        if name == baseline:
+            raise ConfigError([(name, f"'{baseline}' names the baseline; name the variant apart")])
         scenarios[name] = _variant(params, name, spec)
     results = {
         name: simulate(p, executor=executor, progress=progress) for name, p in scenarios.items()
     }
     per_rep = {name: _replication_table(r) for name, r in results.items()}
-    paired = _paired(per_rep)
-    return ComparisonResult(BASELINE, results, paired, _summary(paired, effect))
+    paired = _paired(per_rep, baseline)
+    return ComparisonResult(baseline, results, paired, _summary(paired, effect))
 
 
 def _variant(params: ScenarioParams, name: str, spec: Variant) -> ScenarioParams:
@@ -240,12 +243,12 @@ def _with_extras(metrics: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return metrics.merge(extra, on="replication", how="left")
 
 
-def _paired(per_rep: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _paired(per_rep: dict[str, pd.DataFrame], baseline: str) -> pd.DataFrame:
     """Each variant's value beside the baseline's, same replication, persona and metric."""
-    base = per_rep[BASELINE].rename(columns={"value": "baseline"})
+    base = per_rep[baseline].rename(columns={"value": "baseline"})
     out = []
     for name, table in per_rep.items():
-        if name == BASELINE:
+        if name == baseline:
             continue
         both = base.merge(table, on=["persona", "replication", "metric"], how="inner")
         both["difference"] = both["value"] - both["baseline"]

@@ -12,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from simulator.config import load_config
 from simulator.errors import ConfigError
+from simulator.experiments.compare import compare
 from simulator.experiments.executors import make_executor
 from simulator.experiments.jobs import CheckpointMismatch, progress_enabled, sigint_held
 from simulator.experiments.montecarlo import (
@@ -140,6 +143,52 @@ def aggregate(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
     return 0
 
 
+def compare_scenarios(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=compare scenarios=[baseline,variant,...]``: every scenario composed with this
+    command line's other overrides (all checked before any run), run with common random
+    numbers, paired against the first; the table printed and saved into ``out_dir``
+    (``comparison.csv``/``.parquet``, ``paired.parquet``, ``plots/comparison.png``)."""
+    names = list(settings.scenarios or [])
+    try:
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:  # called outside the command (no Hydra run)
+        overrides = []
+    given = [o for o in overrides if not o.startswith(("task=", "scenarios=", "scenario="))]
+    configs, problems = {}, []
+    for name in names:
+        try:
+            configs[name] = load_config([*given, f"scenario={name}"])
+        except ConfigError as exc:
+            problems += [(f"scenarios: {name}: {k}", m) for k, m in exc.problems]
+    if problems:
+        return _fail(str(ConfigError(problems)))
+    base, *variants = names
+    try:
+        result = compare(
+            configs[base],
+            {name: configs[name] for name in variants},
+            baseline=base,
+            progress=progress_enabled(settings.progress),
+        )
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("\njourney-sim: interrupted; no comparison written", file=sys.stderr)
+        return 130
+    result.save(out_dir)
+    if settings.output.plots:
+        from simulator.plots import plot_comparison
+
+        fig = plot_comparison(result.table)
+        (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(out_dir / "plots" / "comparison.png", dpi=110)
+    print(result.format())
+    print(f"\noutputs: {out_dir}/\n  comparison.csv  comparison.parquet  paired.parquet", end="")
+    print("  plots/comparison.png" if settings.output.plots else "")
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -155,5 +204,10 @@ TASKS: dict[str, Task] = {
         Task("run", run, "run the scenario's Monte Carlo replications (default)"),
         Task("replay", replay, "reproduce a saved run from its summary.json: dir=<run dir>"),
         Task("aggregate", aggregate, "gather a sweep's jobs into one table: dir=<sweep dir>"),
+        Task(
+            "compare",
+            compare_scenarios,
+            "paired comparison of scenarios: scenarios=[baseline,variant,...]",
+        ),
     )
 }

@@ -35,7 +35,7 @@ ExecutorTarget = Literal[
 ]
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
-TaskName = Literal["run", "replay", "aggregate"]
+TaskName = Literal["run", "replay", "aggregate", "compare"]
 
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
@@ -84,6 +84,21 @@ class RunSettings(_Strict):
     executor: ExecutorSettings
     progress: Literal["auto", True, False]
     output: OutputSettings
+    scenarios: list[str] | None = None  # task=compare: scenario names, the baseline first
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenarios_for_compare(
+        cls, value: list[str] | None, info: ValidationInfo
+    ) -> list[str] | None:
+        task = info.data.get("task")
+        if task == "compare" and (value is None or len(value) < 2):
+            raise ValueError("task=compare needs scenarios=[baseline,variant,...] (two or more)")
+        if task == "compare" and len(set(value or [])) != len(value or []):
+            raise ValueError(f"a scenario is named twice in {value}")
+        if task is not None and task != "compare" and value is not None:
+            raise ValueError("only task=compare reads scenarios")
+        return value
 
     @field_validator("dir")
     @classmethod
