@@ -26,7 +26,7 @@ from simulator.experiments.jobs import CheckpointMismatch, Interrupted, atomic_w
 from simulator.experiments.montecarlo import load_checkpoint, run_replication
 from simulator.experiments.tasks import TASKS
 from simulator.params import read_config, run_settings
-from simulator.params.run import RUN_KEYS, RunSettings, TaskName, split_tree
+from simulator.params.run import RUN_KEYS, TASKS_WITH_DIR, RunSettings, TaskName, split_tree
 from simulator.results import MONTHLY_COLUMNS
 
 SMALL = ["market.size=30000", "initial.customers=900", "months=12", "replications=3"]
@@ -187,7 +187,9 @@ def test_run_settings_are_the_run_keys_of_the_config() -> None:
     tree = OmegaConf.to_container(load_config([], validate=False), resolve=True)
     assert isinstance(tree, dict)
     scenario, run = split_tree(tree)
-    assert set(run) == set(RUN_KEYS) == {"task", "dir", "executor", "progress", "output"}
+    assert (
+        set(run) == set(RUN_KEYS) == {"task", "dir", "executor", "progress", "output", "scenarios"}
+    )
     assert not set(scenario) & set(RUN_KEYS)
     settings = run_settings(run)
     assert settings.task == "run" and settings.dir is None
@@ -198,7 +200,9 @@ def test_every_task_has_a_config_and_a_function() -> None:
     files = sorted(p.stem for p in (CONFIG_DIR / "task").glob("*.yaml"))
     assert files == sorted(TASKS) == sorted(get_args(TaskName))
     for name in TASKS:
-        cfg = load_config([f"task={name}", *(["dir=x"] if name != "run" else [])], validate=False)
+        cfg = load_config(
+            [f"task={name}", *(["dir=x"] if name in TASKS_WITH_DIR else [])], validate=False
+        )
         assert read_config(cfg)[1].task == name
 
 

@@ -62,6 +62,24 @@ PRINTED: tuple[str, ...] = (
     "ltv",
     "payback_months",
 )
+#: Columns of ``ComparisonResult.table``.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "variant",
+    "persona",
+    "metric",
+    "replications",
+    "baseline_median",
+    "variant_median",
+    "diff_p10",
+    "diff_p50",
+    "diff_p90",
+    "diff_mean",
+    "diff_sd",
+    "ci90_low",
+    "ci90_high",
+    "verdict",
+    "replications_needed",
+)
 _Z90 = 1.6448536269514722  # two-sided 90% interval
 _Z_POWER = 0.8416212335729143  # 80% power
 
@@ -295,7 +313,7 @@ def _summary(paired: pd.DataFrame, effect: float) -> pd.DataFrame:
             ),
         }
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
 def _verdict(d: np.ndarray, low: float, high: float, n: int) -> str:
