@@ -12,12 +12,14 @@ Quick start::
     simulate(params)     # no Hydra: what optimisers and samplers call
     cmp = compare(cfg, {"price_up": ["pricing.plans.pro.price=109"]})  # paired differences
     print(cmp.format())  # P10/P50/P90 of the paired difference and a verdict, per metric
+    curve = price_response(cfg, "pricing.plans.pro.price", [59, 79, 99, 119])  # paired grid
 """
 
 from simulator.config import load_config
 from simulator.errors import ConfigError
 from simulator.experiments.compare import ComparisonResult, compare
 from simulator.experiments.montecarlo import SimulationResult, simulate
+from simulator.experiments.response import ResponseResult, price_response
 from simulator.model import JourneyModel
 from simulator.params import replace
 from simulator.stages import Stage
@@ -26,10 +28,12 @@ __all__ = [
     "ComparisonResult",
     "ConfigError",
     "JourneyModel",
+    "ResponseResult",
     "SimulationResult",
     "Stage",
     "compare",
     "load_config",
+    "price_response",
     "replace",
     "simulate",
 ]

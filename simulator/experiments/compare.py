@@ -173,7 +173,7 @@ def compare(
     results = {
         name: simulate(p, executor=executor, progress=progress) for name, p in scenarios.items()
     }
-    per_rep = {name: _replication_table(r) for name, r in results.items()}
+    per_rep = {name: replication_table(r) for name, r in results.items()}
     paired = _paired(per_rep, baseline)
     return ComparisonResult(baseline, results, paired, _summary(paired, effect))
 
@@ -215,7 +215,7 @@ def _variant(params: ScenarioParams, name: str, spec: Variant) -> ScenarioParams
         ) from None
 
 
-def _replication_table(result: SimulationResult) -> pd.DataFrame:
+def replication_table(result: SimulationResult) -> pd.DataFrame:
     """Metrics per replication, for the company (``total``) and each persona (long form:
     replication, persona, metric, value)."""
     monthly = result.monthly
