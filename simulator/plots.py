@@ -7,6 +7,7 @@ layout."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,4 +173,21 @@ def plot_comparison(table: pd.DataFrame, persona: str = "total") -> Figure:
         known = METRIC_BY_NAME.get(metric)
         ax.set_title(known.label if known else metric.replace("_", " "), fontsize=10)
     fig.suptitle(f"paired difference vs the baseline ({persona}): median, P10-P90")
+    return fig
+
+
+def plot_response(table: pd.DataFrame, key: str, persona: str, metrics: Sequence[str]) -> Figure:
+    """Response curves (``simulator.price_response``'s ``table``): one panel per metric, the
+    median with its P10-P90 band over the grid of ``key``."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6))
+    for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+        t = table[(table["persona"] == persona) & (table["metric"] == metric)]
+        x = t["grid_value"].to_numpy(dtype=float)
+        ax.fill_between(x, t["p10"], t["p90"], alpha=0.25, label="P10-P90")
+        ax.plot(x, t["median"], marker="o", label="median")
+        ax.set_title(metric.replace("_", " "), fontsize=10)
+        ax.set_xlabel(key)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(f"response to {key} ({persona}; paired across the grid)")
+    fig.tight_layout()
     return fig

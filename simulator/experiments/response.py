@@ -30,6 +30,18 @@ from simulator.experiments.executors import Executor, make_executor
 from simulator.experiments.montecarlo import simulate
 from simulator.params import ScenarioParams, read_config, replace
 
+#: Columns of ``ResponseResult.table``.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "grid_value",
+    "persona",
+    "metric",
+    "median",
+    "p10",
+    "p90",
+    "change_p10",
+    "change_p50",
+    "change_p90",
+)
 #: Metrics of the response chart (``ResponseResult.plot``), one panel each.
 CURVE_METRICS: tuple[str, ...] = ("conversion", "monthly_logo_churn", "ending_arr", "gross_profit")
 
@@ -51,21 +63,10 @@ class ResponseResult:
     table: pd.DataFrame
 
     def plot(self, persona: str = "total", metrics: Sequence[str] = CURVE_METRICS) -> Any:
-        """The curves: one panel per metric, median with its P10-P90 band over the grid."""
-        import matplotlib.pyplot as plt
+        """The curves (``simulator.plots.plot_response``)."""
+        from simulator.plots import plot_response
 
-        fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6))
-        for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
-            t = self.table[(self.table["persona"] == persona) & (self.table["metric"] == metric)]
-            x = t["grid_value"].to_numpy(dtype=float)
-            ax.fill_between(x, t["p10"], t["p90"], alpha=0.25, label="P10-P90")
-            ax.plot(x, t["median"], marker="o", label="median")
-            ax.set_title(metric.replace("_", " "), fontsize=10)
-            ax.set_xlabel(self.key)
-        np.atleast_1d(axes)[0].legend(fontsize=8)
-        fig.suptitle(f"response to {self.key} ({persona}; paired across the grid)")
-        fig.tight_layout()
-        return fig
+        return plot_response(self.table, self.key, persona, metrics)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``response.csv`` (``table``) and ``response_replications.parquet``."""
@@ -141,4 +142,4 @@ def _table(per_rep: pd.DataFrame, first: Any) -> pd.DataFrame:
                 "change_p90": c[2],
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
