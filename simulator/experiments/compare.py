@@ -178,6 +178,19 @@ def compare(
     return ComparisonResult(baseline, results, paired, _summary(paired, effect))
 
 
+def paired_comparison(
+    per_replication: Mapping[str, pd.DataFrame], baseline: str = BASELINE, effect: float = 0.01
+) -> ComparisonResult:
+    """The comparison of scenarios already run: ``compare``'s paired differences, verdicts and
+    replications needed, from each scenario's ``replication_table`` (by name, the baseline
+    among them; every scenario run with the same seed and replications). What callers that run
+    scenarios their own way (the optimiser's re-evaluation) report; ``results`` is empty."""
+    if baseline not in per_replication:
+        raise ValueError(f"the baseline {baseline!r} is not among {list(per_replication)}")
+    paired = _paired(dict(per_replication), baseline)
+    return ComparisonResult(baseline, {}, paired, _summary(paired, effect))
+
+
 def _variant(params: ScenarioParams, name: str, spec: Variant) -> ScenarioParams:
     """The variant's parameters (module docstring), checked to pair with the baseline."""
     if isinstance(spec, DictConfig):
