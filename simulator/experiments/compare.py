@@ -228,9 +228,9 @@ def _variant(params: ScenarioParams, name: str, spec: Variant) -> ScenarioParams
         ) from None
 
 
-def replication_table(result: SimulationResult) -> pd.DataFrame:
+def replication_table(result: SimulationResult, personas: bool = True) -> pd.DataFrame:
     """Metrics per replication, for the company (``total``) and each persona (long form:
-    replication, persona, metric, value)."""
+    replication, persona, metric, value); ``personas=False``: the company alone."""
     monthly = result.monthly
     rate = result.params.finance.discount_rate
     parts = [
@@ -238,7 +238,7 @@ def replication_table(result: SimulationResult) -> pd.DataFrame:
             replication_metrics(company_totals(monthly), rate), company_totals(monthly)
         ).assign(persona="total")
     ]
-    for persona, rows in monthly.groupby("persona", sort=False):
+    for persona, rows in monthly.groupby("persona", sort=False) if personas else ():
         parts.append(_with_extras(replication_metrics(rows, rate), rows).assign(persona=persona))
     wide = pd.concat(parts, ignore_index=True).drop(columns="scenario")
     return wide.melt(id_vars=["persona", "replication"], var_name="metric", value_name="value")

@@ -38,10 +38,11 @@ objective's median and P10/P90 on the fresh replications, the P10/P50/P90 of its
 difference from the baseline and the verdict (``higher``, ``lower``, ``no detectable
 difference at n replications``).
 
-**Testing.** The evaluator is injectable: ``evaluate(points) -> tables`` gets the trials'
-validated parameters (each with its seed and replications) and returns one table per point in
-``replication_table``'s form (persona, replication, metric, value); the default runs the
-simulator (``simulation_evaluator``).
+**Testing.** The evaluator is injectable: ``evaluate(points, personas) -> tables`` gets the
+trials' validated parameters (each with its seed and replications) and returns one table per
+point in ``replication_table``'s form (persona, replication, metric, value; the company's rows
+``total`` suffice unless ``personas``); the default runs the simulator
+(``simulation_evaluator``: one job per replication, its metrics computed where it ran).
 """
 
 from __future__ import annotations
@@ -66,12 +67,14 @@ from simulator.experiments.jobs import atomic_write, progress_enabled, run_jobs
 from simulator.experiments.montecarlo import SimulationResult, run_replication
 from simulator.experiments.provenance import git_revision, json_default, package_versions
 from simulator.params import ScenarioParams, read_config, replace
-from simulator.params.optimize import Dimension, OptimizeSettings
+from simulator.params.optimize import Dimension, OptimizeSettings, dimension_spec
 from simulator.params.validate import problems_of
 
 #: Evaluates points (validated parameters, each with its seed and replications): one table per
-#: point in ``replication_table``'s long form (persona, replication, metric, value).
-Evaluator = Callable[[Sequence[ScenarioParams]], list[pd.DataFrame]]
+#: point in ``replication_table``'s long form (persona, replication, metric, value); with the
+#: second argument false the company's rows (``total``) suffice (the search), with true every
+#: persona's too (the re-evaluation's comparison).
+Evaluator = Callable[[Sequence[ScenarioParams], bool], list[pd.DataFrame]]
 
 #: The company's rows of the metric tables.
 TOTAL = "total"
@@ -113,13 +116,13 @@ _PRINTED_STATS = ("fresh_median", "fresh_p10", "fresh_p90", "diff_p10", "diff_p5
 
 # ------------------------------------------------------------------------------ evaluation
 def replication_metrics_job(
-    task: tuple[ScenarioParams, int], on_tick: Callable[[], object] | None = None
+    task: tuple[ScenarioParams, int, bool], on_tick: Callable[[], object] | None = None
 ) -> pd.DataFrame:
-    """One replication of one trial: its metrics per persona and for the company (the long
-    table of ``replication_table``), computed where the replication ran."""
-    params, replication = task
+    """One replication of one point: its metrics for the company and, if asked, per persona
+    (the long table of ``replication_table``), computed where the replication ran."""
+    params, replication, personas = task
     frame = run_replication((params, replication), on_tick)
-    return replication_table(SimulationResult(frame, params))
+    return replication_table(SimulationResult(frame, params), personas=personas)
 
 
 def simulation_evaluator(executor: Executor | None = None) -> Evaluator:
@@ -127,8 +130,8 @@ def simulation_evaluator(executor: Executor | None = None) -> Evaluator:
     the executor (default serial)."""
     executor = executor or SerialExecutor()
 
-    def evaluate(points: Sequence[ScenarioParams]) -> list[pd.DataFrame]:
-        jobs = [(p, r) for p in points for r in range(p.replications)]
+    def evaluate(points: Sequence[ScenarioParams], personas: bool) -> list[pd.DataFrame]:
+        jobs = [(p, r, personas) for p in points for r in range(p.replications)]
         tables = run_jobs(replication_metrics_job, jobs, executor=executor)
         out, start = [], 0
         for p in points:
@@ -359,8 +362,12 @@ def optimize(
             params = replace(params, {"replications": replications})
         except ConfigError as exc:
             problems += exc.problems
-    if problems:
-        raise ConfigError(problems)
+    if problems:  # with the scenario's problems of the dimensions that are sound on their own
+        sound = {}
+        for name, dim in dict(space).items():
+            if isinstance(name, str) and not problems_of(Dimension, dimension_spec(name, dim)):
+                sound[name] = Dimension.model_validate(dimension_spec(name, dim))
+        raise ConfigError(problems + check_space(params, sound))
     return run_study(
         params,
         OptimizeSettings.model_validate(spec),
@@ -570,7 +577,7 @@ def _search(
                     except ConfigError as exc:
                         points.append(None)
                         errors.append("; ".join(f"{k}: {m}" for k, m in exc.problems))
-                tables = iter(evaluate([p for p in points if p is not None]))
+                tables = iter(evaluate([p for p in points if p is not None], False))
                 for trial, v, p, error in zip(asked, values, points, errors, strict=True):
                     table = next(tables) if p is not None else None
                     row = _trial_row(trial.number, batch_no, v, table, settings, error)
@@ -705,7 +712,7 @@ def _reevaluate(
     for row in chosen.to_dict("records"):
         changes = {settings.space[n].key: _value(params, settings.space[n], row[n]) for n in names}
         candidates[f"trial_{int(row['trial'])}"] = (row, replace(params, {**changes, **fresh}))
-    tables = evaluate([p for _, p in candidates.values()])
+    tables = evaluate([p for _, p in candidates.values()], True)
     per_rep = dict(zip(candidates, tables, strict=True))
     comparison = paired_comparison(per_rep, BASELINE)
     t = comparison.table

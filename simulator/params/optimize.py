@@ -67,7 +67,7 @@ class Dimension(_Strict):
         return self
 
 
-def _dimension_spec(name: str, spec: Any) -> Any:
+def dimension_spec(name: str, spec: Any) -> Any:
     """The Python shorthands of a dimension: ``(low, high)`` or a mapping without ``key``
     (the name is the key)."""
     if isinstance(spec, tuple | list) and len(spec) == 2:
@@ -95,7 +95,7 @@ class OptimizeSettings(_Strict):
     @classmethod
     def _shorthands(cls, value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {str(k): _dimension_spec(str(k), v) for k, v in value.items()}
+            return {str(k): dimension_spec(str(k), v) for k, v in value.items()}
         return value
 
     @field_validator("space")
