@@ -706,7 +706,12 @@ def _reevaluate(
     if best is None:
         return pd.DataFrame(columns=[*names, *OPTIMUM_COLUMNS]), None
     ok = trials[trials["feasible"]].sort_values(["objective", "trial"], ascending=[False, True])
-    chosen = ok.drop_duplicates(subset=names).head(settings.top)
+    ok = ok.drop_duplicates(subset=names)
+    start = _baseline_point(params, settings.space)
+    if start is not None:  # the baseline's own point is the baseline (unless it is the best)
+        same = np.all([np.isclose(ok[n].astype(float), float(start[n])) for n in names], axis=0)
+        ok = ok[~same | (ok["trial"] == best["trial"])]
+    chosen = ok.head(settings.top)
     fresh = {"seed": meta["fresh_seed"], "replications": meta["fresh_replications"]}
     candidates = {BASELINE: (None, replace(params, fresh))}
     for row in chosen.to_dict("records"):

@@ -217,7 +217,9 @@ def optimize_price(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
     files = ["trials.csv", "trials.parquet", "optimum.json", "optimum.csv"]
     files += ["reevaluation.csv"] if result.reevaluation is not None else []
     files += ["plots/history.png", "plots/slices.png"] if settings.output.plots else []
-    print(f"\noutputs: {out_dir}/\n  " + "  ".join(files))
+    shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    shown = shown if not shown.startswith("..") else str(out_dir)
+    print(f"\noutputs: {shown}/\n  " + "  ".join(files))
     return 0 if result.feasible else 1
 
 
