@@ -11,7 +11,9 @@ Trials are asked ``batch`` at a time; the batch's replications fan out through t
 (serial, a local pool or Dask, kept open for the whole study) and the trials are told in order.
 The batch size does not depend on the executor, so a seeded sampler (``sampler_seed``) gives
 the same study whatever the executor and worker count. If the base's own values lie in the
-space, they are the first trial (the history then starts from the baseline).
+space, they are the first trial (the history then starts from the baseline). The TPE sampler
+is multivariate, with a constant liar for the trials of a batch, and starts from
+``min(10, max(2, trials // 4))`` random trials.
 
 **Objectives** (``simulator.params.optimize.OBJECTIVES``, maximised): ``ending_arr`` (ARR at
 the horizon), ``discounted_gross_profit`` (gross profit over the horizon discounted at
@@ -472,7 +474,8 @@ def check_space(
                 problems += [(f"{where}.key", f"{k}: {m}") for k, m in exc.problems]
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append((f"{where}.key", f"{d.key} is not a number (it is {value!r})"))
+            shown = "a group of settings" if isinstance(value, dict) else repr(value)
+            problems.append((f"{where}.key", f"{d.key} is not a number (it is {shown})"))
             continue
         if isinstance(value, int):
             for attr in ("low", "high", "step"):
