@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from simulator.bounds import Whole
+from simulator.params.optimize import OptimizeSettings
 
 #: Executors by their ``_target_`` in ``configs/executor/``, with the settings each one takes.
 EXECUTOR_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -35,7 +36,7 @@ ExecutorTarget = Literal[
 ]
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
-TaskName = Literal["run", "replay", "aggregate", "compare"]
+TaskName = Literal["run", "replay", "aggregate", "compare", "optimize"]
 
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
@@ -85,6 +86,20 @@ class RunSettings(_Strict):
     progress: Literal["auto", True, False]
     output: OutputSettings
     scenarios: list[str] | None = None  # task=compare: scenario names, the baseline first
+    # task=optimize: the search (configs/task/optimize.yaml)
+    optimize: OptimizeSettings | None = Field(default=None, validate_default=True)
+
+    @field_validator("optimize")
+    @classmethod
+    def _optimize_for_its_task(
+        cls, value: OptimizeSettings | None, info: ValidationInfo
+    ) -> OptimizeSettings | None:
+        task = info.data.get("task")
+        if task == "optimize" and value is None:
+            raise ValueError("task=optimize needs its settings (configs/task/optimize.yaml)")
+        if task is not None and task != "optimize" and value is not None:
+            raise ValueError("only task=optimize reads optimize")
+        return value
 
     @field_validator("scenarios")
     @classmethod
