@@ -306,3 +306,35 @@ def test_the_python_defaults_are_the_task_config(tiny) -> None:
     }
     assert set(defaults) == set(doc) - {"space", "constraints"}
     assert defaults == {k: doc[k] for k in defaults}
+
+
+# ------------------------------------------------------------------ known answer: lognormal WTP
+@pytest.mark.slow
+def test_the_optimiser_finds_the_analytic_revenue_maximising_price() -> None:
+    """One plan, the threshold rule and a lognormal willingness to pay (median $79, σ 0.5),
+    nothing else acting (``simulator.analytic.known_answer_overrides``): ending ARR is 12 × the
+    new MRR, proportional to p·S(p), whose maximum is p* = $60.98. The search over Starter's
+    price must land inside the 1 % revenue plateau [$55.11, $67.24] (one replication of
+    ~11,400 decisions: the sample's own optimum lies in [57.6, 65.2] 99 % of the time), and
+    the re-evaluation on fresh seeds must find it above a baseline priced at the median."""
+    from simulator import analytic as an
+
+    p_star = an.optimal_price(an.KNOWN_ANSWER_MEDIAN, an.KNOWN_ANSWER_SIGMA)
+    low, high = an.revenue_plateau(an.KNOWN_ANSWER_MEDIAN, an.KNOWN_ANSWER_SIGMA, loss=0.01)
+    assert p_star == pytest.approx(60.98, abs=0.01)
+    size = ["market.size=100000", "months=6", "replications=1", "seed=7"]
+    base = load_config([*an.known_answer_overrides(an.KNOWN_ANSWER_MEDIAN), *size])
+    result = optimize(
+        base,
+        {"pricing.plans.starter.price": (20.0, 200.0)},
+        objective="ending_arr",
+        trials=32,
+        batch=4,
+        sampler_seed=3,
+        fresh_replications=3,
+        top=1,
+    )
+    found = result.best["params"]["pricing.plans.starter.price"]
+    assert low <= found <= high, (found, p_star, (low, high))
+    best = result.optimum[result.optimum["candidate"].str.endswith("(best)")]
+    assert best["verdict"].tolist() == ["higher"]
