@@ -412,27 +412,28 @@ def _fit(data: Cohorts, level: float) -> SBGFit:
     def f(theta: np.ndarray) -> float:
         return _nll(theta, data)
 
+    def bounded(theta: np.ndarray) -> float:
+        if np.any(theta < lo) or np.any(theta > hi):
+            return np.inf
+        value = f(theta)
+        return value if np.isfinite(value) else np.inf
+
     best = None
-    for start in ((0.0, 0.0), (0.0, 2.0), (1.0, 4.0), (-1.0, 1.0)):
+    for start in ((0.0, 0.0), (0.0, 2.0)):
         res = optimize.minimize(
-            f,
+            bounded,
             np.array(start),
-            method="L-BFGS-B",
-            bounds=[(lo, hi), (lo, hi)],
-            options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 2000},
+            method="Nelder-Mead",
+            options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000},
         )
         if best is None or res.fun < best.fun - 1e-9:
             best = res
     assert best is not None
-    # Polish inside the bounds (L-BFGS-B stops on its projected gradient).
+    # Restart from the best point (Nelder-Mead can stall on a long ridge).
     polish = optimize.minimize(
-        f, best.x, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+        bounded, best.x, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
     )
-    theta = (
-        polish.x
-        if polish.fun <= best.fun and np.all((polish.x >= lo) & (polish.x <= hi))
-        else best.x
-    )
+    theta = polish.x if polish.fun <= best.fun else best.x
     f_min = f(theta)
     hess = _hessian(f, theta)
     try:
@@ -830,7 +831,8 @@ def engine_cohorts(cfg: Any, months: int | None = None, replications: int = 1) -
     """Cohort retention as the engine produces it: run the scenario (a config or parameters)
     and, per persona and acquisition month c = 1 … months, count the accounts that first paid
     in month c (period 0) and those still paying without a break after period t, up to the
-    horizon (younger cohorts have fewer periods: right-censored). The month-0 book is left out. Replication r's cohorts are labelled ``r<r>-m<c>``.
+    horizon (younger cohorts have fewer periods: right-censored). The month-0 book is left out.
+    Replication r's cohorts are labelled ``r<r>-m<c>``.
 
     A new customer can churn in the month it first pays (``mechanisms.decision``: churn from
     the month of the first bill), so period t ≥ 1 ends with month c + t - 1: period 1 is the
