@@ -47,6 +47,8 @@ from scipy import optimize, special, stats
 
 #: Columns of a cohort-retention CSV (``task=calibrate data=...``), in this order of meaning.
 RETENTION_COLUMNS: tuple[str, ...] = ("persona", "cohort", "period", "active")
+#: Columns of ``survival_table`` (observed against fitted survival; ``plots.plot_calibration``).
+SURVIVAL_COLUMNS: tuple[str, ...] = ("persona", "period", "observed", "fitted", "cohorts")
 #: Columns of a funnel CSV (``funnel=...``): counts per persona (rows of a persona are summed).
 FUNNEL_COLUMNS: tuple[str, ...] = ("persona", "leads", "trials", "paid")
 #: Bounds of log α and log β in the search: α, β in [4.5e-5, 1.6e5]. A fit at a bound means
@@ -1023,7 +1025,7 @@ def survival_table(fits: Mapping[str, SBGFit]) -> pd.DataFrame:
                     "cohorts": n,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(SURVIVAL_COLUMNS))
 
 
 # --------------------------------------------------------------------------- the task
