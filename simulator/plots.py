@@ -261,3 +261,22 @@ def plot_slices(
         fig.colorbar(points, ax=axes, label="trial", fraction=0.04)
     fig.suptitle(f"{_objective_label(objective)} against each searched setting")
     return fig
+
+
+def plot_calibration(
+    survival: pd.DataFrame, holdout: int | None = None, ax: Axes | None = None
+) -> Figure:
+    """Observed against fitted survival per persona (``simulator.calibrate.survival_table``:
+    ``persona, period, observed, fitted``): observed shares as markers, the sBG fit as a line
+    of the same colour; ``holdout=K`` marks the end of a backtest's fitting periods."""
+    fig, ax = _axes(ax)
+    for i, (persona, g) in enumerate(survival.groupby("persona", sort=False)):
+        color = f"C{i}"
+        ax.plot(g["period"], g["observed"], "o", ms=4, color=color, label=f"{persona} observed")
+        ax.plot(g["period"], g["fitted"], "-", color=color, label=f"{persona} sBG fit")
+    if holdout is not None:
+        ax.axvline(holdout, color="grey", linestyle="--", linewidth=1, label="backtest: fit ends")
+    ax.set_ylim(0, 1.02)
+    _finish(ax, "share of the cohort still active", "observed vs fitted survival")
+    ax.set_xlabel("periods since acquisition")
+    return fig

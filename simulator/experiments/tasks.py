@@ -223,6 +223,33 @@ def optimize_price(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
     return 0 if result.feasible else 1
 
 
+def calibrate_data(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=calibrate data=<csv> [funnel=<csv>] [holdout=K] [match=engine|base]``: check
+    the CSVs (row, column, value; exit 2), fit sBG per persona, print the fits and write
+    fit.csv/json, survival.csv, scenario/calibrated.yaml and plots/calibration.png into
+    ``out_dir`` (``simulator.calibrate``)."""
+    from simulator.calibrate import CalibrationDataError, calibrate
+
+    try:
+        params, _, _ = read_config(cfg)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    assert settings.data is not None
+    try:
+        result = calibrate(
+            params,
+            settings.data,
+            funnel=settings.funnel,
+            holdout=settings.holdout,
+            match=settings.match or "engine",
+        )
+    except CalibrationDataError as exc:
+        return _fail(str(exc))
+    result.save(out_dir, plots=settings.output.plots)
+    print(result.format(out_dir))
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -247,6 +274,11 @@ TASKS: dict[str, Task] = {
             "optimize",
             optimize_price,
             "search prices (any keys) maximising an objective under constraints: optimize.*",
+        ),
+        Task(
+            "calibrate",
+            calibrate_data,
+            "fit retention (sBG) per persona to observed cohorts: data=<csv>",
         ),
     )
 }

@@ -36,7 +36,7 @@ ExecutorTarget = Literal[
 ]
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
-TaskName = Literal["run", "replay", "aggregate", "compare", "optimize"]
+TaskName = Literal["run", "replay", "aggregate", "compare", "optimize", "calibrate"]
 
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
@@ -99,6 +99,23 @@ class RunSettings(_Strict):
             raise ValueError("task=optimize needs its settings (configs/task/optimize.yaml)")
         if task is not None and task != "optimize" and value is not None:
             raise ValueError("only task=optimize reads optimize")
+        return value
+
+    data: str | None = (
+        None  # task=calibrate: cohort-retention CSV (persona, cohort, period, active)
+    )
+    funnel: str | None = None  # task=calibrate: funnel counts CSV (persona, leads, trials, paid)
+    holdout: Whole(1, 10_000) | None = None  # task=calibrate: backtest fit on periods 0..K
+    match: Literal["engine", "base"] | None = None  # task=calibrate: how fits map to base churn
+
+    @field_validator("data", "funnel", "holdout", "match")
+    @classmethod
+    def _calibrate_settings(cls, value: Any, info: ValidationInfo) -> Any:
+        task = info.data.get("task")
+        if task == "calibrate" and info.field_name == "data" and not value:
+            raise ValueError("task=calibrate needs data=<cohort-retention CSV>")
+        if task is not None and task != "calibrate" and value is not None:
+            raise ValueError(f"only task=calibrate reads {info.field_name}")
         return value
 
     @field_validator("scenarios")
