@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import simulator
 from simulator.experiments.executors import LocalExecutor, SerialExecutor
 from simulator.experiments.jobs import CheckpointMismatch, CheckpointStore, Interrupted, run_jobs
 from simulator.experiments.montecarlo import is_partial
@@ -32,7 +33,10 @@ def journey_sim(
     *args: str, cwd: Path, hook: str | None = None, popen: bool = False
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
     """``journey-sim`` as a user runs it, with test points ``hook`` (markers in ``cwd``)."""
-    env = {**os.environ, "CI": "true"}
+    # The child imports the package this test imported (PYTHONPATH=. is relative to cwd).
+    root = str(Path(simulator.__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "CI": "true", "PYTHONPATH": path}
     env.pop("JOURNEY_SIM_TEST_HOOK", None)
     if hook:
         env |= {"JOURNEY_SIM_TEST_HOOK": hook, "JOURNEY_SIM_TEST_HOOK_DIR": str(cwd)}
