@@ -80,8 +80,15 @@ def assert_resumes_to_the_undisturbed_table(tmp_path: Path, *extra: str) -> None
         # SIGTERM (a scheduler, `kill`) right after the first checkpoint.
         ([], "checkpoint-written:1:sigterm", 143, 1),
         (["executor=local"], "checkpoint-written:1:sigterm", 143, 1),
+        (["executor=dask", "executor.workers=2"], "checkpoint-write:2:sigint", 130, 2),
     ],
-    ids=["sigint-in-write-serial", "sigint-in-write-local", "sigterm-serial", "sigterm-local"],
+    ids=[
+        "sigint-in-write-serial",
+        "sigint-in-write-local",
+        "sigterm-serial",
+        "sigterm-local",
+        "sigint-in-write-dask",
+    ],
 )
 def test_a_signal_keeps_whole_checkpoints_and_a_rerun_resumes(
     tmp_path: Path, executor: list[str], hook: str, code: int, kept: int
@@ -121,12 +128,16 @@ def test_sigkill_inside_a_checkpoint_write_then_resume(tmp_path: Path) -> None:
     assert_resumes_to_the_undisturbed_table(tmp_path)
 
 
-def test_a_killed_worker_is_replaced_and_its_replication_rerun(tmp_path: Path) -> None:
-    """The worker running replication 1 dies (SIGKILL) once: the pool is rebuilt, the
-    replication runs again, the table is the undisturbed one."""
+@pytest.mark.parametrize("executor", [["executor=local"], ["executor=dask", "executor.workers=2"]])
+def test_a_killed_worker_is_replaced_and_its_replication_rerun(
+    tmp_path: Path, executor: list[str]
+) -> None:
+    """The worker running replication 1 dies (SIGKILL) once: the pool is rebuilt (Dask: the
+    nanny restarts the worker and the scheduler reruns the task), the replication runs again,
+    the table is the undisturbed one."""
     proc = journey_sim(
         *RUN,
-        "executor=local",
+        *executor,
         "hydra.run.dir=run",
         "output.plots=false",
         cwd=tmp_path,
@@ -135,7 +146,7 @@ def test_a_killed_worker_is_replaced_and_its_replication_rerun(tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / ".hook-replication-1-sigkill").exists()  # the worker did die
     got = pd.read_parquet(tmp_path / "run" / "monthly.parquet")
-    pd.testing.assert_frame_equal(got, undisturbed("executor=local"), check_exact=True)
+    pd.testing.assert_frame_equal(got, undisturbed(), check_exact=True)
 
 
 @pytest.mark.parametrize("executor", ["executor=serial", "executor=local"])
