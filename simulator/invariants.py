@@ -6,7 +6,8 @@ month) and by the tests (``tests/test_properties.py``).
 - stage counts are whole and non-negative, and they sum to the persona's share of the market in
   every month (customers are conserved: nobody appears or vanishes);
 - flows of accounts, tickets, seats and money are non-negative (contraction and churned MRR are
-  recorded as positive amounts), and so are the MRR stocks (money to 1e-6 $: rounding);
+  recorded as positive amounts), and so are the MRR stocks (money to 1e-6 $ + 1e-9 of the
+  MRR: rounding);
 - the MRR bridge closes in every row: mrr_end = mrr_start + new + expansion + reactivation −
   contraction − churned (to 1e-9 of the MRR, plus 1e-6 $);
 - continuity: month m's ``mrr_start`` is month m − 1's ``mrr_end``, replication by replication
@@ -31,9 +32,10 @@ NON_NEGATIVE: tuple[str, ...] = tuple(
     c.name for c in MONTHLY.columns if c.kind != "key" and c.dtype != "str"
 )
 
-#: Money below zero by less than this ($) is rounding, as the bridge's tolerance: a stock kept
-#: as a running sum can end at -7e-21 when a price far below the float resolution of the MRR
-#: it replaces churns (tests/test_properties.py found it).
+#: Money below zero by less than this ($, plus 1e-9 of the row's MRR) is rounding, as in the
+#: bridge's tolerance: MRR kept as a running sum ends at -7e-21 when an account repriced from
+#: $30 to $7e-21 churns, or at -1e-7 with plans at $1.5e-5 and $2,159
+#: (tests/test_properties.py found both).
 NEGATIVE_TOLERANCE = 1e-6
 
 _BRIDGE_PLUS = ("new_mrr", "expansion_mrr", "reactivation_mrr")
@@ -64,7 +66,11 @@ def problems(
     if not finite.all():
         cols = [numeric[j] for j in np.flatnonzero(~finite.all(axis=0))]
         out.append(f"NaN or inf in {', '.join(cols)}: {_where(frame, ~finite.all(axis=1))}")
-    negative = values < -NEGATIVE_TOLERANCE  # (counts are whole: any negative one is <= -1)
+    # Rounding: 1e-6 $ + 1e-9 of the row's largest MRR amount (x 12 for ARR); counts are whole,
+    # so any negative count is <= -1.
+    scale = frame[["mrr_start", "mrr_end", *_BRIDGE_PLUS, *_BRIDGE_MINUS]].abs().max(axis=1)
+    tol = NEGATIVE_TOLERANCE + 1e-9 * scale.to_numpy()[:, None] * 12.0
+    negative = values < -tol
     if negative.any():
         cols = [numeric[j] for j in np.flatnonzero(negative.any(axis=0))]
         out.append(f"negative {', '.join(cols)}: {_where(frame, negative.any(axis=1))}")
