@@ -22,6 +22,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -225,3 +226,30 @@ def test_a_book_nobody_would_buy_has_no_nan_probabilities() -> None:
     )
     with np.errstate(invalid="raise"):
         run_replication((params, 0))
+
+
+def test_debug_mode_gives_the_same_table_and_each_invariant_catches_its_break() -> None:
+    from simulator.invariants import InvariantError, check
+
+    params = replace(base(), {"months": 3, "initial.customers": 100})
+    frame = run_replication((params, 0))
+    pd.testing.assert_frame_equal(run_replication((params, 0, True)), frame, check_exact=True)
+    check(frame)
+    breaks = {
+        "NaN or inf in revenue": ("revenue", math.nan),
+        "negative cogs": ("cogs", -5.0),
+        "not conserved": ("n_lost", None),
+        "MRR bridge open": ("new_mrr", None),
+        "mrr_start is not last month's mrr_end": ("mrr_start", None),
+    }
+    for words, (column, value) in breaks.items():
+        bad = frame.copy()
+        row = bad.index[(bad["month"] == 2) & (bad["persona"] == "smb")][0]
+        if value is not None:
+            bad.loc[row, column] = value
+        elif column == "mrr_start":  # the bridge kept closed, the chain broken
+            bad.loc[row, ["mrr_start", "mrr_end"]] += 1.0
+        else:
+            bad.loc[row, column] += 1.0
+        with pytest.raises(InvariantError, match=words):
+            check(bad)
