@@ -14,6 +14,7 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -30,7 +31,7 @@ RUN = ["market.size=8000", "initial.customers=300", "months=4", "replications=4"
 
 
 def journey_sim(
-    *args: str, cwd: Path, hook: str | None = None, popen: bool = False
+    *args: str, cwd: Path, hook: str | None = None, popen: bool = False, **kwargs: Any
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
     """``journey-sim`` as a user runs it, with test points ``hook`` (markers in ``cwd``)."""
     # The child imports the package this test imported (PYTHONPATH=. is relative to cwd).
@@ -43,9 +44,17 @@ def journey_sim(
     cmd = [sys.executable, "-m", "simulator", *args]
     if popen:
         return subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **kwargs,
         )
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **kwargs
+    )
 
 
 @cache
@@ -115,6 +124,23 @@ def test_a_signal_keeps_whole_checkpoints_and_a_rerun_resumes(
     assert sorted(p.name for p in (run / "plots.partial").glob("*.png"))
     assert is_partial(run)
     assert_resumes_to_the_undisturbed_table(tmp_path, *executor)
+
+
+def test_ctrl_c_is_honoured_when_the_parent_ignored_it(tmp_path: Path) -> None:
+    """The cause of the old flaky CLI test: a process started with SIGINT ignored (a shell's
+    background job `make test &`, nohup scripts, some CI runners) inherits SIG_IGN, so Python
+    never turns Ctrl-C into KeyboardInterrupt: the Ctrl-C was swallowed and the run went on to
+    the end (exit 0). The job runner now installs its own handler: exit 130, work kept."""
+    proc = journey_sim(
+        *RUN,
+        "hydra.run.dir=run",
+        "output.plots=false",
+        cwd=tmp_path,
+        hook="checkpoint-written:1:sigint",
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "interrupted (Ctrl-C); 1 of 4 replications kept" in proc.stderr
 
 
 def test_sigkill_inside_a_checkpoint_write_then_resume(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ the finished jobs instead of running them again.
 **Cancellation is a flag.** Inside ``cancellation()`` (``run_jobs`` opens one; the CLI opens one
 around a whole task, saving included) SIGINT and SIGTERM only record the signal; the runner
 honours it at the points it chooses: after a checkpoint is written, between months, while it
-waits for workers. A signal therefore never lands inside a write and is never lost in a library
-that catches ``KeyboardInterrupt`` (a finaliser, a callback from compiled code: the cause of the
-old swallowed Ctrl-C); a second Ctrl-C says the run is stopping, a third quits at once.
+waits for workers. A signal therefore never lands inside a write, and it is never swallowed:
+the handler is installed even when the process inherited SIGINT ignored (a background job of a
+shell without job control, ``nohup``, some CI runners), where Python itself never raises
+``KeyboardInterrupt`` (the cause of the old exit 0 after Ctrl-C). A second Ctrl-C says the run
+is stopping, a third quits at once.
 
 **Test points.** ``JOURNEY_SIM_TEST_HOOK`` (see ``test_point``) makes the runner signal itself,
 pause or fail at a named point, so the tests of interrupts and crashes wait on the process's
