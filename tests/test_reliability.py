@@ -88,8 +88,16 @@ def assert_resumes_to_the_undisturbed_table(tmp_path: Path, *extra: str) -> None
         (["executor=local"], "checkpoint-write:2:sigint", 130, 2),
         # SIGTERM (a scheduler, `kill`) right after the first checkpoint.
         ([], "checkpoint-written:1:sigterm", 143, 1),
-        (["executor=local"], "checkpoint-written:1:sigterm", 143, 1),
-        (["executor=dask", "executor.workers=2"], "checkpoint-write:2:sigint", 130, 2),
+        pytest.param(
+            ["executor=local"], "checkpoint-written:1:sigterm", 143, 1, marks=pytest.mark.slow
+        ),
+        pytest.param(
+            ["executor=dask", "executor.workers=2"],
+            "checkpoint-write:2:sigint",
+            130,
+            2,
+            marks=pytest.mark.slow,
+        ),
     ],
     ids=[
         "sigint-in-write-serial",
@@ -154,7 +162,13 @@ def test_sigkill_inside_a_checkpoint_write_then_resume(tmp_path: Path) -> None:
     assert_resumes_to_the_undisturbed_table(tmp_path)
 
 
-@pytest.mark.parametrize("executor", [["executor=local"], ["executor=dask", "executor.workers=2"]])
+@pytest.mark.parametrize(
+    "executor",
+    [
+        ["executor=local"],
+        pytest.param(["executor=dask", "executor.workers=2"], marks=pytest.mark.slow),
+    ],
+)
 def test_a_killed_worker_is_replaced_and_its_replication_rerun(
     tmp_path: Path, executor: list[str]
 ) -> None:
