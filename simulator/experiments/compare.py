@@ -121,12 +121,14 @@ class ComparisonResult:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``comparison.csv`` and ``comparison.parquet`` (``table``) and
-        ``paired.parquet`` into ``directory``."""
+        ``paired.parquet`` into ``directory`` (each atomically: a temporary file, a rename)."""
+        from simulator.experiments.jobs import atomic_write
+
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(out / "comparison.csv", index=False)
-        self.table.to_parquet(out / "comparison.parquet", index=False)
-        self.paired.to_parquet(out / "paired.parquet", index=False)
+        atomic_write(out / "comparison.csv", lambda p: self.table.to_csv(p, index=False))
+        atomic_write(out / "comparison.parquet", lambda p: self.table.to_parquet(p, index=False))
+        atomic_write(out / "paired.parquet", lambda p: self.paired.to_parquet(p, index=False))
         return out
 
 

@@ -12,37 +12,110 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import threading
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from simulator.params.run import ExecutorSettings
 
+#: Attempts of a job on a worker before it is reported as failed (a worker that dies, or an
+#: error in the job).
+ATTEMPTS = 3
+
+#: Seconds between two looks at the cancellation flag while waiting for workers.
+POLL_SECONDS = 0.1
+
+
+class CancelFlag(Protocol):
+    """What an executor reads of ``jobs.Cancellation``."""
+
+    @property
+    def requested(self) -> bool: ...
+
+    def check(self) -> None: ...
+
+
+class Cancelled(Exception):
+    """Raised inside a job or an executor when its study is cancelled (a signal's flag)."""
+
+
+class JobError:
+    """Outcome of a job that failed on every attempt: the last error and how many attempts."""
+
+    def __init__(self, error: BaseException, attempts: int) -> None:
+        self.error = error
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        kind = type(self.error).__name__
+        text = str(self.error).strip().splitlines()
+        detail = f"{kind}: {text[0]}" if text else kind
+        times = "once" if self.attempts == 1 else f"{self.attempts} times"
+        return f"failed {times} ({detail})"
+
 
 class SerialExecutor:
-    """Run jobs one after another in this process (progress can tick inside a job)."""
+    """Run jobs one after another in this process (progress can tick inside a job).
+
+    A job that raises is not retried (it would raise again: same code, same draws); its error
+    is reported (``JobError``) and the next job runs.
+    """
 
     in_process = True
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], args: Sequence[Any]
+        self, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
     ) -> Generator[tuple[int, Any]]:
         for i, arg in enumerate(args):
-            yield i, fn(arg)
+            if cancel is not None:
+                cancel.check()
+            try:
+                result = fn(arg)
+            except Cancelled:
+                raise
+            except Exception as exc:
+                yield i, JobError(exc, 1)
+                continue
+            yield i, result
 
     def __repr__(self) -> str:
         return "SerialExecutor()"
 
 
-def _ignore_sigint() -> None:
+def _worker_init() -> None:
     """Workers leave Ctrl-C to the main process, which cancels the study and keeps finished
-    jobs."""
+    jobs (a terminal sends Ctrl-C to the whole process group)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+#: The old name of ``_worker_init``.
+_ignore_sigint = _worker_init
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Shut a pool down at once: queued jobs cancelled, running workers terminated (their jobs
+    are abandoned: cancelled, or re-run on a new pool)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+
+
 class LocalExecutor:
-    """Run jobs in a pool of ``workers`` local processes started from a fork server."""
+    """Run jobs in a pool of ``workers`` local processes started from a fork server.
+
+    A worker that dies (killed, out of memory) breaks the pool: the pool is rebuilt and the
+    jobs it was running are run again, each alone first, so a job that kills its worker every
+    time is found and reported (``JobError``) after ``ATTEMPTS`` attempts while the others
+    finish. An error raised by a job is retried the same way.
+    """
 
     in_process = False
 
@@ -50,22 +123,80 @@ class LocalExecutor:
         self.workers = workers
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], args: Sequence[Any]
+        self, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
     ) -> Generator[tuple[int, Any]]:
         if self.workers <= 1:
-            yield from SerialExecutor().map_unordered(fn, args)
+            yield from SerialExecutor().map_unordered(fn, args, cancel)
             return
         context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_ignore_sigint
-        ) as pool:
-            futures = {pool.submit(fn, arg): i for i, arg in enumerate(args)}
+        todo: deque[int] = deque(range(len(args)))
+        tries: Counter[int] = Counter()
+        suspects: set[int] = set()  # jobs running when a worker died: re-run alone
+        while todo:
+            pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=_worker_init
+            )
+            running: dict[Future[Any], int] = {}
             try:
-                for fut in as_completed(futures):
-                    yield futures[fut], fut.result()
+                while todo or running:
+                    self._submit(pool, fn, args, todo, running, suspects)
+                    done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                    broken = False
+                    for fut in done:
+                        i = running.pop(fut)
+                        try:
+                            result = fut.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            running[fut] = i  # counted with the others below
+                            continue
+                        except Exception as exc:  # the job raised: retry, then report
+                            tries[i] += 1
+                            if tries[i] >= ATTEMPTS:
+                                yield i, JobError(exc, tries[i])
+                            else:
+                                todo.append(i)
+                            continue
+                        suspects.discard(i)
+                        yield i, result
+                    if cancel is not None:
+                        cancel.check()
+                    if broken:
+                        lost = sorted(running.values())
+                        running.clear()
+                        for i in lost:
+                            tries[i] += 1
+                        for i in reversed(lost):
+                            if tries[i] >= ATTEMPTS:
+                                error = RuntimeError("its worker process died (killed?)")
+                                yield i, JobError(error, tries[i])
+                            else:
+                                suspects.add(i)
+                                todo.appendleft(i)
+                        break  # a new pool for the rest
             finally:
-                for fut in futures:
-                    fut.cancel()
+                _stop_pool(pool)
+
+    def _submit(
+        self,
+        pool: ProcessPoolExecutor,
+        fn: Callable[[Any], Any],
+        args: Sequence[Any],
+        todo: deque[int],
+        running: dict[Future[Any], int],
+        suspects: set[int],
+    ) -> None:
+        """Keep one job per worker in flight; a suspect (running when a worker died) runs
+        alone, so a second death tells which job it was."""
+        while todo and len(running) < self.workers:
+            if any(i in suspects for i in running.values()):
+                return
+            if todo[0] in suspects and running:
+                return
+            i = todo.popleft()
+            running[pool.submit(fn, args[i])] = i
+            if i in suspects:
+                return
 
     def __repr__(self) -> str:
         return f"LocalExecutor(workers={self.workers})"
@@ -102,21 +233,48 @@ class DaskExecutor:
         )
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], args: Sequence[Any]
+        self, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
     ) -> Generator[tuple[int, Any]]:
-        from distributed import Client, as_completed
+        from distributed import Client
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
         cluster = self._cluster() if self.address is None else None
         client = Client(cluster if cluster is not None else self.address, set_as_default=False)
+        tries: Counter[int] = Counter()
         try:
-            futures = client.map(fn, list(args), pure=False)
-            index = {fut.key: i for i, fut in enumerate(futures)}
+            # Dask re-runs the job of a worker that dies on another worker by itself (up to
+            # its ``allowed-failures``, then ``KilledWorker``); a job that raises is retried
+            # here, up to ``ATTEMPTS``.
+            finished = threading.Event()
+
+            def submit(i: int) -> None:
+                fut = client.submit(fn, args[i], pure=False)
+                running[fut] = i
+                fut.add_done_callback(lambda _: finished.set())
+
+            running: dict[Any, int] = {}
+            for i in range(len(args)):
+                submit(i)
             try:
-                for fut in as_completed(futures, loop=client.loop):
-                    yield index[fut.key], fut.result()
+                while running:
+                    finished.wait(POLL_SECONDS)
+                    finished.clear()
+                    for fut in [f for f in running if f.done()]:
+                        i = running.pop(fut)
+                        if fut.status == "finished":
+                            yield i, fut.result()
+                            continue
+                        if fut.status == "cancelled":
+                            continue
+                        tries[i] += 1
+                        if tries[i] >= ATTEMPTS:
+                            yield i, JobError(fut.exception(), tries[i])
+                        else:
+                            submit(i)
+                    if cancel is not None:
+                        cancel.check()
             finally:
-                client.cancel(futures)
+                client.cancel(list(running))
         finally:
             client.close()
             if cluster is not None:
@@ -197,7 +355,7 @@ def kept_open(executor: Executor) -> Iterator[Any]:
     if isinstance(executor, LocalExecutor) and executor.workers > 1:
         context = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(
-            max_workers=executor.workers, mp_context=context, initializer=_ignore_sigint
+            max_workers=executor.workers, mp_context=context, initializer=_worker_init
         )
         try:
             yield _OpenPool(pool, executor.workers)

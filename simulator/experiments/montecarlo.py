@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from simulator.experiments.jobs import (
     fingerprint,
     progress_enabled,
     run_jobs,
+    test_point,
 )
 from simulator.experiments.provenance import git_revision, json_default, package_versions
 from simulator.metrics import summarize
@@ -32,6 +35,48 @@ from simulator.results import MONTHLY, MONTHLY_COLUMNS
 #: Checkpoints of a run: ``<run dir>/replications/rep-NNNN.parquet``.
 REPLICATION_DIR = "replications"
 
+#: Environment variable that turns the engine's debug mode on (``1``/``true``): the invariants
+#: of ``simulator.invariants`` are checked after every simulated month.
+DEBUG_ENV = "JOURNEY_SIM_DEBUG"
+
+#: Output files of a complete run, and of a partial one (interrupted, or with replications that
+#: failed): partial results never carry a complete run's names.
+OUTPUT_NAMES: dict[bool, dict[str, str]] = {
+    False: {
+        "monthly": "monthly.parquet",
+        "csv": "monthly.csv",
+        "summary": "summary.json",
+        "plots": "plots",
+    },
+    True: {
+        "monthly": "monthly.partial.parquet",
+        "csv": "monthly.partial.csv",
+        "summary": "summary.partial.json",
+        "plots": "plots.partial",
+    },
+}
+
+
+def is_partial(run_dir: str | Path) -> bool:
+    """Whether a run directory's last run stopped before its end: it holds partial outputs
+    (``monthly.partial.parquet``), or a summary saying so (runs saved before the names)."""
+    run_dir = Path(run_dir)
+    if (run_dir / OUTPUT_NAMES[True]["monthly"]).exists():
+        return True
+    summary = run_dir / OUTPUT_NAMES[False]["summary"]
+    if summary.exists():
+        try:
+            doc = json.loads(summary.read_text())
+        except ValueError:
+            return True  # unreadable: not a finished run's summary
+        return bool(doc.get("interrupted") or doc.get("partial"))
+    return False
+
+
+def debug_enabled() -> bool:
+    """Debug mode from ``$JOURNEY_SIM_DEBUG``."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
 
 def study_key(params: ScenarioParams) -> str:
     """Fingerprint of what a replication's table depends on: every scenario parameter but the
@@ -40,15 +85,45 @@ def study_key(params: ScenarioParams) -> str:
 
 
 def run_replication(
-    task: tuple[ScenarioParams, int], on_tick: Callable[[], object] | None = None
+    task: tuple[ScenarioParams, int] | tuple[ScenarioParams, int, bool],
+    on_tick: Callable[[], object] | None = None,
 ) -> pd.DataFrame:
     """Simulate one replication of a scenario; the monthly table of that replication.
 
-    ``on_tick`` is called after every simulated month (progress reporting in this process).
+    ``task`` is (params, replication) or (params, replication, debug). ``on_tick`` is called
+    after every simulated month (progress and cancellation in this process). In debug mode
+    the invariants of ``simulator.invariants`` are checked after every month.
+
+    Raises:
+        simulator.invariants.InvariantError: debug mode, an invariant broken (month and persona
+            named).
     """
-    params, replication = task
+    params, replication, *rest = task
+    debug = bool(rest and rest[0])
+    test_point("replication", replication)
     model = JourneyModel(params, replication=replication)
-    model.run(on_month=on_tick)
+    if not debug:
+        model.run(on_month=on_tick)
+        return records_to_frame(model.records)
+    from simulator.invariants import InvariantError, check
+
+    sizes = {a.persona.name: a.rows.stop - a.rows.start for a in model.persona_agents}
+    last: list[pd.DataFrame] = []
+
+    def month_checked() -> None:
+        month = records_to_frame(model.records[-len(sizes) :])
+        try:
+            check(month, sizes, last[0] if last else None)
+        except InvariantError as exc:
+            raise InvariantError(
+                f"debug: {params.scenario_name}, replication {replication} (seed {params.seed}),"
+                f" month {model.month}: {exc}"
+            ) from None
+        last[:] = [month]
+        if on_tick is not None:
+            on_tick()
+
+    model.run(on_month=month_checked)
     return records_to_frame(model.records)
 
 
@@ -87,6 +162,7 @@ def simulate(
     progress: bool | None = None,
     executor: Executor | None = None,
     replications: Iterable[int] | None = None,
+    debug: bool | None = None,
 ) -> SimulationResult:
     """Run every replication of a scenario and collect the monthly table.
 
@@ -101,14 +177,19 @@ def simulate(
         executor: where replications run (default: the config's ``executor``; serial for
             parameters).
         replications: which replications to run (default: all of ``replications``).
+        debug: check the invariants of ``simulator.invariants`` after every simulated month
+            (default: ``$JOURNEY_SIM_DEBUG``); the table is the same.
 
     Returns:
         SimulationResult with the tidy monthly table.
 
     Raises:
-        simulator.experiments.jobs.Interrupted: on Ctrl-C, with the finished replications.
+        simulator.experiments.jobs.Interrupted: on Ctrl-C or SIGTERM, with the finished
+            replications (stopped between months, never inside a checkpoint write).
+        simulator.experiments.jobs.JobsFailed: replications failed on every attempt (their
+            seeds and errors in the message), with the finished ones.
         simulator.experiments.jobs.CheckpointMismatch: ``checkpoint_dir`` holds another
-            scenario's replications.
+            scenario's replications (named in the message; never merged).
     """
     if isinstance(cfg, DictConfig):
         params, settings, config = read_config(cfg)
@@ -120,12 +201,16 @@ def simulate(
         executor = executor or SerialExecutor()
         show = progress_enabled("auto") if progress is None else progress
     reps = list(range(params.replications) if replications is None else replications)
+    debug = debug_enabled() if debug is None else debug
     store = None
     if checkpoint_dir is not None:
-        store = CheckpointStore(Path(checkpoint_dir) / REPLICATION_DIR, study_key(params))
+        about = {"scenario": params.scenario_name, "seed": params.seed, "months": params.months}
+        store = CheckpointStore(
+            Path(checkpoint_dir) / REPLICATION_DIR, study_key(params), about=about
+        )
     frames = run_jobs(
         run_replication,
-        [(params, r) for r in reps],
+        [(params, r, True) if debug else (params, r) for r in reps],
         executor=executor,
         store=store,
         keys=reps,
@@ -133,6 +218,7 @@ def simulate(
         units=params.months,
         desc=f"{params.scenario_name}: {len(reps)} replications",
         unit="month",
+        describe=lambda task: f"replication {task[1]} (seed {task[0].seed})",
     )
     return SimulationResult(assemble(frames, params), params, config, output=output)
 
@@ -160,21 +246,33 @@ class SimulationResult:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
         return summarize(self.monthly, self.params.finance.discount_rate)
 
+    @property
+    def partial(self) -> bool:
+        """Whether this result lacks replications it was asked for (interrupted, failed)."""
+        return bool(self.meta.get("interrupted") or self.meta.get("partial"))
+
     def save(
         self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None
     ) -> Path:
         """Write ``monthly.parquet`` (and ``monthly.csv``), ``summary.json`` with config, seed,
         package versions and git revision, and the standard plots under ``plots/``.
 
+        A partial result (``meta`` says ``interrupted`` or ``partial``) is written as
+        ``monthly.partial.parquet``, ``summary.partial.json`` and ``plots.partial/``, so it is
+        never taken for a complete run; a complete result removes the partial files a stopped
+        run left. Every file is written atomically (a temporary file and a rename).
+
         ``csv`` and ``plots`` default to the config's ``output`` (no CSV, plots, without one).
         """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
+        names = OUTPUT_NAMES[self.partial]
         csv = (self.output.csv if self.output else False) if csv is None else csv
         plots = (self.output.plots if self.output else True) if plots is None else plots
-        atomic_write(out / "monthly.parquet", lambda p: self.monthly.to_parquet(p, index=False))
+        test_point("save", names["monthly"])
+        atomic_write(out / names["monthly"], lambda p: self.monthly.to_parquet(p, index=False))
         if csv:
-            atomic_write(out / "monthly.csv", lambda p: self.monthly.to_csv(p, index=False))
+            atomic_write(out / names["csv"], lambda p: self.monthly.to_csv(p, index=False))
         replications = int(self.monthly["replication"].nunique()) if len(self.monthly) else 0
         doc = {
             "scenario": self.params.scenario_name,
@@ -182,6 +280,7 @@ class SimulationResult:
             "months": self.params.months,
             "replications": replications,
             "replications_requested": self.params.replications,
+            "partial": self.partial,
             "summary": self.summary() if len(self.monthly) else {},
             "config": self.config,
             "versions": package_versions(),
@@ -191,14 +290,39 @@ class SimulationResult:
             **self.meta,
         }
         atomic_write(
-            out / "summary.json",
+            out / names["summary"],
             lambda p: p.write_text(json.dumps(doc, indent=2, default=json_default)),
         )
         if plots and len(self.monthly):
-            from simulator.plots import save_standard_plots
-
-            save_standard_plots(self.monthly, out / "plots")
+            test_point("save", names["plots"])
+            save_plots_atomically(self.monthly, out / names["plots"])
+        if not self.partial:
+            for name in OUTPUT_NAMES[True].values():
+                stale = out / name
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    stale.unlink(missing_ok=True)
         return out
+
+
+def save_plots_atomically(monthly: pd.DataFrame, directory: Path) -> list[Path]:
+    """The standard plots (``simulator.plots.save_standard_plots``) drawn into a hidden folder
+    beside ``directory``, then each moved into place with an atomic rename."""
+    from simulator.plots import save_standard_plots
+
+    staging = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        drawn = save_standard_plots(monthly, staging)
+        directory.mkdir(parents=True, exist_ok=True)
+        placed = []
+        for path in drawn:
+            os.replace(path, directory / path.name)
+            placed.append(directory / path.name)
+        return placed
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_checkpoint(directory: str | Path) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from simulator.errors import ConfigError
 from simulator.experiments.executors import Executor
-from simulator.experiments.montecarlo import simulate
+from simulator.experiments.montecarlo import OUTPUT_NAMES, simulate
 from simulator.experiments.provenance import git_revision
 from simulator.params import scenario_params
 from simulator.params.run import split_tree
@@ -28,10 +28,11 @@ def replay(
     """Re-simulate a saved run: (saved table, replayed table, saved summary).
 
     The scenario is rebuilt from the resolved config stored in ``summary.json`` (its run
-    settings are not used); the replications are those present in ``monthly.parquet``.
+    settings are not used); the replications are those present in ``monthly.parquet``. A
+    directory holding only a stopped run's partial outputs (``monthly.partial.parquet``,
+    ``summary.partial.json``) is replayed from those; the summary returned says ``partial``.
     """
-    run_dir = Path(run_dir)
-    summary_file, table_file = run_dir / "summary.json", run_dir / "monthly.parquet"
+    summary_file, table_file = run_files(run_dir)
     for need in (summary_file, table_file):
         if not need.exists():
             raise ReplayError(f"{need} not found: dir must be a run directory of journey-sim")
@@ -44,6 +45,17 @@ def replay(
     reps = sorted(int(r) for r in saved["replication"].unique())
     replayed = simulate(params, executor=executor, progress=progress, replications=reps).monthly
     return saved, replayed, doc
+
+
+def run_files(run_dir: str | Path) -> tuple[Path, Path]:
+    """(summary, table) of a run directory: the complete run's, else a partial run's."""
+    run_dir = Path(run_dir)
+    names = OUTPUT_NAMES[False]
+    if not (run_dir / names["monthly"]).exists():
+        partial = OUTPUT_NAMES[True]
+        if (run_dir / partial["monthly"]).exists():
+            names = partial
+    return run_dir / names["summary"], run_dir / names["monthly"]
 
 
 def first_difference(saved: pd.DataFrame, replayed: pd.DataFrame) -> str | None:
@@ -75,12 +87,17 @@ def replay_run(
 ) -> int:
     """Replay ``run_dir`` and say whether its table is reproduced; the exit code (0 identical,
     1 different, 2 not replayable)."""
-    table = Path(run_dir) / "monthly.parquet"
+    table = run_files(run_dir)[1]
     try:
         saved, replayed, doc = replay(run_dir, executor=executor, progress=progress)
     except (ReplayError, ConfigError) as exc:
         print(f"journey-sim: replay: {exc}", file=sys.stderr)
         return 2
+    if doc.get("partial") or doc.get("interrupted"):
+        print(
+            f"replay: note: {table} is a partial run ({doc.get('replications')} of "
+            f"{doc.get('replications_requested')} replications: it was stopped before its end)"
+        )
     now = git_revision()
     if doc.get("git_revision") and now and doc["git_revision"] != now:
         print(f"replay: note: saved at git revision {doc['git_revision']}, replayed at {now}")

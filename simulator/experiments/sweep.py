@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from simulator.experiments.montecarlo import is_partial
 from simulator.metrics import company_totals, replication_metrics
 
 #: Files ``aggregate_sweep`` writes into the sweep directory.
@@ -25,9 +27,12 @@ def aggregate_sweep(sweep_dir: str | Path) -> int:
     directory; writes nothing when no job has a table.
     """
     sweep_dir = Path(sweep_dir)
-    frames, metrics = [], []
+    frames, metrics, partial = [], [], []
     for job_dir in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
         table = job_dir / "monthly.parquet"
+        if is_partial(job_dir):  # a stopped job: its outputs are partial, never aggregated
+            partial.append(job_dir.name)
+            continue
         if not table.exists():
             continue
         monthly = pd.read_parquet(table)
@@ -41,6 +46,12 @@ def aggregate_sweep(sweep_dir: str | Path) -> int:
                 frame[key] = value
         frames.append(monthly)
         metrics.append(per_rep)
+    if partial:
+        print(
+            f"journey-sim: not aggregated, partial (stopped before their end): "
+            f"{', '.join(partial)}; rerun them to complete them",
+            file=sys.stderr,
+        )
     if frames:
         pd.concat(frames, ignore_index=True).to_parquet(sweep_dir / SWEEP_MONTHLY)
         pd.concat(metrics, ignore_index=True).to_csv(sweep_dir / SWEEP_SUMMARY, index=False)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -19,18 +20,27 @@ from simulator.config import load_config
 from simulator.errors import ConfigError
 from simulator.experiments.compare import compare
 from simulator.experiments.executors import make_executor
-from simulator.experiments.jobs import CheckpointMismatch, progress_enabled, sigint_held
+from simulator.experiments.jobs import (
+    CheckpointMismatch,
+    Interrupted,
+    JobsFailed,
+    atomic_write,
+    cancellation,
+    exit_code,
+    progress_enabled,
+    signal_name,
+)
 from simulator.experiments.montecarlo import (
+    OUTPUT_NAMES,
     SimulationResult,
     assemble,
-    load_checkpoint,
     simulate,
 )
 from simulator.experiments.replay import replay_run
 from simulator.experiments.sweep import aggregate_sweep
 from simulator.formatting import format_value
 from simulator.metrics import HEADLINE
-from simulator.params import read_config
+from simulator.params import ScenarioParams, read_config
 from simulator.params.run import RunSettings
 
 #: Metrics the CLI prints after a run.
@@ -85,7 +95,13 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
 
 def run(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
     """``task=run``: simulate the scenario into ``out_dir`` (resuming the replications already
-    there), save the outputs and print the summary. Ctrl-C keeps finished replications (130)."""
+    there), save the outputs and print the summary.
+
+    Ctrl-C (exit 130) or SIGTERM (143) stop the run between months; the finished replications
+    are kept and saved as partial outputs (``monthly.partial.parquet``...), one line says how
+    many; running the same command again resumes. Replications that fail on every attempt are
+    named with their seeds (exit 1), the others saved as partial outputs.
+    """
     try:
         params, _, config = read_config(cfg)
     except ConfigError as exc:
@@ -96,29 +112,58 @@ def run(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
                 f"note: events.{name} is in month {event.month}, after the horizon "
                 f"({params.months} months): it does not happen in this run"
             )
-    try:
-        result = simulate(cfg, checkpoint_dir=out_dir)
-    except CheckpointMismatch as exc:
-        return _fail(f"cannot resume: {exc}")
-    except KeyboardInterrupt as exc:
-        with sigint_held(reraise=False):
-            finished = getattr(exc, "results", None)
-            partial = assemble(finished.values(), params) if finished else load_checkpoint(out_dir)
-            partial = partial[partial["replication"] < params.replications]
-            done = int(partial["replication"].nunique()) if len(partial) else 0
-            if done:
-                SimulationResult(
-                    partial, params, config, meta={"interrupted": True}, output=settings.output
-                ).save(out_dir)
-        print(
-            f"\njourney-sim: interrupted; {done} of {params.replications} replications kept "
-            f"in {out_dir}/",
-            file=sys.stderr,
-        )
-        return 130
-    result.save(out_dir)
-    print(format_summary(result, out_dir))
+    with cancellation() as cancel:
+        try:
+            result = simulate(cfg, checkpoint_dir=out_dir)
+        except CheckpointMismatch as exc:
+            return _fail(f"cannot resume: {exc}")
+        except (Interrupted, JobsFailed) as exc:
+            done = _save_partial(exc.results.values(), params, config, settings, out_dir, exc)
+            kept = f"{done} of {params.replications} replications kept"
+            where = f"in {out_dir}/{OUTPUT_NAMES[True]['monthly']}" if done else "in none"
+            if isinstance(exc, JobsFailed):
+                for line in exc.failures:
+                    _fail(line)
+                return _fail(f"{len(exc.failures)} replication(s) failed; {kept} {where}", 1)
+            print(
+                f"\njourney-sim: interrupted ({signal_name(exc.signum)}); {kept} {where}; "
+                "run the same command again to resume",
+                file=sys.stderr,
+            )
+            return exit_code(exc.signum)
+        result.save(out_dir)
+        print(format_summary(result, out_dir))
+        if cancel.requested:  # arrived while saving: the outputs are complete all the same
+            assert cancel.signum is not None
+            print(
+                f"journey-sim: {signal_name(cancel.signum)} while saving; all "
+                f"{params.replications} replications were finished and saved",
+                file=sys.stderr,
+            )
+            return exit_code(cancel.signum)
     return 0
+
+
+def _save_partial(
+    frames: Iterable[pd.DataFrame],
+    params: ScenarioParams,
+    config: dict | None,
+    settings: RunSettings,
+    out_dir: Path,
+    why: Interrupted | JobsFailed,
+) -> int:
+    """Save the replications a stopped run finished as partial outputs; how many."""
+    partial = assemble(list(frames), params)
+    partial = partial[partial["replication"] < params.replications]
+    done = int(partial["replication"].nunique()) if len(partial) else 0
+    if done:
+        meta: dict[str, object] = {"partial": True}
+        if isinstance(why, Interrupted):
+            meta |= {"interrupted": True, "signal": signal_name(why.signum)}
+        else:
+            meta |= {"failures": why.failures}
+        SimulationResult(partial, params, config, meta=meta, output=settings.output).save(out_dir)
+    return done
 
 
 def replay(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
@@ -163,29 +208,50 @@ def compare_scenarios(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
     if problems:
         return _fail(str(ConfigError(problems)))
     base, *variants = names
-    try:
-        result = compare(
-            configs[base],
-            {name: configs[name] for name in variants},
-            baseline=base,
-            progress=progress_enabled(settings.progress),
-        )
-    except ConfigError as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        print("\njourney-sim: interrupted; no comparison written", file=sys.stderr)
-        return 130
-    result.save(out_dir)
-    if settings.output.plots:
-        from simulator.plots import plot_comparison
+    with cancellation() as cancel:
+        try:
+            result = compare(
+                configs[base],
+                {name: configs[name] for name in variants},
+                baseline=base,
+                progress=progress_enabled(settings.progress),
+            )
+        except ConfigError as exc:
+            return _fail(str(exc))
+        except Interrupted as exc:
+            print(
+                f"\njourney-sim: interrupted ({signal_name(exc.signum)}); no comparison written "
+                "(a comparison of part of the replications would not be paired)",
+                file=sys.stderr,
+            )
+            return exit_code(exc.signum)
+        except JobsFailed as exc:
+            for line in exc.failures:
+                _fail(line)
+            return _fail("no comparison written", 1)
+        result.save(out_dir)
+        if settings.output.plots:
+            from simulator.plots import plot_comparison
 
-        fig = plot_comparison(result.table)
-        (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-        fig.tight_layout()
-        fig.savefig(out_dir / "plots" / "comparison.png", dpi=110)
-    print(result.format())
-    print(f"\noutputs: {out_dir}/\n  comparison.csv  comparison.parquet  paired.parquet", end="")
-    print("  plots/comparison.png" if settings.output.plots else "")
+            fig = plot_comparison(result.table)
+            (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+            fig.tight_layout()
+            atomic_write(
+                out_dir / "plots" / "comparison.png",
+                lambda p: fig.savefig(p, dpi=110, format="png"),
+            )
+        print(result.format())
+        print(
+            f"\noutputs: {out_dir}/\n  comparison.csv  comparison.parquet  paired.parquet", end=""
+        )
+        print("  plots/comparison.png" if settings.output.plots else "")
+        if cancel.requested:
+            assert cancel.signum is not None
+            print(
+                f"journey-sim: {signal_name(cancel.signum)} while saving; the comparison was saved",
+                file=sys.stderr,
+            )
+            return exit_code(cancel.signum)
     return 0
 
 
