@@ -27,6 +27,7 @@ import json
 import os
 import socket
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -463,6 +464,8 @@ def serve(params: ScenarioParams, host: str, port: int, out_dir: Path) -> int:
     path.write_text(json.dumps(params.model_dump(mode="json"), indent=1))
     os.environ[SCENARIO_ENV] = str(path.resolve())
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "false")
+    # Solara warns, per page load, that a loopback http server cannot set samesite=none cookies
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
     port = port or free_port(host)
     from solara.__main__ import run
 
