@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench bench-quick baseline clean
+.PHONY: run test test-fast lint format bench bench-quick baseline clean dashboard browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,26 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/journey-sim $(ARGS)
 
-## test: the whole test suite, slow statistical tests included
-test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+## dashboard: the interactive dashboard on http://127.0.0.1:8765/ (ARGS="scenario=support_cut ...")
+dashboard: $(STAMP)
+	$(BIN)/journey-sim task=dashboard $(ARGS)
+
+## browser: Debian's chromium + chromedriver for the dashboard's browser test, when missing
+## (apt-get as root; elsewhere the test is skipped, and fails in CI)
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver (Debian) for the dashboard's browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "note: chromium or chromedriver missing (apt-get install chromium chromium-driver): the browser test is skipped"; fi
+
+## test: the whole test suite, slow statistical tests included, and the notebooks executed
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -n 2 -q --nbmake tests notebooks
 
 ## test-fast: skip the slow statistical tests
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+test-fast: $(STAMP) browser
+	$(BIN)/python -m pytest -n 2 -q -m "not slow" --nbmake tests notebooks
 
 ## lint: ruff check and format check of the whole repo (also run by the test suite)
 lint: $(STAMP)

@@ -13,6 +13,7 @@ range, NaN or infinite is refused with ``must be in [lo, hi], got value``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -62,14 +63,27 @@ def _number_checker(lo: float, hi: float, lo_open: bool, whole: bool) -> Any:
     return check
 
 
+@dataclass(frozen=True)
+class Range:
+    """The allowed range of a ``Number`` or ``Whole``, kept in its type's metadata so that
+    tools (the dashboard's sliders) can read it: ``simulator.params.ranges.range_of``."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    whole: bool = False
+
+
 def Number(lo: float, hi: float, *, lo_open: bool = False) -> Any:
     """A finite number in [lo, hi] ((lo, hi] with ``lo_open``)."""
-    return Annotated[float, BeforeValidator(_number_checker(lo, hi, lo_open, whole=False))]
+    check = BeforeValidator(_number_checker(lo, hi, lo_open, whole=False))
+    return Annotated[float, check, Range(lo, hi, lo_open)]
 
 
 def Whole(lo: int, hi: int) -> Any:
     """A whole number in [lo, hi] (3.0 is accepted as 3)."""
-    return Annotated[int, BeforeValidator(_number_checker(lo, hi, False, whole=True))]
+    check = BeforeValidator(_number_checker(lo, hi, False, whole=True))
+    return Annotated[int, check, Range(lo, hi, whole=True)]
 
 
 def _switch(value: Any) -> bool:

@@ -280,3 +280,112 @@ def plot_calibration(
     _finish(ax, "share of the cohort still active", "observed vs fitted survival")
     ax.set_xlabel("periods since acquisition")
     return fig
+
+
+# ---------------------------------------------------------------------------- dashboard views
+def _totals_median(monthly: pd.DataFrame) -> pd.DataFrame:
+    """Company totals per month, median across replications."""
+    return company_totals(monthly).groupby("month").median(numeric_only=True)
+
+
+def plot_mrr_by_persona(
+    monthly: pd.DataFrame, ax: Axes | None = None, baseline: pd.DataFrame | None = None
+) -> Figure:
+    """MRR at the end of each month by persona (median across replications): one line per
+    persona; with ``baseline`` (same personas), its lines dashed in the same colours."""
+    fig, ax = _axes(ax)
+    mrr = MONTHLY["mrr_end"]
+    for i, (persona, g) in enumerate(monthly.groupby("persona", sort=False)):
+        med = g.groupby("month")["mrr_end"].median()
+        color = f"C{i}"
+        ax.plot(med.index, med, color=color, lw=1.8, label=str(persona))
+        if baseline is not None:
+            b = baseline[baseline["persona"] == persona].groupby("month")["mrr_end"].median()
+            ax.plot(b.index, b, "--", color=color, lw=1.0, label=f"{persona} (baseline)")
+    _finish(ax, f"{mrr.title} ({mrr.unit})", "MRR by persona", loc="upper left", ncol=2)
+    return fig
+
+
+def plot_funnel(
+    monthly: pd.DataFrame, ax: Axes | None = None, baseline: pd.DataFrame | None = None
+) -> Figure:
+    """Accounts in each journey stage at the last month (company totals, median across
+    replications), on a log scale (the lost prospects outnumber the paying stages), the
+    unaware market left out (the title gives it); with ``baseline``, its counts as outlined
+    bars."""
+    from simulator.results import STAGE_COLUMNS
+
+    fig, ax = _axes(ax)
+    last = _totals_median(monthly).iloc[-1]
+    stages = [c for c in STAGE_COLUMNS if c != "n_unaware"]
+    y = np.arange(len(stages))[::-1]
+    counts = np.array([last[c] for c in stages], dtype=float)
+    ax.barh(y, np.maximum(counts, 0.5), color="#2a9d8f", label="these settings")
+    if baseline is not None:
+        b = _totals_median(baseline).iloc[-1]
+        base = np.array([b[c] for c in stages], dtype=float)
+        ax.barh(y, np.maximum(base, 0.5), fill=False, edgecolor="black", lw=1.2, label="baseline")
+    for yi, n in zip(y, counts, strict=True):
+        ax.text(max(n, 0.5) * 1.1, yi, f"{n:,.0f}", va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(0.5, max(10.0, float(counts.max())) * 8)
+    ax.set_yticks(y, [MONTHLY[c].title for c in stages])
+    ax.set_xlabel(f"{MONTHLY['n_active'].unit} (log scale)")
+    unaware = int(last["n_unaware"])
+    ax.set_title(f"Accounts by stage, month {int(last.name)} (unaware: {unaware:,})")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
+def plot_support(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """The support desk month by month (company totals, median across replications): tickets
+    arriving, tickets worked and the backlog carried over (left axis), and the share of
+    tickets breaching the SLA (right axis, %)."""
+    fig, ax = _axes(ax)
+    med = _totals_median(monthly)
+    for col, style in (("tickets", "-"), ("tickets_worked", ":"), ("support_backlog", "--")):
+        ax.plot(med.index, med[col], style, lw=1.5, label=MONTHLY[col].title)
+    breach = _monthly_share(med["sla_breaches"], med["tickets"])
+    right = ax.twinx()
+    right.plot(med.index, breach, color="#e76f51", lw=2, label="SLA breaches (%)")
+    right.set_ylabel("% of tickets breaching the SLA", color="#e76f51")
+    right.set_ylim(0, max(5.0, float(np.nanmax(breach, initial=0.0)) * 1.2))
+    _finish(ax, MONTHLY["tickets"].unit, "Support queue and SLA", loc="upper left")
+    right.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def _monthly_share(num: pd.Series, den: pd.Series) -> np.ndarray:
+    """100 × num / den month by month, 0 where den is 0."""
+    n, d = num.to_numpy(dtype=float), den.to_numpy(dtype=float)
+    return 100 * np.divide(n, d, out=np.zeros(len(d)), where=d > 0)
+
+
+def paired_difference(monthly: pd.DataFrame, baseline: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Company total of ``column`` minus the baseline's, per replication and month (the two
+    tables share replications: common random numbers); P10, median and P90 per month."""
+    a = company_totals(monthly).set_index(["replication", "month"])[column]
+    b = company_totals(baseline).set_index(["replication", "month"])[column]
+    diff = (a - b).dropna()
+    return diff.groupby(level="month").quantile([0.1, 0.5, 0.9]).unstack()
+
+
+def plot_difference(
+    monthly: pd.DataFrame, baseline: pd.DataFrame, column: str, ax: Axes | None = None
+) -> Figure:
+    """The paired difference of a company total (these settings − the baseline, same random
+    numbers) month by month: the median as bars, its P10-P90 as error bars."""
+    fig, ax = _axes(ax)
+    q = paired_difference(monthly, baseline, column)
+    mid = q[0.5].to_numpy(dtype=float)
+    err = np.vstack([mid - q[0.1].to_numpy(float), q[0.9].to_numpy(float) - mid])
+    colors = np.where(mid >= 0, "#2a9d8f", "#e76f51")
+    ax.bar(q.index, mid, yerr=err, color=colors, capsize=2)
+    ax.axhline(0.0, color="0.2", lw=0.8)
+    col = MONTHLY[column]
+    ax.set_xlabel("month")
+    ax.set_ylabel(col.unit)
+    ax.set_title(f"{col.title}: these settings − baseline")
+    ax.grid(alpha=0.3)
+    return fig

@@ -57,7 +57,7 @@ def test_help_lists_every_task(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     for task in TASKS.values():
         assert any(line.split() == [task.name, *task.help.split()] for line in lines), task.name
-    assert "task: aggregate, calibrate, compare, optimize, replay, run" in proc.stdout
+    assert f"task: {', '.join(sorted(TASKS))}" in proc.stdout  # the config group
 
 
 def test_unknown_task_is_one_clear_error(tmp_path: Path) -> None:
@@ -318,3 +318,13 @@ def test_calibrate_refuses_a_bad_csv_before_fitting(tmp_path: Path) -> None:
     assert not (tmp_path / "cal" / "fit.csv").exists()
     proc = run_cli("task=calibrate", cwd=tmp_path)
     assert proc.returncode == 2 and "task=calibrate needs data" in proc.stderr
+
+
+# ---------------------------------------------------------------------------- dashboard
+def test_dashboard_bad_settings_are_one_clear_error(tmp_path: Path) -> None:
+    proc = run_cli("task=dashboard", "dashboard.port=70000", "months=0", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "dashboard.port: must be in [0, 65,535], got 70000" in proc.stderr
+    assert "months: must be in [1, 1200], got 0" in proc.stderr
+    proc = run_cli("+dashboard={host: 127.0.0.1, port: 1}", *SMALL, cwd=tmp_path)
+    assert proc.returncode == 2 and "only task=dashboard reads dashboard" in proc.stderr

@@ -316,6 +316,20 @@ def calibrate_data(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
     return 0
 
 
+def dashboard(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=dashboard``: serve the interactive dashboard (``simulator.dashboard``: Mesa's
+    SolaraViz with the levers as sliders) for the composed scenario on
+    ``http://<dashboard.host>:<dashboard.port>/`` until Ctrl-C."""
+    try:
+        params, _, _ = read_config(cfg)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    from simulator.dashboard import serve
+
+    assert settings.dashboard is not None
+    return serve(params, settings.dashboard.host, settings.dashboard.port, out_dir)
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -346,5 +360,6 @@ TASKS: dict[str, Task] = {
             calibrate_data,
             "fit retention (sBG) per persona to observed cohorts: data=<csv>",
         ),
+        Task("dashboard", dashboard, "interactive dashboard in the browser (dashboard.port=8765)"),
     )
 }

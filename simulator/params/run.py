@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from simulator.bounds import Whole
+from simulator.params.dashboard import DashboardSettings
 from simulator.params.optimize import OptimizeSettings
 
 #: Executors by their ``_target_`` in ``configs/executor/``, with the settings each one takes.
@@ -36,7 +37,7 @@ ExecutorTarget = Literal[
 ]
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
-TaskName = Literal["run", "replay", "aggregate", "compare", "optimize", "calibrate"]
+TaskName = Literal["run", "replay", "aggregate", "compare", "optimize", "calibrate", "dashboard"]
 
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
@@ -118,6 +119,8 @@ class RunSettings(_Strict):
             raise ValueError(f"only task=calibrate reads {info.field_name}")
         return value
 
+    dashboard: DashboardSettings | None = None  # task=dashboard: host and port of the server
+
     @field_validator("scenarios")
     @classmethod
     def _scenarios_for_compare(
@@ -130,6 +133,18 @@ class RunSettings(_Strict):
             raise ValueError(f"a scenario is named twice in {value}")
         if task is not None and task != "compare" and value is not None:
             raise ValueError("only task=compare reads scenarios")
+        return value
+
+    @field_validator("dashboard")
+    @classmethod
+    def _dashboard_for_its_task(
+        cls, value: DashboardSettings | None, info: ValidationInfo
+    ) -> DashboardSettings | None:
+        task = info.data.get("task")
+        if task == "dashboard" and value is None:
+            raise ValueError("task=dashboard needs dashboard (configs/task/dashboard.yaml)")
+        if task is not None and task != "dashboard" and value is not None:
+            raise ValueError("only task=dashboard reads dashboard")
         return value
 
     @field_validator("dir")
