@@ -54,7 +54,7 @@ def decide(model: JourneyModel) -> None:
             reputation,
             referral_utility,
             p.outside_utility + (d.free_value if freemium else 0.0),
-            book.list_price,
+            book.decision_price,  # (a usage plan's expected bill: ``pricing.PriceBook``)
             book.per_seat,
             book.plan_values(p),
             p.price_multiplier,
