@@ -88,7 +88,8 @@ class PromoEvent(Section):
 class DecisionChange(Section):
     """A persona's decision stage changes from ``month`` on (e.g. a freemium launch, a trial
     that starts asking for a card): the decision path (``personas.<name>.decision.path``),
-    its months and whether a trial requires a card; null keeps the persona's own value.
+    its months, whether a trial requires a card, and the free tier's value and monthly drop;
+    null keeps the persona's own value.
     Prospects already in a trial or sales cycle decide at its end by the new rules (after a
     freemium launch, those who do not buy stay on the free tier); prospects entering the
     decision from ``month`` on follow the new path and length."""
@@ -97,8 +98,10 @@ class DecisionChange(Section):
     month: Whole(1, 100_000)
     persona: Name
     decision_path: OneOf(*DecisionPath) | None
-    decision_months: Whole(0, 24) | None
+    decision_months: Whole(0, 24) | None  # trial / sales cycle length; freemium: between decisions
     card_required: Switch | None
+    free_value: Number(-20, 20) | None  # freemium: utility of staying on the free tier
+    free_drop: Prob | None  # freemium: monthly probability a free user leaves
 
 
 class OnboardingQuality(Section):
@@ -178,6 +181,8 @@ def _decision_change(model: JourneyModel, event: DecisionChange) -> None:
         "path": event.decision_path,
         "months": event.decision_months,
         "card_required": event.card_required,
+        "free_value": event.free_value,
+        "free_drop": event.free_drop,
     }
     for agent in model.persona_agents:
         if agent.persona.name != event.persona:
