@@ -235,6 +235,11 @@ def apply_events(model: JourneyModel) -> None:
     for event in model.event_schedule:
         if event.month == model.month:
             HANDLERS[event.type](model, event)
+    if model.promos:  # the decision weighs a running promotion (``PriceBook.promo_factor``)
+        running = [p for p in model.promos if p.running(model.month)]
+        model.price_book.promo_factor = (
+            1.0 - running[0].discount * min(running[0].discount_months, 12) / 12 if running else 1.0
+        )
 
 
 MECHANISM = Mechanism(

@@ -32,8 +32,10 @@ Promotions (``events.<name>: {type: promo, ...}``, ``simulator.mechanisms.events
 customers who start paying monthly while a promo runs pay list × (1 - ``discount``) for
 ``discount_months`` months (their MRR at the end of the month they buy and the next
 ``discount_months`` - 1 months), then list (``promo_started`` here, ``promo_step_ups`` in
-billing). The promo price is locked through price changes during the promo (``price_locked``,
-``offer_end`` = the step-up month); at the step-up the account moves to today's list price (a
+billing). While it runs, the decision weighs the mean bill of the first 12 months: every plan's
+price × (1 - discount × min(discount_months, 12) / 12) (``PriceBook.promo_factor``). The
+promo price is locked through price changes during the promo (``price_locked``, ``offer_end``
+= the step-up month); at the step-up the account moves to today's list price (a
 usage plan: its promo price / (1 - discount), usage kept), booked as expansion MRR, and with
 ``price_effect`` on the rise costs health like any price rise (``health.price_increase_penalty``
 × the relative rise 1 / (1 - discount) - 1): the promo cohort's churn rises at the step-up. A
@@ -122,6 +124,9 @@ class PriceBook:
         self.annual_discount = float(pricing.annual_discount)
         self.n_plans = len(plans)
         self.billed_price = self.list_price.copy()
+        #: 1 - discount × min(discount months, 12) / 12 while a promotion runs, else 1: the
+        #: share of list a new customer pays over its first 12 months (set by the events step).
+        self.promo_factor = 1.0
         # Per persona (by identity: the persona is kept with its entry and checked): plan values,
         # and annual shares at the discount they were computed for.
         self._plan_values: dict[int, tuple[Persona, np.ndarray]] = {}
@@ -151,8 +156,11 @@ class PriceBook:
 
     @property
     def decision_price(self) -> np.ndarray:
-        """Prices the purchase decision weighs (``list_price``; a usage plan's expected bill)."""
-        return self.list_price * self._expected if self.has_usage else self.list_price
+        """Prices the purchase decision weighs: the mean bill of the first 12 months at today's
+        prices (``list_price``; a usage plan's times its expected usage multiple; × the running
+        promotion's ``promo_factor``)."""
+        price = self.list_price * self._expected if self.has_usage else self.list_price
+        return price * self.promo_factor if self.promo_factor != 1.0 else price
 
     def differs_from(self, other: PriceBook) -> bool:
         """Whether any list price differs (the annual discount reaches accounts at renewal)."""
@@ -257,6 +265,7 @@ def usage_growth(agent: PersonaAgent, rows: np.ndarray) -> None:
     t = agent.model.month
     plan = pop.plan[rows].astype(np.int64)
     on_usage = book.usage[np.maximum(plan, 0)] & (plan >= 0) & ~pop.annual[rows]
+    on_usage &= is_paying(pop.stage[rows])
     if not on_usage.any():
         return
     rows, plan = rows[on_usage], plan[on_usage]
