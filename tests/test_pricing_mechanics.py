@@ -199,18 +199,22 @@ def test_an_annual_discount_event_reaches_new_contracts_now_and_the_book_at_rene
 # ---------------------------------------------------------------------------- plan kinds
 def test_per_seat_and_per_account_plans_bill_price_times_seats_and_price() -> None:
     """Enterprise per account at $2,000: its new customers pay 2,000 × the persona multiplier
-    whatever their seats; Pro (per seat) pays 79 × seats."""
+    whatever their seats; Pro (per seat) pays 79 × seats (× 0.83 on annual terms)."""
     model = _model([*STILL, "pricing.plans.enterprise.per_seat=false",
                     "pricing.plans.enterprise.price=2000", "months=6"])  # fmt: skip
     pop = model.population
     names = model.params.pricing.ranked
     model.run()
-    new = _paying(model) & (pop.cohort_month >= 1) & ~pop.annual
+    new = _paying(model) & (pop.cohort_month >= 1)
     ent = np.flatnonzero(new & (pop.plan == names.index("enterprise")))
     pro = np.flatnonzero(new & (pop.plan == names.index("pro")))
     assert ent.size > 5 and pro.size > 5 and pop.seats[ent].max() > 1
-    np.testing.assert_array_equal(pop.mrr[ent], (2000 * _multiplier(model)[ent]).astype(np.float32))
-    np.testing.assert_array_equal(pop.mrr[pro], _list_mrr(model, 79, pro))
+    annual = np.where(pop.annual, 0.83, 1.0)
+    np.testing.assert_allclose(
+        pop.mrr[ent], 2000 * _multiplier(model)[ent] * annual[ent], rtol=1e-6
+    )
+    expected = 79 * _multiplier(model)[pro] * pop.seats[pro] * annual[pro]
+    np.testing.assert_allclose(pop.mrr[pro], expected, rtol=1e-6)
 
 
 def test_a_usage_plan_bills_its_usage_and_the_usage_grows() -> None:

@@ -117,12 +117,12 @@ class OnboardingQuality(Section):
 Event = Annotated[
     PriceChange
     | AnnualDiscount
-    | PromoEvent
-    | DecisionChange
     | SupportCapacity
     | SuccessCapacity
     | Campaign
-    | OnboardingQuality,
+    | OnboardingQuality
+    | PromoEvent
+    | DecisionChange,
     Field(discriminator="type"),
 ]
 
@@ -211,12 +211,12 @@ def _onboarding_quality(model: JourneyModel, event: OnboardingQuality) -> None:
 HANDLERS: dict[str, Callable[[JourneyModel, Any], None]] = {
     "price_change": _price_change,
     "annual_discount": _annual_discount,
-    "promo": _promo,
-    "decision_change": _decision_change,
     "support_capacity": _support_capacity,
     "success_capacity": _success_capacity,
     "campaign": _campaign,
     "onboarding_quality": _onboarding_quality,
+    "promo": _promo,
+    "decision_change": _decision_change,
 }
 
 #: The event types (``events.<name>.type``).
