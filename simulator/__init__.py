@@ -13,12 +13,15 @@ Quick start::
     cmp = compare(cfg, {"price_up": ["pricing.plans.pro.price=109"]})  # paired differences
     print(cmp.format())  # P10/P50/P90 of the paired difference and a verdict, per metric
     curve = price_response(cfg, "pricing.plans.pro.price", [59, 79, 99, 119])  # paired grid
+    opt = optimize(cfg, {"pricing.plans.pro.price": (59, 149)}, objective="ending_arr",
+                   constraints={"max_monthly_logo_churn": 0.05}, trials=24)  # Optuna search
 """
 
 from simulator.config import load_config
 from simulator.errors import ConfigError
 from simulator.experiments.compare import ComparisonResult, compare
 from simulator.experiments.montecarlo import SimulationResult, simulate
+from simulator.experiments.optimize import OptimizationResult, optimize
 from simulator.experiments.response import ResponseResult, price_response
 from simulator.model import JourneyModel
 from simulator.params import replace
@@ -28,11 +31,13 @@ __all__ = [
     "ComparisonResult",
     "ConfigError",
     "JourneyModel",
+    "OptimizationResult",
     "ResponseResult",
     "SimulationResult",
     "Stage",
     "compare",
     "load_config",
+    "optimize",
     "price_response",
     "replace",
     "simulate",

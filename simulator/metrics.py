@@ -206,6 +206,16 @@ METRICS: tuple[Metric, ...] = (
         COST_COLUMNS,
     ),
     Metric(
+        "discounted_gross_profit",
+        "gross profit, discounted (horizon)",
+        "$",
+        "money",
+        "Σ_t (revenue_t − COGS_t − support cost_t) · v^(t−1) over the horizon, v = (1 + "
+        "finance.discount_rate)^(−1/12): gross profit (cash billed less cost of revenue) valued "
+        "at the start of month 1",
+        _MARGIN_COLS,
+    ),
+    Metric(
         "sla_breach_rate",
         "tickets breaching SLA",
         "fraction",
@@ -303,6 +313,18 @@ def discounted_ltv(
     return gross_margin * (within + tail)
 
 
+def discounted_gross_profit(totals: pd.DataFrame, discount_rate: float) -> float:
+    """Gross profit of one replication's months, discounted to the start of month 1 ($).
+
+    Args:
+        totals: one replication's company totals, ordered by month (month 1 first).
+        discount_rate: annual discount rate (``finance.discount_rate``; 0 = undiscounted).
+    """
+    profit = (totals["revenue"] - totals["cogs"] - totals["support_cost"]).to_numpy(dtype=float)
+    v = (1.0 + discount_rate) ** (-1.0 / 12.0)
+    return float(np.sum(profit * v ** np.arange(profit.size)))
+
+
 def replication_metrics(totals: pd.DataFrame, discount_rate: float) -> pd.DataFrame:
     """Headline metrics per scenario and replication, from ``company_totals``: one row per
     replication, one column per metric of ``METRICS`` (after ``scenario`` and ``replication``).
@@ -355,6 +377,7 @@ def replication_metrics(totals: pd.DataFrame, discount_rate: float) -> pd.DataFr
                 ),
                 "revenue": float(revenue),
                 "total_cost": float(g[list(COST_COLUMNS)].sum().sum()),
+                "discounted_gross_profit": discounted_gross_profit(g, discount_rate),
                 "sla_breach_rate": _div(breaches, g["tickets"].sum()),
                 "support_utilisation": _div(
                     g["support_hours"].sum(), g["support_capacity_hours"].sum()

@@ -191,3 +191,92 @@ def plot_response(table: pd.DataFrame, key: str, persona: str, metrics: Sequence
     fig.suptitle(f"response to {key} ({persona}; paired across the grid)")
     fig.tight_layout()
     return fig
+
+
+def _objective_label(objective: str) -> str:
+    known = METRIC_BY_NAME.get(objective)
+    return known.label if known else objective.replace("_", " ")
+
+
+def plot_optimization_history(
+    trials: pd.DataFrame, objective: str, ax: Axes | None = None
+) -> Figure:
+    """An optimisation's history (``simulator.optimize``'s ``trials``): each trial's objective
+    (mean over its replications; feasible filled, infeasible hollow, failed trials left out)
+    and the best feasible value so far as a step line."""
+    fig, ax = _axes(ax, (8, 4.5))
+    done = trials[trials["state"] == "complete"]
+    ok = done[done["feasible"]]
+    bad = done[~done["feasible"]]
+    ax.scatter(ok["trial"], ok["objective"], s=22, color="tab:blue", label="feasible trial")
+    if len(bad):
+        ax.scatter(
+            bad["trial"], bad["objective"], s=22, facecolors="none", edgecolors="tab:red",
+            label="infeasible trial",
+        )  # fmt: skip
+    best = trials["best_so_far"]
+    ax.step(trials["trial"], best, where="post", color="black", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(_objective_label(objective))
+    ax.set_title(f"optimisation history: {_objective_label(objective)} (maximised)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_slices(
+    trials: pd.DataFrame,
+    params: Sequence[str],
+    objective: str,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """Slice plots of an optimisation (``simulator.optimize``'s ``trials``): one panel per
+    searched setting (on ``axes``, one per setting, if given), each trial's objective against
+    that setting's value, coloured by trial number; infeasible trials hollow."""
+    done = trials[trials["state"] == "complete"]
+    if axes is None:
+        fig, grid = plt.subplots(1, len(params), figsize=(4.2 * len(params), 3.8), squeeze=False)
+        axes = list(grid[0])
+    else:
+        axes = list(axes)
+        fig = axes[0].figure
+    last = max(int(trials["trial"].max()), 1) if len(trials) else 1
+    points = None
+    for ax, name in zip(axes, params, strict=True):
+        ok = done[done["feasible"]]
+        bad = done[~done["feasible"]]
+        points = ax.scatter(
+            ok[name], ok["objective"], c=ok["trial"], cmap="viridis", vmin=0, vmax=last, s=24,
+        )  # fmt: skip
+        if len(bad):
+            ax.scatter(
+                bad[name], bad["objective"], s=24, facecolors="none", edgecolors="tab:red",
+                label="infeasible",
+            )  # fmt: skip
+            ax.legend(fontsize=8)
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(_objective_label(objective))
+    if points is not None:
+        fig.colorbar(points, ax=axes, label="trial", fraction=0.04)
+    fig.suptitle(f"{_objective_label(objective)} against each searched setting")
+    return fig
+
+
+def plot_calibration(
+    survival: pd.DataFrame, holdout: int | None = None, ax: Axes | None = None
+) -> Figure:
+    """Observed against fitted survival per persona (``simulator.calibrate.survival_table``:
+    ``persona, period, observed, fitted``): observed shares as markers, the sBG fit as a line
+    of the same colour; ``holdout=K`` marks the end of a backtest's fitting periods."""
+    fig, ax = _axes(ax)
+    for i, (persona, g) in enumerate(survival.groupby("persona", sort=False)):
+        color = f"C{i}"
+        ax.plot(g["period"], g["observed"], "o", ms=4, color=color, label=f"{persona} observed")
+        ax.plot(g["period"], g["fitted"], "-", color=color, label=f"{persona} sBG fit")
+    if holdout is not None:
+        ax.axvline(holdout, color="grey", linestyle="--", linewidth=1, label="backtest: fit ends")
+    ax.set_ylim(0, 1.02)
+    _finish(ax, "share of the cohort still active", "observed vs fitted survival")
+    ax.set_xlabel("periods since acquisition")
+    return fig

@@ -50,6 +50,14 @@ class DecisionPath(StrEnum):
     FREEMIUM = "freemium"  # free tier; non-buyers stay on it and can upgrade later
 
 
+class DecisionRule(StrEnum):
+    """How a deciding prospect picks a plan (``personas.<name>.decision.rule``; see
+    ``simulator.mechanisms.decision``)."""
+
+    LOGIT = "logit"  # multinomial logit on plan value - price sensitivity × price / WTP
+    THRESHOLD = "threshold"  # buys the plan of largest surplus WTP - price per seat, if positive
+
+
 NO_PLAN = -1
 #: ``cohort_month`` of an account that never paid (the book's cohorts are months 0, -1, ...).
 NO_COHORT = int(np.iinfo(np.int16).min)

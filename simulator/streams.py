@@ -41,6 +41,10 @@ STREAMS: tuple[str, ...] = (
     "advocacy",
     "reputation",
     "winback",
+    # each account's own willingness to pay (``personas.*.willingness_to_pay_spread`` > 0): drawn
+    # under month 0's key, so it is the same whenever the account decides (appended last: the
+    # other streams' keys and draws do not move)
+    "willingness_to_pay",
 )
 
 

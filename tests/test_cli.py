@@ -58,7 +58,7 @@ def test_help_lists_every_task(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     for task in TASKS.values():
         assert any(line.split() == [task.name, *task.help.split()] for line in lines), task.name
-    assert "task: aggregate, compare, replay, run" in proc.stdout  # the config group
+    assert "task: aggregate, calibrate, compare, optimize, replay, run" in proc.stdout
 
 
 def test_unknown_task_is_one_clear_error(tmp_path: Path) -> None:
@@ -202,3 +202,104 @@ def test_compare_needs_two_scenarios(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "two or more" in proc.stderr
+
+
+# ------------------------------------------------------------------------------ optimise
+TINY_OPT = ["market.size=8000", "initial.customers=300", "months=3", "replications=3"]
+
+
+def test_optimize_prints_the_optimum_and_writes_the_study(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=optimize",
+        *TINY_OPT,
+        "optimize.trials=4",
+        "optimize.batch=2",
+        "optimize.top=1",
+        "+optimize.space.discount={key: pricing.annual_discount, low: 0.1, high: 0.3}",
+        "hydra.run.dir=opt",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "optimisation of ending_arr (maximised): 4 trials x 3 replications" in proc.stdout
+    assert "searched: discount = pricing.annual_discount in [0.1, 0.3]" in proc.stdout
+    assert "best trial" in proc.stdout and "trials/s" in proc.stdout
+    assert "fresh re-evaluation: seed 43, 3 replications" in proc.stdout
+    out = tmp_path / "opt"
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 4 and {"pro_price", "discount"} <= set(trials.columns)
+    doc = json.loads((out / "optimum.json").read_text())
+    assert doc["objective"] == "ending_arr" and doc["best"]["trial"] in set(trials["trial"])
+    assert doc["settings"]["seed"] == 42 and doc["settings"]["fresh_seed"] == 43
+    assert (out / "plots" / "history.png").stat().st_size > 1000
+    assert (out / "plots" / "slices.png").stat().st_size > 1000
+
+
+def test_optimize_bad_settings_are_one_clear_error_each(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=optimize",
+        *TINY_OPT,
+        "optimize.objective=profit",
+        "optimize.space.pro_price.low=200",
+        "hydra.run.dir=opt",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "optimize.objective: must be one of ending_arr" in proc.stderr
+    assert "'profit'" in proc.stderr
+    assert "optimize.space.pro_price: low (200) must be below high (149)" in proc.stderr
+    proc = run_cli(
+        "task=optimize",
+        *TINY_OPT,
+        "optimize.space.pro_price.key=pricing.plans.pro.prize",
+        "hydra.run.dir=opt",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "optimize.space.pro_price.key: pricing.plans.pro.prize: unknown key" in proc.stderr
+    assert not (tmp_path / "opt" / "trials.csv").exists()
+
+
+# --------------------------------------------------------------------------- calibrate
+
+CALIBRATION = Path(__file__).resolve().parents[1] / "experiments" / "calibration"
+
+
+def test_calibrate_prints_fits_backtest_and_writes_a_scenario_that_runs(tmp_path: Path) -> None:
+    data = CALIBRATION / "retention_example.csv"
+    funnel = CALIBRATION / "funnel_example.csv"
+    proc = run_cli(
+        "task=calibrate", f"data={data}", f"funnel={funnel}", "holdout=12", "match=base",
+        "hydra.run.dir=cal", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "shifted-beta-geometric by maximum likelihood" in out
+    for persona in ("solo", "smb", "midmarket", "enterprise"):
+        assert f"personas.{persona}.churn: {{mean: " in out
+    assert "backtest: fit on periods 0-12" in out and "MAPE" in out
+    assert "lead_to_trial" in out
+    cal = tmp_path / "cal"
+    fit = pd.read_csv(cal / "fit.csv")
+    assert fit["persona"].tolist() == ["solo", "smb", "midmarket", "enterprise"]
+    assert (fit["alpha_lo"] < fit["alpha"]).all() and (fit["backtest_mape"] > 0).all()
+    assert json.loads((cal / "fit.json").read_text())["match"] == "base"
+    assert (cal / "plots" / "calibration.png").stat().st_size > 1000
+    # The override is a scenario the simulator runs.
+    proc = run_cli(
+        "--config-dir", str(cal), "scenario=calibrated", "market.size=20000",
+        "initial.customers=600", "months=3", "replications=1", "hydra.run.dir=run", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "scenario calibrated" in proc.stdout
+
+
+def test_calibrate_refuses_a_bad_csv_before_fitting(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("persona,cohort,period,active\nsolo,a,0,100\nsolo,a,1,120\n")
+    proc = run_cli("task=calibrate", f"data={bad}", "hydra.run.dir=cal", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "bad.csv, row 2 (line 3), column active: got 120" in proc.stderr
+    assert not (tmp_path / "cal" / "fit.csv").exists()
+    proc = run_cli("task=calibrate", cwd=tmp_path)
+    assert proc.returncode == 2 and "task=calibrate needs data" in proc.stderr

@@ -36,7 +36,9 @@ def test_config_tree_is_found() -> None:
 def test_every_config_option_composes_and_runs(group: str, option: str) -> None:
     # Tasks that read an earlier run name its directory (the scenario still composes and runs).
     reads_dir = group == "task" and option in TASKS_WITH_DIR
-    cfg = load_config([*TINY, f"{group}={option}", *(["dir=some/run"] if reads_dir else [])])
+    reads_data = group == "task" and option == "calibrate"
+    extra = [*(["dir=some/run"] if reads_dir else []), *(["data=x.csv"] if reads_data else [])]
+    cfg = load_config([*TINY, f"{group}={option}", *extra])
     m = simulate(cfg, progress=False).monthly
     assert list(m.columns) == list(MONTHLY_COLUMNS)
     assert sorted(m["month"].unique()) == [1, 2, 3]

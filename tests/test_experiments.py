@@ -188,7 +188,10 @@ def test_run_settings_are_the_run_keys_of_the_config() -> None:
     assert isinstance(tree, dict)
     scenario, run = split_tree(tree)
     assert (
-        set(run) == set(RUN_KEYS) == {"task", "dir", "executor", "progress", "output", "scenarios"}
+        set(run)
+        == set(RUN_KEYS)
+        == {"task", "dir", "executor", "progress", "output", "scenarios", "optimize"}
+        | {"data", "funnel", "holdout", "match"}  # task=calibrate
     )
     assert not set(scenario) & set(RUN_KEYS)
     settings = run_settings(run)
@@ -201,7 +204,12 @@ def test_every_task_has_a_config_and_a_function() -> None:
     assert files == sorted(TASKS) == sorted(get_args(TaskName))
     for name in TASKS:
         cfg = load_config(
-            [f"task={name}", *(["dir=x"] if name in TASKS_WITH_DIR else [])], validate=False
+            [
+                f"task={name}",
+                *(["dir=x"] if name in TASKS_WITH_DIR else []),
+                *(["data=x.csv"] if name == "calibrate" else []),
+            ],
+            validate=False,
         )
         assert read_config(cfg)[1].task == name
 

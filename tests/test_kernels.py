@@ -347,8 +347,19 @@ def test_funnel_decide_accounts_equals_the_numpy_decision() -> None:
             non_buyers = rows[~pays]
             leaves = v[~pays] < free_drop if freemium else np.ones(non_buyers.size, np.bool_)
 
+            no_plan = np.empty(0, dtype=np.int8)  # the logit: forgetters' plans from the shares
             got = funnel.decide_accounts(
-                util.copy(), rows, source, key, annual_p, forgot_p, 9, ece, freemium, free_drop
+                util.copy(),
+                rows,
+                source,
+                key,
+                annual_p,
+                forgot_p,
+                9,
+                ece,
+                freemium,
+                free_drop,
+                no_plan,
             )
             payers, plan_got, annual_got, n_forgot, n_referred, stay, lost = got
             assert np.array_equal(payers, rows[pays])

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from simulator import JourneyModel, load_config, simulate
+from simulator.calibrate import SURVIVAL_COLUMNS
 from simulator.experiments.compare import TABLE_COLUMNS as COMPARISON_COLUMNS
+from simulator.experiments.optimize import TRIAL_COLUMNS
 from simulator.experiments.response import TABLE_COLUMNS as RESPONSE_COLUMNS
 from simulator.metrics import METRICS, formula_table
 from simulator.params import params_of
@@ -118,7 +120,8 @@ def test_every_column_named_by_metrics_and_plots_is_declared() -> None:
     assert set(BRIDGE_COLORS) == {*BRIDGE_PLUS, *BRIDGE_MINUS}
     # Every column read by a literal subscript (table["name"]) in metrics.py and plots.py.
     temporaries = {"customers_start", "rate", "median", "p10", "p90"}
-    temporaries |= {*COMPARISON_COLUMNS, *RESPONSE_COLUMNS}
+    temporaries |= {*COMPARISON_COLUMNS, *RESPONSE_COLUMNS, *TRIAL_COLUMNS}
+    temporaries |= set(SURVIVAL_COLUMNS)  # calibration: observed vs fitted survival
     metric_names = {m.name for m in METRICS}
     for module in ("metrics.py", "plots.py"):
         tree = ast.parse((SIMULATOR / module).read_text())

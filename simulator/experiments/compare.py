@@ -178,6 +178,19 @@ def compare(
     return ComparisonResult(baseline, results, paired, _summary(paired, effect))
 
 
+def paired_comparison(
+    per_replication: Mapping[str, pd.DataFrame], baseline: str = BASELINE, effect: float = 0.01
+) -> ComparisonResult:
+    """The comparison of scenarios already run: ``compare``'s paired differences, verdicts and
+    replications needed, from each scenario's ``replication_table`` (by name, the baseline
+    among them; every scenario run with the same seed and replications). What callers that run
+    scenarios their own way (the optimiser's re-evaluation) report; ``results`` is empty."""
+    if baseline not in per_replication:
+        raise ValueError(f"the baseline {baseline!r} is not among {list(per_replication)}")
+    paired = _paired(dict(per_replication), baseline)
+    return ComparisonResult(baseline, {}, paired, _summary(paired, effect))
+
+
 def _variant(params: ScenarioParams, name: str, spec: Variant) -> ScenarioParams:
     """The variant's parameters (module docstring), checked to pair with the baseline."""
     if isinstance(spec, DictConfig):
@@ -215,9 +228,9 @@ def _variant(params: ScenarioParams, name: str, spec: Variant) -> ScenarioParams
         ) from None
 
 
-def replication_table(result: SimulationResult) -> pd.DataFrame:
+def replication_table(result: SimulationResult, personas: bool = True) -> pd.DataFrame:
     """Metrics per replication, for the company (``total``) and each persona (long form:
-    replication, persona, metric, value)."""
+    replication, persona, metric, value); ``personas=False``: the company alone."""
     monthly = result.monthly
     rate = result.params.finance.discount_rate
     parts = [
@@ -225,7 +238,7 @@ def replication_table(result: SimulationResult) -> pd.DataFrame:
             replication_metrics(company_totals(monthly), rate), company_totals(monthly)
         ).assign(persona="total")
     ]
-    for persona, rows in monthly.groupby("persona", sort=False):
+    for persona, rows in monthly.groupby("persona", sort=False) if personas else ():
         parts.append(_with_extras(replication_metrics(rows, rate), rows).assign(persona=persona))
     wide = pd.concat(parts, ignore_index=True).drop(columns="scenario")
     return wide.melt(id_vars=["persona", "replication"], var_name="metric", value_name="value")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from typing import Any
 
 from simulator.params.run import ExecutorSettings
@@ -135,3 +136,84 @@ def make_executor(settings: ExecutorSettings) -> Executor:
 
     cls = get_class(settings.target)
     return cls(**settings.kwargs())
+
+
+class _OpenPool:
+    """A local process pool kept open across calls (``kept_open``)."""
+
+    in_process = False
+
+    def __init__(self, pool: ProcessPoolExecutor, workers: int) -> None:
+        self.pool = pool
+        self.workers = workers
+
+    def map_unordered(
+        self, fn: Callable[[Any], Any], args: Sequence[Any]
+    ) -> Generator[tuple[int, Any]]:
+        futures = {self.pool.submit(fn, arg): i for i, arg in enumerate(args)}
+        try:
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(workers={self.workers}, kept open)"
+
+
+class _OpenClient:
+    """A Dask client (and its ``LocalCluster``) kept open across calls (``kept_open``)."""
+
+    in_process = False
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def map_unordered(
+        self, fn: Callable[[Any], Any], args: Sequence[Any]
+    ) -> Generator[tuple[int, Any]]:
+        from distributed import as_completed as dask_completed
+
+        futures = self.client.map(fn, list(args), pure=False)
+        index = {fut.key: i for i, fut in enumerate(futures)}
+        try:
+            for fut in dask_completed(futures, loop=self.client.loop):
+                yield index[fut.key], fut.result()
+        finally:
+            self.client.cancel(futures)
+
+    def __repr__(self) -> str:
+        return f"{self.name}, kept open"
+
+
+@contextmanager
+def kept_open(executor: Executor) -> Iterator[Any]:
+    """The executor with its workers kept between calls of ``map_unordered``, for a study that
+    maps many small batches one after another (an optimiser's trials): a local pool or a Dask
+    cluster is started once, not per batch (starting one costs seconds: each worker imports the
+    engine). Serial and one-worker executors are returned as they are. Results are the same."""
+    if isinstance(executor, LocalExecutor) and executor.workers > 1:
+        context = multiprocessing.get_context("forkserver")
+        pool = ProcessPoolExecutor(
+            max_workers=executor.workers, mp_context=context, initializer=_ignore_sigint
+        )
+        try:
+            yield _OpenPool(pool, executor.workers)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    elif isinstance(executor, DaskExecutor):
+        from distributed import Client
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        cluster = executor._cluster() if executor.address is None else None
+        client = Client(cluster if cluster is not None else executor.address, set_as_default=False)
+        try:
+            yield _OpenClient(client, repr(executor))
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        yield executor

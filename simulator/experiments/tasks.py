@@ -189,6 +189,67 @@ def compare_scenarios(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
     return 0
 
 
+def optimize_price(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=optimize``: search ``optimize.space`` for the settings that maximise
+    ``optimize.objective`` under ``optimize.constraints`` (every setting checked before any
+    trial), re-evaluate the best on fresh seeds against the baseline, print the result and save
+    it into ``out_dir`` (``trials.csv``/``.parquet``, ``optimum.json``, ``optimum.csv``,
+    ``reevaluation.csv``, ``plots/``). Exit 1 when no trial meets the constraints."""
+    from simulator.experiments.optimize import run_study
+
+    try:
+        params, _, _ = read_config(cfg)
+        assert settings.optimize is not None
+        result = run_study(
+            params,
+            settings.optimize,
+            executor=make_executor(settings.executor),
+            progress=progress_enabled(settings.progress),
+            prefix="optimize.",
+        )
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("\njourney-sim: interrupted; no optimisation written", file=sys.stderr)
+        return 130
+    result.save(out_dir, plots=settings.output.plots)
+    print(result.format())
+    files = ["trials.csv", "trials.parquet", "optimum.json", "optimum.csv"]
+    files += ["reevaluation.csv"] if result.reevaluation is not None else []
+    files += ["plots/history.png", "plots/slices.png"] if settings.output.plots else []
+    shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    shown = shown if not shown.startswith("..") else str(out_dir)
+    print(f"\noutputs: {shown}/\n  " + "  ".join(files))
+    return 0 if result.feasible else 1
+
+
+def calibrate_data(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=calibrate data=<csv> [funnel=<csv>] [holdout=K] [match=engine|base]``: check
+    the CSVs (row, column, value; exit 2), fit sBG per persona, print the fits and write
+    fit.csv/json, survival.csv, scenario/calibrated.yaml and plots/calibration.png into
+    ``out_dir`` (``simulator.calibrate``)."""
+    from simulator.calibrate import CalibrationDataError, calibrate
+
+    try:
+        params, _, _ = read_config(cfg)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    assert settings.data is not None
+    try:
+        result = calibrate(
+            params,
+            settings.data,
+            funnel=settings.funnel,
+            holdout=settings.holdout,
+            match=settings.match or "engine",
+        )
+    except CalibrationDataError as exc:
+        return _fail(str(exc))
+    result.save(out_dir, plots=settings.output.plots)
+    print(result.format(out_dir))
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -208,6 +269,16 @@ TASKS: dict[str, Task] = {
             "compare",
             compare_scenarios,
             "paired comparison of scenarios: scenarios=[baseline,variant,...]",
+        ),
+        Task(
+            "optimize",
+            optimize_price,
+            "search prices (any keys) maximising an objective under constraints: optimize.*",
+        ),
+        Task(
+            "calibrate",
+            calibrate_data,
+            "fit retention (sBG) per persona to observed cohorts: data=<csv>",
         ),
     )
 }

@@ -1,7 +1,7 @@
 """Kernels of the funnel: the plan choice (multinomial logit and inverse-CDF choice of
-``simulator.mechanisms.pricing``), the decision of a month's trials, demos and free users, the
-draws of accounts that start evaluating, the sources of new prospects, the activations at the
-end of onboarding and the end of win-back offers.
+``simulator.mechanisms.pricing``; the threshold rule's choice), the decision of a month's
+trials, demos and free users, the draws of accounts that start evaluating, the sources of new
+prospects, the activations at the end of onboarding and the end of win-back offers.
 
 Each kernel computes the same float operations, in the same precision and order, as the numpy
 formulas it replaces (the row sums are numpy's pairwise sums). The logit's exponential stays
@@ -118,15 +118,17 @@ def decision_utilities(
     plan_values: np.ndarray,
     multiplier: float,
     sensitivity: float,
-    willingness_to_pay: float,
+    willingness_to_pay: np.ndarray,
 ) -> np.ndarray:
     """``logit_utilities`` of the deciding accounts ``rows``: extra = ``shared_extra`` (vendor
-    reputation) + ``referral_extra`` for referred prospects."""
+    reputation) + ``referral_extra`` for referred prospects; ``willingness_to_pay`` one per
+    deciding account, or one for all."""
     util = np.empty((rows.size, 1 + list_price.size), dtype=np.float64)
     for i in range(rows.size):
         r = rows[i]
         e = 0.0 + shared_extra
         e += referral_extra if source[r] == _REFERRAL else 0.0
+        w = willingness_to_pay[i] if willingness_to_pay.size == rows.size else willingness_to_pay[0]
         _plan_utilities(
             util[i],
             seats[r],
@@ -137,9 +139,47 @@ def decision_utilities(
             plan_values,
             multiplier,
             sensitivity,
-            willingness_to_pay,
+            w,
         )
     return util
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def threshold_weights(
+    rows: np.ndarray,
+    seats: np.ndarray,
+    list_price: np.ndarray,
+    per_seat: np.ndarray,
+    multiplier: float,
+    willingness_to_pay: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The threshold rule's choice of the deciding accounts ``rows`` as 0/1 weights, shape
+    (accounts, 1 + plans) (column 0 no purchase, 1 + j plan j): each account's best plan is
+    the one of largest surplus = willingness to pay - price per seat × ``multiplier`` (the
+    first, i.e. the lowest rank, on a tie; the price per seat of a per-account plan is price /
+    seats), bought when that surplus is positive. ``willingness_to_pay``: one per deciding
+    account, or one for all.
+
+    Returns (the weights, each account's best plan, int8: the plan a non-buyer is billed on
+    when it forgets to cancel a card trial)."""
+    n = rows.size
+    weights = np.zeros((n, 1 + list_price.size), dtype=np.float64)
+    best = np.zeros(n, dtype=np.int8)
+    for i in range(n):
+        r = rows[i]
+        w = willingness_to_pay[i] if willingness_to_pay.size == n else willingness_to_pay[0]
+        top = -np.inf
+        k = 0
+        for j in range(list_price.size):
+            price = list_price[j] if per_seat[j] else list_price[j] / max(seats[r], 1)
+            surplus = w - price * multiplier
+            if surplus > top:
+                top = surplus
+                k = j
+        best[i] = k
+        weights[i, 1 + k if top > 0.0 else 0] = 1.0
+    return weights, best
 
 
 @njit(cache=True, error_model="numpy")
@@ -206,13 +246,15 @@ def decide_accounts(
     early_churn_end: np.ndarray,
     freemium: bool,
     free_drop: float,
+    forgot_plan: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, np.ndarray, np.ndarray]:
     """The decision of accounts ``rows`` (``simulator.mechanisms.decision``), from their logit
     ``weights`` (exp of ``decision_utilities``; normalised here into the choice
-    probabilities) and one uniform each (``key``). A buyer picks annual billing when its
-    rescaled uniform v < ``annual_probability``; a non-buyer with v < ``forgot_to_cancel`` is
-    billed anyway (its plan drawn from the plan shares with v rescaled within
-    [0, forgot_to_cancel), its ``early_churn_end`` set to ``forgot_end``); on a ``freemium``
+    probabilities; or the threshold rule's 0/1 weights) and one uniform each (``key``). A
+    buyer picks annual billing when its rescaled uniform v < ``annual_probability``; a
+    non-buyer with v < ``forgot_to_cancel`` is billed anyway (on ``forgot_plan[i]`` when that
+    has one plan per account, else on a plan drawn from the plan shares with v rescaled within
+    [0, forgot_to_cancel); its ``early_churn_end`` set to ``forgot_end``); on a ``freemium``
     path a non-payer stays on the free tier unless v < ``free_drop``, else it is lost.
 
     Returns (paying rows, their plans, their annual flags, how many forgot to cancel, how many
@@ -234,12 +276,15 @@ def decide_accounts(
         if choice > 0:
             annual[n_pay] = v < annual_probability
         elif v < forgot_to_cancel:
-            total = max(pairwise_sum(p, 1, options - 1), 1e-300)
-            for j in range(options - 1):
-                shares[j] = p[1 + j] / total
-            w = min(max((v - 0.0) / forgot_to_cancel, 0.0), _ALMOST_ONE32)
-            plan, _ = _choose(shares, np.float64(np.float32(w)), cdf)
-            choice = plan + 1
+            if forgot_plan.size == n:
+                choice = forgot_plan[i] + 1
+            else:
+                total = max(pairwise_sum(p, 1, options - 1), 1e-300)
+                for j in range(options - 1):
+                    shares[j] = p[1 + j] / total
+                w = min(max((v - 0.0) / forgot_to_cancel, 0.0), _ALMOST_ONE32)
+                plan, _ = _choose(shares, np.float64(np.float32(w)), cdf)
+                choice = plan + 1
             annual[n_pay] = False
             early_churn_end[r] = forgot_end
             n_forgot += 1

@@ -1,9 +1,20 @@
 """Prices and the purchase decision.
 
 The price book holds current list prices (changed by scheduled price-change events). The tier
-choice is a multinomial logit over the plans plus an outside option (no purchase):
+choice (``personas.<p>.decision.rule``) is by default a multinomial logit over the plans plus an
+outside option (no purchase):
 utility of plan j = plan_value[j] - price_sensitivity × price_per_seat[j] / willingness_to_pay
-+ shared terms (reputation, referral), against ``outside_utility``.
++ shared terms (reputation, referral), against ``outside_utility``; or the threshold rule
+(``simulator.mechanisms.decision``): the plan of largest surplus willingness_to_pay -
+price_per_seat[j], bought when that is positive.
+
+Willingness to pay ($ per seat per month) is ``personas.<p>.willingness_to_pay`` for every
+account, or, with ``personas.<p>.willingness_to_pay_spread`` σ > 0, each account's own:
+lognormal, median ``willingness_to_pay``, σ of its log (``account_willingness_to_pay``), drawn
+from the account's row under the ``willingness_to_pay`` stream's month-0 key, so it is the same
+every time the account decides, the same in every scenario of a seed (common random numbers),
+and costs no memory (no column). It moves the decision only: the price effect's gap penalty
+(health, churn, renewal) and the month-0 book and pipeline use the persona's median.
 
 A list-price change (``simulator.mechanisms.events``) reaches the book through billing. With the
 ``price_effect`` switch on, prices move health: a price rise costs health in proportion to the
@@ -60,6 +71,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import ndtri
 
 from simulator.calendar import Calendar
 from simulator.kernels import funnel, schedule
@@ -71,8 +83,13 @@ if TYPE_CHECKING:
     from simulator.params import Persona, ScenarioParams
     from simulator.params.schema import Pricing
     from simulator.personas import PersonaAgent
+    from simulator.streams import RandomStreams
 
 PRICE_EFFECT = "price_effect"
+#: The random stream of each account's own willingness to pay (drawn under month 0's key).
+WTP_STREAM = "willingness_to_pay"
+#: Half a step of the 24-bit uniforms: u + this is the middle of u's step, inside (0, 1).
+_HALF_STEP = 2.0**-25
 
 #: Months over which the decision averages a usage plan's bill (``expected_usage_multiple``).
 DECISION_MONTHS = 12
@@ -246,6 +263,23 @@ def choose(probabilities: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.nda
         the second being a fresh uniform for a follow-up choice (e.g. annual billing).
     """
     return funnel.choose_rows(probabilities, u)
+
+
+def account_willingness_to_pay(
+    streams: RandomStreams, persona: Persona, rows: np.ndarray
+) -> np.ndarray:
+    """Willingness to pay ($ per seat per month) of the persona's accounts ``rows`` (rows
+    within the persona): one value for all, shape (1,), when the spread is 0 (no draw); else
+    one per row, lognormal: median × exp(σ × Φ⁻¹(u)), u the row's uniform of the
+    ``willingness_to_pay`` stream under month 0's key (the middle of its 2⁻²⁴ step, so
+    Φ⁻¹(u) is finite), σ = ``willingness_to_pay_spread``."""
+    median = float(persona.willingness_to_pay)
+    sigma = float(persona.willingness_to_pay_spread)
+    if sigma == 0.0:
+        return np.array([median])
+    u = streams.row_uniform(WTP_STREAM, 0, persona.index, rows).astype(np.float64)
+    u += _HALF_STEP
+    return median * np.exp(sigma * ndtri(u))  # numpy's exp (not the compiled one)
 
 
 def annual_probability(persona: Persona, annual_discount: float) -> float:
@@ -437,6 +471,7 @@ MECHANISM = Mechanism(
         "personas.*.plan_value",
         "personas.*.price_sensitivity",
         "personas.*.willingness_to_pay",
+        "personas.*.willingness_to_pay_spread",
         "personas.*.price_multiplier",
         "personas.*.outside_utility",
         "personas.*.annual",

@@ -10,7 +10,7 @@ from pydantic import PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.bounds import MONEY_MAX, Money, Name, Number, OneOf, Prob, Section, Switch, Whole
-from simulator.stages import DecisionPath
+from simulator.stages import DecisionPath, DecisionRule
 
 
 class Seats(Section):
@@ -44,6 +44,7 @@ class Decision(Section):
     """
 
     path: OneOf(*DecisionPath)
+    rule: OneOf(*DecisionRule)  # logit (taste noise) or threshold (buys when WTP > price)
     months: Whole(0, 24)  # length of the trial / sales cycle; freemium: months between decisions
     card_required: Switch  # trial asks for a card up front (an opt-out trial)
     card_start_factor: Prob  # share of would-be trial starters who start when asked for a card
@@ -111,7 +112,10 @@ class Persona(Section):
 
     share: Prob  # share of the market (the book's persona mix is ``initial.mix``)
     seats: Seats
-    willingness_to_pay: Number(0, MONEY_MAX, lo_open=True)  # $ per seat per month
+    willingness_to_pay: Number(0, MONEY_MAX, lo_open=True)  # $ per seat per month (median)
+    # σ of ln(WTP) across accounts: each account's WTP is lognormal around the median above
+    # (0: every account has exactly willingness_to_pay)
+    willingness_to_pay_spread: Number(0, 5)
     price_sensitivity: Number(0, 100)  # utility per unit of price / willingness to pay
     price_multiplier: Number(0, 10)  # this persona's price relative to list
     plan_value: dict[str, Number(-50, 50)]  # utility of each plan, keyed by plan name

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from simulator.bounds import Whole
+from simulator.params.optimize import OptimizeSettings
 
 #: Executors by their ``_target_`` in ``configs/executor/``, with the settings each one takes.
 EXECUTOR_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -35,7 +36,7 @@ ExecutorTarget = Literal[
 ]
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
-TaskName = Literal["run", "replay", "aggregate", "compare"]
+TaskName = Literal["run", "replay", "aggregate", "compare", "optimize", "calibrate"]
 
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
@@ -85,6 +86,37 @@ class RunSettings(_Strict):
     progress: Literal["auto", True, False]
     output: OutputSettings
     scenarios: list[str] | None = None  # task=compare: scenario names, the baseline first
+    # task=optimize: the search (configs/task/optimize.yaml)
+    optimize: OptimizeSettings | None = Field(default=None, validate_default=True)
+
+    @field_validator("optimize")
+    @classmethod
+    def _optimize_for_its_task(
+        cls, value: OptimizeSettings | None, info: ValidationInfo
+    ) -> OptimizeSettings | None:
+        task = info.data.get("task")
+        if task == "optimize" and value is None:
+            raise ValueError("task=optimize needs its settings (configs/task/optimize.yaml)")
+        if task is not None and task != "optimize" and value is not None:
+            raise ValueError("only task=optimize reads optimize")
+        return value
+
+    data: str | None = (
+        None  # task=calibrate: cohort-retention CSV (persona, cohort, period, active)
+    )
+    funnel: str | None = None  # task=calibrate: funnel counts CSV (persona, leads, trials, paid)
+    holdout: Whole(1, 10_000) | None = None  # task=calibrate: backtest fit on periods 0..K
+    match: Literal["engine", "base"] | None = None  # task=calibrate: how fits map to base churn
+
+    @field_validator("data", "funnel", "holdout", "match")
+    @classmethod
+    def _calibrate_settings(cls, value: Any, info: ValidationInfo) -> Any:
+        task = info.data.get("task")
+        if task == "calibrate" and info.field_name == "data" and not value:
+            raise ValueError("task=calibrate needs data=<cohort-retention CSV>")
+        if task is not None and task != "calibrate" and value is not None:
+            raise ValueError(f"only task=calibrate reads {info.field_name}")
+        return value
 
     @field_validator("scenarios")
     @classmethod

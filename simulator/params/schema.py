@@ -175,7 +175,7 @@ class Winback(Section):
 
 
 class Finance(Section):
-    discount_rate: Number(0, 10)  # annual rate for the discounted LTV
+    discount_rate: Number(0, 10)  # annual rate for the discounted LTV and discounted gross profit
 
 
 # ---------------------------------------------------------------------------- the scenario
