@@ -395,10 +395,10 @@ def test_rank_disagreements_warn_once_with_plans_and_prices() -> None:
     assert line.startswith("pricing.plans from month 5 (events.cut): enterprise (rank 2) costs $70")
 
 
-def test_the_command_line_prints_the_rank_warning_as_one_line() -> None:
+def test_the_command_line_prints_the_rank_warning_as_one_line(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "simulator", *size(8_000, 300, 1, 1),
-         "pricing.plans.pro.price=199", "hydra.run.dir=" + str(ROOT / ".pytest_cache/rank")],
+         "pricing.plans.pro.price=199", "hydra.run.dir=" + str(tmp_path / "run")],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
