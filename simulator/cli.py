@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -21,6 +22,7 @@ from simulator.command_line import check_command_line, hydra_arguments
 from simulator.config import CONFIG_DIR
 from simulator.errors import ConfigError
 from simulator.experiments.tasks import TASKS
+from simulator.mechanisms.pricing import PricingWarning
 from simulator.params import run_settings
 from simulator.params.run import split_tree
 
@@ -65,8 +67,21 @@ def precheck(argv: list[str]) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Pricing warnings as one plain line (``journey-sim: warning: …``), others as Python shows
+    them."""
+    if issubclass(category, PricingWarning):
+        print(f"journey-sim: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main() -> None:
     """Console entry point ``journey-sim``."""
+    warnings.showwarning = _show_warning
     argv = sys.argv[1:]
     code = precheck(argv)
     if code:

@@ -203,7 +203,7 @@ class PersonaAgent(mesa.Agent):
         ``plan`` at today's list price (or ``price_book``'s: the book's own prices at month 0),
         billed annually where ``annual``: the initial book, new customers and won-back customers
         all start here. Churn can end the spell from ``first_churn_month`` on. Returns the MRR
-        added ($/month)."""
+        added ($/month), after any promotion's discount."""
         m = self.model
         pop = self.pop
         book = price_book or m.price_book
@@ -236,7 +236,9 @@ class PersonaAgent(mesa.Agent):
         self.mrr_total += mrr
         self.paying_seats += seats
         for hook in m.paying_start_hooks:
-            hook(self, idx, first_churn_month)
+            cut = hook(self, idx, first_churn_month)
+            if cut:  # a promotion's discount (``pricing.promo_started``), off the persona's MRR
+                mrr -= cut
         return mrr
 
     def end_paying(self, idx: np.ndarray, column: str, n_voluntary: int = 0) -> None:

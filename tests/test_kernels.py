@@ -270,8 +270,10 @@ def test_funnel_logit_and_choice_equal_the_numpy_formulas() -> None:
             n = int(rng.integers(1, 400))
             seats = rng.integers(0, 40, n).astype(np.int32)
             values = rng.normal(size=plans)
+            prices = rng.uniform(5, 300, plans)
             book = SimpleNamespace(
-                list_price=rng.uniform(5, 300, plans),
+                list_price=prices,
+                decision_price=prices,  # (no usage plan: the decision weighs the list price)
                 per_seat=rng.random(plans) < 0.5,
                 plan_values=lambda persona, values=values: values,
             )

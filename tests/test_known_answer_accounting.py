@@ -70,7 +70,8 @@ def test_mrr_bridge_closes_and_chains(case: str) -> None:
     # Month 1's mrr_start is the MRR of the initial book, recomputed here from the prices the
     # book pays (initial.prices, not the scenario's): price × persona multiplier × seats
     # (per-seat plans) × (1 - the book's annual discount if annual).
-    prices = np.array([cfg.initial.prices[name] for name in cfg.pricing.plans])
+    # (A plan the book's prices do not name is new: no account of the book is on it.)
+    prices = np.array([cfg.initial.prices.get(name, np.inf) for name in cfg.pricing.plans])
     per_seat = np.array([p.per_seat for p in cfg.pricing.plans.values()])
     ranks = np.argsort([p.rank for p in cfg.pricing.plans.values()], kind="stable")
     prices, per_seat = prices[ranks], per_seat[ranks]

@@ -26,6 +26,7 @@ from simulator.experiments.jobs import (
     test_point,
 )
 from simulator.experiments.provenance import git_revision, json_default, package_versions
+from simulator.mechanisms.pricing import warn_rank_disagreements
 from simulator.metrics import summarize
 from simulator.model import JourneyModel
 from simulator.params import ScenarioParams, read_config
@@ -200,6 +201,7 @@ def simulate(
         params, config, output = cfg, None, None
         executor = executor or SerialExecutor()
         show = progress_enabled("auto") if progress is None else progress
+    warn_rank_disagreements(params)  # plan ranks that disagree with prices: once, before
     reps = list(range(params.replications) if replications is None else replications)
     debug = debug_enabled() if debug is None else debug
     store = None

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from simulator.model import JourneyModel
     from simulator.personas import PersonaAgent
 
-#: A hook run when accounts start a paying spell: (persona, rows, first month churn can happen).
-PayingStartHook = Callable[["PersonaAgent", "np.ndarray", int], None]
+#: A hook run when accounts start a paying spell: (persona, rows, first month churn can happen);
+#: it may return MRR it took off the new accounts ($/month; a promotion's discount), or None.
+PayingStartHook = Callable[["PersonaAgent", "np.ndarray", int], float | None]
 #: A hook run when accounts end a paying spell (before their state is cleared).
 PayingEndHook = Callable[["PersonaAgent", "np.ndarray"], None]
 

@@ -1,7 +1,11 @@
 """Billing and renewal: price changes reach the book, annual contracts renew, payments fail.
 
 1. A list-price change this month reaches monthly customers now (unless grandfathered; a
-   won-back account keeps its offer's discount, ``simulator.mechanisms.winback``).
+   won-back account keeps its offer's discount, ``simulator.mechanisms.winback``; a monthly
+   account on a usage plan moves by the ratio of the new list price to the old, keeping its
+   usage). Promotions that end this month step up to list, and monthly accounts on usage
+   plans grow their usage (``simulator.mechanisms.pricing``: ``promo_step_ups``,
+   ``usage_growth``).
 2. With ``annual_contracts`` on, each paying annual account adds its health to ``term_health``
    every month of its term (not the month it signs), and at term end renews or churns:
 
@@ -41,6 +45,7 @@ from simulator.kernels.renewal import (
     renewal_quotes,
     renewal_stays,
 )
+from simulator.mechanisms import pricing
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.expansion import SWITCH as EXPANSION
 
@@ -67,7 +72,8 @@ def bill_and_renew(model: JourneyModel) -> None:
         if model.mechanisms[INVOLUNTARY_CHURN]
         else 0.0
     )
-    if not (model.repricing_due or annual_on or p_invol > 0):
+    pricing_moves = bool(model.promos) or model.price_book.has_usage
+    if not (model.repricing_due or annual_on or p_invol > 0 or pricing_moves):
         # Nothing to bill but monthly plans: cash billed is this month's MRR.
         for agent in model.persona_agents:
             agent.add("revenue", agent.mrr_total)
@@ -77,6 +83,8 @@ def bill_and_renew(model: JourneyModel) -> None:
     with np.errstate(over="ignore"):
         for agent in model.persona_agents:
             _bill(agent, annual_on, p_invol)
+    if model.repricing_due:
+        model.price_book.billed_price = model.price_book.list_price.copy()
 
 
 def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
@@ -106,8 +114,15 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
             agent.persona.price_multiplier,
             par.winback.discount,
         )
+        if moved.size and book.has_usage:
+            target = pricing.usage_reprice(agent, moved, target)
         if moved.size:
             agent.reprice(moved, target)
+
+    if m.promos:
+        pricing.promo_step_ups(agent)
+    if book.has_usage:
+        pricing.usage_growth(agent, rows)
 
     if annual_on or p_invol > 0:
         # Term health accrues, renewals come due, monthly charges fail: one pass.

@@ -80,7 +80,7 @@ def decide(model: JourneyModel) -> None:
         wtp = pricing.account_willingness_to_pay(m.streams, p, idx)
         if d.rule == DecisionRule.THRESHOLD:
             util, forgot_plan = funnel.threshold_weights(
-                idx, pop.seats, book.list_price, book.per_seat, p.price_multiplier, wtp
+                idx, pop.seats, book.decision_price, book.per_seat, p.price_multiplier, wtp
             )
         else:
             util = funnel.decision_utilities(
@@ -90,7 +90,7 @@ def decide(model: JourneyModel) -> None:
                 reputation,
                 referral_utility,
                 p.outside_utility + (d.free_value if freemium else 0.0),
-                book.list_price,
+                book.decision_price,  # (a usage plan's expected bill: ``pricing.PriceBook``)
                 book.per_seat,
                 book.plan_values(p),
                 p.price_multiplier,

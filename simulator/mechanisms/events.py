@@ -1,5 +1,6 @@
-"""Scheduled events: changes the scenario makes at a given month (price changes, support and
-success capacity, marketing campaigns, onboarding programme quality).
+"""Scheduled events: changes the scenario makes at a given month (price changes, the annual
+discount, promotions, a persona's decision path, support and success capacity, marketing
+campaigns, onboarding programme quality).
 
 Events apply at the start of their month, before any account moves, in (month, name) order.
 Each event type is defined here once: its config section (``events.<name>``, keyed by ``type``)
@@ -15,9 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from simulator.bounds import Money, Name, Prob, Section, Switch, Whole
+from simulator.bounds import Money, Name, Number, OneOf, Prob, Section, Switch, Whole
+from simulator.calendar import Calendar
 from simulator.mechanisms.base import Mechanism
-from simulator.mechanisms.pricing import PriceBook
+from simulator.mechanisms.pricing import PriceBook, Promo
+from simulator.stages import DecisionPath
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -61,11 +64,44 @@ class Campaign(Section):
 
 
 class AnnualDiscount(Section):
-    """The discount for annual billing changes: new annual contracts and renewals get it."""
+    """The discount for annual billing changes: annual contracts signed from ``month`` on get
+    it, and existing annual contracts at their renewal (term end); monthly plans are not
+    affected."""
 
     type: Literal["annual_discount"]
     month: Whole(1, 100_000)
     discount: Prob
+
+
+class PromoEvent(Section):
+    """A promotion: new customers who start paying monthly in months ``month`` … ``month`` +
+    ``months`` - 1 pay list × (1 - ``discount``) for ``discount_months`` months, then list
+    (``simulator.mechanisms.pricing``, module docstring: the step-up and its churn effect)."""
+
+    type: Literal["promo"]
+    month: Whole(1, 100_000)
+    months: Whole(1, 100_000)  # months the promo is offered to new customers
+    discount: Number(0, 0.95)  # share off the list price during the promo
+    discount_months: Whole(1, 1200)  # months each promo customer pays the promo price
+
+
+class DecisionChange(Section):
+    """A persona's decision stage changes from ``month`` on (e.g. a freemium launch, a trial
+    that starts asking for a card): the decision path (``personas.<name>.decision.path``),
+    its months, whether a trial requires a card, and the free tier's value and monthly drop;
+    null keeps the persona's own value.
+    Prospects already in a trial or sales cycle decide at its end by the new rules (after a
+    freemium launch, those who do not buy stay on the free tier); prospects entering the
+    decision from ``month`` on follow the new path and length."""
+
+    type: Literal["decision_change"]
+    month: Whole(1, 100_000)
+    persona: Name
+    decision_path: OneOf(*DecisionPath) | None
+    decision_months: Whole(0, 24) | None  # trial / sales cycle length; freemium: between decisions
+    card_required: Switch | None
+    free_value: Number(-20, 20) | None  # freemium: utility of staying on the free tier
+    free_drop: Prob | None  # freemium: monthly probability a free user leaves
 
 
 class OnboardingQuality(Section):
@@ -79,7 +115,14 @@ class OnboardingQuality(Section):
 
 #: One scheduled event (``events.<name>``), told apart by its ``type``.
 Event = Annotated[
-    PriceChange | AnnualDiscount | SupportCapacity | SuccessCapacity | Campaign | OnboardingQuality,
+    PriceChange
+    | AnnualDiscount
+    | SupportCapacity
+    | SuccessCapacity
+    | Campaign
+    | OnboardingQuality
+    | PromoEvent
+    | DecisionChange,
     Field(discriminator="type"),
 ]
 
@@ -112,7 +155,7 @@ def channel_spend(model: JourneyModel, channel: str) -> float:
 
 def _price_change(model: JourneyModel, event: PriceChange) -> None:
     plan = model.params.pricing.ranked.index(event.plan)
-    model.price_book.list_price[plan] = event.price
+    model.price_book.set_price(plan, event.price)
     if event.grandfather:
         for agent in model.persona_agents:
             pop = agent.pop
@@ -123,6 +166,30 @@ def _price_change(model: JourneyModel, event: PriceChange) -> None:
 
 def _annual_discount(model: JourneyModel, event: AnnualDiscount) -> None:
     model.price_book.annual_discount = event.discount
+
+
+def _promo(model: JourneyModel, event: PromoEvent) -> None:
+    calendars = [Calendar() for _ in model.persona_agents]
+    name = next(k for k, v in model.params.events.items() if v is event)
+    model.promos.append(
+        Promo(name, event.month, event.months, event.discount, event.discount_months, calendars)
+    )
+
+
+def _decision_change(model: JourneyModel, event: DecisionChange) -> None:
+    changes = {
+        "path": event.decision_path,
+        "months": event.decision_months,
+        "card_required": event.card_required,
+        "free_value": event.free_value,
+        "free_drop": event.free_drop,
+    }
+    for agent in model.persona_agents:
+        if agent.persona.name != event.persona:
+            continue
+        p = agent.persona
+        decision = p.decision.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        agent.persona = p.model_copy(update={"decision": decision})
 
 
 def _support_capacity(model: JourneyModel, event: SupportCapacity) -> None:
@@ -148,6 +215,8 @@ HANDLERS: dict[str, Callable[[JourneyModel, Any], None]] = {
     "success_capacity": _success_capacity,
     "campaign": _campaign,
     "onboarding_quality": _onboarding_quality,
+    "promo": _promo,
+    "decision_change": _decision_change,
 }
 
 #: The event types (``events.<name>.type``).
@@ -166,6 +235,11 @@ def apply_events(model: JourneyModel) -> None:
     for event in model.event_schedule:
         if event.month == model.month:
             HANDLERS[event.type](model, event)
+    if model.promos:  # the decision weighs a running promotion (``PriceBook.promo_factor``)
+        running = [p for p in model.promos if p.running(model.month)]
+        model.price_book.promo_factor = (
+            1.0 - running[0].discount * min(running[0].discount_months, 12) / 12 if running else 1.0
+        )
 
 
 MECHANISM = Mechanism(

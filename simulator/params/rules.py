@@ -1,6 +1,7 @@
 """Rules that tie one part of the config to another: shares that sum to 1, names that must
-exist elsewhere (plans, channels, onboarding paths, mechanisms, support channels), plans whose
-rank order is their price order.
+exist elsewhere (plans, channels, onboarding paths, mechanisms, support channels, personas),
+plans with distinct ranks. (A rank order that disagrees with the price order is not an error:
+``simulator.mechanisms.pricing.rank_warnings`` warns about it.)
 
 They read the plain config tree, so they run beside the schema and every problem is reported
 at once; a rule whose inputs already have a problem of their own stays silent (one problem, one
@@ -43,29 +44,6 @@ def _same_names(
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def _rank_follows_price(plans: dict[str, Any]) -> list[Problem]:
-    """Plans' rank order must be their price order (an upgrade goes to the next rank and must
-    cost more): one line with the first pair out of order and every plan in rank order."""
-    if not all(
-        isinstance(p, dict) and _is_number(p.get("rank")) and _is_number(p.get("price"))
-        for p in plans.values()
-    ):
-        return []
-    order = sorted(plans, key=lambda n: (plans[n]["rank"], n))
-    for low, high in pairwise(order):
-        if plans[high]["price"] <= plans[low]["price"]:
-            listed = ", ".join(f"{n} {plans[n]['price']:g}" for n in order)
-            return [
-                (
-                    "pricing.plans",
-                    f"a higher rank must cost more: {high} (rank {plans[high]['rank']}) costs "
-                    f"{plans[high]['price']:g}, {low} (rank {plans[low]['rank']}) costs "
-                    f"{plans[low]['price']:g}; prices in rank order: {listed}",
-                )
-            ]
-    return []
 
 
 def cross_section_problems(
@@ -128,7 +106,22 @@ def cross_section_problems(
 
     initial_prices = _sections(tree, "initial").get("prices")
     if isinstance(initial_prices, dict) and plans:
-        out += _same_names("initial.prices", initial_prices, plans, "plan")
+        # A plan the book's prices do not name is new (launched by the scenario): the book at
+        # month 0 holds none of it. Every name given must be a plan, and one plan is needed.
+        out += [
+            (f"initial.prices.{extra}", f"unknown plan; plans are {', '.join(plans)}")
+            for extra in initial_prices
+            if extra not in plans
+        ]
+        if not any(name in initial_prices for name in plans):
+            out.append(("initial.prices", "must name at least one plan (the book's plans)"))
+    usage = _sections(tree, "pricing").get("usage")
+    if isinstance(usage, dict) and plans:
+        out += [
+            (f"pricing.usage.{extra}", f"unknown plan; plans are {', '.join(plans)}")
+            for extra in usage
+            if extra not in plans
+        ]
     initial_spend = _sections(tree, "initial").get("channel_spend")
     if isinstance(initial_spend, dict) and channels:
         out += _same_names("initial.channel_spend", initial_spend, channels, "channel")
@@ -139,8 +132,6 @@ def cross_section_problems(
     ranks = [p.get("rank") for p in plan_tree.values() if isinstance(p, dict)]
     if all(_is_number(r) for r in ranks) and len(set(ranks)) != len(ranks):
         out.append(("pricing.plans", "every plan needs a distinct rank"))
-    elif not has_problem("pricing.plans"):
-        out += _rank_follows_price(plan_tree)
 
     if isinstance(tree.get("mechanisms"), dict):
         out += _same_names("mechanisms", tree["mechanisms"], mechanisms, "mechanism")
@@ -157,7 +148,7 @@ def cross_section_problems(
     if checkable and initial > size:
         out.append(("initial.customers", f"must be <= market.size ({size}), got {initial}"))
 
-    named = {"plan": plans, "channel": channels, "path": paths}
+    named = {"plan": plans, "channel": channels, "path": paths, "persona": _names(personas)}
     for name, event in _sections(tree, "events").items():
         if not isinstance(event, dict):
             continue
@@ -170,7 +161,30 @@ def cross_section_problems(
                         f"must be one of {', '.join(allowed)}; got {value!r}",
                     )
                 )
+    out += _promo_overlaps(_sections(tree, "events"))
     return [(k, m) for k, m in out if not has_problem(k)]
+
+
+def _promo_overlaps(events: dict[str, Any]) -> list[Problem]:
+    """Promotions (``type: promo``) may not run in the same month: a new customer gets at most
+    one."""
+    spans = sorted(
+        (e["month"], e["month"] + e["months"] - 1, name)
+        for name, e in events.items()
+        if isinstance(e, dict)
+        and e.get("type") == "promo"
+        and _is_number(e.get("month"))
+        and _is_number(e.get("months"))
+    )
+    return [
+        (
+            f"events.{b}",
+            f"promotions may not overlap: runs in months {first}-{last}, events.{a} in "
+            f"months {a_first}-{a_last}",
+        )
+        for (a_first, a_last, a), (first, last, b) in pairwise(spans)
+        if first <= a_last
+    ]
 
 
 def _split(total: int, shares: list[float]) -> list[int]:

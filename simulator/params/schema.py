@@ -33,7 +33,23 @@ class Initial(Section):
 class Plan(Section):
     price: Money  # list price, $ per month, per seat when ``per_seat`` else per account
     per_seat: Switch
-    rank: Whole(0, 1000)  # upgrades go to the next rank; a higher rank must cost more
+    # upgrades go to the next rank that costs the account more; a rank order that disagrees
+    # with the price order is allowed, with a warning (``pricing.rank_warnings``)
+    rank: Whole(0, 1000)
+
+
+class Usage(Section):
+    """A usage-based plan (``pricing.usage.<plan>``): its ``price`` is $ per unit of usage.
+
+    An account uses ``start_units`` units a month per seat (per account when the plan is not
+    per seat) when it starts on the plan; a monthly-billed account's usage, and so its MRR,
+    grows by ``growth`` a month (compounded) in its first ``growth_months`` months as a
+    customer. Annual contracts commit to the starting usage for the term.
+    """
+
+    start_units: Number(0, MONEY_MAX, lo_open=True)  # units a month per seat (or account)
+    growth: Number(0, 1)  # monthly growth of usage, share (0.03 = +3% a month)
+    growth_months: Whole(0, 1200)  # months of tenure over which usage grows
 
 
 class Billing(Section):
@@ -49,6 +65,7 @@ class Cogs(Section):
 
 class Pricing(Section):
     plans: dict[str, Plan]
+    usage: dict[str, Usage]  # usage-based plans, keyed by plan name ({}: none)
     annual_discount: Prob  # discount for annual billing, share of the monthly list price
     billing: Billing
     cogs: Cogs

@@ -10,6 +10,8 @@ from sizes import TINY, size
 
 from simulator import ConfigError, JourneyModel, load_config
 from simulator.mechanisms.expansion import MAX_SEATS, tier_targets
+from simulator.mechanisms.pricing import rank_warnings
+from simulator.params import params_of
 from simulator.stages import is_paying
 
 
@@ -57,21 +59,16 @@ def test_a_tier_change_goes_to_the_nearest_plan_that_moves_the_price_that_way() 
     assert tier_targets(agent, rows, -1).tolist() == [-1, -1, 1, -1, -1]
 
 
-def test_plans_whose_rank_disagrees_with_their_price_are_refused_in_one_line() -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config(["pricing.plans.pro.price=199"])
-    assert len(info.value.problems) == 1
-    key, message = info.value.problems[0]
-    assert key == "pricing.plans"
-    assert message == (
-        "a higher rank must cost more: enterprise (rank 2) costs 158, pro (rank 1) costs 199; "
-        "prices in rank order: starter 30, pro 199, enterprise 158"
+def test_plans_whose_rank_disagrees_with_their_price_run_with_one_warning_line() -> None:
+    """No longer refused (``pricing.rank_warnings``): the upgrade rule skips a plan that
+    would not cost the account more, so the run is well defined; one warning line names the
+    plans and prices. A price with a problem of its own is still refused."""
+    lines = rank_warnings(params_of(load_config(["pricing.plans.pro.price=199"])))
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert (
+        "enterprise (rank 2) costs $158.00 a month, not more than pro (rank 1) at $199.00"
+        in (lines[0])
     )
-    assert "\n" not in message
-    # Equal prices are no order either; a price that only shares a problem of its own is left
-    # to that problem (one problem, one line).
-    with pytest.raises(ConfigError, match="starter 79, pro 79"):
-        load_config(["pricing.plans.starter.price=79"])
     with pytest.raises(ConfigError) as info:
         load_config(["pricing.plans.pro.price=-1"])
     assert [k for k, _ in info.value.problems] == ["pricing.plans.pro.price"]
