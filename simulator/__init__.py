@@ -13,6 +13,8 @@ Quick start::
     cmp = compare(cfg, {"price_up": ["pricing.plans.pro.price=109"]})  # paired differences
     print(cmp.format())  # P10/P50/P90 of the paired difference and a verdict, per metric
     curve = price_response(cfg, "pricing.plans.pro.price", [59, 79, 99, 119])  # paired grid
+    sens = sensitivity(cfg, {"pricing.plans.pro.price": (59, 119), "support.agents": (6, 14)},
+                       method="sobol", metric="ending_arr", n=64)  # Sobol S1/ST (SALib)
 """
 
 from simulator.config import load_config
@@ -20,6 +22,7 @@ from simulator.errors import ConfigError
 from simulator.experiments.compare import ComparisonResult, compare
 from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.experiments.response import ResponseResult, price_response
+from simulator.experiments.sensitivity import SensitivityResult, sensitivity
 from simulator.model import JourneyModel
 from simulator.params import replace
 from simulator.stages import Stage
@@ -29,12 +32,14 @@ __all__ = [
     "ConfigError",
     "JourneyModel",
     "ResponseResult",
+    "SensitivityResult",
     "SimulationResult",
     "Stage",
     "compare",
     "load_config",
     "price_response",
     "replace",
+    "sensitivity",
     "simulate",
 ]
 __version__ = "0.1.0"

@@ -58,7 +58,7 @@ def test_help_lists_every_task(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     for task in TASKS.values():
         assert any(line.split() == [task.name, *task.help.split()] for line in lines), task.name
-    assert "task: aggregate, compare, replay, run" in proc.stdout  # the config group
+    assert "task: aggregate, compare, replay, run, sensitivity" in proc.stdout  # the config group
 
 
 def test_unknown_task_is_one_clear_error(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from simulator import JourneyModel, load_config, simulate
 from simulator.experiments.compare import TABLE_COLUMNS as COMPARISON_COLUMNS
 from simulator.experiments.response import TABLE_COLUMNS as RESPONSE_COLUMNS
+from simulator.experiments.sensitivity import TABLE_COLUMNS as SENSITIVITY_COLUMNS
 from simulator.metrics import METRICS, formula_table
 from simulator.params import params_of
 from simulator.plots import BRIDGE_COLORS
@@ -119,6 +120,7 @@ def test_every_column_named_by_metrics_and_plots_is_declared() -> None:
     # Every column read by a literal subscript (table["name"]) in metrics.py and plots.py.
     temporaries = {"customers_start", "rate", "median", "p10", "p90"}
     temporaries |= {*COMPARISON_COLUMNS, *RESPONSE_COLUMNS}
+    temporaries |= {*SENSITIVITY_COLUMNS}
     metric_names = {m.name for m in METRICS}
     for module in ("metrics.py", "plots.py"):
         tree = ast.parse((SIMULATOR / module).read_text())

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from simulator.bounds import Whole
+from simulator.params.sensitivity import SensitivitySettings
 
 #: Executors by their ``_target_`` in ``configs/executor/``, with the settings each one takes.
 EXECUTOR_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -35,7 +36,7 @@ ExecutorTarget = Literal[
 ]
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
-TaskName = Literal["run", "replay", "aggregate", "compare"]
+TaskName = Literal["run", "replay", "aggregate", "compare", "sensitivity"]
 
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
@@ -85,6 +86,7 @@ class RunSettings(_Strict):
     progress: Literal["auto", True, False]
     output: OutputSettings
     scenarios: list[str] | None = None  # task=compare: scenario names, the baseline first
+    sensitivity: SensitivitySettings | None = None  # task=sensitivity: factors, method, metrics
 
     @field_validator("scenarios")
     @classmethod
@@ -98,6 +100,18 @@ class RunSettings(_Strict):
             raise ValueError(f"a scenario is named twice in {value}")
         if task is not None and task != "compare" and value is not None:
             raise ValueError("only task=compare reads scenarios")
+        return value
+
+    @field_validator("sensitivity")
+    @classmethod
+    def _sensitivity_for_its_task(
+        cls, value: SensitivitySettings | None, info: ValidationInfo
+    ) -> SensitivitySettings | None:
+        task = info.data.get("task")
+        if task == "sensitivity" and value is None:
+            raise ValueError("task=sensitivity needs sensitivity (configs/task/sensitivity.yaml)")
+        if task is not None and task != "sensitivity" and value is not None:
+            raise ValueError("only task=sensitivity reads sensitivity")
         return value
 
     @field_validator("dir")
