@@ -132,15 +132,17 @@ def replay(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
 
 
 def aggregate(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
-    """``task=aggregate dir=<sweep dir>``: gather a sweep's job tables into one table again."""
+    """``task=aggregate dir=<sweep dir>``: gather a sweep's complete jobs into its tables again
+    (``simulator.experiments.sweep``); exit 1 when some jobs are not complete (named)."""
     sweep_dir = Path(str(settings.dir))
     if not sweep_dir.is_dir():
         return _fail(f"aggregate: {sweep_dir} is not a directory")
-    jobs = aggregate_sweep(sweep_dir)
-    if not jobs:
-        return _fail(f"aggregate: no job with a monthly.parquet in {sweep_dir}/")
-    print(f"journey-sim: sweep of {jobs} jobs aggregated in {sweep_dir}/")
-    return 0
+    report = aggregate_sweep(sweep_dir)
+    if not report.complete:
+        print(report.format(), file=sys.stderr)
+        return _fail(f"aggregate: no complete job with a monthly.parquet in {sweep_dir}/")
+    print(report.format())
+    return 1 if report.incomplete else 0
 
 
 def compare_scenarios(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
