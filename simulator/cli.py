@@ -86,8 +86,10 @@ def main() -> None:
     try:
         _hydra_main()
     except (SystemExit, KeyboardInterrupt) as exc:
-        if interrupted_sweep() is not None:  # a sweep stopped: complete jobs aggregated
-            sys.exit(130)
+        code = exc.code if isinstance(exc, SystemExit) else 130
+        code = code if isinstance(code, int) else 1
+        if interrupted_sweep(code) is not None:  # a sweep stopped: complete jobs aggregated
+            sys.exit(code)
         raise exc from None
     report = CURRENT["report"]
     if report is not None and report.incomplete:

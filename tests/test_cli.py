@@ -107,9 +107,9 @@ def test_rerun_into_a_run_directory_resumes(tmp_path: Path) -> None:
 
 def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
     """A 2×2 sweep: exactly 4 job summaries, the swept keys as typed columns (numbers as
-    numbers, booleans as booleans), constant overrides not columns; task=aggregate rebuilds
-    the same tables from the jobs on disk."""
-    proc = run_cli(
+    numbers, booleans as booleans), constant overrides not columns; the parallel launcher gives
+    the same table; task=aggregate rebuilds the same tables from the jobs on disk."""
+    sweep_args = [
         "-m",
         "market.size=5000",
         "initial.customers=150",
@@ -119,8 +119,8 @@ def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
         "pricing.plans.pro.price=39,49",
         "mechanisms.support=true,false",
         "hydra.sweep.dir=sweep",
-        cwd=tmp_path,
-    )
+    ]
+    proc = run_cli(*sweep_args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "sweep of 4 jobs in sweep/: 4 complete (aggregated)" in proc.stdout
     table = pd.read_parquet(tmp_path / "sweep" / "sweep_monthly.parquet")
@@ -143,6 +143,13 @@ def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
     assert len(arr) == 4 and list(arr["job"]) == [0, 1, 2, 3]
     assert {"median", "p10", "p90"} <= set(arr.columns)
     assert (arr["n_replications"] == 2).all()
+    # The same sweep with its jobs in two parallel processes (hydra/launcher=pool): the same table.
+    pool = run_cli(*sweep_args[:-1], "hydra/launcher=pool", "hydra.launcher.workers=2",
+                   "hydra.sweep.dir=pool", cwd=tmp_path)  # fmt: skip
+    assert pool.returncode == 0, pool.stderr
+    assert "Launching 4 jobs locally, 2 at a time" in pool.stdout
+    parallel = pd.read_parquet(tmp_path / "pool" / "sweep_monthly.parquet")
+    pd.testing.assert_frame_equal(parallel, table, check_exact=True)
     # task=aggregate rebuilds the same tables from the jobs.
     (tmp_path / "sweep" / "sweep_monthly.parquet").unlink()
     proc = run_cli("task=aggregate", "dir=sweep", cwd=tmp_path)

@@ -337,16 +337,18 @@ def _discount_rate(job_dir: Path) -> float:
 CURRENT: dict[str, Any] = {"dir": None, "report": None}
 
 
-def interrupted_sweep() -> SweepReport | None:
-    """After a sweep stopped by Ctrl-C (or a job's exit): aggregate what is complete and print
-    which jobs are not (call from the command's ``except``); None outside a sweep."""
+def interrupted_sweep(code: int = 130) -> SweepReport | None:
+    """After a sweep stopped by Ctrl-C (``code`` 130) or an error: aggregate what is complete
+    and print which jobs are not (call from the command's ``except``); None outside a
+    sweep."""
     sweep_dir = CURRENT["dir"]
     CURRENT["dir"] = None
     if sweep_dir is None or not Path(sweep_dir).is_dir():
         return None
     report = aggregate_sweep(sweep_dir)
     print(
-        f"\njourney-sim: sweep interrupted. {report.format().removeprefix('journey-sim: ')}\n"
+        f"\njourney-sim: sweep {'interrupted' if code == 130 else f'stopped (exit {code})'}. "
+        f"{report.format().removeprefix('journey-sim: ')}\n"
         f"  rerun the same command with hydra.sweep.dir={sweep_dir} to finish it "
         "(complete jobs are skipped)",
         file=sys.stderr,
