@@ -100,6 +100,10 @@ def run_sweep_job(
         code = run(cfg)
     except KeyboardInterrupt:
         code = 130
+    except Exception:
+        ended = datetime.now(UTC).isoformat(timespec="seconds")
+        _write_job(job_dir, doc | {"status": "failed", "started": started, "ended": ended})
+        raise
     status = {0: "complete", 130: "interrupted"}.get(code, "failed")
     ended = datetime.now(UTC).isoformat(timespec="seconds")
     _write_job(
