@@ -75,8 +75,15 @@ def _check_sweep(
             o.key_or_group in choices
         )
 
-    slow = [s for s in swept if full is None or composed(s[1])]
+    if full is None:  # the base does not compose: each value of each swept key once
+        for i, o, texts, _ in swept:
+            for text in texts[1:]:
+                job = [*base[:i], f"{o.get_key_element()}={text}", *base[i + 1 :]]
+                problems += _problems(compose_config, job, config_name, user, True)[1]
+        raise ConfigError(list(dict.fromkeys(problems)))
+    slow = [s for s in swept if composed(s[1])]
     fast = [s for s in swept if s not in slow]
+    later: list[tuple[str, str]] = []  # problems of plain keys, after those of composing
     for slow_values in itertools.product(*(list(zip(s[2], s[3], strict=True)) for s in slow)):
         job = list(base)
         for (i, o, _, _), (text, _) in zip(slow, slow_values, strict=True):
@@ -89,15 +96,14 @@ def _check_sweep(
             cfg = compose_config(job, config_name, user, False, keep_hydra=True)
         else:
             cfg = full
-        if cfg is None:
-            continue
         for fast_values in itertools.product(*(s[3] for s in fast)):
             if slow and not fast:
                 break  # the composed job was validated above
             variant = without_hydra(cfg)
             for (_, o, _, _), value in zip(fast, fast_values, strict=True):
                 OmegaConf.update(variant, o.key_or_group, value, force_add=True)
-            problems += _problems(params_of, variant)[1]
+            later += _problems(params_of, variant)[1]
+    problems += later
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
 

@@ -103,3 +103,24 @@ def test_status_without_a_job_record_reads_the_summary(one_job: Path, tmp_path: 
     assert job_status(job) == "interrupted"
     (job / "monthly.parquet").unlink()
     assert job_status(job) == "no record"
+
+
+def test_every_combination_of_a_sweep_is_checked_before_it_starts() -> None:
+    from simulator.command_line import check_command_line
+
+    small = ["market.size=20000", "initial.customers=600", "months=3"]
+    shares = ["personas.solo.share=0.5,0.6", "personas.smb.share=0.32,0.22"]
+    error = check_command_line(["-m", *small, *shares])
+    assert error is not None
+    assert [k for k, _ in error.problems] == ["personas.*.share", "personas.*.share"]
+    assert {m.split(" (")[0] for _, m in error.problems} == {
+        "shares must sum to 1, got 0.9",
+        "shares must sum to 1, got 1.1",
+    }
+    # with a config group swept too: each scenario composed once, every combination checked
+    error = check_command_line(["-m", *small, "scenario=baseline,support_cut", *shares])
+    assert error is not None and len(error.problems) == 2
+    assert (
+        check_command_line(["-m", *small[:2], "scenario=baseline,support_cut", "months=3,4"])
+        is None
+    )
