@@ -188,7 +188,9 @@ def test_run_settings_are_the_run_keys_of_the_config() -> None:
     assert isinstance(tree, dict)
     scenario, run = split_tree(tree)
     assert (
-        set(run) == set(RUN_KEYS) == {"task", "dir", "executor", "progress", "output", "scenarios"}
+        set(run)
+        == set(RUN_KEYS)
+        == {"task", "dir", "executor", "progress", "output", "scenarios", "sensitivity"}
     )
     assert not set(scenario) & set(RUN_KEYS)
     settings = run_settings(run)
