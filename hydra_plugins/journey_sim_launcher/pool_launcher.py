@@ -117,6 +117,24 @@ def _job_return(done: dict[str, Any]) -> JobReturn:
     return ret
 
 
+def _warm_kernels(config: DictConfig) -> None:
+    """Run one tiny replication of the sweep's base scenario in this process, so the compiled
+    kernels are loaded once here and every forked job inherits them (instead of each job
+    loading them again from the disk cache). Skipped when the base does not validate alone."""
+    try:
+        from omegaconf import OmegaConf
+
+        from simulator.experiments.montecarlo import run_replication
+        from simulator.params import read_config, replace
+
+        base = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        params = read_config(base)[0]
+        small = {"market.size": 3000, "initial.customers": 100, "months": min(params.months, 14)}
+        run_replication((replace(params, small), 0))
+    except Exception:  # a job reports its own problems; warming is only a speed-up
+        log.debug("kernels not warmed before the jobs", exc_info=True)
+
+
 class PoolLauncher(Launcher):
     def __init__(self, workers: int = 2) -> None:
         if int(workers) < 1:
@@ -144,6 +162,7 @@ class PoolLauncher(Launcher):
         log.info(f"Launching {len(job_overrides)} jobs locally, {workers} at a time")
         for i, overrides in enumerate(job_overrides):
             log.info(f"\t#{initial_job_idx + i} : {' '.join(filter_overrides(overrides))}")
+        _warm_kernels(self.config)
         _STATE.update(
             hydra_context=self.hydra_context,
             task_function=self.task_function,
