@@ -15,6 +15,8 @@ Quick start::
     curve = price_response(cfg, "pricing.plans.pro.price", [59, 79, 99, 119])  # paired grid
     opt = optimize(cfg, {"pricing.plans.pro.price": (59, 149)}, objective="ending_arr",
                    constraints={"max_monthly_logo_churn": 0.05}, trials=24)  # Optuna search
+    sens = sensitivity(cfg, {"pricing.plans.pro.price": (59, 119), "support.agents": (6, 14)},
+                       method="sobol", metric="ending_arr", n=64)  # Sobol S1/ST (SALib)
 """
 
 from simulator.config import load_config
@@ -23,6 +25,7 @@ from simulator.experiments.compare import ComparisonResult, compare
 from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.experiments.optimize import OptimizationResult, optimize
 from simulator.experiments.response import ResponseResult, price_response
+from simulator.experiments.sensitivity import SensitivityResult, sensitivity
 from simulator.model import JourneyModel
 from simulator.params import replace
 from simulator.stages import Stage
@@ -33,6 +36,7 @@ __all__ = [
     "JourneyModel",
     "OptimizationResult",
     "ResponseResult",
+    "SensitivityResult",
     "SimulationResult",
     "Stage",
     "compare",
@@ -40,6 +44,7 @@ __all__ = [
     "optimize",
     "price_response",
     "replace",
+    "sensitivity",
     "simulate",
 ]
 __version__ = "0.1.0"

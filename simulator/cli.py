@@ -16,11 +16,13 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.command_line import check_command_line, hydra_arguments
 from simulator.config import CONFIG_DIR
 from simulator.errors import ConfigError
+from simulator.experiments.sweep import CURRENT, interrupted_sweep, run_sweep_job
 from simulator.experiments.tasks import TASKS
 from simulator.mechanisms.pricing import PricingWarning
 from simulator.params import run_settings
@@ -51,6 +53,15 @@ def run_task(cfg: DictConfig) -> int:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        # a sweep job: recorded in <job>/job.json, skipped when already complete; a failed
+        # job is named after the sweep and the others still run; Ctrl-C stops the sweep
+        job_dir = Path(hydra_cfg.runtime.output_dir)
+        code = run_sweep_job(cfg, run_task, job_dir, list(hydra_cfg.overrides.task))
+        if code == 130:
+            sys.exit(130)
+        return
     code = run_task(cfg)
     if code:
         sys.exit(code)
@@ -87,7 +98,17 @@ def main() -> None:
     if code:
         sys.exit(code)
     sys.argv = [sys.argv[0], *hydra_arguments(argv)]
-    _hydra_main()
+    try:
+        _hydra_main()
+    except (SystemExit, KeyboardInterrupt) as exc:
+        code = exc.code if isinstance(exc, SystemExit) else 130
+        code = code if isinstance(code, int) else 1
+        if interrupted_sweep(code) is not None:  # a sweep stopped: complete jobs aggregated
+            sys.exit(code)
+        raise exc from None
+    report = CURRENT["report"]
+    if report is not None and report.incomplete:
+        sys.exit(1)  # a sweep with failed jobs (named above)
 
 
 if __name__ == "__main__":

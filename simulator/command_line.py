@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,33 +48,62 @@ def _problems(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[tuple[str
 def _check_sweep(
     overrides: list[str], config_name: str, user: tuple[str, str] | None, validate: bool
 ) -> None:
-    """Check a ``-m`` sweep: every value of every swept key, each once (not the cartesian
-    product), before Hydra starts a job; raise ``ConfigError`` with every problem."""
+    """Check a ``-m`` sweep before Hydra starts a job: every job (each combination of the
+    swept values, as Hydra's sweeper will run them), so a value that is only bad beside
+    another one (shares that no longer sum to 1) stops the sweep before job 0; raise
+    ``ConfigError`` with every problem, each once.
+
+    Config groups and Hydra's own keys are composed once per combination of their values;
+    plain keys are set on that composed config (``params_of``, a few ms a job)."""
     parsed = parse_overrides(overrides)
     base: list[str] = []
-    swept: list[tuple[int, Override, list[str]]] = []
+    swept: list[tuple[int, Override, list[str], list[Any]]] = []
     for text, o in zip(overrides, parsed, strict=True):
         if o.is_discrete_sweep():
             values = list(o.sweep_string_iterator())
             if values:
-                swept.append((len(base), o, values))
+                swept.append((len(base), o, values, list(o.sweep_iterator())))
                 base.append(f"{o.get_key_element()}={values[0]}")
         elif not o.is_sweep_override():  # interval()/glob() sweeps are left to the sweeper
             base.append(text)
     problems = _problems(compose_config, base, config_name, user, validate)[1]
     full = None if problems else compose_config(base, config_name, user, False, keep_hydra=True)
     choices = OmegaConf.select(full, "hydra.runtime.choices", default={}) if full else {}
-    for i, o, values in swept:
-        fast = full is not None and not (o.package or o.is_delete() or o.is_hydra_override())
-        fast = fast and o.key_or_group not in choices
-        for text, value in zip(values[1:], list(o.sweep_iterator())[1:], strict=True):
-            if fast:
-                variant = without_hydra(full)
+
+    def composed(o: Override) -> bool:
+        return bool(o.package or o.is_delete() or o.is_hydra_override()) or (
+            o.key_or_group in choices
+        )
+
+    if full is None:  # the base does not compose: each value of each swept key once
+        for i, o, texts, _ in swept:
+            for text in texts[1:]:
+                job = [*base[:i], f"{o.get_key_element()}={text}", *base[i + 1 :]]
+                problems += _problems(compose_config, job, config_name, user, True)[1]
+        raise ConfigError(list(dict.fromkeys(problems)))
+    slow = [s for s in swept if composed(s[1])]
+    fast = [s for s in swept if s not in slow]
+    later: list[tuple[str, str]] = []  # problems of plain keys, after those of composing
+    for slow_values in itertools.product(*(list(zip(s[2], s[3], strict=True)) for s in slow)):
+        job = list(base)
+        for (i, o, _, _), (text, _) in zip(slow, slow_values, strict=True):
+            job[i] = f"{o.get_key_element()}={text}"
+        if slow:
+            found = _problems(compose_config, job, config_name, user, True)[1]
+            problems += found
+            if found:
+                continue
+            cfg = compose_config(job, config_name, user, False, keep_hydra=True)
+        else:
+            cfg = full
+        for fast_values in itertools.product(*(s[3] for s in fast)):
+            if slow and not fast:
+                break  # the composed job was validated above
+            variant = without_hydra(cfg)
+            for (_, o, _, _), value in zip(fast, fast_values, strict=True):
                 OmegaConf.update(variant, o.key_or_group, value, force_add=True)
-                problems += _problems(params_of, variant)[1]
-            else:
-                variant_overrides = [*base[:i], f"{o.get_key_element()}={text}", *base[i + 1 :]]
-                problems += _problems(compose_config, variant_overrides, config_name, user, True)[1]
+            later += _problems(params_of, variant)[1]
+    problems += later
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
 

@@ -389,3 +389,45 @@ def plot_difference(
     ax.set_title(f"{col.title}: these settings − baseline")
     ax.grid(alpha=0.3)
     return fig
+
+
+#: Bars of ``plot_sensitivity`` per method: (index, legend label, colour).
+SENSITIVITY_BARS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "sobol": (("S1", "first order S1", "tab:blue"), ("ST", "total order ST", "tab:orange")),
+    "morris": (
+        ("mu_star", "μ* (importance)", "tab:blue"),
+        ("sigma", "σ (interactions)", "tab:red"),
+    ),
+}
+
+
+def plot_sensitivity(table: pd.DataFrame, metrics: Sequence[str] | None = None) -> Figure:
+    """Global sensitivity indices (``simulator.sensitivity``'s ``table``): one panel per
+    metric, two bars per parameter (Sobol: S1 and ST; Morris: μ* and σ) with their confidence
+    intervals as whiskers."""
+    metrics = list(dict.fromkeys(table["metric"])) if metrics is None else list(metrics)
+    method = str(table["method"].iloc[0])
+    bars = SENSITIVITY_BARS[method]
+    params = list(dict.fromkeys(table["parameter"][table["index"] == bars[0][0]]))
+    width = max(4.5, 0.9 * len(params) + 1.5)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width * len(metrics), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        t = table[table["metric"] == metric]
+        x = np.arange(len(params))
+        for k, (index, label, colour) in enumerate(bars):
+            rows = t[t["index"] == index].set_index("parameter").reindex(params)
+            mid = rows["value"].to_numpy(dtype=float)
+            err = np.vstack(
+                [mid - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - mid]
+            )
+            err = np.where(np.isfinite(err), np.abs(err), 0.0)
+            ax.bar(x + (k - 0.5) * 0.38, mid, 0.38, yerr=err, capsize=3, color=colour, label=label)
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xticks(x, params, rotation=25, ha="right", fontsize=8)
+        known = METRIC_BY_NAME.get(metric)
+        ax.set_title(known.label if known else metric.replace("_", " "), fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{method} sensitivity indices with confidence intervals")
+    fig.tight_layout()
+    return fig

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -105,23 +106,50 @@ def test_rerun_into_a_run_directory_resumes(tmp_path: Path) -> None:
 
 
 def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
-    proc = run_cli(
+    """A 2×2 sweep: exactly 4 job summaries, the swept keys as typed columns (numbers as
+    numbers, booleans as booleans), constant overrides not columns; the parallel launcher gives
+    the same table; task=aggregate rebuilds the same tables from the jobs on disk."""
+    sweep_args = [
         "-m",
         "market.size=5000",
         "initial.customers=150",
         "months=3",
-        "replications=1",
+        "replications=2",
         "output.plots=false",
         "pricing.plans.pro.price=39,49",
+        "mechanisms.support=true,false",
         "hydra.sweep.dir=sweep",
-        cwd=tmp_path,
-    )
+    ]
+    proc = run_cli(*sweep_args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert "sweep of 4 jobs in sweep/: 4 complete (aggregated)" in proc.stdout
     table = pd.read_parquet(tmp_path / "sweep" / "sweep_monthly.parquet")
-    assert set(table["pricing.plans.pro.price"]) == {"39", "49"}
-    assert table["job"].nunique() == 2
+    assert list(table.columns[:3]) == ["job", "pricing.plans.pro.price", "mechanisms.support"]
+    assert "market.size" not in table.columns and "months" not in table.columns
+    assert table["job"].dtype == "int64" and table["pricing.plans.pro.price"].dtype == "int64"
+    assert table["mechanisms.support"].dtype == "bool"
+    jobs = table.drop_duplicates("job")
+    assert list(jobs["job"]) == [0, 1, 2, 3]
+    assert list(zip(jobs["pricing.plans.pro.price"], jobs["mechanisms.support"], strict=True)) == [
+        (39, True),
+        (39, False),
+        (49, True),
+        (49, False),
+    ]
     metrics = pd.read_csv(tmp_path / "sweep" / "sweep_summary.csv")
-    assert len(metrics) == 2 and "ending_arr" in metrics.columns
+    assert len(metrics) == 4 * 2 and "ending_arr" in metrics.columns
+    per_job = pd.read_parquet(tmp_path / "sweep" / "sweep_jobs.parquet")
+    arr = per_job[per_job["metric"] == "ending_arr"]
+    assert len(arr) == 4 and list(arr["job"]) == [0, 1, 2, 3]
+    assert {"median", "p10", "p90"} <= set(arr.columns)
+    assert (arr["n_replications"] == 2).all()
+    # The same sweep with its jobs in two parallel processes (hydra/launcher=pool): the same table.
+    pool = run_cli(*sweep_args[:-1], "hydra/launcher=pool", "hydra.launcher.workers=2",
+                   "hydra.sweep.dir=pool", cwd=tmp_path)  # fmt: skip
+    assert pool.returncode == 0, pool.stderr
+    assert "Launching 4 jobs locally, 2 at a time" in pool.stdout
+    parallel = pd.read_parquet(tmp_path / "pool" / "sweep_monthly.parquet")
+    pd.testing.assert_frame_equal(parallel, table, check_exact=True)
     # task=aggregate rebuilds the same tables from the jobs.
     (tmp_path / "sweep" / "sweep_monthly.parquet").unlink()
     proc = run_cli("task=aggregate", "dir=sweep", cwd=tmp_path)
@@ -328,3 +356,120 @@ def test_dashboard_bad_settings_are_one_clear_error(tmp_path: Path) -> None:
     assert "months: must be in [1, 1200], got 0" in proc.stderr
     proc = run_cli("+dashboard={host: 127.0.0.1, port: 1}", *SMALL, cwd=tmp_path)
     assert proc.returncode == 2 and "only task=dashboard reads dashboard" in proc.stderr
+
+
+# ---------------------------------------------------------------- research: sweeps, sensitivity
+SWEEP_SMALL = ["market.size=5000", "initial.customers=150", "months=12", "output.plots=false"]
+
+
+def test_interrupted_sweep_aggregates_complete_jobs_and_resumes_without_rerunning_them(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C during job 1 of a sweep: exit 130, job 0 aggregated, job 1 named as interrupted;
+    the same command again skips job 0 (its files untouched), finishes job 1 from its kept
+    replications and runs job 2."""
+    args = ["-m", *SWEEP_SMALL, "replications=2,120,3", "hydra.sweep.dir=sweep"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", *args],
+        cwd=tmp_path,
+        env={**os.environ, "CI": "true"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reps = tmp_path / "sweep" / "1" / "replications"
+    deadline = time.monotonic() + 300
+    while len(list(reps.glob("rep-*.parquet"))) < 2 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err
+    assert "sweep interrupted" in err and "2 jobs in sweep/: 1 complete (aggregated)" in err
+    assert "job 1 interrupted, not aggregated: replications=120" in err
+    assert "hydra.sweep.dir=sweep" in err
+    table = pd.read_parquet(tmp_path / "sweep" / "sweep_monthly.parquet")
+    assert set(table["job"]) == {0} and table["replications"].dtype == "int64"
+    kept = len(list(reps.glob("rep-*.parquet")))
+    assert 2 <= kept < 120
+    job0 = tmp_path / "sweep" / "0" / "monthly.parquet"
+    stamp = job0.stat().st_mtime_ns
+
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "job 0 already complete" in again.stdout and "skipped" in again.stdout
+    assert "job 1 already complete" not in again.stdout
+    assert job0.stat().st_mtime_ns == stamp
+    assert "sweep of 3 jobs in sweep/: 3 complete (aggregated)" in again.stdout
+    table = pd.read_parquet(tmp_path / "sweep" / "sweep_monthly.parquet")
+    assert table.groupby("job")["replication"].nunique().to_dict() == {0: 2, 1: 120, 2: 3}
+
+
+def test_a_bad_job_of_a_sweep_stops_it_before_the_first_job(tmp_path: Path) -> None:
+    """Each value is valid alone; two combinations make shares that do not sum to 1: both
+    named, and no job runs."""
+    proc = run_cli(
+        "-m",
+        *SWEEP_SMALL,
+        "personas.solo.share=0.5,0.6",
+        "personas.smb.share=0.32,0.22",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("  ")]
+    assert len(problems) == 2 and all("shares must sum to 1" in p for p in problems)
+    assert not (tmp_path / "sweep").exists()
+
+
+SENS_SMALL = ["market.size=5000", "initial.customers=150", "months=3", "replications=1"]
+
+
+def test_sensitivity_task_prints_and_writes_the_indices(tmp_path: Path) -> None:
+    overrides = [
+        "task=sensitivity",
+        *SENS_SMALL,
+        "sensitivity.n=32",
+        "sensitivity.metrics=[ending_arr]",
+        "~sensitivity.parameters.support_agents",
+        "~sensitivity.parameters.referral_reward",
+        "hydra.run.dir=sens",
+    ]
+    proc = run_cli(*overrides, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "sobol sensitivity · N=32 · 2 parameters · 128 evaluations" in proc.stdout
+    assert "pro_price" in proc.stdout and "self_serve_quality" in proc.stdout
+    out = tmp_path / "sens"
+    table = pd.read_parquet(out / "sensitivity.parquet")
+    assert set(table["index"]) == {"S1", "ST"} and set(table["metric"]) == {"ending_arr"}
+    assert len(pd.read_parquet(out / "samples.parquet")) == 128
+    doc = json.loads((out / "sensitivity.json").read_text())
+    assert doc["settings"]["n"] == 32 and doc["seed"] == 42 and "git_revision" in doc
+    assert (out / "plots" / "sensitivity.png").stat().st_size > 1000
+    assert len(list((out / "points").glob("point-*.parquet"))) == 128
+    # a rerun into the same directory loads every evaluation and prints the same table
+    again = run_cli(*overrides, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "sensitivity.parquet"), table)
+
+
+def test_sensitivity_with_a_bad_parameter_stops_before_any_evaluation(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=sensitivity",
+        *SENS_SMALL,
+        "sensitivity.parameters.pro_price.key=pricing.plans.pro.prize",
+        "sensitivity.parameters.support_agents.low=-3",
+        "hydra.run.dir=sens",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "sensitivity.parameters.pro_price.key: pricing.plans.pro.prize: unknown key" in (
+        proc.stderr
+    )
+    assert "sensitivity.parameters.support_agents.low: must be in [0, 1,000,000], got -3" in (
+        proc.stderr
+    )
+    assert not (tmp_path / "sens" / "points").exists()

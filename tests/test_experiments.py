@@ -194,6 +194,7 @@ def test_run_settings_are_the_run_keys_of_the_config() -> None:
         "progress",
         "output",
         "scenarios",
+        "sensitivity",
         "optimize",
     } | {
         "data",

@@ -14,6 +14,7 @@ from simulator.calibrate import SURVIVAL_COLUMNS
 from simulator.experiments.compare import TABLE_COLUMNS as COMPARISON_COLUMNS
 from simulator.experiments.optimize import TRIAL_COLUMNS
 from simulator.experiments.response import TABLE_COLUMNS as RESPONSE_COLUMNS
+from simulator.experiments.sensitivity import TABLE_COLUMNS as SENSITIVITY_COLUMNS
 from simulator.metrics import METRICS, formula_table
 from simulator.params import params_of
 from simulator.plots import BRIDGE_COLORS
@@ -122,6 +123,7 @@ def test_every_column_named_by_metrics_and_plots_is_declared() -> None:
     temporaries = {"customers_start", "rate", "median", "p10", "p90"}
     temporaries |= {*COMPARISON_COLUMNS, *RESPONSE_COLUMNS, *TRIAL_COLUMNS}
     temporaries |= set(SURVIVAL_COLUMNS)  # calibration: observed vs fitted survival
+    temporaries |= {*SENSITIVITY_COLUMNS}
     metric_names = {m.name for m in METRICS}
     for module in ("metrics.py", "plots.py"):
         tree = ast.parse((SIMULATOR / module).read_text())

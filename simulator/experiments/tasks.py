@@ -177,15 +177,17 @@ def replay(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
 
 
 def aggregate(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
-    """``task=aggregate dir=<sweep dir>``: gather a sweep's job tables into one table again."""
+    """``task=aggregate dir=<sweep dir>``: gather a sweep's complete jobs into its tables again
+    (``simulator.experiments.sweep``); exit 1 when some jobs are not complete (named)."""
     sweep_dir = Path(str(settings.dir))
     if not sweep_dir.is_dir():
         return _fail(f"aggregate: {sweep_dir} is not a directory")
-    jobs = aggregate_sweep(sweep_dir)
-    if not jobs:
-        return _fail(f"aggregate: no job with a monthly.parquet in {sweep_dir}/")
-    print(f"journey-sim: sweep of {jobs} jobs aggregated in {sweep_dir}/")
-    return 0
+    report = aggregate_sweep(sweep_dir)
+    if not report.complete:
+        print(report.format(), file=sys.stderr)
+        return _fail(f"aggregate: no complete job with a monthly.parquet in {sweep_dir}/")
+    print(report.format())
+    return 1 if report.incomplete else 0
 
 
 def compare_scenarios(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
@@ -330,6 +332,50 @@ def dashboard(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
     return serve(params, settings.dashboard.host, settings.dashboard.port, out_dir)
 
 
+def sensitivity_study(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=sensitivity``: Sobol or Morris indices of the metrics named in ``sensitivity`` to
+    its parameters (``simulator.sensitivity``); every setting and factor range is checked
+    before any evaluation. Evaluations are kept in ``out_dir/points/`` as they finish (a rerun
+    into the same directory resumes); the table is printed and saved with a chart."""
+    from simulator.experiments.jobs import Interrupted
+    from simulator.experiments.sensitivity import POINTS_DIR, check_problem, run_study
+
+    study = settings.sensitivity
+    assert study is not None
+    try:
+        params, _, config = read_config(cfg)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    problems = check_problem(params, study)
+    if problems:
+        return _fail(str(ConfigError(problems)))
+    meta = {"scenario": params.scenario_name, "seed": params.seed, "config": config}
+    try:
+        result = run_study(
+            params,
+            study,
+            executor=make_executor(settings.executor),
+            progress=progress_enabled(settings.progress),
+            checkpoint_dir=out_dir,
+            meta=meta,
+        )
+    except CheckpointMismatch as exc:
+        return _fail(f"cannot resume: {exc}")
+    except Interrupted as exc:
+        print(
+            f"\njourney-sim: interrupted; {len(exc.results)} of {exc.total} evaluations kept in "
+            f"{out_dir / POINTS_DIR}/ (rerun with hydra.run.dir={out_dir} to resume)",
+            file=sys.stderr,
+        )
+        return 130
+    result.save(out_dir, plots=settings.output.plots)
+    print(result.format())
+    files = "sensitivity.csv  sensitivity.parquet  samples.parquet  sensitivity.json"
+    print(f"\noutputs: {out_dir}/\n  {files}", end="")
+    print("  plots/sensitivity.png" if settings.output.plots else "")
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -361,5 +407,10 @@ TASKS: dict[str, Task] = {
             "fit retention (sBG) per persona to observed cohorts: data=<csv>",
         ),
         Task("dashboard", dashboard, "interactive dashboard in the browser (dashboard.port=8765)"),
+        Task(
+            "sensitivity",
+            sensitivity_study,
+            "global sensitivity (Sobol, Morris) of metrics to parameter ranges",
+        ),
     )
 }

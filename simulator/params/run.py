@@ -22,6 +22,7 @@ from pydantic import (
 from simulator.bounds import Whole
 from simulator.params.dashboard import DashboardSettings
 from simulator.params.optimize import OptimizeSettings
+from simulator.params.sensitivity import SensitivitySettings
 
 #: Executors by their ``_target_`` in ``configs/executor/``, with the settings each one takes.
 EXECUTOR_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -37,7 +38,9 @@ ExecutorTarget = Literal[
 ]
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
-TaskName = Literal["run", "replay", "aggregate", "compare", "optimize", "calibrate", "dashboard"]
+TaskName = Literal[
+    "run", "replay", "aggregate", "compare", "optimize", "calibrate", "dashboard", "sensitivity"
+]
 
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
@@ -120,6 +123,7 @@ class RunSettings(_Strict):
         return value
 
     dashboard: DashboardSettings | None = None  # task=dashboard: host and port of the server
+    sensitivity: SensitivitySettings | None = None  # task=sensitivity: factors, method, metrics
 
     @field_validator("scenarios")
     @classmethod
@@ -145,6 +149,18 @@ class RunSettings(_Strict):
             raise ValueError("task=dashboard needs dashboard (configs/task/dashboard.yaml)")
         if task is not None and task != "dashboard" and value is not None:
             raise ValueError("only task=dashboard reads dashboard")
+        return value
+
+    @field_validator("sensitivity")
+    @classmethod
+    def _sensitivity_for_its_task(
+        cls, value: SensitivitySettings | None, info: ValidationInfo
+    ) -> SensitivitySettings | None:
+        task = info.data.get("task")
+        if task == "sensitivity" and value is None:
+            raise ValueError("task=sensitivity needs sensitivity (configs/task/sensitivity.yaml)")
+        if task is not None and task != "sensitivity" and value is not None:
+            raise ValueError("only task=sensitivity reads sensitivity")
         return value
 
     @field_validator("dir")
