@@ -176,7 +176,15 @@ def _book_plans(
     # chosen in blocks of rows (the same per-row operations, a bounded temporary).
     seats, by_seats = np.unique(agent.pop.seats[rows], return_inverse=True)
     per_seats = choice_probabilities(p, price_book, seats)[:, 1:]
-    per_seats /= per_seats.sum(axis=1, keepdims=True)
+    total = per_seats.sum(axis=1, keepdims=True)
+    nobody = total[:, 0] == 0.0
+    if nobody.any():
+        # Every plan's probability underflowed (a willingness to pay far below the book's
+        # prices): the logit's limit puts the account on the plan it pays least for.
+        bill = price_book.list_price * np.where(price_book.per_seat, seats[nobody, None], 1)
+        per_seats[nobody] = np.eye(per_seats.shape[1])[np.argmin(bill, axis=1)]
+        total[nobody] = 1.0
+    per_seats /= total
     plan = np.empty(rows.size, dtype=np.int64)
     v = np.empty(rows.size, dtype=np.float64)
     for block in range(0, rows.size, _BLOCK_ROWS):

@@ -213,13 +213,9 @@ def test_examples_ran() -> None:
     print(f"property configs tried in this worker: {TRIED}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator/book.py:179 (_book_plans): when every plan's choice probability underflows "
-    "to 0 (willingness to pay far below the book's prices), 0/0 gives NaN probabilities; "
-    "choose_rows then puts the whole book on plan 0, monthly, with a NaN follow-up uniform",
-)
 def test_a_book_nobody_would_buy_has_no_nan_probabilities() -> None:
+    """Every plan's choice probability underflows to 0 (WTP far below the book's prices): the
+    book's accounts go to the plan they pay least for (the logit's limit), with no NaN."""
     params = replace(
         base(),
         {"personas.solo.willingness_to_pay": 0.03125, "initial.customers": 20, "months": 1},
