@@ -42,6 +42,23 @@ TaskName = Literal[
     "run", "replay", "aggregate", "compare", "optimize", "calibrate", "dashboard", "sensitivity"
 ]
 
+#: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).
+TASK_SETTINGS: dict[str, tuple[str, ...]] = {
+    "optimize": ("optimize",),
+    "calibrate": ("data", "funnel", "holdout", "match"),
+    "dashboard": ("dashboard",),
+    "sensitivity": ("sensitivity",),
+}
+#: The default of a task's required setting: null, still validated (missing = not given).
+_TASK_SETTING: Any = Field(default=None, validate_default=True)
+#: What a task says when one of its required settings is missing.
+REQUIRED_SETTINGS: dict[str, str] = {
+    "optimize": "task=optimize needs its settings (configs/task/optimize.yaml)",
+    "data": "task=calibrate needs data=<cohort-retention CSV>",
+    "dashboard": "task=dashboard needs dashboard (configs/task/dashboard.yaml)",
+    "sensitivity": "task=sensitivity needs sensitivity (configs/task/sensitivity.yaml)",
+}
+
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
 
@@ -90,40 +107,28 @@ class RunSettings(_Strict):
     progress: Literal["auto", True, False]
     output: OutputSettings
     scenarios: list[str] | None = None  # task=compare: scenario names, the baseline first
-    # task=optimize: the search (configs/task/optimize.yaml)
-    optimize: OptimizeSettings | None = Field(default=None, validate_default=True)
-
-    @field_validator("optimize")
-    @classmethod
-    def _optimize_for_its_task(
-        cls, value: OptimizeSettings | None, info: ValidationInfo
-    ) -> OptimizeSettings | None:
-        task = info.data.get("task")
-        if task == "optimize" and value is None:
-            raise ValueError("task=optimize needs its settings (configs/task/optimize.yaml)")
-        if task is not None and task != "optimize" and value is not None:
-            raise ValueError("only task=optimize reads optimize")
-        return value
-
-    data: str | None = (
-        None  # task=calibrate: cohort-retention CSV (persona, cohort, period, active)
-    )
+    # Settings read by one task only (``TASK_SETTINGS``), null for every other task.
+    optimize: OptimizeSettings | None = _TASK_SETTING  # task=optimize: the search
+    data: str | None = _TASK_SETTING  # task=calibrate: cohort-retention CSV (persona, cohort, ...)
     funnel: str | None = None  # task=calibrate: funnel counts CSV (persona, leads, trials, paid)
     holdout: Whole(1, 10_000) | None = None  # task=calibrate: backtest fit on periods 0..K
     match: Literal["engine", "base"] | None = None  # task=calibrate: how fits map to base churn
+    dashboard: DashboardSettings | None = _TASK_SETTING  # task=dashboard: host and port
+    sensitivity: SensitivitySettings | None = _TASK_SETTING  # task=sensitivity: factors, method
 
-    @field_validator("data", "funnel", "holdout", "match")
+    @field_validator(*(k for keys in TASK_SETTINGS.values() for k in keys), mode="after")
     @classmethod
-    def _calibrate_settings(cls, value: Any, info: ValidationInfo) -> Any:
+    def _read_by_its_task(cls, value: Any, info: ValidationInfo) -> Any:
+        """A task's own setting: required by it when ``REQUIRED_SETTINGS`` says so, and
+        refused (not silently ignored) under any other task."""
         task = info.data.get("task")
-        if task == "calibrate" and info.field_name == "data" and not value:
-            raise ValueError("task=calibrate needs data=<cohort-retention CSV>")
-        if task is not None and task != "calibrate" and value is not None:
-            raise ValueError(f"only task=calibrate reads {info.field_name}")
+        key = info.field_name
+        owner = next(t for t, keys in TASK_SETTINGS.items() if key in keys)
+        if task == owner and not value and key in REQUIRED_SETTINGS:
+            raise ValueError(REQUIRED_SETTINGS[key])
+        if task is not None and task != owner and value is not None:
+            raise ValueError(f"only task={owner} reads {key}")
         return value
-
-    dashboard: DashboardSettings | None = None  # task=dashboard: host and port of the server
-    sensitivity: SensitivitySettings | None = None  # task=sensitivity: factors, method, metrics
 
     @field_validator("scenarios")
     @classmethod
@@ -137,30 +142,6 @@ class RunSettings(_Strict):
             raise ValueError(f"a scenario is named twice in {value}")
         if task is not None and task != "compare" and value is not None:
             raise ValueError("only task=compare reads scenarios")
-        return value
-
-    @field_validator("dashboard")
-    @classmethod
-    def _dashboard_for_its_task(
-        cls, value: DashboardSettings | None, info: ValidationInfo
-    ) -> DashboardSettings | None:
-        task = info.data.get("task")
-        if task == "dashboard" and value is None:
-            raise ValueError("task=dashboard needs dashboard (configs/task/dashboard.yaml)")
-        if task is not None and task != "dashboard" and value is not None:
-            raise ValueError("only task=dashboard reads dashboard")
-        return value
-
-    @field_validator("sensitivity")
-    @classmethod
-    def _sensitivity_for_its_task(
-        cls, value: SensitivitySettings | None, info: ValidationInfo
-    ) -> SensitivitySettings | None:
-        task = info.data.get("task")
-        if task == "sensitivity" and value is None:
-            raise ValueError("task=sensitivity needs sensitivity (configs/task/sensitivity.yaml)")
-        if task is not None and task != "sensitivity" and value is not None:
-            raise ValueError("only task=sensitivity reads sensitivity")
         return value
 
     @field_validator("dir")
