@@ -156,8 +156,8 @@ def test_unchanged_settings_differ_by_exactly_zero(base) -> None:
 
 
 def test_refused_settings_are_shown_and_nothing_runs(base) -> None:
-    model = DashboardModel(base, **{"pricing.plans.starter.price": 200.0})
-    assert model.error is not None and "pricing.plans" in model.error
+    model = DashboardModel(base, **{"pricing.annual_discount": 1.5})
+    assert model.error is not None and "pricing.annual_discount" in model.error
     assert not model.running and model.journey is None
     model.step()
     assert model.month == 0 and model.monthly is None

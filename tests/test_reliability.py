@@ -340,9 +340,12 @@ def test_consumers_refuse_or_label_partial_runs(
         "monthly.partial.parquet",
         "summary.partial.json",
     ]
-    assert aggregate_sweep(sweep) == 1
-    assert "not aggregated, partial (stopped before their end): 1" in capsys.readouterr().err
-    assert set(pd.read_parquet(sweep / SWEEP_MONTHLY)["job"]) == {"0"}
+    for job in ("0", "1"):  # what Hydra leaves in every job folder of a sweep
+        (sweep / job / ".hydra").mkdir()
+    report = aggregate_sweep(sweep)
+    assert int(report) == 1 and report.status == {"0": "complete", "1": "interrupted"}
+    assert "job 1 interrupted, not aggregated" in report.format()
+    assert set(pd.read_parquet(sweep / SWEEP_MONTHLY)["job"]) == {0}
     # replay labels it (and still checks it reproduces).
     assert replay_run(sweep / "1") == 0
     out = capsys.readouterr().out

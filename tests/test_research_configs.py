@@ -28,7 +28,8 @@ STUDIES = sorted((ROOT / "experiments").glob("*/*/*.yaml"))
 @pytest.mark.parametrize(("group", "option"), GROUPS, ids=lambda x: str(x))
 def test_every_packaged_option_composes_and_validates(group: str, option: str) -> None:
     needs_dir = ["dir=x"] if (group, option) in {("task", "replay"), ("task", "aggregate")} else []
-    read_config(load_config([f"{group}={option}", *needs_dir]))
+    needs_data = ["data=x.csv"] if (group, option) == ("task", "calibrate") else []
+    read_config(load_config([f"{group}={option}", *needs_dir, *needs_data]))
 
 
 def _hydra_node(overrides: list[str]) -> object:

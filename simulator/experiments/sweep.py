@@ -116,8 +116,13 @@ def job_status(job_dir: Path) -> str:
     """``complete``, ``interrupted``, ``failed``, ``running`` (started, never finished: the sweep
     was stopped, or it is still going) or ``no record`` (a folder without ``job.json``: a job
     that never started, or one written before jobs kept records; complete if its
-    ``summary.json`` says all its replications ran)."""
+    ``summary.json`` says all its replications ran). A folder holding partial outputs
+    (``monthly.partial.parquet``: a run stopped before its end) is ``interrupted``."""
+    from simulator.experiments.montecarlo import is_partial
+
     doc = read_job(job_dir)
+    if is_partial(job_dir) and not (job_dir / "monthly.parquet").exists():
+        return "interrupted"
     if doc is not None:
         status = str(doc.get("status"))
         if status == "complete" and not (job_dir / "monthly.parquet").exists():
