@@ -118,10 +118,11 @@ def job_status(job_dir: Path) -> str:
     that never started, or one written before jobs kept records; complete if its
     ``summary.json`` says all its replications ran). A folder holding partial outputs
     (``monthly.partial.parquet``: a run stopped before its end) is ``interrupted``."""
-    from simulator.experiments.montecarlo import is_partial
+    from simulator.experiments.montecarlo import OUTPUT_NAMES
 
     doc = read_job(job_dir)
-    if is_partial(job_dir) and not (job_dir / "monthly.parquet").exists():
+    partial = job_dir / OUTPUT_NAMES[True]["monthly"]
+    if partial.exists() and not (job_dir / OUTPUT_NAMES[False]["monthly"]).exists():
         return "interrupted"
     if doc is not None:
         status = str(doc.get("status"))
