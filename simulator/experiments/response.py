@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from simulator.errors import ConfigError
 from simulator.experiments.compare import replication_table
 from simulator.experiments.executors import Executor, make_executor
+from simulator.experiments.jobs import atomic_write
 from simulator.experiments.montecarlo import simulate
 from simulator.params import ScenarioParams, read_config, replace
 
@@ -69,11 +70,13 @@ class ResponseResult:
         return plot_response(self.table, self.key, persona, metrics)
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``response.csv`` (``table``) and ``response_replications.parquet``."""
+        """Write ``response.csv`` (``table``) and ``response_replications.parquet``, each
+        atomically (a complete file or none)."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(out / "response.csv", index=False)
-        self.per_replication.to_parquet(out / "response_replications.parquet", index=False)
+        atomic_write(out / "response.csv", lambda p: self.table.to_csv(p, index=False))
+        per_rep = out / "response_replications.parquet"
+        atomic_write(per_rep, lambda p: self.per_replication.to_parquet(p, index=False))
         return out
 
 
