@@ -763,28 +763,12 @@ def read_funnel(path: str | Path, personas: Sequence[str] | None = None) -> pd.D
             vals[col] = _whole(v)
             if vals[col] is None:
                 problems.append((_where(p, i, col), f"must be a whole number >= 0, got {v!r}"))
-        if (
-            vals["trials"] is not None
-            and vals["leads"] is not None
-            and vals["trials"] > vals["leads"]
-        ):
-            problems.append(
-                (
-                    _where(p, i, "trials"),
-                    f"got {vals['trials']}: more trials than leads ({vals['leads']})",
+        for later, earlier in (("trials", "leads"), ("paid", "trials")):  # a funnel narrows
+            n, before = vals[later], vals[earlier]
+            if n is not None and before is not None and n > before:
+                problems.append(
+                    (_where(p, i, later), f"got {n}: more {later} than {earlier} ({before})")
                 )
-            )
-        if (
-            vals["paid"] is not None
-            and vals["trials"] is not None
-            and vals["paid"] > vals["trials"]
-        ):
-            problems.append(
-                (
-                    _where(p, i, "paid"),
-                    f"got {vals['paid']}: more paid than trials ({vals['trials']})",
-                )
-            )
         counts.append({"persona": persona, **vals})
     _raise(problems)
     return pd.DataFrame(counts).groupby("persona", sort=False).sum().reset_index()

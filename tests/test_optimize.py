@@ -113,36 +113,35 @@ def test_discounted_gross_profit_is_a_geometric_sum() -> None:
 
 
 # ------------------------------------------------------- the simulator: reproducible, paired
+#: The search space of the simulator's studies: Pro's price in $5 steps, the annual discount.
+STUDY_SPACE = {
+    "pro": {"key": PRO, "low": 59, "high": 139, "step": 5},
+    "pricing.annual_discount": (0.1, 0.3),
+}
+#: The study the module fixture runs (and the reproducibility tests run again).
+STUDY = dict(
+    space=STUDY_SPACE,
+    objective="discounted_gross_profit",
+    constraints={"max_monthly_logo_churn": 0.5, "min_ending_customers": None},
+    trials=6,
+    batch=3,
+    top=2,
+    fresh_replications=4,
+)
+
+
 @pytest.fixture(scope="module")
 def study(tiny):
     return optimize(
         tiny,
-        {
-            "pro": {"key": PRO, "low": 59, "high": 139, "step": 5},
-            "pricing.annual_discount": (0.1, 0.3),
-        },
-        objective="discounted_gross_profit",
-        constraints={"max_monthly_logo_churn": 0.5, "min_ending_customers": None},
-        trials=6,
-        batch=3,
-        top=2,
-        fresh_replications=4,
+        **STUDY,
     )
 
 
 def test_the_same_seed_gives_the_same_study(tiny, study) -> None:
     again = optimize(
         tiny,
-        {
-            "pro": {"key": PRO, "low": 59, "high": 139, "step": 5},
-            "pricing.annual_discount": (0.1, 0.3),
-        },
-        objective="discounted_gross_profit",
-        constraints={"max_monthly_logo_churn": 0.5, "min_ending_customers": None},
-        trials=6,
-        batch=3,
-        top=2,
-        fresh_replications=4,
+        **STUDY,
     )
     pd.testing.assert_frame_equal(study.trials, again.trials)
     pd.testing.assert_frame_equal(study.optimum, again.optimum)
@@ -150,10 +149,7 @@ def test_the_same_seed_gives_the_same_study(tiny, study) -> None:
     assert len(set(study.trials["pro"])) > 1
     other = optimize(
         tiny,
-        {
-            "pro": {"key": PRO, "low": 59, "high": 139, "step": 5},
-            "pricing.annual_discount": (0.1, 0.3),
-        },
+        STUDY_SPACE,
         trials=3,
         batch=3,
         sampler_seed=1,
@@ -166,16 +162,7 @@ def test_the_same_seed_gives_the_same_study(tiny, study) -> None:
 def test_a_local_pool_gives_the_same_study(tiny, study) -> None:
     pooled = optimize(
         tiny,
-        {
-            "pro": {"key": PRO, "low": 59, "high": 139, "step": 5},
-            "pricing.annual_discount": (0.1, 0.3),
-        },
-        objective="discounted_gross_profit",
-        constraints={"max_monthly_logo_churn": 0.5, "min_ending_customers": None},
-        trials=6,
-        batch=3,
-        top=2,
-        fresh_replications=4,
+        **STUDY,
         executor=LocalExecutor(2),
     )
     pd.testing.assert_frame_equal(study.trials, pooled.trials)
