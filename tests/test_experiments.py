@@ -86,6 +86,25 @@ def test_dask_executor_uses_an_existing_scheduler() -> None:
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
+def _distributed_log_level() -> int:
+    import logging
+
+    return logging.getLogger("distributed.worker").getEffectiveLevel()
+
+
+def test_a_local_dask_cluster_keeps_its_workers_quiet() -> None:
+    """A stopped study's workers may fail a heartbeat against the closed scheduler; what they
+    log must not reach the user (CI once printed such a traceback after the one-line report)."""
+    import logging
+
+    from simulator.experiments.executors import _dask_client
+
+    with _dask_client(DaskExecutor(None, 2)) as client:
+        levels = client.run(_distributed_log_level)
+    assert len(levels) == 2
+    assert set(levels.values()) == {logging.CRITICAL}
+
+
 def test_checkpoint_writes_every_replication(tmp_path: Path) -> None:
     res = simulate(_cfg("months=4"), checkpoint_dir=tmp_path, progress=False)
     parts = sorted((tmp_path / "replications").glob("rep-*.parquet"))

@@ -229,19 +229,14 @@ class DaskExecutor:
             dashboard_address=None,
             # the scheduler's health endpoint: loopback, any free port
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,
         )
 
     def map_unordered(
         self, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
     ) -> Generator[tuple[int, Any]]:
-        from distributed import Client
-
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        cluster = self._cluster() if self.address is None else None
-        client = Client(cluster if cluster is not None else self.address, set_as_default=False)
         tries: Counter[int] = Counter()
-        try:
+        with _dask_client(self) as client:
             # Dask re-runs the job of a worker that dies on another worker by itself (up to
             # its ``allowed-failures``, then ``KilledWorker``); a job that raises is retried
             # here, up to ``ATTEMPTS``.
@@ -275,10 +270,6 @@ class DaskExecutor:
                         cancel.check()
             finally:
                 client.cancel(list(running))
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
 
     def __repr__(self) -> str:
         where = self.address or f"LocalCluster(workers={self.workers})"
@@ -286,6 +277,31 @@ class DaskExecutor:
 
 
 Executor = SerialExecutor | LocalExecutor | DaskExecutor
+
+
+@contextmanager
+def _dask_client(executor: DaskExecutor) -> Iterator[Any]:
+    """A client of ``executor``'s cluster: its scheduler, or a ``LocalCluster`` started here
+    and closed on the way out. A local cluster's workers log only CRITICAL records
+    (``QuietWorkerLogs``): a study stopped by Ctrl-C closes the scheduler while workers still
+    beat, and a worker's failed heartbeat would print a traceback after the runner's one-line
+    report. This process's ``distributed`` loggers are quiet the same way; a job that fails
+    still reaches the runner as its exception."""
+    from distributed import Client
+
+    from simulator.experiments.dask_quiet import QuietWorkerLogs
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    cluster = executor._cluster() if executor.address is None else None
+    client = Client(cluster if cluster is not None else executor.address, set_as_default=False)
+    try:
+        if cluster is not None:
+            client.register_plugin(QuietWorkerLogs())
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def make_executor(settings: ExecutorSettings) -> Executor:
@@ -362,16 +378,7 @@ def kept_open(executor: Executor) -> Iterator[Any]:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     elif isinstance(executor, DaskExecutor):
-        from distributed import Client
-
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        cluster = executor._cluster() if executor.address is None else None
-        client = Client(cluster if cluster is not None else executor.address, set_as_default=False)
-        try:
+        with _dask_client(executor) as client:
             yield _OpenClient(client, repr(executor))
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     else:
         yield executor
