@@ -20,6 +20,7 @@ from simulator.kernels import schedule
 #: Waiting time of an account that never leaves: exit probability 0, or a wait of 100,000 months
 #: (over 8,000 years) or more, which no run reaches.
 NEVER = 100_000
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
@@ -52,8 +53,13 @@ def months_waiting(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
 
 @functools.lru_cache(maxsize=256)
 def _per_log_stay(p: float) -> float:
-    """1 / log(1 - p) of a monthly exit probability 0 < p < 1 (numpy's ``log1p``)."""
-    return float(1.0 / np.log1p(-p))
+    """1 / log(1 - p) of a monthly exit probability 0 < p < 1 (numpy's ``log1p``). For a p so
+    small (below about 5.6e-309) that the reciprocal overflows, the most negative finite float:
+    every wait is then NEVER except u = 0's, which is 0, as it is at any p."""
+    log_stay = float(np.log1p(-p))
+    if -log_stay * _FLOAT_MAX < 1.0:
+        return -_FLOAT_MAX
+    return 1.0 / log_stay
 
 
 def _log_stay(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,16 @@ def test_months_waiting_edges() -> None:
     assert (months_waiting(v, 0.2) <= months_waiting(v, 0.1)).all()
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("p", [5e-324, 1e-320, 1e-310])
+def test_months_waiting_at_a_vanishing_probability_is_never_and_silent(p: float) -> None:
+    """1 / log(1 - p) overflows for p below ~5.6e-309 (the property tests drew such a p and
+    numpy warned); the wait is NEVER, u = 0's is 0, and no warning is raised."""
+    u = np.array([0.0, 1e-7, 0.5, 0.999999], dtype=np.float32)
+    assert months_waiting(u, p).tolist() == [0, NEVER, NEVER, NEVER]
+    assert months_waiting(u, np.full(4, p)).tolist() == [0, NEVER, NEVER, NEVER]
+
+
 # --------------------------------------------------------------------------- calendars
 def test_calendar_returns_each_row_in_its_month_once() -> None:
     rng = np.random.default_rng(3)
