@@ -221,8 +221,8 @@ def test_run_settings_are_the_run_keys_of_the_config() -> None:
         "holdout",
         "match",  # task=calibrate
     }
-    # settings of one task only, set by its task config (configs/task/dashboard.yaml)
-    assert set(RUN_KEYS) - set(run) == {"dashboard"}
+    # settings of one task only, set by its task config (configs/task/dashboard.yaml, ...)
+    assert set(RUN_KEYS) - set(run) == {"dashboard", "response"}
     assert not set(scenario) & set(RUN_KEYS)
     settings = run_settings(run)
     assert settings.task == "run" and settings.dir is None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from sizes import TINY, size
 
 from simulator import ConfigError, load_config, price_response
 from simulator.experiments import response as response_module
+from simulator.formatting import format_value
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +55,43 @@ def test_a_bad_grid_is_refused_before_any_simulation(monkeypatch) -> None:
         price_response(cfg, "pricing.plans.pro.price", [79, -1])
     with pytest.raises(ConfigError, match="two or more"):
         price_response(cfg, "pricing.plans.pro.price", [79])
+
+
+def test_format_prints_one_line_per_grid_value_with_its_medians(pro_curve) -> None:
+    text = pro_curve.format()
+    lines = text.splitlines()
+    assert lines[0].startswith("pricing.plans.pro.price: response (total, 8 replications")
+    assert [line.split()[0] for line in lines[2:]] == ["49", "79", "109", "139"]
+    t = pro_curve.table
+    arr = t[(t["persona"] == "total") & (t["metric"] == "ending_arr") & (t["grid_value"] == 139)]
+    assert format_value(float(arr["median"].iloc[0]), "money") in lines[-1]
+    assert lines[2].endswith("$0 / $0 / $0")  # the reference is paired with itself
+
+
+def test_the_response_task_prints_the_curve_and_writes_its_files(tmp_path) -> None:
+    proc = run_cli(
+        "task=response",
+        *TINY,
+        "response.values=[59,99]",
+        "output.plots=false",
+        "hydra.run.dir=out",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "pricing.plans.pro.price: response (total, 2 replications" in proc.stdout
+    assert (tmp_path / "out" / "response.csv").is_file()
+    assert (tmp_path / "out" / "response_replications.parquet").is_file()
+
+
+def test_the_response_task_refuses_a_bad_value_in_one_line(tmp_path) -> None:
+    """Checked with the rest of the command line, before Hydra makes a run folder."""
+    proc = run_cli("task=response", *TINY, "response.values=[59,-5]", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[1:] == [
+        "  response.values: pricing.plans.pro.price: must be in [0, 1,000,000,000], got -5"
+    ]
+    assert not (tmp_path / "outputs").exists()
+    proc = run_cli("task=response", *TINY, "response.key=pricing.plans.gold.price", cwd=tmp_path)
+    assert proc.returncode == 2 and "response.key: pricing.plans.gold.price: unknown key" in (
+        proc.stderr
+    )

@@ -29,6 +29,7 @@ from simulator.experiments.compare import replication_table
 from simulator.experiments.executors import Executor, make_executor
 from simulator.experiments.jobs import atomic_write
 from simulator.experiments.montecarlo import simulate
+from simulator.formatting import format_value
 from simulator.params import ScenarioParams, read_config, replace
 
 #: Columns of ``ResponseResult.table``.
@@ -68,6 +69,34 @@ class ResponseResult:
         from simulator.plots import plot_response
 
         return plot_response(self.table, self.key, persona, metrics)
+
+    def format(self, persona: str = "total") -> str:
+        """The printed curve of ``persona``: per grid value, the medians of conversion, logo
+        churn, ending ARR and gross profit, and the paired change of ending ARR from the first
+        value (P10 / P50 / P90 across replications)."""
+        t = self.table[self.table["persona"] == persona].set_index(["grid_value", "metric"])
+        n = int(self.per_replication["replication"].nunique())
+        lines = [
+            f"{self.key}: response ({persona}, {n} replications, paired with "
+            f"{self.key} = {self.values[0]})",
+            f"  {'value':>10}{'conversion':>12}{'logo churn':>12}{'ending ARR':>13}"
+            f"{'gross profit':>14}   ending ARR change P10 / P50 / P90",
+        ]
+        for v in self.values:
+
+            def med(metric: str, kind: str, v: Any = v) -> str:
+                return format_value(float(t.loc[(v, metric), "median"]), kind)
+
+            arr = t.loc[(v, "ending_arr")]
+            change = " / ".join(
+                format_value(float(arr[c]), "money")
+                for c in ("change_p10", "change_p50", "change_p90")
+            )
+            lines.append(
+                f"  {v!s:>10}{med('conversion', 'pct'):>12}{med('monthly_logo_churn', 'pct'):>12}"
+                f"{med('ending_arr', 'money'):>13}{med('gross_profit', 'money'):>14}   {change}"
+            )
+        return "\n".join(lines)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``response.csv`` (``table``) and ``response_replications.parquet``, each

@@ -37,6 +37,7 @@ from simulator.experiments.montecarlo import (
     simulate,
 )
 from simulator.experiments.replay import replay_run
+from simulator.experiments.response import price_response
 from simulator.experiments.sweep import aggregate_sweep
 from simulator.formatting import format_value
 from simulator.metrics import HEADLINE
@@ -376,6 +377,49 @@ def sensitivity_study(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
     return 0
 
 
+def response_curve(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=response``: the scenario at every value of ``response.key`` (every value checked
+    before any run), common random numbers across the grid; the curve printed and saved into
+    ``out_dir`` (``response.csv``, ``response_replications.parquet``, ``plots/response.png``)."""
+    assert settings.response is not None
+    key, values = settings.response.key, list(settings.response.values)
+    with cancellation():
+        try:
+            curve = price_response(
+                cfg,
+                key,
+                values,
+                executor=make_executor(settings.executor),
+                progress=progress_enabled(settings.progress),
+            )
+        except ConfigError as exc:
+            return _fail(str(exc))
+        except Interrupted as exc:
+            print(
+                f"\njourney-sim: interrupted ({signal_name(exc.signum)}); no curve written "
+                "(part of a grid is not a curve)",
+                file=sys.stderr,
+            )
+            return exit_code(exc.signum)
+        except JobsFailed as exc:
+            for line in exc.failures:
+                _fail(line)
+            return _fail("no curve written", 1)
+        curve.save(out_dir)
+        files = ["response.csv", "response_replications.parquet"]
+        if settings.output.plots:
+            fig = curve.plot()
+            (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+            atomic_write(
+                out_dir / "plots" / "response.png",
+                lambda p: fig.savefig(p, dpi=110, format="png"),
+            )
+            files.append("plots/response.png")
+        print(curve.format())
+        print(f"\noutputs: {out_dir}/\n  " + "  ".join(files))
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -411,6 +455,11 @@ TASKS: dict[str, Task] = {
             "sensitivity",
             sensitivity_study,
             "global sensitivity (Sobol, Morris) of metrics to parameter ranges",
+        ),
+        Task(
+            "response",
+            response_curve,
+            "a price-response curve: response.key over response.values, paired",
         ),
     )
 }

@@ -298,7 +298,32 @@ def read_config(
     if problems:
         raise ConfigError(problems)
     params = _with_names(ScenarioParams.model_validate(scenario))
-    return params, RunSettings.model_validate(run), tree
+    settings = RunSettings.model_validate(run)
+    problems = _task_problems(params, settings)
+    if problems:
+        raise ConfigError(problems)
+    return params, settings, tree
+
+
+def _task_problems(params: ScenarioParams, settings: RunSettings) -> list[Problem]:
+    """Problems of a task's settings against the scenario they act on, found with the rest
+    (so the command line's pre-check reports them before any job starts): every value of a
+    response grid must be a value its key accepts; an optimiser's space must fit the scenario."""
+    problems: list[Problem] = []
+    if settings.response is not None:
+        for value in settings.response.values:
+            try:
+                replace(params, {settings.response.key: value})
+            except ConfigError as exc:
+                for k, m in exc.problems:
+                    where = "response.key" if m.startswith("unknown key") else "response.values"
+                    if (where, f"{k}: {m}") not in problems:  # an unknown key: said once
+                        problems.append((where, f"{k}: {m}"))
+    if settings.optimize is not None:
+        from simulator.experiments.optimize import check_space
+
+        problems += check_space(params, settings.optimize.space, prefix="optimize.")
+    return problems
 
 
 def run_settings(run: Mapping[str, Any]) -> RunSettings:
