@@ -34,6 +34,7 @@ from simulator.experiments.montecarlo import (
     OUTPUT_NAMES,
     SimulationResult,
     assemble,
+    assemble_cohorts,
     simulate,
 )
 from simulator.experiments.replay import replay_run
@@ -153,8 +154,11 @@ def _save_partial(
     why: Interrupted | JobsFailed,
 ) -> int:
     """Save the replications a stopped run finished as partial outputs; how many."""
-    partial = assemble(list(frames), params)
+    frames = list(frames)
+    partial = assemble(frames, params)
     partial = partial[partial["replication"] < params.replications]
+    cohorts = assemble_cohorts(frames, params)
+    cohorts = cohorts[cohorts["replication"] < params.replications]
     done = int(partial["replication"].nunique()) if len(partial) else 0
     if done:
         meta: dict[str, object] = {"partial": True}
@@ -162,7 +166,9 @@ def _save_partial(
             meta |= {"interrupted": True, "signal": signal_name(why.signum)}
         else:
             meta |= {"failures": why.failures}
-        SimulationResult(partial, params, config, meta=meta, output=settings.output).save(out_dir)
+        SimulationResult(
+            partial, params, config, meta=meta, output=settings.output, cohorts=cohorts
+        ).save(out_dir)
     return done
 
 
