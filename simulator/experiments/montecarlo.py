@@ -93,7 +93,12 @@ def debug_enabled() -> bool:
 def study_key(params: ScenarioParams) -> str:
     """Fingerprint of what a replication's table depends on: every scenario parameter but the
     number of replications (a run can be extended) and the run settings."""
-    return fingerprint(params.model_dump(mode="json", exclude={"replications"}))
+    doc = params.model_dump(mode="json", exclude={"replications"})
+    if params.initial.book is not None:  # the book's content, not only its path
+        from simulator.book_csv import book_digest
+
+        doc["initial"]["book_sha256"] = book_digest(params.initial.book)
+    return fingerprint(doc)
 
 
 def run_replication(
