@@ -151,8 +151,13 @@ def parse_book(path: str | Path, rules: BookRules) -> tuple[OwnBook | None, list
     if "seats" not in header and "mrr" not in header:
         missing.append("seats or mrr")
     if unknown:
-        problems.append((where, f"unknown column(s) {', '.join(map(repr, unknown))}; "
-                                f"columns are {', '.join(BOOK_COLUMNS)}"))
+        problems.append(
+            (
+                where,
+                f"unknown column(s) {', '.join(map(repr, unknown))}; "
+                f"columns are {', '.join(BOOK_COLUMNS)}",
+            )
+        )
     if missing:
         problems.append((where, f"missing column(s) {', '.join(missing)}"))
     dup = sorted({h for h in header if header.count(h) > 1})
@@ -195,7 +200,11 @@ def parse_book(path: str | Path, rules: BookRules) -> tuple[OwnBook | None, list
         plan = cell("plan")
         plans.append(plan)
         if plan not in rules.plans:
-            bad("plan", plan, f"is not a plan of the book (initial.prices): {', '.join(rules.plans)}")
+            bad(
+                "plan",
+                plan,
+                f"is not a plan of the book (initial.prices): {', '.join(rules.plans)}",
+            )
         bill = cell("billing").lower()
         if bill in BILLING:
             annual[i] = bill == "annual"
@@ -230,7 +239,11 @@ def parse_book(path: str | Path, rules: BookRules) -> tuple[OwnBook | None, list
         if why:
             bad("signup_month", signup_text, why)
         elif signup is not None and signup > 0:
-            bad("signup_month", signup_text, "is after month 0: the book holds customers paying at month 0")
+            bad(
+                "signup_month",
+                signup_text,
+                "is after month 0: the book holds customers paying at month 0",
+            )
         else:
             cohort[i] = signup
         renew_text = cell("next_renewal")
@@ -252,11 +265,13 @@ def parse_book(path: str | Path, rules: BookRules) -> tuple[OwnBook | None, list
     for k, name in enumerate(rules.personas):
         count = int(np.count_nonzero(persona == k))
         if count > rules.capacity[k]:
-            problems.append((
-                where,
-                f"{count} customers of persona {name} for a market of {rules.capacity[k]} "
-                f"(market.size × personas.{name}.share)",
-            ))
+            problems.append(
+                (
+                    where,
+                    f"{count} customers of persona {name} for a market of {rules.capacity[k]} "
+                    f"(market.size × personas.{name}.share)",
+                )
+            )
     if problems:
         return None, problems
     return OwnBook(persona, tuple(plans), annual, seats, mrr, cohort, renewal), []
@@ -287,8 +302,14 @@ def book_problems(tree: dict[str, Any], has_problem: Any) -> list[Problem]:
     path = initial.get("book") if isinstance(initial, dict) else None
     if not isinstance(path, str) or has_problem("initial.book"):
         return []
-    deps = ("personas", "market.size", "initial.prices", "pricing.plans", "renewal",
-            "initial.book_month")
+    deps = (
+        "personas",
+        "market.size",
+        "initial.prices",
+        "pricing.plans",
+        "renewal",
+        "initial.book_month",
+    )
     if any(has_problem(k) for k in deps):
         return []
     rules = _rules_of_tree(tree)
@@ -297,7 +318,7 @@ def book_problems(tree: dict[str, Any], has_problem: Any) -> list[Problem]:
     problems = _cached_parse(*_file_key(path), rules)[1]
     if len(problems) > MAX_LISTED:
         more = len(problems) - MAX_LISTED
-        problems = problems[:MAX_LISTED] + [("initial.book", f"… and {more} more problems")]
+        problems = [*problems[:MAX_LISTED], ("initial.book", f"… and {more} more problems")]
     return problems
 
 
@@ -329,9 +350,7 @@ def load_book(params: ScenarioParams) -> OwnBook:
         plans=tuple(n for n in params.initial.prices if n in params.pricing.plans),
         term_months=params.renewal.term_months,
         book_month=params.initial.book_month,
-        capacity=tuple(
-            split_by_share(params.market.size, [p.share for p in params.persona_list])
-        ),
+        capacity=tuple(split_by_share(params.market.size, [p.share for p in params.persona_list])),
     )
     book, problems = _cached_parse(*_file_key(path), rules)
     if problems:

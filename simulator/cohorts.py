@@ -144,9 +144,7 @@ def cohort_table(source: Any, persona: str | None = None) -> pd.DataFrame:
     # Every month from the cohort's first to the last one recorded (a cohort gone is 0).
     last = int(table["month"].max())
     grid = [
-        (c, m)
-        for c in base.index[base["b_accounts"] > 0]
-        for m in range(max(int(c), 0), last + 1)
+        (c, m) for c in base.index[base["b_accounts"] > 0] for m in range(max(int(c), 0), last + 1)
     ]
     full = pd.DataFrame(grid, columns=["cohort_month", "month"])
     out = full.merge(out, on=["cohort_month", "month"], how="left")
@@ -162,8 +160,9 @@ def cohort_table(source: Any, persona: str | None = None) -> pd.DataFrame:
             "share": out["accounts"] / out["b_accounts"],
             "mrr": out["b_mrr"] / reps,
             "mrr_retained": out["mrr"] / reps,
-            "revenue_share": np.where(out["b_mrr"] > 0, out["mrr"] / out["b_mrr"].where(
-                out["b_mrr"] > 0, 1.0), np.nan),
+            "revenue_share": np.where(
+                out["b_mrr"] > 0, out["mrr"] / out["b_mrr"].where(out["b_mrr"] > 0, 1.0), np.nan
+            ),
         }
     )
     return result.sort_values(["cohort_month", "months_since"]).reset_index(drop=True)

@@ -90,9 +90,7 @@ def test_a_hand_made_book_loads_to_exactly_its_accounts(tmp_path: Path) -> None:
             assert g[3] == pytest.approx(w[3], rel=1e-6)
             assert g[4:] == w[4:]
         assert agent.mrr_total == pytest.approx(sum(w[3] for w in want), rel=1e-6)
-    assert model.mrr == pytest.approx(
-        sum(w[3] for ws in expected.values() for w in ws), rel=1e-6
-    )
+    assert model.mrr == pytest.approx(sum(w[3] for ws in expected.values() for w in ws), rel=1e-6)
 
 
 def test_an_account_younger_than_its_onboarding_path_is_onboarding(tmp_path: Path) -> None:
@@ -166,12 +164,12 @@ def test_every_problem_of_a_book_is_listed_at_once_by_row(tmp_path: Path) -> Non
 
 def test_a_date_without_book_month_and_a_missing_file_are_clear(tmp_path: Path) -> None:
     path = _book(tmp_path, "A,solo,starter,monthly,1,,2026-01-15,\n")
-    with pytest.raises(ConfigError, match="set initial.book_month"):
+    with pytest.raises(ConfigError, match=r"set initial\.book_month"):
         load_config([f"initial.book={path}"])
-    with pytest.raises(ConfigError, match="initial.book: no such file"):
+    with pytest.raises(ConfigError, match=r"initial\.book: no such file"):
         load_config([f"initial.book={tmp_path / 'nope.csv'}"])
     (tmp_path / "cols.csv").write_text("persona,plan,seat,signup_month\nsolo,starter,1,0\n")
-    with pytest.raises(ConfigError, match="(?s)unknown column.*'seat'.*missing column.*billing"):
+    with pytest.raises(ConfigError, match=r"(?s)unknown column.*'seat'.*missing column.*billing"):
         load_config([f"initial.book={tmp_path / 'cols.csv'}"])
 
 
@@ -223,8 +221,15 @@ def test_a_book_exported_from_a_simulated_month_reloads_to_the_same_state(
 def test_export_from_a_result_simulates_its_replication_again(tmp_path: Path) -> None:
     from simulator import simulate
 
-    cfg = load_config(["market.size=20000", "initial.customers=600", "months=3",
-                       "replications=2", "progress=false"])
+    cfg = load_config(
+        [
+            "market.size=20000",
+            "initial.customers=600",
+            "months=3",
+            "replications=2",
+            "progress=false",
+        ]
+    )
     result = simulate(cfg)
     frame = export_book(result, tmp_path / "b.csv", month=3, replication=1)
     last = result.monthly[(result.monthly["replication"] == 1) & (result.monthly["month"] == 3)]

@@ -143,7 +143,11 @@ def test_cohort_matrix_checks_its_arguments() -> None:
     )
     table = cohort_table(frame)
     assert table[["cohort_month", "months_since"]].values.tolist() == [
-        [0, 0], [0, 1], [0, 2], [1, 0], [1, 1]
+        [0, 0],
+        [0, 1],
+        [0, 2],
+        [1, 0],
+        [1, 1],
     ]
     assert table["share"].tolist() == [1.0, 0.8, 0.5, 1.0, 0.5]
     assert table["revenue_share"].tolist() == pytest.approx([1.0, 0.9, 0.6, 1.0, 1.1])

@@ -42,6 +42,7 @@ def cohort_dtypes() -> dict[str, str]:
     """Declared dtypes of the cohort table's columns (strings stay objects)."""
     return {n: t for n, t in COHORTS.dtypes.items() if t != "str"}
 
+
 #: Checkpoints of a run: ``<run dir>/replications/rep-NNNN.parquet``.
 REPLICATION_DIR = "replications"
 
@@ -376,6 +377,8 @@ class SimulationResult:
         if plots and len(self.monthly):
             test_point("save", names["plots"])
             save_plots_atomically(self.monthly, out / names["plots"])
+            if self.cohorts is not None and len(self.cohorts):
+                save_cohort_plot(self.cohorts, out / names["plots"] / "cohort_retention.png")
         if not self.partial:
             for name in OUTPUT_NAMES[True].values():
                 stale = out / name
@@ -405,11 +408,28 @@ def save_plots_atomically(monthly: pd.DataFrame, directory: Path) -> list[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def save_cohort_plot(cohorts: pd.DataFrame, path: Path) -> Path:
+    """The logo and revenue retention heatmaps (``plots.plot_cohort_heatmap``) side by side,
+    written atomically to ``path``."""
+    import matplotlib.pyplot as plt
+
+    from simulator.plots import plot_cohort_heatmap
+
+    fig, axes = plt.subplots(1, 2, figsize=(16, 7))
+    try:
+        plot_cohort_heatmap(cohorts, "logo", ax=axes[0])
+        plot_cohort_heatmap(cohorts, "revenue", ax=axes[1])
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
+    return path
+
+
 def load_checkpoint(directory: str | Path) -> pd.DataFrame:
     """The monthly table of every replication already written under ``directory``."""
     parts = sorted((Path(directory) / REPLICATION_DIR).glob("rep-*.parquet"))
     if not parts:
         return records_to_frame([])
-    return pd.concat(
-        [_without_cohorts(pd.read_parquet(p)) for p in parts], ignore_index=True
-    )
+    return pd.concat([_without_cohorts(pd.read_parquet(p)) for p in parts], ignore_index=True)

@@ -62,6 +62,22 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _book_line(result: SimulationResult) -> list[str]:
+    """With ``initial.book``: where the book came from and what it holds at month 0."""
+    book = result.params.initial.book
+    cohorts = result.cohorts
+    if book is None or cohorts is None or cohorts.empty:
+        return []
+    start = cohorts[
+        (cohorts["month"] == 0) & (cohorts["replication"] == cohorts["replication"].min())
+    ]
+    accounts, mrr = int(start["accounts"].sum()), float(start["mrr"].sum())
+    return [
+        f"book {Path(book).name}: {accounts:,} customers at month 0, "
+        f"MRR {format_value(mrr, 'money')} (ARR {format_value(12 * mrr, 'money')})"
+    ]
+
+
 def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
     """The short, readable summary printed after a run."""
     from simulator import __version__
@@ -72,6 +88,7 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
         f"journey-sim {__version__} · scenario {p.scenario_name} · {p.months} months · "
         f"{reps} replication{'s' if reps != 1 else ''} · seed {p.seed} · "
         f"market {p.market.size:,} accounts",
+        *_book_line(result),
         "",
         f"  {'metric':<28}{'median':>12}    P10 – P90",
     ]
@@ -86,6 +103,8 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
         shown = shown if not shown.startswith("..") else str(out_dir)
         lines += ["", f"outputs: {shown}/"]
         files = ["monthly.parquet", "summary.json"]
+        if (out_dir / "cohorts.parquet").exists():
+            files.append("cohorts.parquet")
         if (out_dir / "monthly.csv").exists():
             files.append("monthly.csv")
         plots = sorted((out_dir / "plots").glob("*.png"))
