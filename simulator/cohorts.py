@@ -178,3 +178,43 @@ def cohort_matrix(
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     table = cohort_table(source, persona)
     return table.pivot(index="cohort_month", columns="months_since", values=KINDS[kind])
+
+
+def pooled_retention(source: Any, persona: str | None = None) -> pd.DataFrame:
+    """Retention pooled over cohorts: the new customers' cohorts by months since acquisition
+    (Σ retained / Σ size over the cohorts old enough), and the book (cohort month ≤ 0) as a
+    whole by months since month 0. Columns ``group`` (``new`` / ``book``), ``months``,
+    ``cohorts``, ``accounts`` (the size behind the share, mean per replication), ``share``,
+    ``revenue_share``."""
+    table = cohort_table(source, persona)
+    if table.empty:
+        return pd.DataFrame(
+            columns=["group", "months", "cohorts", "accounts", "share", "revenue_share"]
+        )
+    out = []
+    for group, rows, clock in (
+        ("new", table[table["cohort_month"] >= 1], "months_since"),
+        ("book", table[table["cohort_month"] <= 0], "month"),
+    ):
+        if rows.empty:
+            continue
+        by = rows.groupby(clock).agg(
+            cohorts=("cohort_month", "size"),
+            accounts=("accounts", "sum"),
+            kept=("accounts_retained", "sum"),
+            mrr=("mrr", "sum"),
+            mrr_kept=("mrr_retained", "sum"),
+        )
+        out.append(
+            pd.DataFrame(
+                {
+                    "group": group,
+                    "months": by.index.astype("int64"),
+                    "cohorts": by["cohorts"].to_numpy(),
+                    "accounts": by["accounts"].to_numpy(),
+                    "share": (by["kept"] / by["accounts"]).to_numpy(),
+                    "revenue_share": (by["mrr_kept"] / by["mrr"]).to_numpy(),
+                }
+            )
+        )
+    return pd.concat(out, ignore_index=True)

@@ -401,6 +401,81 @@ def sensitivity_study(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
     return 0
 
 
+#: Ages (months) the cohorts task prints retention at.
+COHORT_AGES: tuple[int, ...] = (1, 3, 6, 12, 24, 36)
+
+
+def cohorts_of_run(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=cohorts dir=<run dir>``: the cohort retention of a saved run (its
+    ``cohorts.parquet``): prints the logo and revenue retention of new customers by months
+    since acquisition and of the book by months since month 0, pooled over cohorts and
+    replications; writes ``cohort_retention.csv`` (tidy, ``simulator.cohorts.cohort_table``),
+    ``cohort_logo.csv`` and ``cohort_revenue.csv`` (the matrices) and
+    ``plots/cohort_retention.png`` into ``out_dir``."""
+    from simulator.cohorts import cohort_matrix, cohort_table, pooled_retention
+    from simulator.experiments.montecarlo import save_cohort_plot
+
+    run_dir = Path(str(settings.dir))
+    path = run_dir / OUTPUT_NAMES[False]["cohorts"]
+    if not path.is_file():
+        partial = run_dir / OUTPUT_NAMES[True]["cohorts"]
+        if not partial.is_file():
+            return _fail(
+                f"cohorts: no {path.name} in {run_dir}/ (runs write it since cohorts were added;"
+                " run the scenario again into a new directory)"
+            )
+        path = partial
+    cohorts = pd.read_parquet(path)
+    if cohorts.empty:
+        return _fail(f"cohorts: {path} has no rows (no paying account in the run)")
+    reps = int(cohorts["replication"].nunique())
+    months = int(cohorts["month"].max())
+    pooled = pooled_retention(cohorts)
+    table = cohort_table(cohorts)
+    n_new = int(table.loc[table["cohort_month"] >= 1, "cohort_month"].nunique())
+    n_book = int(table.loc[table["cohort_month"] <= 0, "cohort_month"].nunique())
+    lines = [
+        f"cohorts of {path}: {n_book} cohorts of the book, {n_new} new; {months} months, "
+        f"{reps} replication{'s' if reps != 1 else ''}",
+        "",
+        f"  {'retention after (months)':<34}" + "".join(f"{a:>8}" for a in COHORT_AGES),
+    ]
+    labels = {
+        ("new", "share"): "new customers, logo",
+        ("new", "revenue_share"): "new customers, revenue",
+        ("book", "share"): "the book from month 0, logo",
+        ("book", "revenue_share"): "the book from month 0, revenue",
+    }
+    for (group, column), label in labels.items():
+        rows = pooled[pooled["group"] == group].set_index("months")
+        if rows.empty:
+            continue
+        cells = [
+            format_value(float(rows.at[a, column]), "pct") if a in rows.index else "–"
+            for a in COHORT_AGES
+        ]
+        lines.append(f"  {label:<34}" + "".join(f"{c:>8}" for c in cells))
+    lines += [
+        "",
+        "  new customers: Σ accounts (MRR) of the cohorts old enough / Σ at the end of their",
+        "  first month; pooled over cohorts and replications",
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / "cohort_retention.csv", lambda p: table.to_csv(p, index=False))
+    for kind in ("logo", "revenue"):
+        matrix = cohort_matrix(cohorts, kind)  # type: ignore[arg-type]
+        atomic_write(out_dir / f"cohort_{kind}.csv", lambda p, m=matrix: m.to_csv(p))
+    files = ["cohort_retention.csv", "cohort_logo.csv", "cohort_revenue.csv"]
+    if settings.output.plots:
+        save_cohort_plot(cohorts, out_dir / "plots" / "cohort_retention.png")
+        files.append("plots/cohort_retention.png")
+    shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    shown = shown if not shown.startswith("..") else str(out_dir)
+    lines += ["", f"outputs: {shown}/", "  " + "  ".join(files)]
+    print("\n".join(lines))
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -437,5 +512,6 @@ TASKS: dict[str, Task] = {
             sensitivity_study,
             "global sensitivity (Sobol, Morris) of metrics to parameter ranges",
         ),
+        Task("cohorts", cohorts_of_run, "cohort retention of a saved run: dir=<run dir>"),
     )
 }

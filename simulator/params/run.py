@@ -39,7 +39,15 @@ ExecutorTarget = Literal[
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
 TaskName = Literal[
-    "run", "replay", "aggregate", "compare", "optimize", "calibrate", "dashboard", "sensitivity"
+    "run",
+    "replay",
+    "aggregate",
+    "compare",
+    "optimize",
+    "calibrate",
+    "dashboard",
+    "sensitivity",
+    "cohorts",
 ]
 
 #: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).
@@ -60,7 +68,7 @@ REQUIRED_SETTINGS: dict[str, str] = {
 }
 
 #: Tasks that read an earlier run or sweep from ``dir``.
-TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
+TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate", "cohorts")
 
 
 class _Strict(BaseModel):
