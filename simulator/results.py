@@ -287,7 +287,11 @@ COHORTS = Table(
             unit="month",
         ),
         Column(
-            "accounts", "stock", "accounts", "int64", "paying accounts of the cohort at the end"
+            "accounts",
+            "stock",
+            "accounts",
+            "int64",
+            "paying accounts of the cohort at the end of the month",
         ),
         _money("mrr", "$/month", "MRR of those accounts at the end of the month", kind="stock"),
     ),
