@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import functools
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,19 +321,13 @@ def book_problems(tree: dict[str, Any], has_problem: Any) -> list[Problem]:
     return problems
 
 
-def _file_key(path: str) -> tuple[str, int, int]:
-    p = Path(path).resolve()
-    try:
-        st = os.stat(p)
-        return str(p), st.st_mtime_ns, st.st_size
-    except OSError:
-        return str(p), 0, -1
+def _file_key(path: str) -> tuple[str, str]:
+    """The file and the digest of its bytes (a parse is reused only for the same content)."""
+    return str(Path(path).resolve()), book_digest(path)
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_parse(
-    path: str, mtime: int, size: int, rules: BookRules
-) -> tuple[OwnBook | None, list[Problem]]:
+def _cached_parse(path: str, digest: str, rules: BookRules) -> tuple[OwnBook | None, list[Problem]]:
     return parse_book(path, rules)
 
 

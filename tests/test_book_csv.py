@@ -254,3 +254,31 @@ def test_cli_reports_a_bad_book_in_one_message_without_traceback(tmp_path: Path)
     assert "Traceback" not in proc.stderr
     assert "row 2, column persona: 'wizard' is not a persona" in proc.stderr
     assert "row 3, column seats: '0' must be a whole number of seats" in proc.stderr
+
+
+def test_tenure_feeds_the_warm_starts_conditional_churn(tmp_path: Path) -> None:
+    # 2,000 smb accounts signed up in month 0 (tenure 1) and 2,000 in month −35 (tenure 36):
+    # base churn | τ ~ Beta(α, β + τ), mean α / (α + β + τ); the long-tenured churn less.
+    body = "".join(f"A,smb,pro,monthly,2,,{s},\n" for s in (0, -35) for _ in range(2000))
+    model = _model(_book(tmp_path, body))
+    smb = model.persona_agents[1]
+    churn = smb.persona.churn
+    a, b = churn.mean * churn.concentration, (1 - churn.mean) * churn.concentration
+    theta = smb.pop.base_churn[:4000].astype(np.float64)
+    for rows, tau in ((slice(0, 2000), 1), (slice(2000, 4000), 36)):
+        bb = b + tau
+        mean = a / (a + bb)
+        se = np.sqrt(a * bb / ((a + bb) ** 2 * (a + bb + 1)) / 2000)
+        assert abs(theta[rows].mean() - mean) < 5 * se, (tau, theta[rows].mean(), mean)
+    # power: the unconditional mean is far outside the long-tenured accounts' bound
+    assert abs(theta[2000:].mean() - churn.mean) > 5 * se
+
+
+def test_the_fingerprint_of_a_run_follows_the_books_content(tmp_path: Path) -> None:
+    from simulator.experiments.montecarlo import study_key
+    from simulator.params import params_of
+
+    path = _book(tmp_path, FIVE)
+    first = study_key(params_of(load_config([f"initial.book={path}"])))
+    path.write_text(HEADER + "\n" + FIVE.replace(",150,", ",151,"))
+    assert study_key(params_of(load_config([f"initial.book={path}"]))) != first
