@@ -58,10 +58,15 @@ def record_cohorts(model: JourneyModel) -> None:
         cohort = pop.cohort_month[:n][paying]
         if cohort.size == 0:
             continue
-        months, inverse = np.unique(cohort, return_inverse=True)
-        accounts = np.bincount(inverse, minlength=months.size)
-        mrr = np.bincount(inverse, weights=pop.mrr[:n][paying].astype(np.float64))
-        model.cohort_records.append((month, agent.index, months, accounts, mrr))
+        # One pass (bincount over the cohort months' range), no sort.
+        low = int(cohort.min())
+        offset = cohort.astype(np.int64) - low
+        accounts = np.bincount(offset)
+        mrr = np.bincount(offset, weights=pop.mrr[:n][paying].astype(np.float64))
+        present = np.flatnonzero(accounts)
+        model.cohort_records.append(
+            (month, agent.index, present + low, accounts[present], mrr[present])
+        )
 
 
 def cohort_frame(model: JourneyModel) -> pd.DataFrame:
