@@ -17,8 +17,12 @@ Quick start::
                    constraints={"max_monthly_logo_churn": 0.05}, trials=24)  # Optuna search
     sens = sensitivity(cfg, {"pricing.plans.pro.price": (59, 119), "support.agents": (6, 14)},
                        method="sobol", metric="ending_arr", n=64)  # Sobol S1/ST (SALib)
+    cohort_matrix(res, kind="logo")   # retention by cohort month × months since acquisition
+    export_book(res, "book.csv", month=24)   # a simulated month as a book (initial.book)
 """
 
+from simulator.book_csv import export_book
+from simulator.cohorts import cohort_matrix, cohort_table
 from simulator.config import load_config
 from simulator.errors import ConfigError
 from simulator.experiments.compare import ComparisonResult, compare
@@ -39,7 +43,10 @@ __all__ = [
     "SensitivityResult",
     "SimulationResult",
     "Stage",
+    "cohort_matrix",
+    "cohort_table",
     "compare",
+    "export_book",
     "load_config",
     "optimize",
     "price_response",

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator.book_csv import OwnBook, load_book
 from simulator.calendar import NEVER, months_waiting
 from simulator.mechanisms import acquisition, advocacy, consideration, onboarding, winback
 from simulator.mechanisms.billing import ANNUAL_CONTRACTS, INVOLUNTARY_CHURN
@@ -99,21 +100,28 @@ def split_by_share(total: int, shares: list[float]) -> list[int]:
 
 
 def book_sizes(params: ScenarioParams) -> list[int]:
-    """The book's accounts per persona: ``initial.customers`` split by ``initial.mix``."""
+    """The book's accounts per persona: ``initial.customers`` split by ``initial.mix``, or the
+    customers of each persona in ``initial.book``."""
+    if params.initial.book is not None:
+        own = load_book(params)
+        return [int(own.rows_of(k).size) for k in range(len(params.persona_list))]
     mix = [params.initial.mix[p.name] for p in params.persona_list]
     return split_by_share(params.initial.customers, mix)
 
 
 def build_initial_state(model: JourneyModel) -> None:
     """Draw every account's traits, the aged book and the pipeline in flight, persona by
-    persona (see the module docstring)."""
+    persona (see the module docstring). With ``initial.book`` the book is the company's own
+    (``_own_book``): the same draws are made, its accounts' plans, terms, seats, MRR, tenures
+    and renewal months come from the file."""
+    own = load_book(model.params) if model.params.initial.book is not None else None
     for agent, n_book in zip(model.persona_agents, book_sizes(model.params), strict=True):
         if n_book > agent.size:
             raise ValueError(
                 f"initial.mix.{agent.persona.name}: {n_book} book accounts for a market of "
                 f"{agent.size}"
             )
-        _init_persona(model, agent, n_book)
+        _init_persona(model, agent, n_book, own)
         if model.params.initial.pipeline:
             _init_pipeline(model, agent, n_book)
         agent.recount()
@@ -199,9 +207,11 @@ def _book_plans(
     return plan.astype(np.int8), annual
 
 
-def _init_persona(model: JourneyModel, agent: PersonaAgent, n_book: int) -> None:
+def _init_persona(
+    model: JourneyModel, agent: PersonaAgent, n_book: int, own: OwnBook | None = None
+) -> None:
     """Seats and base churn for every account of a persona; its first ``n_book`` rows become
-    the aged book."""
+    the aged book (the company's own, ``own``, when given)."""
     p = agent.persona
     pop = agent.pop
     n = agent.size
@@ -230,18 +240,29 @@ def _init_persona(model: JourneyModel, agent: PersonaAgent, n_book: int) -> None
     if n_book == 0:
         return
     book = np.arange(n_book)
-    age = model.params.initial.age_months
-    tenure = _draw(tenure_weights(p, age), u_tenure)
+    term = model.params.renewal.term_months
+    if own is None:
+        age = model.params.initial.age_months
+        tenure = _draw(tenure_weights(p, age), u_tenure)
+    else:
+        entries = own.rows_of(p.index)
+        tenure = 1 - own.cohort[entries]
     if ab is not None:  # a survivor of τ draws: θ | τ ~ Beta(α, β + τ)
         pop.base_churn[book] = gen.beta(ab[0], ab[1] + tenure)
-    plan, annual = _book_plans(model, agent, book, u_plan)
-    agent.start_paying(
-        book, plan, annual, Stage.ACTIVE, Stage.UNAWARE, 1, PriceBook.current_book(model.params)
-    )
+    if own is None:
+        plan, annual = _book_plans(model, agent, book, u_plan)
+        agent.start_paying(
+            book, plan, annual, Stage.ACTIVE, Stage.UNAWARE, 1, PriceBook.current_book(model.params)
+        )
+    else:
+        plan, annual = _own_plans(model, agent, own, entries)
     cohort = 1 - tenure
     pop.cohort_month[book] = cohort
-    term = model.params.renewal.term_months
-    pop.term_end[book] = np.where(annual, cohort + term * -(-tenure // term), 0)
+    term_end = np.where(annual, cohort + term * -(-tenure // term), 0)
+    if own is not None:
+        given = own.renewal[entries]
+        term_end = np.where(annual & (given > 0), given, term_end)
+    pop.term_end[book] = term_end
     months = 0
     if model.mechanisms[onboarding.SWITCH]:
         months = model.params.onboarding.paths[p.onboarding].months
@@ -250,6 +271,38 @@ def _init_persona(model: JourneyModel, agent: PersonaAgent, n_book: int) -> None
         agent.due["onboarding"].add(cohort[still] + months, still)
     on_path = tenure <= months
     pop.stage_month[book] = np.where(on_path, cohort, cohort + months)
+
+
+def _own_plans(
+    model: JourneyModel, agent: PersonaAgent, own: OwnBook, entries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The company's own accounts of a persona (its first rows) start paying on the file's
+    plans, terms and seats; an account whose ``mrr`` is given pays it (its seats, when
+    empty, are that MRR over the plan's price per seat at the book's prices)."""
+    pop = agent.pop
+    book = np.arange(entries.size)
+    price_book = PriceBook.current_book(model.params)
+    ranked = model.params.pricing.ranked
+    plan = np.array([ranked.index(own.plan[e]) for e in entries], dtype=np.int8)
+    annual = own.annual[entries].copy()
+    seats = own.seats[entries]
+    mrr = own.mrr[entries]
+    derive = seats == 0
+    if derive.any():
+        unit = (
+            price_book.list_price[plan[derive]]
+            * agent.persona.price_multiplier
+            * np.where(annual[derive], 1.0 - price_book.annual_discount, 1.0)
+        )
+        per_seat = price_book.per_seat[plan[derive]]
+        guess = np.rint(mrr[derive] / np.where(unit > 0, unit, np.inf))
+        seats = seats.copy()
+        seats[derive] = np.where(per_seat, np.clip(guess, 1, MAX_SEATS), 1)
+    pop.seats[book] = seats
+    agent.start_paying(book, plan, annual, Stage.ACTIVE, Stage.UNAWARE, 1, price_book)
+    given = ~np.isnan(mrr)
+    pop.mrr[book[given]] = mrr[given]
+    return plan, annual
 
 
 # ---------------------------------------------------------------------------- the pipeline

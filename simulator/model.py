@@ -24,6 +24,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from simulator.book import build_initial_state, split_by_share
+from simulator.cohorts import record_cohorts
 from simulator.mechanisms import (
     ALL,
     accounting,
@@ -213,6 +214,10 @@ class JourneyModel(mesa.Model):
 
         build_initial_state(self)
         accounting.start_history(self)
+        #: (month, persona index, cohort months, accounts, MRR) at month 0 and after every
+        #: month (``simulator.cohorts``: read-only, no draws).
+        self.cohort_records: list[tuple] = []
+        record_cohorts(self)
 
     # ------------------------------------------------------------------ the month
     def step(self, timings: dict[str, float] | None = None) -> None:
@@ -230,12 +235,13 @@ class JourneyModel(mesa.Model):
         if timings is None:
             for s in self.active_steps:
                 s.run(self)
-            return
-        clock = time.perf_counter
-        for s in self.active_steps:
-            start = clock()
-            s.run(self)
-            timings[s.name] = timings.get(s.name, 0.0) + (clock() - start)
+        else:
+            clock = time.perf_counter
+            for s in self.active_steps:
+                start = clock()
+                s.run(self)
+                timings[s.name] = timings.get(s.name, 0.0) + (clock() - start)
+        record_cohorts(self)
 
     # ------------------------------------------------------------------ live view
     @property

@@ -431,3 +431,64 @@ def plot_sensitivity(table: pd.DataFrame, metrics: Sequence[str] | None = None) 
     fig.suptitle(f"{method} sensitivity indices with confidence intervals")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------- cohorts
+#: Titles of the cohort heatmap, by kind of retention.
+COHORT_TITLES: dict[str, str] = {
+    "logo": "logo retention by cohort (share of the cohort's accounts still paying)",
+    "revenue": "revenue retention by cohort (cohort MRR / its MRR in its first month)",
+}
+
+
+def plot_cohort_heatmap(
+    source: Any,
+    kind: str = "logo",
+    persona: str | None = None,
+    ax: Axes | None = None,
+    book_cohorts: bool = True,
+) -> Figure:
+    """Retention matrix as a heatmap: one row per cohort month (acquisition month; 0 or less:
+    the book, by signup month), one column per month since acquisition, the colour the logo
+    or revenue retention share (``simulator.cohorts.cohort_matrix``), pooled over
+    replications. ``source`` is a ``SimulationResult`` or its ``cohorts`` table;
+    ``book_cohorts=False`` leaves the book's cohorts out (new customers only)."""
+    from simulator.cohorts import cohort_matrix
+
+    matrix = cohort_matrix(source, kind, persona)  # type: ignore[arg-type]
+    if not book_cohorts:
+        matrix = matrix[matrix.index >= 1].dropna(axis=1, how="all")
+    fig, ax = _axes(ax, (10, max(4.0, 0.16 * len(matrix) + 2.0)))
+    values = matrix.to_numpy(dtype=float)
+    top = max(1.0, float(np.nanmax(values))) if np.isfinite(values).any() else 1.0
+    image = ax.imshow(
+        np.ma.masked_invalid(values),
+        aspect="auto",
+        cmap="viridis",
+        vmin=0.0,
+        vmax=top,
+        interpolation="nearest",
+        extent=(
+            matrix.columns.min() - 0.5,
+            matrix.columns.max() + 0.5,
+            matrix.index.max() + 0.5,
+            matrix.index.min() - 0.5,
+        ),
+    )
+    if matrix.index.min() <= 0 < matrix.index.max():
+        ax.axhline(0.5, color="white", linewidth=1.0, linestyle="--")
+        ax.text(
+            matrix.columns.max(),
+            0.5,
+            "the book above · new customers below ",
+            ha="right",
+            va="center",
+            fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        )
+    fig.colorbar(image, ax=ax, label="retained share", fraction=0.04, pad=0.02)
+    ax.set_xlabel("months since acquisition")
+    ax.set_ylabel("cohort month (0 or less: the book's signup month)")
+    who = f" · {persona}" if persona else ""
+    ax.set_title(COHORT_TITLES.get(kind, kind) + who, fontsize=10)
+    return fig

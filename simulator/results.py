@@ -270,8 +270,35 @@ MONTHLY = Table(
     _KEYS + _STAGES + _RECORDED + _DERIVED,
 )
 
-#: Every table by name (the cohort table will join it).
-TABLES: dict[str, Table] = {MONTHLY.name: MONTHLY}
+#: The cohort table of ``simulate`` (``simulator.cohorts``): paying accounts and their MRR by
+#: persona and cohort month at month 0 and at the end of every month.
+COHORTS = Table(
+    "cohorts",
+    "one row per scenario, replication, month (from 0), persona and cohort month",
+    (
+        _key("scenario", "str", "scenario name"),
+        _key("replication", "int64", "Monte Carlo replication, from 0"),
+        _key("month", "int64", "month, from 0 (the book at the start)", unit="month"),
+        _key("persona", "str", "persona (segment) name"),
+        _key(
+            "cohort_month",
+            "int64",
+            "month the accounts first paid (0 or less: the book, by its signup month)",
+            unit="month",
+        ),
+        Column(
+            "accounts",
+            "stock",
+            "accounts",
+            "int64",
+            "paying accounts of the cohort at the end of the month",
+        ),
+        _money("mrr", "$/month", "MRR of those accounts at the end of the month", kind="stock"),
+    ),
+)
+
+#: Every table by name.
+TABLES: dict[str, Table] = {MONTHLY.name: MONTHLY, COHORTS.name: COHORTS}
 
 KEY_COLUMNS: tuple[str, ...] = tuple(c.name for c in _KEYS)
 

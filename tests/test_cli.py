@@ -473,3 +473,38 @@ def test_sensitivity_with_a_bad_parameter_stops_before_any_evaluation(tmp_path: 
         proc.stderr
     )
     assert not (tmp_path / "sens" / "points").exists()
+
+
+# ------------------------------------------------------------------- the book and cohorts
+def test_run_from_a_book_then_its_cohorts(tmp_path: Path) -> None:
+    book = tmp_path / "book.csv"
+    book.write_text(
+        "persona,plan,billing,seats,signup_month,next_renewal\n"
+        "solo,starter,monthly,1,-3,\n"
+        "smb,pro,annual,5,-14,10\n"
+        "midmarket,pro,monthly,20,0,\n"
+    )
+    proc = run_cli(
+        f"initial.book={book}",
+        "market.size=20000",
+        "months=4",
+        "replications=2",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "book book.csv: 3 customers at month 0" in proc.stdout
+    assert "cohorts.parquet" in proc.stdout and "plots/cohort_retention.png" in proc.stdout
+    cohorts = pd.read_parquet(tmp_path / "run" / "cohorts.parquet")
+    start = cohorts[(cohorts["month"] == 0) & (cohorts["replication"] == 0)]
+    assert sorted(start["cohort_month"]) == [-14, -3, 0]
+    proc = run_cli("task=cohorts", "dir=run", "hydra.run.dir=coh", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "the book from month 0, logo" in proc.stdout
+    assert "new customers, logo" in proc.stdout
+    for name in ("cohort_retention.csv", "cohort_logo.csv", "cohort_revenue.csv"):
+        assert (tmp_path / "coh" / name).stat().st_size > 0
+    assert (tmp_path / "coh" / "plots" / "cohort_retention.png").stat().st_size > 1000
+    proc = run_cli("task=cohorts", "dir=nowhere", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "cohorts: no cohorts.parquet in nowhere/" in proc.stderr

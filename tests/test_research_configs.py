@@ -13,6 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from simulator import load_config
 from simulator.config import CONFIG_DIR
 from simulator.params import read_config
+from simulator.params.run import TASKS_WITH_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = sorted(
@@ -27,7 +28,7 @@ STUDIES = sorted((ROOT / "experiments").glob("*/*/*.yaml"))
 
 @pytest.mark.parametrize(("group", "option"), GROUPS, ids=lambda x: str(x))
 def test_every_packaged_option_composes_and_validates(group: str, option: str) -> None:
-    needs_dir = ["dir=x"] if (group, option) in {("task", "replay"), ("task", "aggregate")} else []
+    needs_dir = ["dir=x"] if group == "task" and option in TASKS_WITH_DIR else []
     needs_data = ["data=x.csv"] if (group, option) == ("task", "calibrate") else []
     read_config(load_config([f"{group}={option}", *needs_dir, *needs_data]))
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from simulator.cohorts import cohort_frame, empty_cohorts
 from simulator.experiments.executors import Executor, SerialExecutor, make_executor
 from simulator.experiments.jobs import (
     CheckpointStore,
@@ -31,7 +32,16 @@ from simulator.metrics import summarize
 from simulator.model import JourneyModel
 from simulator.params import ScenarioParams, read_config
 from simulator.params.run import OutputSettings
-from simulator.results import MONTHLY, MONTHLY_COLUMNS
+from simulator.results import COHORTS, MONTHLY, MONTHLY_COLUMNS
+
+#: Key of a replication table's ``attrs`` that carries its cohort table (plain lists).
+COHORTS_ATTR = "cohorts"
+
+
+def cohort_dtypes() -> dict[str, str]:
+    """Declared dtypes of the cohort table's columns (strings stay objects)."""
+    return {n: t for n, t in COHORTS.dtypes.items() if t != "str"}
+
 
 #: Checkpoints of a run: ``<run dir>/replications/rep-NNNN.parquet``.
 REPLICATION_DIR = "replications"
@@ -48,12 +58,14 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "csv": "monthly.csv",
         "summary": "summary.json",
         "plots": "plots",
+        "cohorts": "cohorts.parquet",
     },
     True: {
         "monthly": "monthly.partial.parquet",
         "csv": "monthly.partial.csv",
         "summary": "summary.partial.json",
         "plots": "plots.partial",
+        "cohorts": "cohorts.partial.parquet",
     },
 }
 
@@ -82,7 +94,12 @@ def debug_enabled() -> bool:
 def study_key(params: ScenarioParams) -> str:
     """Fingerprint of what a replication's table depends on: every scenario parameter but the
     number of replications (a run can be extended) and the run settings."""
-    return fingerprint(params.model_dump(mode="json", exclude={"replications"}))
+    doc = params.model_dump(mode="json", exclude={"replications"})
+    if params.initial.book is not None:  # the book's content, not only its path
+        from simulator.book_csv import book_digest
+
+        doc["initial"]["book_sha256"] = book_digest(params.initial.book)
+    return fingerprint(doc)
 
 
 def run_replication(
@@ -99,13 +116,34 @@ def run_replication(
         simulator.invariants.InvariantError: debug mode, an invariant broken (month and persona
             named).
     """
+    return records_to_frame(_run_model(task, on_tick).records)
+
+
+def run_replication_with_cohorts(
+    task: tuple[ScenarioParams, int] | tuple[ScenarioParams, int, bool],
+    on_tick: Callable[[], object] | None = None,
+) -> pd.DataFrame:
+    """``run_replication``, with the replication's cohort table (``simulator.cohorts``) carried
+    in the monthly table's ``attrs[COHORTS_ATTR]`` (plain lists: it travels with the table
+    through executors and checkpoint files; ``assemble`` and ``assemble_cohorts`` split them)."""
+    model = _run_model(task, on_tick)
+    frame = records_to_frame(model.records)
+    frame.attrs[COHORTS_ATTR] = cohort_frame(model).to_dict("list")
+    return frame
+
+
+def _run_model(
+    task: tuple[ScenarioParams, int] | tuple[ScenarioParams, int, bool],
+    on_tick: Callable[[], object] | None = None,
+) -> JourneyModel:
+    """The model of one replication, run to its horizon (see ``run_replication``)."""
     params, replication, *rest = task
     debug = bool(rest and rest[0])
     test_point("replication", replication)
     model = JourneyModel(params, replication=replication)
     if not debug:
         model.run(on_month=on_tick)
-        return records_to_frame(model.records)
+        return model
     from simulator.invariants import InvariantError, check
 
     sizes = {a.persona.name: a.rows.stop - a.rows.start for a in model.persona_agents}
@@ -125,7 +163,7 @@ def run_replication(
             on_tick()
 
     model.run(on_month=month_checked)
-    return records_to_frame(model.records)
+    return model
 
 
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -146,11 +184,39 @@ def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataFrame:
     """One tidy table from replication tables, ordered by replication, month and persona
     (personas in config order)."""
-    frames = list(frames)
+    frames = [_without_cohorts(f) for f in frames]
     monthly = pd.concat(frames, ignore_index=True) if frames else records_to_frame([])
     order = {name: i for i, name in enumerate(params.personas)}
     return monthly.sort_values(
         ["replication", "month", "persona"],
+        key=lambda s: s.map(order) if s.name == "persona" else s,
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+def _without_cohorts(frame: pd.DataFrame) -> pd.DataFrame:
+    if COHORTS_ATTR not in frame.attrs:
+        return frame
+    frame = frame.copy(deep=False)
+    frame.attrs = {k: v for k, v in frame.attrs.items() if k != COHORTS_ATTR}
+    return frame
+
+
+def assemble_cohorts(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataFrame:
+    """One cohort table from the replication tables of ``run_replication_with_cohorts``
+    (ordered by replication, month, persona in config order and cohort month; empty when no
+    table carries one)."""
+    parts = [
+        pd.DataFrame(f.attrs[COHORTS_ATTR]).astype(cohort_dtypes())
+        for f in frames
+        if COHORTS_ATTR in f.attrs
+    ]
+    if not parts:
+        return empty_cohorts()
+    table = pd.concat(parts, ignore_index=True)
+    order = {name: i for i, name in enumerate(params.personas)}
+    return table.sort_values(
+        ["replication", "month", "persona", "cohort_month"],
         key=lambda s: s.map(order) if s.name == "persona" else s,
         kind="stable",
     ).reset_index(drop=True)
@@ -211,7 +277,7 @@ def simulate(
             Path(checkpoint_dir) / REPLICATION_DIR, study_key(params), about=about
         )
     frames = run_jobs(
-        run_replication,
+        run_replication_with_cohorts,
         [(params, r, True) if debug else (params, r) for r in reps],
         executor=executor,
         store=store,
@@ -222,7 +288,14 @@ def simulate(
         unit="month",
         describe=lambda task: f"replication {task[1]} (seed {task[0].seed})",
     )
-    return SimulationResult(assemble(frames, params), params, config, output=output)
+    frames = list(frames)
+    return SimulationResult(
+        assemble(frames, params),
+        params,
+        config,
+        output=output,
+        cohorts=assemble_cohorts(frames, params),
+    )
 
 
 @dataclass
@@ -236,6 +309,8 @@ class SimulationResult:
         config: the resolved config (plain dict), when run from a config.
         output: what ``save`` writes besides the table (the config's ``output``).
         meta: extra entries of ``summary.json`` (e.g. ``interrupted``).
+        cohorts: paying accounts and MRR by persona and cohort month, month 0 onward
+            (``simulator.results.COHORTS``; ``simulator.cohorts`` reads it), or None.
     """
 
     monthly: pd.DataFrame
@@ -243,6 +318,7 @@ class SimulationResult:
     config: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     output: OutputSettings | None = None
+    cohorts: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
@@ -275,6 +351,9 @@ class SimulationResult:
         atomic_write(out / names["monthly"], lambda p: self.monthly.to_parquet(p, index=False))
         if csv:
             atomic_write(out / names["csv"], lambda p: self.monthly.to_csv(p, index=False))
+        if self.cohorts is not None:
+            cohorts = self.cohorts
+            atomic_write(out / names["cohorts"], lambda p: cohorts.to_parquet(p, index=False))
         replications = int(self.monthly["replication"].nunique()) if len(self.monthly) else 0
         doc = {
             "scenario": self.params.scenario_name,
@@ -298,6 +377,8 @@ class SimulationResult:
         if plots and len(self.monthly):
             test_point("save", names["plots"])
             save_plots_atomically(self.monthly, out / names["plots"])
+            if self.cohorts is not None and len(self.cohorts):
+                save_cohort_plot(self.cohorts, out / names["plots"] / "cohort_retention.png")
         if not self.partial:
             for name in OUTPUT_NAMES[True].values():
                 stale = out / name
@@ -327,9 +408,28 @@ def save_plots_atomically(monthly: pd.DataFrame, directory: Path) -> list[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def save_cohort_plot(cohorts: pd.DataFrame, path: Path) -> Path:
+    """The logo and revenue retention heatmaps (``plots.plot_cohort_heatmap``) side by side,
+    written atomically to ``path``."""
+    import matplotlib.pyplot as plt
+
+    from simulator.plots import plot_cohort_heatmap
+
+    fig, axes = plt.subplots(1, 2, figsize=(16, 7))
+    try:
+        plot_cohort_heatmap(cohorts, "logo", ax=axes[0])
+        plot_cohort_heatmap(cohorts, "revenue", ax=axes[1])
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
+    return path
+
+
 def load_checkpoint(directory: str | Path) -> pd.DataFrame:
     """The monthly table of every replication already written under ``directory``."""
     parts = sorted((Path(directory) / REPLICATION_DIR).glob("rep-*.parquet"))
     if not parts:
         return records_to_frame([])
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    return pd.concat([_without_cohorts(pd.read_parquet(p)) for p in parts], ignore_index=True)

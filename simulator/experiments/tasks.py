@@ -34,6 +34,7 @@ from simulator.experiments.montecarlo import (
     OUTPUT_NAMES,
     SimulationResult,
     assemble,
+    assemble_cohorts,
     simulate,
 )
 from simulator.experiments.replay import replay_run
@@ -62,6 +63,22 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _book_line(result: SimulationResult) -> list[str]:
+    """With ``initial.book``: where the book came from and what it holds at month 0."""
+    book = result.params.initial.book
+    cohorts = result.cohorts
+    if book is None or cohorts is None or cohorts.empty:
+        return []
+    start = cohorts[
+        (cohorts["month"] == 0) & (cohorts["replication"] == cohorts["replication"].min())
+    ]
+    accounts, mrr = int(start["accounts"].sum()), float(start["mrr"].sum())
+    return [
+        f"book {Path(book).name}: {accounts:,} customers at month 0, "
+        f"MRR {format_value(mrr, 'money')} (ARR {format_value(12 * mrr, 'money')})"
+    ]
+
+
 def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
     """The short, readable summary printed after a run."""
     from simulator import __version__
@@ -72,6 +89,7 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
         f"journey-sim {__version__} · scenario {p.scenario_name} · {p.months} months · "
         f"{reps} replication{'s' if reps != 1 else ''} · seed {p.seed} · "
         f"market {p.market.size:,} accounts",
+        *_book_line(result),
         "",
         f"  {'metric':<28}{'median':>12}    P10 – P90",
     ]
@@ -86,6 +104,8 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
         shown = shown if not shown.startswith("..") else str(out_dir)
         lines += ["", f"outputs: {shown}/"]
         files = ["monthly.parquet", "summary.json"]
+        if (out_dir / "cohorts.parquet").exists():
+            files.append("cohorts.parquet")
         if (out_dir / "monthly.csv").exists():
             files.append("monthly.csv")
         plots = sorted((out_dir / "plots").glob("*.png"))
@@ -154,8 +174,11 @@ def _save_partial(
     why: Interrupted | JobsFailed,
 ) -> int:
     """Save the replications a stopped run finished as partial outputs; how many."""
-    partial = assemble(list(frames), params)
+    frames = list(frames)
+    partial = assemble(frames, params)
     partial = partial[partial["replication"] < params.replications]
+    cohorts = assemble_cohorts(frames, params)
+    cohorts = cohorts[cohorts["replication"] < params.replications]
     done = int(partial["replication"].nunique()) if len(partial) else 0
     if done:
         meta: dict[str, object] = {"partial": True}
@@ -163,7 +186,9 @@ def _save_partial(
             meta |= {"interrupted": True, "signal": signal_name(why.signum)}
         else:
             meta |= {"failures": why.failures}
-        SimulationResult(partial, params, config, meta=meta, output=settings.output).save(out_dir)
+        SimulationResult(
+            partial, params, config, meta=meta, output=settings.output, cohorts=cohorts
+        ).save(out_dir)
     return done
 
 
@@ -420,6 +445,81 @@ def response_curve(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
     return 0
 
 
+#: Ages (months) the cohorts task prints retention at.
+COHORT_AGES: tuple[int, ...] = (1, 3, 6, 12, 24, 36)
+
+
+def cohorts_of_run(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=cohorts dir=<run dir>``: the cohort retention of a saved run (its
+    ``cohorts.parquet``): prints the logo and revenue retention of new customers by months
+    since acquisition and of the book by months since month 0, pooled over cohorts and
+    replications; writes ``cohort_retention.csv`` (tidy, ``simulator.cohorts.cohort_table``),
+    ``cohort_logo.csv`` and ``cohort_revenue.csv`` (the matrices) and
+    ``plots/cohort_retention.png`` into ``out_dir``."""
+    from simulator.cohorts import cohort_matrix, cohort_table, pooled_retention
+    from simulator.experiments.montecarlo import save_cohort_plot
+
+    run_dir = Path(str(settings.dir))
+    path = run_dir / OUTPUT_NAMES[False]["cohorts"]
+    if not path.is_file():
+        partial = run_dir / OUTPUT_NAMES[True]["cohorts"]
+        if not partial.is_file():
+            return _fail(
+                f"cohorts: no {path.name} in {run_dir}/ (runs write it since cohorts were added;"
+                " run the scenario again into a new directory)"
+            )
+        path = partial
+    cohorts = pd.read_parquet(path)
+    if cohorts.empty:
+        return _fail(f"cohorts: {path} has no rows (no paying account in the run)")
+    reps = int(cohorts["replication"].nunique())
+    months = int(cohorts["month"].max())
+    pooled = pooled_retention(cohorts)
+    table = cohort_table(cohorts)
+    n_new = int(table.loc[table["cohort_month"] >= 1, "cohort_month"].nunique())
+    n_book = int(table.loc[table["cohort_month"] <= 0, "cohort_month"].nunique())
+    lines = [
+        f"cohorts of {path}: {n_book} cohorts of the book, {n_new} new; {months} months, "
+        f"{reps} replication{'s' if reps != 1 else ''}",
+        "",
+        f"  {'retention after (months)':<34}" + "".join(f"{a:>8}" for a in COHORT_AGES),
+    ]
+    labels = {
+        ("new", "share"): "new customers, logo",
+        ("new", "revenue_share"): "new customers, revenue",
+        ("book", "share"): "the book from month 0, logo",
+        ("book", "revenue_share"): "the book from month 0, revenue",
+    }
+    for (group, column), label in labels.items():
+        rows = pooled[pooled["group"] == group].set_index("months")
+        if rows.empty:
+            continue
+        cells = [
+            format_value(float(rows.at[a, column]), "pct") if a in rows.index else "–"
+            for a in COHORT_AGES
+        ]
+        lines.append(f"  {label:<34}" + "".join(f"{c:>8}" for c in cells))
+    lines += [
+        "",
+        "  new customers: Σ accounts (MRR) of the cohorts old enough / Σ at the end of their",
+        "  first month; pooled over cohorts and replications",
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / "cohort_retention.csv", lambda p: table.to_csv(p, index=False))
+    for kind in ("logo", "revenue"):
+        matrix = cohort_matrix(cohorts, kind)  # type: ignore[arg-type]
+        atomic_write(out_dir / f"cohort_{kind}.csv", lambda p, m=matrix: m.to_csv(p))
+    files = ["cohort_retention.csv", "cohort_logo.csv", "cohort_revenue.csv"]
+    if settings.output.plots:
+        save_cohort_plot(cohorts, out_dir / "plots" / "cohort_retention.png")
+        files.append("plots/cohort_retention.png")
+    shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    shown = shown if not shown.startswith("..") else str(out_dir)
+    lines += ["", f"outputs: {shown}/", "  " + "  ".join(files)]
+    print("\n".join(lines))
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -461,5 +561,6 @@ TASKS: dict[str, Task] = {
             response_curve,
             "a price-response curve: response.key over response.values, paired",
         ),
+        Task("cohorts", cohorts_of_run, "cohort retention of a saved run: dir=<run dir>"),
     )
 }

@@ -49,6 +49,7 @@ TaskName = Literal[
     "dashboard",
     "sensitivity",
     "response",
+    "cohorts",
 ]
 
 #: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).
@@ -71,7 +72,7 @@ REQUIRED_SETTINGS: dict[str, str] = {
 }
 
 #: Tasks that read an earlier run or sweep from ``dir``.
-TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate")
+TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate", "cohorts")
 
 
 class _Strict(BaseModel):

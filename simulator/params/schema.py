@@ -8,6 +8,10 @@ $ and $/month; rates are monthly probabilities.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import StringConstraints
+
 from simulator.bounds import MONEY_MAX, Money, Name, Number, Prob, Section, Switch, Whole
 from simulator.mechanisms.events import Event
 from simulator.params.persona import Persona
@@ -28,6 +32,11 @@ class Initial(Section):
     prices: dict[str, Money]  # list price each plan's book pays, $ per month (per seat if per_seat)
     annual_discount: Prob  # the annual discount the book's annual contracts have
     channel_spend: dict[str, Money]  # $ a month each channel had: the month-0 pipeline's leads
+    # the company's own book: a CSV of its paying customers (simulator/book_csv.py); null: the
+    # synthetic book of ``customers`` and ``mix``
+    book: Annotated[str, StringConstraints(min_length=1)] | None
+    # calendar month of month 0 (YYYY-MM): dates in the book are counted from it
+    book_month: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] | None
 
 
 class Plan(Section):

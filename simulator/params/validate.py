@@ -172,7 +172,10 @@ def check_scenario(tree: dict[str, Any]) -> list[Problem]:
     def has_problem(key: str) -> bool:
         return any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in keys)
 
-    return found + cross_section_problems(tree, has_problem, **_domain())
+    from simulator.book_csv import book_problems
+
+    found = found + cross_section_problems(tree, has_problem, **_domain())
+    return found + book_problems(tree, has_problem)
 
 
 def scenario_params(tree: dict[str, Any]) -> ScenarioParams:
