@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 from simulator.params.run import ExecutorSettings
@@ -86,10 +88,61 @@ class SerialExecutor:
         return "SerialExecutor()"
 
 
+#: ``prctl`` option: the signal a process gets when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    A no-op (False) off Linux or where ``prctl`` cannot be called. Python keeps working on
+    whatever it runs; only an orphan is ended, so a SIGKILLed study leaves no process behind.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _release_forkserver() -> None:
+    """Close this worker's copy of the fork server's "alive" pipe.
+
+    Python (3.12) gives every process the fork server starts the write end of the pipe on
+    which the fork server waits for end of file to exit. After a SIGKILL of the main process,
+    the workers' copies kept the fork server alive, the fork server kept the workers alive
+    (they wait for jobs on queues whose write ends they hold themselves), and all of them,
+    with the resource tracker, lingered as orphans holding the study's stdout and stderr.
+    Without that copy the fork server exits when the main process dies, and the workers (whose
+    parent it is) follow it through ``die_with_parent``; the resource tracker sees end of file
+    on its pipe once they are gone and exits too.
+    """
+    try:
+        from multiprocessing import forkserver
+    except ImportError:  # pragma: no cover - Windows
+        return
+    server = forkserver._forkserver
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is None:
+        return
+    with suppress(OSError):
+        os.close(fd)
+    server._forkserver_alive_fd = None  # a pool started here would start its own fork server
+
+
 def _worker_init() -> None:
     """Workers leave Ctrl-C to the main process, which cancels the study and keeps finished
-    jobs (a terminal sends Ctrl-C to the whole process group)."""
+    jobs (a terminal sends Ctrl-C to the whole process group), and never outlive it: each
+    dies with its parent, the fork server, which exits when the main process dies (the
+    order matters: the fork server cannot exit before this worker's copy of its pipe is
+    closed, so it is alive when the death signal is asked for)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if die_with_parent():
+        _release_forkserver()
 
 
 #: The old name of ``_worker_init``.
