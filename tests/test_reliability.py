@@ -223,7 +223,7 @@ def test_sigkill_leaves_no_process_behind_and_a_rerun_resumes(
         popen=True,
     )
     try:
-        out, err = proc.communicate(timeout=300)  # end of file: nobody holds the pipes
+        _, err = proc.communicate(timeout=300)  # end of file: nobody holds the pipes
         assert proc.returncode == -signal.SIGKILL, err
         left = wait_until_group_gone(proc.pid)
         assert not left, f"processes outlived the SIGKILLed run: {left}"
