@@ -297,10 +297,25 @@ def test_a_replication_that_always_fails_is_named_with_its_seed(
     assert_resumes_to_the_undisturbed_table(tmp_path, executor, *workers)
 
 
-def test_a_worker_that_always_dies_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("executor", "error"),
+    [
+        (["executor=local"], "failed 3 times (RuntimeError: its worker process died"),
+        # Dask's scheduler gave it to 1 + allowed-failures (3) workers, and each died
+        pytest.param(
+            ["executor=dask", "executor.workers=2"],
+            "failed 4 times (KilledWorker: Attempted to run task",
+            marks=pytest.mark.slow,
+        ),
+    ],
+    ids=["local", "dask"],
+)
+def test_a_worker_that_always_dies_is_reported_and_the_others_finish(
+    tmp_path: Path, executor: list[str], error: str
+) -> None:
     proc = journey_sim(
         *RUN,
-        "executor=local",
+        *executor,
         "hydra.run.dir=run",
         "output.plots=false",
         cwd=tmp_path,
@@ -308,9 +323,8 @@ def test_a_worker_that_always_dies_is_reported_and_the_others_finish(tmp_path: P
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "replication 3 (seed 42): failed 3 times (RuntimeError: its worker process died" in (
-        proc.stderr
-    )
+    assert f"replication 3 (seed 42): {error}" in proc.stderr, proc.stderr
+    assert "1 replication(s) failed; 3 of 4 replications kept" in proc.stderr
     partial = pd.read_parquet(tmp_path / "run" / "monthly.partial.parquet")
     assert sorted(partial["replication"].unique()) == [0, 1, 2]
 

@@ -291,8 +291,8 @@ class DaskExecutor:
         tries: Counter[int] = Counter()
         with _dask_client(self) as client:
             # Dask re-runs the job of a worker that dies on another worker by itself (up to
-            # its ``allowed-failures``, then ``KilledWorker``); a job that raises is retried
-            # here, up to ``ATTEMPTS``.
+            # its ``allowed-failures``, then ``KilledWorker``, reported at once); a job that
+            # raises is retried here, up to ``ATTEMPTS``.
             finished = threading.Event()
 
             def submit(i: int) -> None:
@@ -314,9 +314,14 @@ class DaskExecutor:
                             continue
                         if fut.status == "cancelled":
                             continue
+                        error = fut.exception()
                         tries[i] += 1
-                        if tries[i] >= ATTEMPTS:
-                            yield i, JobError(fut.exception(), tries[i])
+                        if type(error).__name__ == "KilledWorker":
+                            # Dask ran it on ``allowed-failures`` + 1 workers, all died: report
+                            # it now (each retry would kill as many workers again)
+                            yield i, JobError(error, _dask_attempts())
+                        elif tries[i] >= ATTEMPTS:
+                            yield i, JobError(error, tries[i])
                         else:
                             submit(i)
                     if cancel is not None:
@@ -330,6 +335,13 @@ class DaskExecutor:
 
 
 Executor = SerialExecutor | LocalExecutor | DaskExecutor
+
+
+def _dask_attempts() -> int:
+    """How many workers Dask runs a task on before it gives up (``KilledWorker``)."""
+    import dask
+
+    return int(dask.config.get("distributed.scheduler.allowed-failures", 3)) + 1
 
 
 @contextmanager
