@@ -419,6 +419,37 @@ def test_local_pool_gives_results_of_every_job_in_any_order() -> None:
     assert [int(f["job"].iloc[0]) for f in got] == list(range(7))
 
 
+def _dies(arg: tuple[int, str, int]) -> pd.DataFrame:
+    """Job ``task``: its worker is SIGKILLed the first ``deaths`` times it runs (markers in
+    ``folder``, shared by the workers), then it finishes."""
+    task, folder, deaths = arg
+    for n in range(deaths):
+        try:
+            os.close(os.open(Path(folder) / f"died-{task}-{n}", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            continue
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _frame(task)
+
+
+def test_a_kept_open_pool_replaces_a_killed_worker_and_reruns_its_job(tmp_path: Path) -> None:
+    """``kept_open`` (the optimiser's batches) retries like the plain local executor (one
+    implementation, ``_map_on_pools``; a job that always kills its worker is reported as in
+    test_a_worker_that_always_dies_is_reported_and_the_others_finish): job 2's worker dies
+    once, the pool is replaced, job 2 runs again; the next batch runs on the same pool."""
+    from simulator.experiments.executors import kept_open
+
+    with kept_open(LocalExecutor(2)) as ex:
+        first = [(i, str(tmp_path), 1 if i == 2 else 0) for i in range(5)]
+        got = run_jobs(_dies, first, executor=ex)
+        assert [int(f["job"].iloc[0]) for f in got] == list(range(5))
+        assert (tmp_path / "died-2-0").exists()  # the worker did die
+        pool = ex.pools.pool
+        second = run_jobs(_dies, [(i, str(tmp_path), 0) for i in range(3)], executor=ex)
+        assert [int(f["job"].iloc[0]) for f in second] == [0, 1, 2]
+        assert ex.pools.pool is pool is not None  # kept open between batches
+
+
 # ---------------------------------------------------------------------- partial outputs
 def test_consumers_refuse_or_label_partial_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture
