@@ -84,7 +84,11 @@ def problems(
     # Rounding: 1e-6 $ + 1e-9 of the row's largest MRR amount (x 12 for ARR); counts are whole,
     # so any negative count is <= -1. (fmax and nansum skip NaN, as pandas does.)
     scale = np.fmax.reduce(np.abs(np.column_stack([mrr_start, mrr_end, plus, minus])), axis=1)
-    tol = NEGATIVE_TOLERANCE + 1e-9 * scale[:, None] * 12.0
+    # ARR is 12 x MRR, so is its rounding: an MRR left at -1.2e-7 $ by a month that moved
+    # 5e8 $ (its rounding) and kept after every account left is an ARR of -1.4e-6 $ (the
+    # property tests found it, example 1,173 of 2,000)
+    absolute = np.where(np.array(numeric) == "arr", 12.0, 1.0) * NEGATIVE_TOLERANCE
+    tol = absolute[None, :] + 1e-9 * scale[:, None] * 12.0
     negative = values < -tol
     if negative.any():
         cols = [numeric[j] for j in np.flatnonzero(negative.any(axis=0))]
