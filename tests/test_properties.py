@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 
 from simulator import ConfigError, load_config
@@ -62,6 +62,9 @@ SETTINGS = settings(
     derandomize=True,  # the same examples on every run: a failure is reproducible
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
+    # CI reports the failing config as drawn (the test prints it; derandomized, so a local run
+    # finds the same one and shrinks it): shrinking one took over five minutes
+    phases=[Phase.explicit, Phase.generate] if os.environ.get("CI") else list(Phase),
 )
 
 #: How many configs each property tried in this session (reported by ``test_examples_ran``).
@@ -325,3 +328,27 @@ def test_debug_mode_gives_the_same_table_and_each_invariant_catches_its_break() 
             bad.loc[row, column] += 1.0
         with pytest.raises(InvariantError, match=words):
             check(bad)
+
+
+def test_a_persona_everyone_left_owes_exactly_nothing() -> None:
+    """Found by the valid-config property (2,000 examples): every solo account churns in month
+    1 (churn 1); the MRR kept as a running sum was left at -1.8e-12 $ (-1.9e-6 $ after a month
+    that moved 5e9 $), billed as negative cash every month after. With nobody paying, the MRR
+    is exactly 0 (the rounding goes out with the churned MRR) and so is the cash billed."""
+    changes = {
+        "seed": 1,
+        "mechanisms.annual_contracts": False,
+        "personas.solo.churn.mean": 1.0,
+        "personas.solo.price_sensitivity": 0.0,
+        "personas.solo.consideration.advance": 0.0,
+        "personas.solo.support.tickets_per_month": 0.0,
+        "personas.solo.winback.rate": 0.0,
+        "pricing.plans.starter.price": 1e-06,
+        "pricing.plans.enterprise.price": 2912.000001,
+    }
+    frame = run_replication((replace(base(), changes), 0))
+    nobody = frame[frame["customers"] == 0]
+    assert len(nobody) >= 2 and set(nobody["persona"]) >= {"solo"}
+    assert (nobody[["mrr_end", "arr"]] == 0.0).all().all()
+    assert (nobody.loc[nobody["month"] > 1, "revenue"] == 0.0).all()
+    assert not problems(frame)
