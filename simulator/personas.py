@@ -259,6 +259,12 @@ class PersonaAgent(mesa.Agent):
         for hook in self.model.paying_end_hooks:
             hook(self, idx)
         self.move(idx, Stage.CHURNED)
+        if self.mrr_total != 0.0 and self.n_paying == 0:
+            # Nobody pays: what the running sum still holds is its rounding (-1.9e-6 $ after a
+            # month that moved 5e9 $; billed as negative cash). It goes out with the churn, so
+            # the MRR is exactly 0 and the bridge stays closed.
+            self.add("churned_mrr", self.mrr_total)
+            self.mrr_total = 0.0
         # Health is only read on paying accounts; 0 elsewhere keeps the at-risk count one pass.
         clear_spells(
             idx,

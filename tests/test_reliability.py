@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,9 @@ def assert_resumes_to_the_undisturbed_table(tmp_path: Path, *extra: str) -> None
     assert again.returncode == 0, again.stderr
     run = tmp_path / "run"
     got = pd.read_parquet(run / "monthly.parquet")
-    pd.testing.assert_frame_equal(got, undisturbed(*extra), check_exact=True)
+    # the table of an undisturbed run in this process, serially: every executor gives it
+    same = [e for e in extra if not e.startswith("executor")]
+    pd.testing.assert_frame_equal(got, undisturbed(*same), check_exact=True)
     assert not is_partial(run)
     assert not list(run.rglob("*.tmp")) and not list(run.glob("*.partial*"))
 
@@ -98,6 +101,13 @@ def assert_resumes_to_the_undisturbed_table(tmp_path: Path, *extra: str) -> None
             2,
             marks=pytest.mark.slow,
         ),
+        pytest.param(
+            ["executor=dask", "executor.workers=2"],
+            "checkpoint-written:1:sigterm",
+            143,
+            1,
+            marks=pytest.mark.slow,
+        ),
     ],
     ids=[
         "sigint-in-write-serial",
@@ -105,6 +115,7 @@ def assert_resumes_to_the_undisturbed_table(tmp_path: Path, *extra: str) -> None
         "sigterm-serial",
         "sigterm-local",
         "sigint-in-write-dask",
+        "sigterm-dask",
     ],
 )
 def test_a_signal_keeps_whole_checkpoints_and_a_rerun_resumes(
@@ -162,6 +173,67 @@ def test_sigkill_inside_a_checkpoint_write_then_resume(tmp_path: Path) -> None:
     assert_resumes_to_the_undisturbed_table(tmp_path)
 
 
+def group_members(pgid: int) -> list[str]:
+    """The live processes of process group ``pgid`` (zombies are dead), as "pid command"."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone while we looked
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:100]
+            found.append(f"{stat.parent.name} {cmd}")
+    return found
+
+
+def wait_until_group_gone(pgid: int, seconds: float = 60.0) -> list[str]:
+    """Poll the group's processes until none is left (or ``seconds`` passed: what is left)."""
+    deadline = time.monotonic() + seconds
+    while (left := group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups read in /proc")
+@pytest.mark.parametrize(
+    "executor",
+    [
+        ["executor=local"],
+        pytest.param(["executor=dask", "executor.workers=2"], marks=pytest.mark.slow),
+    ],
+    ids=["local", "dask"],
+)
+def test_sigkill_leaves_no_process_behind_and_a_rerun_resumes(
+    tmp_path: Path, executor: list[str]
+) -> None:
+    """SIGKILL of the main process after its first checkpoint: the fork server, the pool's
+    workers and the resource tracker (Dask: the worker processes) must not outlive it, holding
+    the pipes of whoever started the run (a caller reading its output would wait for ever:
+    ``subprocess.run`` here would time out). The same command then resumes."""
+    proc = journey_sim(
+        *RUN,
+        *executor,
+        "hydra.run.dir=run",
+        "output.plots=false",
+        cwd=tmp_path,
+        hook="checkpoint-written:1:sigkill",
+        start_new_session=True,  # its own process group: every process it starts is in it
+        popen=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=300)  # end of file: nobody holds the pipes
+        assert proc.returncode == -signal.SIGKILL, err
+        left = wait_until_group_gone(proc.pid)
+        assert not left, f"processes outlived the SIGKILLed run: {left}"
+    finally:
+        for line in group_members(proc.pid):  # never leave them to the next test
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert len(reps_on_disk(tmp_path / "run")) >= 1
+    assert_resumes_to_the_undisturbed_table(tmp_path, *executor)
+
+
 @pytest.mark.parametrize(
     "executor",
     [
@@ -187,15 +259,25 @@ def test_a_killed_worker_is_replaced_and_its_replication_rerun(
     assert (tmp_path / ".hook-replication-1-sigkill").exists()  # the worker did die
     got = pd.read_parquet(tmp_path / "run" / "monthly.parquet")
     pd.testing.assert_frame_equal(got, undisturbed(), check_exact=True)
+    assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("executor", ["executor=serial", "executor=local"])
+@pytest.mark.parametrize(
+    "executor",
+    [
+        "executor=serial",
+        "executor=local",
+        pytest.param("executor=dask", marks=pytest.mark.slow),
+    ],
+)
 def test_a_replication_that_always_fails_is_named_with_its_seed(
     tmp_path: Path, executor: str
 ) -> None:
+    workers = ["executor.workers=2"] if executor == "executor=dask" else []
     proc = journey_sim(
         *RUN,
         executor,
+        *workers,
         "hydra.run.dir=run",
         "output.plots=false",
         cwd=tmp_path,
@@ -212,13 +294,28 @@ def test_a_replication_that_always_fails_is_named_with_its_seed(
     partial = pd.read_parquet(tmp_path / "run" / "monthly.partial.parquet")
     assert sorted(partial["replication"].unique()) == [0, 1, 3]
     # Fixed (no test point): the rerun computes replication 2 alone and completes.
-    assert_resumes_to_the_undisturbed_table(tmp_path, executor)
+    assert_resumes_to_the_undisturbed_table(tmp_path, executor, *workers)
 
 
-def test_a_worker_that_always_dies_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("executor", "error"),
+    [
+        (["executor=local"], "failed 3 times (RuntimeError: its worker process died"),
+        # Dask's scheduler gave it to 1 + allowed-failures (3) workers, and each died
+        pytest.param(
+            ["executor=dask", "executor.workers=2"],
+            "failed 4 times (KilledWorker: Attempted to run task",
+            marks=pytest.mark.slow,
+        ),
+    ],
+    ids=["local", "dask"],
+)
+def test_a_worker_that_always_dies_is_reported_and_the_others_finish(
+    tmp_path: Path, executor: list[str], error: str
+) -> None:
     proc = journey_sim(
         *RUN,
-        "executor=local",
+        *executor,
         "hydra.run.dir=run",
         "output.plots=false",
         cwd=tmp_path,
@@ -226,9 +323,8 @@ def test_a_worker_that_always_dies_is_reported_and_the_others_finish(tmp_path: P
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "replication 3 (seed 42): failed 3 times (RuntimeError: its worker process died" in (
-        proc.stderr
-    )
+    assert f"replication 3 (seed 42): {error}" in proc.stderr, proc.stderr
+    assert "1 replication(s) failed; 3 of 4 replications kept" in proc.stderr
     partial = pd.read_parquet(tmp_path / "run" / "monthly.partial.parquet")
     assert sorted(partial["replication"].unique()) == [0, 1, 2]
 
@@ -321,6 +417,37 @@ def test_checkpoints_of_another_study_are_refused_by_name(tmp_path: Path) -> Non
 def test_local_pool_gives_results_of_every_job_in_any_order() -> None:
     got = run_jobs(_frame, list(range(7)), executor=LocalExecutor(2))
     assert [int(f["job"].iloc[0]) for f in got] == list(range(7))
+
+
+def _dies(arg: tuple[int, str, int]) -> pd.DataFrame:
+    """Job ``task``: its worker is SIGKILLed the first ``deaths`` times it runs (markers in
+    ``folder``, shared by the workers), then it finishes."""
+    task, folder, deaths = arg
+    for n in range(deaths):
+        try:
+            os.close(os.open(Path(folder) / f"died-{task}-{n}", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            continue
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _frame(task)
+
+
+def test_a_kept_open_pool_replaces_a_killed_worker_and_reruns_its_job(tmp_path: Path) -> None:
+    """``kept_open`` (the optimiser's batches) retries like the plain local executor (one
+    implementation, ``_map_on_pools``; a job that always kills its worker is reported as in
+    test_a_worker_that_always_dies_is_reported_and_the_others_finish): job 2's worker dies
+    once, the pool is replaced, job 2 runs again; the next batch runs on the same pool."""
+    from simulator.experiments.executors import kept_open
+
+    with kept_open(LocalExecutor(2)) as ex:
+        first = [(i, str(tmp_path), 1 if i == 2 else 0) for i in range(5)]
+        got = run_jobs(_dies, first, executor=ex)
+        assert [int(f["job"].iloc[0]) for f in got] == list(range(5))
+        assert (tmp_path / "died-2-0").exists()  # the worker did die
+        pool = ex.pools.pool
+        second = run_jobs(_dies, [(i, str(tmp_path), 0) for i in range(3)], executor=ex)
+        assert [int(f["job"].iloc[0]) for f in second] == [0, 1, 2]
+        assert ex.pools.pool is pool is not None  # kept open between batches
 
 
 # ---------------------------------------------------------------------- partial outputs

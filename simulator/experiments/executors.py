@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 from simulator.params.run import ExecutorSettings
@@ -86,10 +88,61 @@ class SerialExecutor:
         return "SerialExecutor()"
 
 
+#: ``prctl`` option: the signal a process gets when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    A no-op (False) off Linux or where ``prctl`` cannot be called. Python keeps working on
+    whatever it runs; only an orphan is ended, so a SIGKILLed study leaves no process behind.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _release_forkserver() -> None:
+    """Close this worker's copy of the fork server's "alive" pipe.
+
+    Python (3.12) gives every process the fork server starts the write end of the pipe on
+    which the fork server waits for end of file to exit. After a SIGKILL of the main process,
+    the workers' copies kept the fork server alive, the fork server kept the workers alive
+    (they wait for jobs on queues whose write ends they hold themselves), and all of them,
+    with the resource tracker, lingered as orphans holding the study's stdout and stderr.
+    Without that copy the fork server exits when the main process dies, and the workers (whose
+    parent it is) follow it through ``die_with_parent``; the resource tracker sees end of file
+    on its pipe once they are gone and exits too.
+    """
+    try:
+        from multiprocessing import forkserver
+    except ImportError:  # pragma: no cover - Windows
+        return
+    server = forkserver._forkserver
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is None:
+        return
+    with suppress(OSError):
+        os.close(fd)
+    server._forkserver_alive_fd = None  # a pool started here would start its own fork server
+
+
 def _worker_init() -> None:
     """Workers leave Ctrl-C to the main process, which cancels the study and keeps finished
-    jobs (a terminal sends Ctrl-C to the whole process group)."""
+    jobs (a terminal sends Ctrl-C to the whole process group), and never outlive it: each
+    dies with its parent, the fork server, which exits when the main process dies (the
+    order matters: the fork server cannot exit before this worker's copy of its pipe is
+    closed, so it is alive when the death signal is asked for)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if die_with_parent():
+        _release_forkserver()
 
 
 #: The old name of ``_worker_init``.
@@ -108,13 +161,118 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=5)
 
 
+class _Pools:
+    """A fork-server process pool of ``workers`` workers, started when first needed and
+    replaced when a worker dies (``discard``)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            context = multiprocessing.get_context("forkserver")
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=_worker_init
+            )
+        return self.pool
+
+    def discard(self) -> None:
+        """Stop the pool (its running jobs abandoned); the next ``get`` starts a new one."""
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            _stop_pool(pool)
+
+
+def _map_on_pools(
+    pools: _Pools,
+    fn: Callable[[Any], Any],
+    args: Sequence[Any],
+    cancel: CancelFlag | None = None,
+) -> Generator[tuple[int, Any]]:
+    """Run ``fn`` over ``args`` on ``pools``' pool, yielding ``(index, result)`` as jobs finish.
+
+    A worker that dies (killed, out of memory) breaks the pool: the pool is replaced and the
+    jobs it was running are run again, each alone first, so a job that kills its worker every
+    time is found and reported (``JobError``) after ``ATTEMPTS`` attempts while the others
+    finish. An error raised by a job is retried the same way. If the map ends early (cancelled,
+    or its consumer stops), the pool is stopped with the jobs still running on it.
+    """
+    todo: deque[int] = deque(range(len(args)))
+    tries: Counter[int] = Counter()
+    suspects: set[int] = set()  # jobs running when a worker died: re-run alone
+    running: dict[Future[Any], int] = {}
+    try:
+        while todo or running:
+            _submit(pools.get(), fn, args, todo, running, suspects, pools.workers)
+            done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                i = running.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    running[fut] = i  # counted with the others below
+                    continue
+                except Exception as exc:  # the job raised: retry, then report
+                    tries[i] += 1
+                    if tries[i] >= ATTEMPTS:
+                        yield i, JobError(exc, tries[i])
+                    else:
+                        todo.append(i)
+                    continue
+                suspects.discard(i)
+                yield i, result
+            if cancel is not None:
+                cancel.check()
+            if broken:
+                lost = sorted(running.values())
+                running.clear()
+                pools.discard()  # a new pool for the rest
+                for i in lost:
+                    tries[i] += 1
+                for i in reversed(lost):
+                    if tries[i] >= ATTEMPTS:
+                        error = RuntimeError("its worker process died (killed?)")
+                        yield i, JobError(error, tries[i])
+                    else:
+                        suspects.add(i)
+                        todo.appendleft(i)
+    finally:
+        if running:
+            pools.discard()
+
+
+def _submit(
+    pool: ProcessPoolExecutor,
+    fn: Callable[[Any], Any],
+    args: Sequence[Any],
+    todo: deque[int],
+    running: dict[Future[Any], int],
+    suspects: set[int],
+    workers: int,
+) -> None:
+    """Keep one job per worker in flight; a suspect (running when a worker died) runs alone,
+    so a second death tells which job it was."""
+    while todo and len(running) < workers:
+        if any(i in suspects for i in running.values()):
+            return
+        if todo[0] in suspects and running:
+            return
+        i = todo.popleft()
+        running[pool.submit(fn, args[i])] = i
+        if i in suspects:
+            return
+
+
 class LocalExecutor:
     """Run jobs in a pool of ``workers`` local processes started from a fork server.
 
     A worker that dies (killed, out of memory) breaks the pool: the pool is rebuilt and the
     jobs it was running are run again, each alone first, so a job that kills its worker every
     time is found and reported (``JobError``) after ``ATTEMPTS`` attempts while the others
-    finish. An error raised by a job is retried the same way.
+    finish. An error raised by a job is retried the same way (``_map_on_pools``).
     """
 
     in_process = False
@@ -128,75 +286,11 @@ class LocalExecutor:
         if self.workers <= 1:
             yield from SerialExecutor().map_unordered(fn, args, cancel)
             return
-        context = multiprocessing.get_context("forkserver")
-        todo: deque[int] = deque(range(len(args)))
-        tries: Counter[int] = Counter()
-        suspects: set[int] = set()  # jobs running when a worker died: re-run alone
-        while todo:
-            pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context, initializer=_worker_init
-            )
-            running: dict[Future[Any], int] = {}
-            try:
-                while todo or running:
-                    self._submit(pool, fn, args, todo, running, suspects)
-                    done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                    broken = False
-                    for fut in done:
-                        i = running.pop(fut)
-                        try:
-                            result = fut.result()
-                        except BrokenProcessPool:
-                            broken = True
-                            running[fut] = i  # counted with the others below
-                            continue
-                        except Exception as exc:  # the job raised: retry, then report
-                            tries[i] += 1
-                            if tries[i] >= ATTEMPTS:
-                                yield i, JobError(exc, tries[i])
-                            else:
-                                todo.append(i)
-                            continue
-                        suspects.discard(i)
-                        yield i, result
-                    if cancel is not None:
-                        cancel.check()
-                    if broken:
-                        lost = sorted(running.values())
-                        running.clear()
-                        for i in lost:
-                            tries[i] += 1
-                        for i in reversed(lost):
-                            if tries[i] >= ATTEMPTS:
-                                error = RuntimeError("its worker process died (killed?)")
-                                yield i, JobError(error, tries[i])
-                            else:
-                                suspects.add(i)
-                                todo.appendleft(i)
-                        break  # a new pool for the rest
-            finally:
-                _stop_pool(pool)
-
-    def _submit(
-        self,
-        pool: ProcessPoolExecutor,
-        fn: Callable[[Any], Any],
-        args: Sequence[Any],
-        todo: deque[int],
-        running: dict[Future[Any], int],
-        suspects: set[int],
-    ) -> None:
-        """Keep one job per worker in flight; a suspect (running when a worker died) runs
-        alone, so a second death tells which job it was."""
-        while todo and len(running) < self.workers:
-            if any(i in suspects for i in running.values()):
-                return
-            if todo[0] in suspects and running:
-                return
-            i = todo.popleft()
-            running[pool.submit(fn, args[i])] = i
-            if i in suspects:
-                return
+        pools = _Pools(self.workers)
+        try:
+            yield from _map_on_pools(pools, fn, args, cancel)
+        finally:
+            pools.discard()
 
     def __repr__(self) -> str:
         return f"LocalExecutor(workers={self.workers})"
@@ -238,8 +332,8 @@ class DaskExecutor:
         tries: Counter[int] = Counter()
         with _dask_client(self) as client:
             # Dask re-runs the job of a worker that dies on another worker by itself (up to
-            # its ``allowed-failures``, then ``KilledWorker``); a job that raises is retried
-            # here, up to ``ATTEMPTS``.
+            # its ``allowed-failures``, then ``KilledWorker``, reported at once); a job that
+            # raises is retried here, up to ``ATTEMPTS``.
             finished = threading.Event()
 
             def submit(i: int) -> None:
@@ -261,9 +355,14 @@ class DaskExecutor:
                             continue
                         if fut.status == "cancelled":
                             continue
+                        error = fut.exception()
                         tries[i] += 1
-                        if tries[i] >= ATTEMPTS:
-                            yield i, JobError(fut.exception(), tries[i])
+                        if type(error).__name__ == "KilledWorker":
+                            # Dask ran it on ``allowed-failures`` + 1 workers, all died: report
+                            # it now (each retry would kill as many workers again)
+                            yield i, JobError(error, _dask_attempts())
+                        elif tries[i] >= ATTEMPTS:
+                            yield i, JobError(error, tries[i])
                         else:
                             submit(i)
                     if cancel is not None:
@@ -277,6 +376,13 @@ class DaskExecutor:
 
 
 Executor = SerialExecutor | LocalExecutor | DaskExecutor
+
+
+def _dask_attempts() -> int:
+    """How many workers Dask runs a task on before it gives up (``KilledWorker``)."""
+    import dask
+
+    return int(dask.config.get("distributed.scheduler.allowed-failures", 3)) + 1
 
 
 @contextmanager
@@ -313,24 +419,19 @@ def make_executor(settings: ExecutorSettings) -> Executor:
 
 
 class _OpenPool:
-    """A local process pool kept open across calls (``kept_open``)."""
+    """A local process pool kept open across calls (``kept_open``), with the plain
+    ``LocalExecutor``'s retries: a pool broken by a dead worker is replaced."""
 
     in_process = False
 
-    def __init__(self, pool: ProcessPoolExecutor, workers: int) -> None:
-        self.pool = pool
-        self.workers = workers
+    def __init__(self, pools: _Pools) -> None:
+        self.pools = pools
+        self.workers = pools.workers
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], args: Sequence[Any]
+        self, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
     ) -> Generator[tuple[int, Any]]:
-        futures = {self.pool.submit(fn, arg): i for i, arg in enumerate(args)}
-        try:
-            for fut in as_completed(futures):
-                yield futures[fut], fut.result()
-        finally:
-            for fut in futures:
-                fut.cancel()
+        return _map_on_pools(self.pools, fn, args, cancel)
 
     def __repr__(self) -> str:
         return f"LocalExecutor(workers={self.workers}, kept open)"
@@ -369,14 +470,11 @@ def kept_open(executor: Executor) -> Iterator[Any]:
     cluster is started once, not per batch (starting one costs seconds: each worker imports the
     engine). Serial and one-worker executors are returned as they are. Results are the same."""
     if isinstance(executor, LocalExecutor) and executor.workers > 1:
-        context = multiprocessing.get_context("forkserver")
-        pool = ProcessPoolExecutor(
-            max_workers=executor.workers, mp_context=context, initializer=_worker_init
-        )
+        pools = _Pools(executor.workers)
         try:
-            yield _OpenPool(pool, executor.workers)
+            yield _OpenPool(pools)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pools.discard()
     elif isinstance(executor, DaskExecutor):
         with _dask_client(executor) as client:
             yield _OpenClient(client, repr(executor))
