@@ -91,7 +91,7 @@ def test_declared_dtypes_kinds_and_units_by_hand() -> None:
     }
     got = {n: (MONTHLY[n].kind, MONTHLY[n].unit, MONTHLY[n].dtype) for n in expected}
     assert got == expected
-    assert len(MONTHLY_COLUMNS) == 4 + 8 + 50 + 2
+    assert len(MONTHLY_COLUMNS) == 4 + 8 + 54 + 2
 
 
 def test_prefixes_say_what_a_number_is() -> None:
