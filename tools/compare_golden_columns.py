@@ -1,7 +1,7 @@
 """Prove that an engine change kept every existing monthly column byte-identical.
 
-    python tools/compare_golden_columns.py dump DIR      # every golden case's table -> DIR/<case>.pkl
-    python tools/compare_golden_columns.py check DIR     # today's tables against DIR, on DIR's columns
+    python tools/compare_golden_columns.py dump DIR   # each golden case -> DIR/<case>.pkl
+    python tools/compare_golden_columns.py check DIR  # today vs DIR, on DIR's columns
 
 ``check`` compares, for every case of ``tests/golden_baseline.py``, each column of the saved table
 (name, dtype and raw bytes, as the golden digest does) with today's column of the same name,
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from golden_baseline import SIZE, cases, table_digest  # noqa: E402
+from golden_baseline import SIZE, cases, table_digest
 
 
 def _tables():
