@@ -234,7 +234,7 @@ def replication_table(result: SimulationResult, personas: bool = True) -> pd.Dat
     """Metrics per replication, for the company (``total``) and each persona (long form:
     replication, persona, metric, value); ``personas=False``: the company alone."""
     monthly = result.monthly
-    rate = result.params.finance.discount_rate
+    rate = result.params.finance
     parts = [
         _with_extras(
             replication_metrics(company_totals(monthly), rate), company_totals(monthly)

@@ -246,7 +246,7 @@ class SimulationResult:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
-        return summarize(self.monthly, self.params.finance.discount_rate)
+        return summarize(self.monthly, self.params.finance)
 
     @property
     def partial(self) -> bool:

@@ -47,9 +47,11 @@ from simulator.params.run import RunSettings
 CLI_METRICS: tuple[str, ...] = (
     "ending_arr",
     "ending_customers",
+    "new_mrr",
     "monthly_logo_churn",
     "nrr_12m",
     "grr_12m",
+    "ltv",
     "ltv_to_cac",
     "payback_months",
     "sla_breach_rate",

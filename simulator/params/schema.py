@@ -176,6 +176,8 @@ class Winback(Section):
 
 class Finance(Section):
     discount_rate: Number(0, 10)  # annual rate for the discounted LTV and discounted gross profit
+    steady_from_month: Whole(1, 1200)  # first month of LTV's steady-state window
+    retention_includes_reactivation: Switch  # NRR/GRR/net MRR churn count won-back accounts
 
 
 # ---------------------------------------------------------------------------- the scenario
