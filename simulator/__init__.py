@@ -17,6 +17,7 @@ Quick start::
                    constraints={"max_monthly_logo_churn": 0.05}, trials=24)  # Optuna search
     sens = sensitivity(cfg, {"pricing.plans.pro.price": (59, 119), "support.agents": (6, 14)},
                        method="sobol", metric="ending_arr", n=64)  # Sobol S1/ST (SALib)
+    report(res, "out/")  # finance report: out/report.html (self-contained), out/report.md
 """
 
 from simulator.config import load_config
@@ -28,6 +29,7 @@ from simulator.experiments.response import ResponseResult, price_response
 from simulator.experiments.sensitivity import SensitivityResult, sensitivity
 from simulator.model import JourneyModel
 from simulator.params import replace
+from simulator.report import Report, report
 from simulator.stages import Stage
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "ConfigError",
     "JourneyModel",
     "OptimizationResult",
+    "Report",
     "ResponseResult",
     "SensitivityResult",
     "SimulationResult",
@@ -44,6 +47,7 @@ __all__ = [
     "optimize",
     "price_response",
     "replace",
+    "report",
     "sensitivity",
     "simulate",
 ]
