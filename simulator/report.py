@@ -132,16 +132,17 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def uncertainty_note(meta: dict[str, Any], replications: int) -> str:
+def uncertainty_note(params: ScenarioParams, replications: int) -> str:
     """What the bands show: Monte Carlo sampling only, or parameter uncertainty too (when the
-    run drew each replication's parameters: ``meta['parameter_uncertainty']``)."""
-    drawn = meta.get("parameter_uncertainty")
-    if drawn:
-        keys = ", ".join(drawn) if isinstance(drawn, list | tuple) else str(drawn)
+    scenario draws parameters per replication: ``uncertainty``, ``simulator.uncertainty``)."""
+    if params.uncertainty:
+        from simulator.uncertainty import describe
+
         return (
             f"Parameter uncertainty and Monte Carlo sampling: each of the {replications} "
-            f"replications drew its own values of {keys} from their estimated uncertainty, "
-            "then simulated its customers; the bands show both."
+            "replications drew its own values of the uncertain parameters, then simulated its "
+            f"customers; the bands show both. Drawn: {describe(params)}. Every other parameter "
+            "is fixed at its configured value."
         )
     return (
         f"Monte Carlo sampling only: every parameter is fixed at its configured value and the "
@@ -381,11 +382,11 @@ def _build(
     reps = int(monthly["replication"].nunique())
     fin = finance_settings(p.finance)
     per = persona_summary(monthly, fin)
-    note = uncertainty_note(result.meta, reps)
+    note = uncertainty_note(p, reps)
     band_kind = (
-        "parameter + sampling"
-        if result.meta.get("parameter_uncertainty")
-        else ("Monte Carlo sampling only")
+        "parameter uncertainty + Monte Carlo sampling"
+        if p.uncertainty
+        else "Monte Carlo sampling only"
     )
     d = _Doc()
     title = f"{p.scenario_name}: {p.months}-month forecast ({reps} replications, seed {p.seed})"

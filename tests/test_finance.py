@@ -358,3 +358,65 @@ def test_report_with_a_cohort_table_draws_the_heatmap(
     written = report(run5, tmp_path, cohorts=cohorts)
     assert "Cohort retention" not in written.skipped
     assert 'alt="Cohort retention heatmap"' in written.html.read_text()
+
+
+# ------------------------------------------------------------------ parameter uncertainty
+UNSURE = (
+    "+uncertainty.solo_churn={key: personas.solo.churn.mean, low: 0.03, high: 0.09, "
+    "level: 0.95, bounds: [0.001, 0.5]}"
+)
+
+
+def test_parameter_draws_are_log_normal_on_the_interval_and_reproducible() -> None:
+    from scipy.stats import norm
+
+    from simulator.uncertainty import drawn_table, draws, replication_params
+
+    fixed = params_of(load_config(size(8_000, 300, 3, 2)))
+    assert draws(fixed, 0) == {} and replication_params(fixed, 0) is fixed
+    params = params_of(load_config([*size(8_000, 300, 3, 4000), UNSURE]))
+    table = drawn_table(params)
+    assert table.equals(drawn_table(params))  # the same seed draws the same values
+    x = np.log(table["value"].to_numpy())
+    mu, sigma = np.log(np.sqrt(0.03 * 0.09)), np.log(3.0) / (2 * norm.ppf(0.975))
+    assert abs(x.mean() - mu) < 4 * sigma / np.sqrt(x.size)
+    assert x.std() == pytest.approx(sigma, rel=0.05)
+    inside = ((table["value"] >= 0.03) & (table["value"] <= 0.09)).mean()
+    assert inside == pytest.approx(0.95, abs=0.015)
+    one = replication_params(params, 7)
+    assert one.personas["solo"].churn.mean == pytest.approx(table["value"].iloc[7])
+    assert one.personas["smb"] == params.personas["smb"]
+
+
+def test_bands_with_parameter_uncertainty_are_wider_and_the_report_says_so(
+    tmp_path: Path,
+) -> None:
+    base = size(20_000, 600, 6, 6)
+    fixed = simulate(load_config(base), progress=False)
+    unsure = simulate(load_config([*base, UNSURE]), progress=False)
+
+    def spread(res: SimulationResult) -> float:
+        last = res.monthly[(res.monthly.month == 6) & (res.monthly.persona == "solo")]
+        n = last.groupby("replication")["customers"].sum()
+        return float(n.std() / n.mean())
+
+    assert spread(unsure) > 2 * spread(fixed)
+    page = report(unsure, tmp_path).html.read_text()
+    assert "Parameter uncertainty and Monte Carlo sampling" in page
+    assert "personas.solo.churn.mean: log-normal, central 95% interval [0.03, 0.09]" in page
+    assert "Monte Carlo sampling only" not in page
+
+
+def test_a_bad_drawn_parameter_is_named_before_any_work() -> None:
+    from simulator.errors import ConfigError
+    from simulator.params import read_config
+
+    bad = "+uncertainty.x={key: personas.solo.churn.mean, low: 0.3, high: 1.9, level: 0.95, "
+    bad += "bounds: null}"
+    typo = "+uncertainty.y={key: personas.solo.churn.meen, low: 0.1, high: 0.2, level: 0.9, "
+    typo += "bounds: null}"
+    with pytest.raises(ConfigError) as err:
+        read_config(load_config([*size(8_000, 300, 3, 2), bad, typo], validate=False))
+    text = str(err.value)
+    assert "uncertainty.x.high: personas.solo.churn.mean = 1.9" in text and "[0, 1]" in text
+    assert "uncertainty.y.key: 'personas.solo.churn.meen' is not a numeric setting" in text

@@ -102,6 +102,10 @@ def run_replication(
     params, replication, *rest = task
     debug = bool(rest and rest[0])
     test_point("replication", replication)
+    if params.uncertainty:  # parameters drawn for this replication (simulator.uncertainty)
+        from simulator.uncertainty import replication_params
+
+        params = replication_params(params, replication)
     model = JourneyModel(params, replication=replication)
     if not debug:
         model.run(on_month=on_tick)
