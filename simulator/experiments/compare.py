@@ -273,6 +273,8 @@ def _with_extras(metrics: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
             "gross_profit": (sums["revenue"] - sums["cogs"] - sums["support_cost"]).to_numpy(),
         }
     )
+    # (an extra the headline metrics already hold, e.g. new_mrr, is theirs: same definition)
+    extra = extra.drop(columns=[c for c in metrics.columns if c != "replication" and c in extra])
     return metrics.merge(extra, on="replication", how="left")
 
 
