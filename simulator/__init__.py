@@ -19,6 +19,7 @@ Quick start::
                        method="sobol", metric="ending_arr", n=64)  # Sobol S1/ST (SALib)
     cohort_matrix(res, kind="logo")   # retention by cohort month × months since acquisition
     export_book(res, "book.csv", month=24)   # a simulated month as a book (initial.book)
+    report(res, "out/")  # finance report: out/report.html (self-contained), out/report.md
 """
 
 from simulator.book_csv import export_book
@@ -32,6 +33,7 @@ from simulator.experiments.response import ResponseResult, price_response
 from simulator.experiments.sensitivity import SensitivityResult, sensitivity
 from simulator.model import JourneyModel
 from simulator.params import replace
+from simulator.report import Report, report
 from simulator.stages import Stage
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "ConfigError",
     "JourneyModel",
     "OptimizationResult",
+    "Report",
     "ResponseResult",
     "SensitivityResult",
     "SimulationResult",
@@ -51,6 +54,7 @@ __all__ = [
     "optimize",
     "price_response",
     "replace",
+    "report",
     "sensitivity",
     "simulate",
 ]

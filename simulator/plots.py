@@ -70,8 +70,18 @@ def plot_customers_by_stage(monthly: pd.DataFrame, ax: Axes | None = None) -> Fi
     return fig
 
 
+def bridge_net_median(monthly: pd.DataFrame) -> pd.Series:
+    """The median across replications of each month's net MRR movement (new + expansion +
+    reactivation − contraction − churned = MRR end − MRR start, company totals), by month:
+    the net line of ``plot_mrr_bridge`` (not the median end less the median start)."""
+    tot = company_totals(monthly)
+    net = tot["mrr_end"] - tot["mrr_start"]
+    return net.groupby(tot["month"]).median()
+
+
 def plot_mrr_bridge(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
-    """The MRR bridge per month: new, expansion, reactivation up; contraction, churn down."""
+    """The MRR bridge per month: new, expansion, reactivation up; contraction, churn down
+    (each the median across replications); the line is the median of the net movement."""
     fig, ax = _axes(ax)
     med = company_totals(monthly).groupby("month").median(numeric_only=True)
     x = med.index.to_numpy()
@@ -83,9 +93,10 @@ def plot_mrr_bridge(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
     for col in BRIDGE_MINUS:
         ax.bar(x, -med[col], bottom=bottom, label=MONTHLY[col].title, color=BRIDGE_COLORS[col])
         bottom -= med[col].to_numpy()
-    net = med["mrr_end"] - med["mrr_start"]
-    ax.plot(x, net, "k-", lw=1.5, label="net new MRR")
+    net = bridge_net_median(monthly).reindex(med.index)
+    ax.plot(x, net.to_numpy(), "k-", lw=1.5, label="net new MRR (median of the net)")
     ax.axhline(0, color="0.2", lw=0.8)
+    money_axis(ax)
     title = "MRR bridge (median across replications)"
     _finish(ax, MONTHLY["mrr_end"].unit, title, loc="upper left", ncol=3)
     return fig
@@ -112,16 +123,16 @@ def plot_churn(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
 
 
 def plot_mrr_fan(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
-    """MRR fan chart: median with P10–P90 and P25–P75 bands across replications."""
-    fig, ax = _axes(ax)
-    tot = company_totals(monthly)
-    q = tot.groupby("month")["mrr_end"].quantile([0.1, 0.25, 0.5, 0.75, 0.9]).unstack()
-    ax.fill_between(q.index, q[0.1], q[0.9], alpha=0.2, color="#264653", label="P10–P90")
-    ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.35, color="#264653", label="P25–P75")
-    ax.plot(q.index, q[0.5], color="#264653", lw=2, label="median")
-    mrr = MONTHLY["mrr_end"]
-    _finish(ax, f"{mrr.title} ({mrr.unit})", "MRR forecast", loc="upper left")
-    return fig
+    """MRR fan chart from month 0 (the book's MRR): median with P10–P90 and P25–P75 bands
+    across replications, in $ (``fan_quantiles``)."""
+    return _fan(monthly, "mrr", ax)
+
+
+def plot_arr_fan(monthly: pd.DataFrame, ax: Axes | None = None, band_note: str = "") -> Figure:
+    """ARR fan chart from month 0 (12 × the book's MRR): median with P10–P90 and P25–P75
+    bands across replications, in $ with readable ticks ($1.2M); ``band_note`` (e.g. which
+    uncertainty the bands show) goes under the title."""
+    return _fan(monthly, "arr", ax, band_note)
 
 
 STANDARD_PLOTS = {
@@ -129,6 +140,7 @@ STANDARD_PLOTS = {
     "mrr_bridge": plot_mrr_bridge,
     "churn": plot_churn,
     "mrr_fan": plot_mrr_fan,
+    "arr_fan": plot_arr_fan,
 }
 
 
@@ -491,4 +503,113 @@ def plot_cohort_heatmap(
     ax.set_ylabel("cohort month (0 or less: the book's signup month)")
     who = f" · {persona}" if persona else ""
     ax.set_title(COHORT_TITLES.get(kind, kind) + who, fontsize=10)
+    return fig
+
+
+# ------------------------------------------------------------------------- finance views
+#: Quantiles of the fan charts (``fan_quantiles``).
+FAN_QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def money_label(value: float, _pos: object = None) -> str:
+    """A short $ tick label: $1.2M, $850k, $2.5B, $40 (minus sign for negatives)."""
+    sign = "−" if value < 0 else ""
+    v = abs(value)
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            return f"{sign}${v / scale:.3g}{unit}"
+    return f"{sign}${v:.3g}" if v else "$0"
+
+
+def money_axis(ax: Axes, axis: str = "y") -> None:
+    """Format an axis's ticks as short $ amounts (``money_label``)."""
+    from matplotlib.ticker import FuncFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(money_label))
+
+
+def fan_quantiles(monthly: pd.DataFrame, metric: str = "arr") -> pd.DataFrame:
+    """Quantiles (``FAN_QUANTILES``, numpy's linear percentiles) across replications of the
+    company's MRR (``metric="mrr"``) or ARR (``"arr"``) by month, from month 0: month 0 is
+    the book at the start (MRR at the start of month 1). Index month, one column per quantile."""
+    tot = company_totals(monthly)
+    scale = 12.0 if metric == "arr" else 1.0
+    first = tot[tot["month"] == tot["month"].min()]
+    anchor = pd.DataFrame({"month": 0, "value": scale * first["mrr_start"].to_numpy(float)})
+    rest = pd.DataFrame({"month": tot["month"], "value": scale * tot["mrr_end"].to_numpy(float)})
+    values = pd.concat([anchor, rest], ignore_index=True)
+    q = values.groupby("month")["value"].quantile(list(FAN_QUANTILES)).unstack()
+    return q
+
+
+def _fan(monthly: pd.DataFrame, metric: str, ax: Axes | None, note: str = "") -> Figure:
+    fig, ax = _axes(ax)
+    q = fan_quantiles(monthly, metric)
+    x = q.index.to_numpy()
+    ax.fill_between(x, q[0.1], q[0.9], alpha=0.2, color="#264653", label="P10–P90")
+    ax.fill_between(x, q[0.25], q[0.75], alpha=0.35, color="#264653", label="P25–P75")
+    ax.plot(x, q[0.5], color="#264653", lw=2, label="median")
+    ax.set_xlim(0, x.max())
+    ax.set_ylim(0, None)
+    money_axis(ax)
+    name = "ARR" if metric == "arr" else "MRR"
+    unit = "$/year" if metric == "arr" else "$/month"
+    title = f"{name} forecast from month 0"
+    _finish(ax, f"{name} ({unit})", title + (f"\n{note}" if note else ""), loc="upper left")
+    return fig
+
+
+def bridge_movements(monthly: pd.DataFrame) -> pd.DataFrame:
+    """The MRR bridge over the whole horizon, per replication (company totals): MRR at the
+    start, Σ of each movement (``BRIDGE_PLUS`` up, ``BRIDGE_MINUS`` down), the net movement
+    and MRR at the end; one row per replication."""
+    tot = company_totals(monthly).sort_values(["replication", "month"])
+    g = tot.groupby("replication")
+    out = pd.DataFrame(
+        {
+            "mrr_start": g["mrr_start"].first(),
+            **{c: g[c].sum() for c in (*BRIDGE_PLUS, *BRIDGE_MINUS)},
+            "mrr_end": g["mrr_end"].last(),
+        }
+    )
+    out["net"] = out["mrr_end"] - out["mrr_start"]
+    return out
+
+
+def plot_mrr_waterfall(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """MRR-bridge waterfall over the horizon: MRR at month 0, each movement (median across
+    replications of its sum over the horizon) as a floating bar, the net movement (median of
+    the net, which need not equal the sum of the medians) and MRR at the end (median)."""
+    fig, ax = _axes(ax, (9, 4.8))
+    b = bridge_movements(monthly).median()
+    labels = ["MRR month 0"]
+    bottoms, heights, colours = [0.0], [b["mrr_start"]], ["#264653"]
+    level = b["mrr_start"]
+    for col in BRIDGE_PLUS:
+        labels.append(MONTHLY[col].title)
+        bottoms.append(level)
+        heights.append(b[col])
+        colours.append(BRIDGE_COLORS[col])
+        level += b[col]
+    for col in BRIDGE_MINUS:
+        labels.append(MONTHLY[col].title)
+        bottoms.append(level - b[col])
+        heights.append(b[col])
+        colours.append(BRIDGE_COLORS[col])
+        level -= b[col]
+    labels += ["net new MRR", "MRR end"]
+    net = b["net"]
+    bottoms += [min(b["mrr_start"], b["mrr_start"] + net), 0.0]
+    heights += [abs(net), b["mrr_end"]]
+    colours += ["#2a9d8f" if net >= 0 else "#e76f51", "#264653"]
+    x = np.arange(len(labels))
+    ax.bar(x, heights, bottom=bottoms, color=colours, edgecolor="0.2", lw=0.5)
+    signs = ["", *["+"] * len(BRIDGE_PLUS), *["−"] * len(BRIDGE_MINUS), "+" if net >= 0 else "−"]
+    for xi, h, bot, sign in zip(x, heights, bottoms, [*signs, ""], strict=True):
+        ax.text(xi, bot + h, f"{sign}{money_label(h)}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
+    money_axis(ax)
+    ax.set_ylabel("$/month")
+    ax.set_title("MRR bridge over the horizon (medians across replications; net = median net)")
+    ax.grid(alpha=0.3, axis="y")
     return fig

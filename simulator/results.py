@@ -249,6 +249,34 @@ _RECORDED = (
         "MRR now of the accounts paying 12 months ago, each capped at its MRR then",
         kind="stock",
     ),
+    _money(
+        "recognised_revenue",
+        "$",
+        "revenue recognised this month: each paying account's MRR for the month (an annual "
+        "term billed up front is recognised a month at a time)",
+        "recognised revenue",
+    ),
+    _money(
+        "deferred_revenue",
+        "$",
+        "billed but not yet recognised at the end of the month: annual accounts' MRR × the "
+        "months of their term still to come",
+        "deferred revenue",
+        "stock",
+    ),
+    _money(
+        "won_back_mrr_12m",
+        "$/month",
+        "part of retained_mrr_12m from accounts that stopped paying (MRR 0 at a month's end) "
+        "and were won back since 12 months ago (0 before month 13)",
+        kind="stock",
+    ),
+    _money(
+        "gross_won_back_mrr_12m",
+        "$/month",
+        "part of gross_retained_mrr_12m from the same won-back accounts (0 before month 13)",
+        kind="stock",
+    ),
 )
 
 _DERIVED = (

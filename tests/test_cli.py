@@ -508,3 +508,22 @@ def test_run_from_a_book_then_its_cohorts(tmp_path: Path) -> None:
     proc = run_cli("task=cohorts", "dir=nowhere", cwd=tmp_path)
     assert proc.returncode == 2
     assert "cohorts: no cohorts.parquet in nowhere/" in proc.stderr
+
+
+# ------------------------------------------------------------------------- finance report
+def test_report_task_runs_and_writes_a_self_contained_report(tmp_path: Path) -> None:
+    proc = run_cli(*SMALL, "task=report", "hydra.run.dir=rep", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "new MRR (horizon)" in proc.stdout and "LTV " in proc.stdout
+    assert "report: rep/report.html  rep/report.md" in proc.stdout
+    assert "skipped" not in proc.stdout  # every section, the cohort heatmaps too
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "https://" not in page and "http://" not in page and "data:image/png;base64," in page
+    assert (tmp_path / "rep" / "monthly.parquet").exists()
+    # a saved run reported again, from its directory
+    again = run_cli("task=report", f"dir={tmp_path / 'rep'}", "hydra.run.dir=again", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "report.html").exists()
+    missing = run_cli("task=report", "dir=nowhere", "hydra.run.dir=x", cwd=tmp_path)
+    assert missing.returncode == 2 and "report: nowhere is not a directory" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -251,7 +251,7 @@ def test_every_task_has_a_config_and_a_function() -> None:
         (["+executor.address=x"], "executor", "address is not a setting of SerialExecutor"),
         (["executor._target_=os.system"], "executor._target_", "LocalExecutor"),
         (["task=replay"], "dir", "task=replay needs dir"),
-        (["dir=somewhere"], "dir", "only task=replay or aggregate or cohorts reads dir"),
+        (["dir=somewhere"], "dir", "only task=replay or aggregate or cohorts or report reads dir"),
         (["progress=maybe"], "progress", "maybe"),
     ],
 )

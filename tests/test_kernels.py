@@ -174,6 +174,7 @@ def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
     rng = np.random.default_rng(7)
     n = 500
     mrr = np.where(rng.random(n) < 0.5, rng.integers(1, 50, n) * 10.0, 0.0).astype(np.float32)
+    annual = rng.random(n) < 0.3
     log = MrrLog(mrr)
     history = [mrr.copy()]
     for month in range(1, 31):  # churn, new accounts, price moves
@@ -181,8 +182,10 @@ def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
         mrr[moved] = np.where(rng.random(60) < 0.3, 0.0, rng.integers(1, 80, 60) * 5.0)
         # (health is 0 on the rows not paying, as in the model)
         health = np.where(mrr > 0, rng.normal(0.0, 0.5, n), 0.0).astype(np.float32)
-        below, year = log.close(mrr, health, n, -0.4)
+        term_end = np.full(n, month + 5, dtype=np.int16)
+        below, year, deferred = log.close(mrr, health, n, -0.4, annual, term_end, month)
         assert below == np.count_nonzero(health < -0.4)
+        assert deferred == pytest.approx(4.0 * float(mrr[annual].sum(dtype=np.float64)))
         np.testing.assert_array_equal(log.snapshot, mrr)
         history.append(mrr.copy())
         if month < 12:
@@ -190,11 +193,15 @@ def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
             continue
         then = history[month - 12]
         paid = then > 0
+        # won back: paying then and now, MRR 0 at a close in between
+        left = np.any(np.array(history[month - 11 : month + 1]) == 0, axis=0) & paid & (mrr > 0)
         assert year == pytest.approx(
             (
                 float(then[paid].sum(dtype=np.float64)),
                 float(mrr[paid].sum(dtype=np.float64)),
                 float(np.minimum(mrr, then).sum(dtype=np.float64)),
+                float(mrr[left].sum(dtype=np.float64)),
+                float(np.minimum(mrr, then)[left].sum(dtype=np.float64)),
             ),
             rel=1e-12,
         )
@@ -1163,9 +1170,12 @@ def test_every_close_of_a_run_is_the_formula_over_the_prefix(monkeypatch) -> Non
     closes = []
     close = MrrLog.close
 
-    def checked(self, mrr, health, n, threshold):
+    def checked(self, mrr, health, n, threshold, annual, term_end, month):
         past = snapshots.setdefault(id(self), [self.snapshot.copy()])
-        below, year = close(self, mrr, health, n, threshold)
+        below, year, deferred = close(self, mrr, health, n, threshold, annual, term_end, month)
+        billed_ahead = (annual[:n] & (mrr[:n] > 0)) * (term_end[:n].astype(np.int64) - month - 1)
+        assert deferred == pytest.approx(_sequential_sum(mrr[:n] * billed_ahead), rel=1e-12)
+        assert deferred >= 0.0
         assert below == np.count_nonzero(health[:n] < np.float32(threshold))
         rows, new = self.changes[-1]
         changed = np.flatnonzero(mrr[:n] != past[-1][:n])
@@ -1177,13 +1187,17 @@ def test_every_close_of_a_run_is_the_formula_over_the_prefix(monkeypatch) -> Non
         else:
             then, now = past[-13][:n], mrr[:n]
             paid = then > 0
+            left = np.any(np.array([x[:n] for x in past[-12:]]) == 0, axis=0)
+            won = paid & (now > 0) & left
             assert year == (
                 _sequential_sum(then[paid]),
                 _sequential_sum(now[paid]),
                 _sequential_sum(np.minimum(now[paid], then[paid])),
+                _sequential_sum(now[won]),
+                _sequential_sum(np.minimum(now[won], then[won])),
             )
         closes.append(n)
-        return below, year
+        return below, year, deferred
 
     monkeypatch.setattr(MrrLog, "close", checked)
     params = params_of(load_config(size(6_000, 400, 30, 1)))

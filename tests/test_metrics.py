@@ -38,6 +38,7 @@ def _hand_table() -> pd.DataFrame:
             mrr_end=100.0 * customers,
             arr=1200.0 * customers,
             revenue=100.0 * customers,
+            recognised_revenue=100.0 * customers,
             cogs=10.0 * customers,
             support_cost=10.0 * customers,
             acquisition_cost=2000.0,

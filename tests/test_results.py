@@ -92,7 +92,7 @@ def test_declared_dtypes_kinds_and_units_by_hand() -> None:
     }
     got = {n: (MONTHLY[n].kind, MONTHLY[n].unit, MONTHLY[n].dtype) for n in expected}
     assert got == expected
-    assert len(MONTHLY_COLUMNS) == 4 + 8 + 50 + 2
+    assert len(MONTHLY_COLUMNS) == 4 + 8 + 54 + 2
 
 
 def test_prefixes_say_what_a_number_is() -> None:
@@ -121,7 +121,7 @@ def test_every_column_named_by_metrics_and_plots_is_declared() -> None:
     assert {*COST_COLUMNS, *BRIDGE_PLUS, *BRIDGE_MINUS, *PAYING_COLUMNS} <= names
     assert set(BRIDGE_COLORS) == {*BRIDGE_PLUS, *BRIDGE_MINUS}
     # Every column read by a literal subscript (table["name"]) in metrics.py and plots.py.
-    temporaries = {"customers_start", "rate", "median", "p10", "p90"}
+    temporaries = {"customers_start", "rate", "median", "p10", "p90", "net"}
     temporaries |= {*COMPARISON_COLUMNS, *RESPONSE_COLUMNS, *TRIAL_COLUMNS}
     temporaries |= set(SURVIVAL_COLUMNS)  # calibration: observed vs fitted survival
     temporaries |= {*SENSITIVITY_COLUMNS}
@@ -141,11 +141,11 @@ def test_every_column_named_by_metrics_and_plots_is_declared() -> None:
 
 def test_registries_render_as_markdown() -> None:
     table = formula_table().splitlines()
-    assert table[0] == "| metric | key | unit | definition |"
+    assert table[0] == "| metric | key | unit | definition | ChartMogul / Baremetrics |"
     assert len(table) == 2 + len(METRICS)
-    assert all(row.count(" | ") == 3 for row in table[2:])
-    assert "| ending ARR | `ending_arr` | $/year | ARR = 12 × MRR at the end of the horizon |" in (
-        table
+    assert all(row.count(" | ") == 4 for row in table[2:])
+    assert table[2].startswith(
+        "| ending ARR | `ending_arr` | $/year | ARR = 12 × MRR at the end of the horizon |"
     )
     assert any("finance.discount_rate" in row for row in table)
     columns = MONTHLY.markdown().splitlines()

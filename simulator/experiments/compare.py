@@ -234,7 +234,7 @@ def replication_table(result: SimulationResult, personas: bool = True) -> pd.Dat
     """Metrics per replication, for the company (``total``) and each persona (long form:
     replication, persona, metric, value); ``personas=False``: the company alone."""
     monthly = result.monthly
-    rate = result.params.finance.discount_rate
+    rate = result.params.finance
     parts = [
         _with_extras(
             replication_metrics(company_totals(monthly), rate), company_totals(monthly)
@@ -273,6 +273,8 @@ def _with_extras(metrics: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
             "gross_profit": (sums["revenue"] - sums["cogs"] - sums["support_cost"]).to_numpy(),
         }
     )
+    # (an extra the headline metrics already hold, e.g. new_mrr, is theirs: same definition)
+    extra = extra.drop(columns=[c for c in metrics.columns if c != "replication" and c in extra])
     return metrics.merge(extra, on="replication", how="left")
 
 

@@ -140,6 +140,10 @@ def _run_model(
     params, replication, *rest = task
     debug = bool(rest and rest[0])
     test_point("replication", replication)
+    if params.uncertainty:  # parameters drawn for this replication (simulator.uncertainty)
+        from simulator.uncertainty import replication_params
+
+        params = replication_params(params, replication)
     model = JourneyModel(params, replication=replication)
     if not debug:
         model.run(on_month=on_tick)
@@ -322,7 +326,7 @@ class SimulationResult:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
-        return summarize(self.monthly, self.params.finance.discount_rate)
+        return summarize(self.monthly, self.params.finance)
 
     @property
     def partial(self) -> bool:

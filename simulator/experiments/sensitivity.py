@@ -313,7 +313,7 @@ def evaluate_point(task: tuple[Any, ...], on_tick: Callable[[], object] | None =
     _, params, replications = task
     frames = [run_replication((params, r), on_tick) for r in range(replications)]
     monthly = assemble(frames, params)
-    return replication_metrics(company_totals(monthly), params.finance.discount_rate)
+    return replication_metrics(company_totals(monthly), params.finance)
 
 
 @dataclass

@@ -36,7 +36,13 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from simulator.metrics import METRICS, company_totals, replication_metrics
+from simulator.metrics import (
+    METRICS,
+    FinanceSettings,
+    company_totals,
+    finance_settings,
+    replication_metrics,
+)
 
 #: Files ``aggregate_sweep`` writes into the sweep directory.
 SWEEP_MONTHLY = "sweep_monthly.parquet"
@@ -330,16 +336,17 @@ def _swept_columns(report: SweepReport, jobs: list[str]) -> dict[str, pd.Series]
     }
 
 
-def _discount_rate(job_dir: Path) -> float:
-    """``finance.discount_rate`` of a job, from its summary.json or Hydra's record."""
+def _discount_rate(job_dir: Path) -> FinanceSettings:
+    """The ``finance`` settings of a job (``finance.discount_rate`` and the others the metrics
+    read), from its summary.json or Hydra's record."""
     summary, hydra_record = job_dir / "summary.json", job_dir / ".hydra" / "config.yaml"
     config = json.loads(summary.read_text()).get("config") if summary.exists() else None
     if config is None and hydra_record.exists():
         config = OmegaConf.to_container(OmegaConf.load(hydra_record))
-    rate = OmegaConf.select(OmegaConf.create(config or {}), "finance.discount_rate")
-    if rate is None:
+    finance = OmegaConf.select(OmegaConf.create(config or {}), "finance")
+    if finance is None or finance.get("discount_rate") is None:
         raise ValueError(f"{job_dir}: no finance.discount_rate in summary.json or .hydra/")
-    return float(rate)
+    return finance_settings(OmegaConf.to_container(finance))
 
 
 # ----------------------------------------------------------------------- during a multirun

@@ -49,9 +49,11 @@ from simulator.params.run import RunSettings
 CLI_METRICS: tuple[str, ...] = (
     "ending_arr",
     "ending_customers",
+    "new_mrr",
     "monthly_logo_churn",
     "nrr_12m",
     "grr_12m",
+    "ltv",
     "ltv_to_cac",
     "payback_months",
     "sla_breach_rate",
@@ -520,6 +522,36 @@ def cohorts_of_run(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
     return 0
 
 
+def finance_report(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=report``: run the scenario into ``out_dir`` as ``task=run`` does (or, with
+    ``dir=<run dir>``, read a saved run), then write its finance report into ``out_dir``
+    (``simulator.report``: ``report.html`` self-contained, ``report.md``). A run stopped by
+    Ctrl-C keeps its replications as ``task=run`` does and writes no report; a saved run's
+    partial outputs are reported labelled PARTIAL (``report.partial.html``)."""
+    from simulator.report import ReportError, report
+
+    if settings.dir is None:
+        code = run(cfg, settings, out_dir)
+        if code != 0:
+            print("journey-sim: no report written (the run did not finish)", file=sys.stderr)
+            return code
+        source: Path = out_dir
+    else:
+        source = Path(settings.dir)
+    try:
+        written = report(source, out_dir)
+    except (ReportError, ConfigError) as exc:
+        return _fail(f"report: {exc}")
+    where = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    where = where if not where.startswith("..") else str(out_dir)
+    label = " (PARTIAL run: labelled so on every page)" if written.partial else ""
+    print(f"\nreport{label}: {where}/{written.html.name}  {where}/{written.markdown.name}")
+    print("  sections: " + " · ".join(written.sections))
+    for section, why in written.skipped.items():
+        print(f"  skipped: {section}: {why}")
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -562,5 +594,10 @@ TASKS: dict[str, Task] = {
             "a price-response curve: response.key over response.values, paired",
         ),
         Task("cohorts", cohorts_of_run, "cohort retention of a saved run: dir=<run dir>"),
+        Task(
+            "report",
+            finance_report,
+            "finance report (HTML, markdown): ARR fan, MRR bridge, churn, unit economics",
+        ),
     )
 }

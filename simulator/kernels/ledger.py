@@ -1,6 +1,8 @@
 """The month's close over a persona's aware rows (``simulator.mechanisms.accounting``): one
 compiled pass that counts health against the at-risk threshold, logs every row whose MRR
-changed since the last close, and sums 12-month retention against the MRR of a year ago."""
+changed since the last close, sums 12-month retention against the MRR of a year ago (and the
+part of it from accounts that left and were won back in between), and the deferred revenue of
+annual terms."""
 
 from __future__ import annotations
 
@@ -17,32 +19,49 @@ def close_rows(
     health: np.ndarray,
     snapshot: np.ndarray,
     year_ago: np.ndarray,
+    left: np.ndarray,
+    annual: np.ndarray,
+    term_end: np.ndarray,
     n: int,
     threshold: float,
     retention: bool,
-) -> tuple[int, np.ndarray, np.ndarray, float, float, float]:
+    month: int,
+) -> tuple[int, np.ndarray, np.ndarray, float, float, float, float, float, float]:
     """Over rows ``[0, n)``: the number of rows with health below ``threshold`` (compared in
     float32, as numpy compares a float32 array with a Python float); the rows whose MRR differs
     from ``snapshot`` (int64, row order) with their MRR now (float32), ``snapshot`` then brought
     up to date; with ``retention``, 12-month retention against ``year_ago`` (each row's MRR at
     the close 12 months ago): the MRR then of the rows paying then, their MRR now, and their
-    MRR now capped at then ($/month; 0.0 without ``retention``)."""
+    MRR now capped at then ($/month; 0.0 without ``retention``), and the same two sums over the
+    rows paying then whose MRR was 0 at a close since (``left``: each row's last month closed
+    with MRR 0, brought up to date here): won back after leaving. Also the deferred revenue
+    at the end of ``month`` ($): an annual account billed its term up front has MRR × the
+    months of its term after this one (``term_end`` - ``month`` - 1) still to recognise."""
     below_of = np.float32(threshold)
     below = 0
     changed = 0
     then_paid = 0.0
     now_paid = 0.0
     gross = 0.0
+    won_now = 0.0
+    won_gross = 0.0
+    deferred = 0.0
+    since = month - 11  # closes after the one 12 months ago
     for r in range(n):
         now = mrr[r]
         below += health[r] < below_of
         changed += now != snapshot[r]
+        if annual[r] and now > 0:
+            deferred += np.float64(now) * (term_end[r] - month - 1)
         if retention:
             then = year_ago[r]
             if then > 0:
                 then_paid += then
                 now_paid += now
                 gross += min(now, then)
+                if now > 0 and left[r] >= since:
+                    won_now += now
+                    won_gross += min(now, then)
     rows = np.empty(changed, dtype=np.int64)
     new = np.empty(changed, dtype=np.float32)
     k = 0
@@ -53,8 +72,10 @@ def close_rows(
             rows[k] = r
             new[k] = mrr[r]
             snapshot[r] = mrr[r]
+            if mrr[r] == 0:
+                left[r] = month
             k += 1
-    return below, rows, new, then_paid, now_paid, gross
+    return below, rows, new, then_paid, now_paid, gross, won_now, won_gross, deferred
 
 
 @_entry

@@ -3,7 +3,9 @@
 Every flow a mechanism adds (``PersonaAgent.add``) must be an output column declared in
 ``simulator.results``: a record with an undeclared column raises (a typo would otherwise vanish
 from the table). The accounting's own columns: the MRR bridge's ends, cost of goods, seats, the
-at-risk count and 12-month retention (MRR of the accounts paying 12 months ago, then and now).
+at-risk count, 12-month retention (MRR of the accounts paying 12 months ago, then and now; and
+the part of it from accounts won back after leaving in between: MRR 0 at a close) and the
+deferred revenue of annual terms billed up front.
 
 12-month retention reads an MRR change log (``MrrLog``), not twelve copies of every account's MRR:
 each close logs the rows whose MRR changed that month with their new MRR, and the MRR of every
@@ -35,36 +37,62 @@ class UndeclaredColumnError(KeyError):
     """A mechanism wrote a flow column that ``simulator.results`` does not declare."""
 
 
+#: ``MrrLog.left`` of a row never closed with MRR 0 after paying.
+NEVER_LEFT = np.iinfo(np.int32).min
+
+
 class MrrLog:
     """One persona's MRR at the last close (``snapshot``), at the close 12 months before the
-    next one (``year_ago``), both $/month per row, and the rows whose MRR changed at each of
-    the closes in between, with their MRR after the change (oldest first)."""
+    next one (``year_ago``), both $/month per row, the rows whose MRR changed at each of
+    the closes in between, with their MRR after the change (oldest first), and each row's last
+    month closed with its MRR changed to 0 (``left``: it stopped paying)."""
 
     def __init__(self, mrr: np.ndarray):
         self.snapshot = mrr.copy()
         self.year_ago = mrr.copy()
+        self.left = np.full(mrr.size, NEVER_LEFT, dtype=np.int32)
         self.changes: deque[tuple[np.ndarray, np.ndarray]] = deque()
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: the two snapshots and the logged changes."""
+        """Bytes held: the two snapshots, the months left and the logged changes."""
         logged = sum(r.nbytes + v.nbytes for r, v in self.changes)
-        return self.snapshot.nbytes + self.year_ago.nbytes + logged
+        return self.snapshot.nbytes + self.year_ago.nbytes + self.left.nbytes + logged
 
     def close(
-        self, mrr: np.ndarray, health: np.ndarray, n: int, threshold: float
-    ) -> tuple[int, tuple[float, float, float] | None]:
-        """Close a month over rows ``[0, n)``: rows with health below ``threshold``, and from
+        self,
+        mrr: np.ndarray,
+        health: np.ndarray,
+        n: int,
+        threshold: float,
+        annual: np.ndarray,
+        term_end: np.ndarray,
+        month: int,
+    ) -> tuple[int, tuple[float, float, float, float, float] | None, float]:
+        """Close ``month`` over rows ``[0, n)``: rows with health below ``threshold``; from
         the 12th close on, 12-month retention (MRR then of the accounts paying 12 months ago,
-        their MRR now, and now capped at then, per account; ``None`` before)."""
+        their MRR now, and now capped at then, per account; then the same two sums over those
+        of them won back after leaving in between; ``None`` before); and the deferred revenue
+        of annual terms at the end of the month ($)."""
         retention = len(self.changes) >= 11
         if len(self.changes) == 12:  # ``year_ago`` moves on to the close 12 months ago
             roll_forward(self.year_ago, *self.changes.popleft())
-        below, rows, new, then, now, gross = close_rows(
-            mrr, health, self.snapshot, self.year_ago, n, threshold, retention
+        below, rows, new, then, now, gross, won, won_gross, deferred = close_rows(
+            mrr,
+            health,
+            self.snapshot,
+            self.year_ago,
+            self.left,
+            annual,
+            term_end,
+            n,
+            threshold,
+            retention,
+            month,
         )
         self.changes.append((rows, new))
-        return below, ((then, now, gross) if retention else None)
+        year = (then, now, gross, won, won_gross) if retention else None
+        return below, year, deferred
 
 
 def start_history(model: JourneyModel) -> None:
@@ -103,8 +131,9 @@ def close_month(model: JourneyModel) -> None:
         f["seats"] = seats
         # One pass over the aware rows: health below the threshold, MRR changes, retention.
         # Health is 0 on every account not paying, so the at-risk count needs no mask.
-        below, year = model.mrr_history[k].close(
-            agent.pop.mrr, agent.pop.health, agent.aware, threshold
+        pop = agent.pop
+        below, year, deferred = model.mrr_history[k].close(
+            pop.mrr, pop.health, agent.aware, threshold, pop.annual, pop.term_end, model.month
         )
         if threshold <= 0:
             f["at_risk"] = below
@@ -112,7 +141,9 @@ def close_month(model: JourneyModel) -> None:
             f["at_risk"] = paying - (agent.aware - below)
         f["mrr_end"] = mrr_end
         if year is not None:  # 12-month retention: accounts paying 12 months ago
-            f["mrr_12m_ago"], f["retained_mrr_12m"], f["gross_retained_mrr_12m"] = year
+            f["mrr_12m_ago"], f["retained_mrr_12m"], f["gross_retained_mrr_12m"] = year[:3]
+            f["won_back_mrr_12m"], f["gross_won_back_mrr_12m"] = year[3:]
+        f["deferred_revenue"] = deferred
         undeclared = f.keys() - DECLARED_FLOWS
         if undeclared:
             raise UndeclaredColumnError(
@@ -138,5 +169,8 @@ MECHANISM = Mechanism(
         "mrr_12m_ago",
         "retained_mrr_12m",
         "gross_retained_mrr_12m",
+        "won_back_mrr_12m",
+        "gross_won_back_mrr_12m",
+        "deferred_revenue",
     ),
 )

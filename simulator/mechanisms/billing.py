@@ -28,7 +28,8 @@
 3. With ``involuntary_churn`` on, monthly charges fail at ``payment_failure_rate``; dunning
    recovers a share (``dunning_recovery``); the rest churn involuntarily (annual accounts: the
    renewal charge).
-4. Cash billed (``revenue``, $): monthly plans each month, annual plans the whole term up front.
+4. Cash billed (``revenue``, $): monthly plans each month, annual plans the whole term up front;
+   recognised revenue (``recognised_revenue``, $): every paying account's MRR for the month.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def bill_and_renew(model: JourneyModel) -> None:
         # Nothing to bill but monthly plans: cash billed is this month's MRR.
         for agent in model.persona_agents:
             agent.add("revenue", agent.mrr_total)
+            agent.add("recognised_revenue", agent.mrr_total)
         return
     # The churn law's exponential may overflow to inf (``renewal_terms``): one error state for
     # the month rather than one per persona.
@@ -142,6 +144,8 @@ def _bill(agent: PersonaAgent, annual_on: bool, p_invol: float) -> None:
         ends, n_voluntary = _renew(agent, due, u, p_invol, fails) if due.size else (fails, 0)
         agent.end_paying(ends, "churned_involuntary", n_voluntary)
 
+    # Recognised: every paying account's MRR for this month, whatever its billing term.
+    agent.add("recognised_revenue", agent.mrr_total)
     if not annual_on:
         agent.add("revenue", agent.mrr_total)
         return
@@ -299,6 +303,7 @@ MECHANISM = Mechanism(
     streams=("billing",),
     outputs=(
         "revenue",
+        "recognised_revenue",
         "renewals_due",
         "renewals",
         "renewal_offers",

@@ -98,7 +98,8 @@ def expand_and_contract(model: JourneyModel) -> None:
     """Expand and contract every persona's active and advocate accounts this month: the draws,
     ``resize`` and ``PersonaAgent.reprice`` row by row in one pass per persona
     (``accounts.expand_and_contract``); an annual account's change of MRR over the rest of its
-    term is billed now (``revenue``)."""
+    term is billed now (``revenue``) and recognised from this month (``recognised_revenue``:
+    monthly accounts were billed and recognised at their old MRR this month)."""
     t = model.month
     book = model.price_book
     penalty = model.price_increase_penalty or 0.0  # (a penalty of 0 moves no health either)
@@ -108,6 +109,9 @@ def expand_and_contract(model: JourneyModel) -> None:
             continue
         p = agent.persona
         pop = agent.pop
+        # Annual accounts' MRR before the change: their change is recognised from this month.
+        annual = rows[pop.annual[rows]]
+        annual_before = pop.mrr[annual].sum(dtype=np.float64) if annual.size else 0.0
         grown, shrunk = accounts.expand_and_contract(
             rows,
             pop.stage,
@@ -134,6 +138,9 @@ def expand_and_contract(model: JourneyModel) -> None:
         if n:
             upgrades, seat_expansions = _record(agent, *tally)
             agent.add("revenue", revenue)
+            if annual.size:
+                annual_after = pop.mrr[annual].sum(dtype=np.float64)
+                agent.add("recognised_revenue", annual_after - annual_before)
             agent.add("upgrades", upgrades)
             agent.add("seat_expansions", seat_expansions)
         n, *tally, _ = shrunk  # (only monthly accounts contract: no revenue)
@@ -182,6 +189,7 @@ MECHANISM = Mechanism(
         "expansion_mrr",
         "contraction_mrr",
         "revenue",
+        "recognised_revenue",
         "upgrades",
         "seat_expansions",
         "downgrades",

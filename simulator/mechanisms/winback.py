@@ -105,6 +105,7 @@ def win_back(model: JourneyModel) -> None:
         agent.add("reactivated_customers", idx.size)
         agent.add("reactivation_mrr", mrr)
         agent.add("revenue", mrr)
+        agent.add("recognised_revenue", mrr)
         agent.add("winback_cost", idx.size * offer.cost)
 
 
@@ -119,6 +120,7 @@ MECHANISM = Mechanism(
         "reactivated_customers",
         "reactivation_mrr",
         "revenue",
+        "recognised_revenue",
         "winback_cost",
     ),
     on_paying_end=schedule_win_back,

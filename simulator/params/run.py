@@ -50,6 +50,7 @@ TaskName = Literal[
     "sensitivity",
     "response",
     "cohorts",
+    "report",
 ]
 
 #: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).
@@ -73,6 +74,8 @@ REQUIRED_SETTINGS: dict[str, str] = {
 
 #: Tasks that read an earlier run or sweep from ``dir``.
 TASKS_WITH_DIR: tuple[str, ...] = ("replay", "aggregate", "cohorts")
+#: Tasks that may read an earlier run from ``dir`` (else they run the scenario themselves).
+TASKS_WITH_OPTIONAL_DIR: tuple[str, ...] = ("report",)
 
 
 class _Strict(BaseModel):
@@ -163,10 +166,10 @@ class RunSettings(_Strict):
         task = info.data.get("task")
         if task in TASKS_WITH_DIR and not value:
             raise ValueError(f"task={task} needs dir=<directory of the run or sweep>")
-        if task is not None and task not in TASKS_WITH_DIR and value is not None:
+        readers = (*TASKS_WITH_DIR, *TASKS_WITH_OPTIONAL_DIR)
+        if task is not None and task not in readers and value is not None:
             raise ValueError(
-                f"only task={' or '.join(TASKS_WITH_DIR)} reads dir; "
-                f"task={task} writes into hydra.run.dir"
+                f"only task={' or '.join(readers)} reads dir; task={task} writes into hydra.run.dir"
             )
         return value
 

@@ -185,6 +185,20 @@ class Winback(Section):
 
 class Finance(Section):
     discount_rate: Number(0, 10)  # annual rate for the discounted LTV and discounted gross profit
+    steady_from_month: Whole(1, 1200)  # first month of LTV's steady-state window
+    retention_includes_reactivation: Switch  # NRR/GRR/net MRR churn count won-back accounts
+
+
+class Drawn(Section):
+    """A parameter drawn afresh for each replication (``uncertainty.<name>``): log-normal with
+    [``low``, ``high``] its central ``level`` interval (e.g. a calibrated churn's confidence
+    interval), clipped to ``bounds`` when given (``simulator.uncertainty``)."""
+
+    key: Name  # dotted config key of a number (e.g. personas.solo.churn.mean)
+    low: Number(0, 1e12, lo_open=True)
+    high: Number(0, 1e12, lo_open=True)
+    level: Number(0, 1, lo_open=True)  # confidence level of [low, high] (e.g. 0.95)
+    bounds: tuple[float, float] | None  # clip draws into [a, b] (a key with a bounded domain)
 
 
 # ---------------------------------------------------------------------------- the scenario
@@ -210,6 +224,7 @@ class ScenarioParams(Section):
     winback: Winback
     events: dict[str, Event]
     finance: Finance
+    uncertainty: dict[str, Drawn]  # parameters drawn per replication ({}: all fixed)
 
     @property
     def persona_list(self) -> tuple[Persona, ...]:

@@ -8,6 +8,7 @@ without composing Hydra (optimisers and samplers call it thousands of times).
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
 from collections.abc import Mapping
@@ -174,8 +175,43 @@ def check_scenario(tree: dict[str, Any]) -> list[Problem]:
 
     from simulator.book_csv import book_problems
 
-    found = found + cross_section_problems(tree, has_problem, **_domain())
-    return found + book_problems(tree, has_problem)
+    found += cross_section_problems(tree, has_problem, **_domain())
+    return found + book_problems(tree, has_problem) + _uncertainty_problems(tree, has_problem)
+
+
+def _uncertainty_problems(tree: dict[str, Any], has_problem: Any) -> list[Problem]:
+    """Each drawn parameter (``uncertainty.<name>``) names a number of the scenario, low <
+    high, and the scenario is valid with the key at low, at high and at its bounds."""
+    out: list[Problem] = []
+    drawn = tree.get("uncertainty")
+    if not isinstance(drawn, dict):
+        return out
+    for name, entry in drawn.items():
+        k = f"uncertainty.{name}"
+        if has_problem(k) or not isinstance(entry, dict):
+            continue
+        node: Any = tree
+        for part in str(entry["key"]).split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, int | float) or isinstance(node, bool):
+            out.append((f"{k}.key", f"{entry['key']!r} is not a numeric setting of the scenario"))
+            continue
+        if entry["low"] >= entry["high"]:
+            out.append((f"{k}.high", f"must be > low ({entry['low']}), got {entry['high']}"))
+            continue
+        ends = {"low": entry["low"], "high": entry["high"]}
+        if entry.get("bounds") is not None:
+            a, b = entry["bounds"]
+            if not a <= entry["low"] < entry["high"] <= b:
+                out.append((f"{k}.bounds", f"must hold [low, high], got [{a}, {b}]"))
+                continue
+            ends |= {"bounds": a, "bounds ": b}
+        for what, value in ends.items():
+            trial = copy.deepcopy({**tree, "uncertainty": {}})
+            _set(trial, str(entry["key"]), value)
+            for key, message in check_scenario(trial):
+                out.append((f"{k}.{what.strip()}", f"{entry['key']} = {value}: {key}: {message}"))
+    return out
 
 
 def scenario_params(tree: dict[str, Any]) -> ScenarioParams:
