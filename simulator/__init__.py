@@ -17,6 +17,7 @@ Quick start::
                    constraints={"max_monthly_logo_churn": 0.05}, trials=24)  # Optuna search
     sens = sensitivity(cfg, {"pricing.plans.pro.price": (59, 119), "support.agents": (6, 14)},
                        method="sobol", metric="ending_arr", n=64)  # Sobol S1/ST (SALib)
+    journey_map(res)     # per persona and stage: stock, entries, conversion, drop-off, stays
 """
 
 from simulator.config import load_config
@@ -26,6 +27,7 @@ from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.experiments.optimize import OptimizationResult, optimize
 from simulator.experiments.response import ResponseResult, price_response
 from simulator.experiments.sensitivity import SensitivityResult, sensitivity
+from simulator.journey import journey_map
 from simulator.model import JourneyModel
 from simulator.params import replace
 from simulator.stages import Stage
@@ -40,6 +42,7 @@ __all__ = [
     "SimulationResult",
     "Stage",
     "compare",
+    "journey_map",
     "load_config",
     "optimize",
     "price_response",

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from simulator.experiments.executors import Executor, SerialExecutor, make_executor
 from simulator.experiments.jobs import (
     CheckpointStore,
+    TableSet,
     atomic_write,
     fingerprint,
     progress_enabled,
@@ -48,14 +49,28 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "csv": "monthly.csv",
         "summary": "summary.json",
         "plots": "plots",
+        "flows": "flows.parquet",
+        "stays": "stays.parquet",
+        "journey_log": "journey_log.parquet",
+        "journey_log_csv": "journey_log.csv",
+        "journey_map": "journey_map.csv",
     },
     True: {
         "monthly": "monthly.partial.parquet",
         "csv": "monthly.partial.csv",
         "summary": "summary.partial.json",
         "plots": "plots.partial",
+        "flows": "flows.partial.parquet",
+        "stays": "stays.partial.parquet",
+        "journey_log": "journey_log.partial.parquet",
+        "journey_log_csv": "journey_log.partial.csv",
+        "journey_map": "journey_map.partial.csv",
     },
 }
+
+#: The tables of one replication (``run_replication_tables``), the monthly table first: the
+#: stage flows, the completed stays and the sampled event log of ``simulator.journey``.
+REPLICATION_TABLES: tuple[str, ...] = ("monthly", "flows", "stays", "journey_log")
 
 
 def is_partial(run_dir: str | Path) -> bool:
@@ -99,13 +114,37 @@ def run_replication(
         simulator.invariants.InvariantError: debug mode, an invariant broken (month and persona
             named).
     """
+    return records_to_frame(_run_model(task, on_tick).records)
+
+
+def run_replication_tables(
+    task: tuple[ScenarioParams, int] | tuple[ScenarioParams, int, bool],
+    on_tick: Callable[[], object] | None = None,
+) -> TableSet:
+    """Simulate one replication (as ``run_replication``); its tables ``REPLICATION_TABLES``:
+    the monthly table, the stage flows, the stays and the event log (``simulator.journey``)."""
+    from simulator.journey import flows_frame, log_frame, stays_frame
+
+    model = _run_model(task, on_tick)
+    return TableSet(
+        monthly=records_to_frame(model.records),
+        flows=flows_frame(model),
+        stays=stays_frame(model),
+        journey_log=log_frame(model),
+    )
+
+
+def _run_model(
+    task: tuple[ScenarioParams, int] | tuple[ScenarioParams, int, bool],
+    on_tick: Callable[[], object] | None = None,
+) -> JourneyModel:
     params, replication, *rest = task
     debug = bool(rest and rest[0])
     test_point("replication", replication)
     model = JourneyModel(params, replication=replication)
     if not debug:
         model.run(on_month=on_tick)
-        return records_to_frame(model.records)
+        return model
     from simulator.invariants import InvariantError, check
 
     sizes = {a.persona.name: a.rows.stop - a.rows.start for a in model.persona_agents}
@@ -125,7 +164,7 @@ def run_replication(
             on_tick()
 
     model.run(on_month=month_checked)
-    return records_to_frame(model.records)
+    return model
 
 
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -154,6 +193,39 @@ def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataF
         key=lambda s: s.map(order) if s.name == "persona" else s,
         kind="stable",
     ).reset_index(drop=True)
+
+
+def _sorted(frame: pd.DataFrame, params: ScenarioParams, by: list[str]) -> pd.DataFrame:
+    order = {name: i for i, name in enumerate(params.personas)}
+    return frame.sort_values(
+        by, key=lambda s: s.map(order) if s.name == "persona" else s, kind="stable"
+    ).reset_index(drop=True)
+
+
+def result_of(
+    parts: Iterable[TableSet | pd.DataFrame],
+    params: ScenarioParams,
+    config: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> SimulationResult:
+    """One ``SimulationResult`` from replications' tables (``run_replication_tables``), each
+    table merged in replication order; plain monthly tables give a result without flows."""
+    from simulator.journey import FLOWS, JOURNEY_LOG, STAYS
+
+    parts = list(parts)
+    sets = [p for p in parts if isinstance(p, TableSet)]
+    monthly = assemble([p["monthly"] if isinstance(p, TableSet) else p for p in parts], params)
+    if not sets or len(sets) != len(parts):
+        return SimulationResult(monthly, params, config, **kwargs)
+    tables = {}
+    for name, table, by in (
+        ("flows", FLOWS, ["replication", "month", "persona"]),
+        ("stays", STAYS, ["replication", "persona"]),
+        ("journey_log", JOURNEY_LOG, ["replication", "month", "account"]),
+    ):
+        frame = pd.concat([p[name] for p in sets], ignore_index=True)
+        tables[name] = _sorted(frame.astype(table.dtypes), params, by)
+    return SimulationResult(monthly, params, config, **kwargs, **tables)
 
 
 def simulate(
@@ -208,10 +280,13 @@ def simulate(
     if checkpoint_dir is not None:
         about = {"scenario": params.scenario_name, "seed": params.seed, "months": params.months}
         store = CheckpointStore(
-            Path(checkpoint_dir) / REPLICATION_DIR, study_key(params), about=about
+            Path(checkpoint_dir) / REPLICATION_DIR,
+            study_key(params),
+            about=about,
+            tables=REPLICATION_TABLES,
         )
     frames = run_jobs(
-        run_replication,
+        run_replication_tables,
         [(params, r, True) if debug else (params, r) for r in reps],
         executor=executor,
         store=store,
@@ -222,7 +297,7 @@ def simulate(
         unit="month",
         describe=lambda task: f"replication {task[1]} (seed {task[0].seed})",
     )
-    return SimulationResult(assemble(frames, params), params, config, output=output)
+    return result_of(frames, params, config, output=output)
 
 
 @dataclass
@@ -236,6 +311,11 @@ class SimulationResult:
         config: the resolved config (plain dict), when run from a config.
         output: what ``save`` writes besides the table (the config's ``output``).
         meta: extra entries of ``summary.json`` (e.g. ``interrupted``).
+        flows: stage flows, one row per replication, month, persona and transition
+            (``simulator.journey.FLOWS``); None for a result built from monthly tables alone.
+        stays: completed stays in each stage by months in stage (``simulator.journey.STAYS``).
+        journey_log: the event log of the sampled accounts (``journey_log.share``; empty when
+            0; ``simulator.journey.JOURNEY_LOG``).
     """
 
     monthly: pd.DataFrame
@@ -243,10 +323,37 @@ class SimulationResult:
     config: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     output: OutputSettings | None = None
+    flows: pd.DataFrame | None = None
+    stays: pd.DataFrame | None = None
+    journey_log: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
         return summarize(self.monthly, self.params.finance.discount_rate)
+
+    def journey_map(self) -> pd.DataFrame:
+        """The journey map (``simulator.journey.journey_map``): per persona and in total, each
+        stage's stock, entries, exits, conversion, drop-off and median months in stage."""
+        from simulator.journey import journey_map
+
+        return journey_map(self)
+
+    def _save_journey(self, out: Path, names: dict[str, str], csv: bool) -> None:
+        """``flows.parquet``, ``stays.parquet``, ``journey_map.csv`` and, when accounts were
+        sampled, ``journey_log.parquet`` (and ``.csv``)."""
+        if self.flows is None or self.stays is None:
+            return
+        flows, stays = self.flows, self.stays
+        atomic_write(out / names["flows"], lambda p: flows.to_parquet(p, index=False))
+        atomic_write(out / names["stays"], lambda p: stays.to_parquet(p, index=False))
+        if len(self.monthly):
+            table = self.journey_map()
+            atomic_write(out / names["journey_map"], lambda p: table.to_csv(p, index=False))
+        log = self.journey_log
+        if log is not None and len(log):
+            atomic_write(out / names["journey_log"], lambda p: log.to_parquet(p, index=False))
+            if csv:
+                atomic_write(out / names["journey_log_csv"], lambda p: log.to_csv(p, index=False))
 
     @property
     def partial(self) -> bool:
@@ -257,7 +364,10 @@ class SimulationResult:
         self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None
     ) -> Path:
         """Write ``monthly.parquet`` (and ``monthly.csv``), ``summary.json`` with config, seed,
-        package versions and git revision, and the standard plots under ``plots/``.
+        package versions and git revision, and the standard plots under ``plots/``; with stage
+        flows, ``flows.parquet``, ``stays.parquet``, ``journey_map.csv`` (and
+        ``plots/journey_map.png``) and, with ``journey_log.share`` > 0, ``journey_log.parquet``
+        (and ``journey_log.csv`` with ``csv``).
 
         A partial result (``meta`` says ``interrupted`` or ``partial``) is written as
         ``monthly.partial.parquet``, ``summary.partial.json`` and ``plots.partial/``, so it is
@@ -295,9 +405,10 @@ class SimulationResult:
             out / names["summary"],
             lambda p: p.write_text(json.dumps(doc, indent=2, default=json_default)),
         )
+        self._save_journey(out, names, csv)
         if plots and len(self.monthly):
             test_point("save", names["plots"])
-            save_plots_atomically(self.monthly, out / names["plots"])
+            save_plots_atomically(self.monthly, out / names["plots"], self)
         if not self.partial:
             for name in OUTPUT_NAMES[True].values():
                 stale = out / name
@@ -308,15 +419,27 @@ class SimulationResult:
         return out
 
 
-def save_plots_atomically(monthly: pd.DataFrame, directory: Path) -> list[Path]:
-    """The standard plots (``simulator.plots.save_standard_plots``) drawn into a hidden folder
-    beside ``directory``, then each moved into place with an atomic rename."""
+def save_plots_atomically(
+    monthly: pd.DataFrame, directory: Path, result: SimulationResult | None = None
+) -> list[Path]:
+    """The standard plots (``simulator.plots.save_standard_plots``; with a ``result`` that has
+    stage flows, its journey map too) drawn into a hidden folder beside ``directory``, then each
+    moved into place with an atomic rename."""
     from simulator.plots import save_standard_plots
 
     staging = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         drawn = save_standard_plots(monthly, staging)
+        if result is not None and result.flows is not None and len(monthly):
+            import matplotlib.pyplot as plt
+
+            from simulator.plots import plot_journey_map
+
+            fig = plot_journey_map(result.journey_map())
+            drawn.append(staging / "journey_map.png")
+            fig.savefig(drawn[-1], dpi=110, bbox_inches="tight")
+            plt.close(fig)
         directory.mkdir(parents=True, exist_ok=True)
         placed = []
         for path in drawn:
@@ -329,7 +452,11 @@ def save_plots_atomically(monthly: pd.DataFrame, directory: Path) -> list[Path]:
 
 def load_checkpoint(directory: str | Path) -> pd.DataFrame:
     """The monthly table of every replication already written under ``directory``."""
-    parts = sorted((Path(directory) / REPLICATION_DIR).glob("rep-*.parquet"))
+    parts = sorted(
+        p
+        for p in (Path(directory) / REPLICATION_DIR).glob("rep-*.parquet")
+        if p.stem.rsplit("-", 1)[1].isdigit()  # not a replication's other tables
+    )
     if not parts:
         return records_to_frame([])
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)

@@ -34,6 +34,7 @@ from simulator.experiments.montecarlo import (
     OUTPUT_NAMES,
     SimulationResult,
     assemble,
+    result_of,
     simulate,
 )
 from simulator.experiments.replay import replay_run
@@ -153,8 +154,8 @@ def _save_partial(
     why: Interrupted | JobsFailed,
 ) -> int:
     """Save the replications a stopped run finished as partial outputs; how many."""
-    partial = assemble(list(frames), params)
-    partial = partial[partial["replication"] < params.replications]
+    kept = [f for f in frames if _replication_of(f) < params.replications]
+    partial = assemble([f["monthly"] if isinstance(f, dict) else f for f in kept], params)
     done = int(partial["replication"].nunique()) if len(partial) else 0
     if done:
         meta: dict[str, object] = {"partial": True}
@@ -162,8 +163,14 @@ def _save_partial(
             meta |= {"interrupted": True, "signal": signal_name(why.signum)}
         else:
             meta |= {"failures": why.failures}
-        SimulationResult(partial, params, config, meta=meta, output=settings.output).save(out_dir)
+        result_of(kept, params, config, meta=meta, output=settings.output).save(out_dir)
     return done
+
+
+def _replication_of(frame: pd.DataFrame | dict) -> int:
+    """The replication of one replication's table(s) (-1 when empty)."""
+    monthly = frame["monthly"] if isinstance(frame, dict) else frame
+    return int(monthly["replication"].iloc[0]) if len(monthly) else -1
 
 
 def replay(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:

@@ -8,6 +8,8 @@ $ and $/month; rates are monthly probabilities.
 
 from __future__ import annotations
 
+from datetime import date
+
 from simulator.bounds import MONEY_MAX, Money, Name, Number, Prob, Section, Switch, Whole
 from simulator.mechanisms.events import Event
 from simulator.params.persona import Persona
@@ -178,6 +180,13 @@ class Finance(Section):
     discount_rate: Number(0, 10)  # annual rate for the discounted LTV and discounted gross profit
 
 
+class JourneyLog(Section):
+    """The event log of a sampled share of accounts (``simulator.journey``)."""
+
+    share: Prob  # share of accounts whose stage changes and contacts are logged (0: no log)
+    start: date  # the date of month 0: month m's events are stamped start + m months
+
+
 # ---------------------------------------------------------------------------- the scenario
 class ScenarioParams(Section):
     """Every parameter that shapes the simulated numbers, validated."""
@@ -201,6 +210,7 @@ class ScenarioParams(Section):
     winback: Winback
     events: dict[str, Event]
     finance: Finance
+    journey_log: JourneyLog
 
     @property
     def persona_list(self) -> tuple[Persona, ...]:
