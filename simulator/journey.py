@@ -47,8 +47,8 @@ _KEYS = (
 FLOWS = Table(
     "flows",
     "one row per scenario, replication, month, persona and stage transition that happened",
-    _KEYS
-    + (
+    (
+        *_KEYS,
         Column("month", "key", "month", "int64", "simulated month, from 1"),
         Column("persona", "key", "", "str", "persona (segment) name"),
         Column("from_stage", "key", "", "str", "stage the accounts left"),
@@ -61,8 +61,8 @@ FLOWS = Table(
 STAYS = Table(
     "stays",
     "one row per scenario, replication, persona, stage and months in stage of the exits",
-    _KEYS
-    + (
+    (
+        *_KEYS,
         Column("persona", "key", "", "str", "persona (segment) name"),
         Column("stage", "key", "", "str", "stage the accounts left"),
         Column(
@@ -80,8 +80,8 @@ STAYS = Table(
 JOURNEY_LOG = Table(
     "journey_log",
     "one row per stage change or touchpoint contact of a sampled account",
-    _KEYS
-    + (
+    (
+        *_KEYS,
         Column("account", "key", "", "int64", "the account's row in the population"),
         Column("persona", "key", "", "str", "persona (segment) name"),
         Column("month", "key", "month", "int64", "simulated month (0: the starting state)"),
@@ -96,7 +96,7 @@ JOURNEY_LOG = Table(
             "float64",
             "the account's MRR after the event (a churn: the MRR it left with)",
         ),
-        Column("case:concept:name", "key", "", "str", "process-mining case id: replication:account"),
+        Column("case:concept:name", "key", "", "str", "process-mining case: replication:account"),
         Column("concept:name", "key", "", "str", "activity: the stage entered, or the touchpoint"),
         Column(
             "time:timestamp",

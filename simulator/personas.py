@@ -183,7 +183,8 @@ class PersonaAgent(mesa.Agent):
             if self.trace.active:
                 self.trace.moved(self, idx, stage, None, pop.stage_month[idx], sources, by_source)
         else:
-            self._count_move(idx, stage, source, pop.stage_month[idx] if self.trace.active else None)
+            entered = pop.stage_month[idx] if self.trace.active else None
+            self._count_move(idx, stage, source, entered)
         pop.stage[idx] = stage
         pop.stage_month[idx] = self.model.month
 

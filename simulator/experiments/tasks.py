@@ -88,6 +88,8 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
         files = ["monthly.parquet", "summary.json"]
         if (out_dir / "monthly.csv").exists():
             files.append("monthly.csv")
+        journey = ("flows", "stays", "journey_map", "journey_log", "journey_log_csv")
+        files += [n for k in journey if (out_dir / (n := OUTPUT_NAMES[False][k])).exists()]
         plots = sorted((out_dir / "plots").glob("*.png"))
         files += [f"plots/{x.name}" for x in plots]
         lines.append("  " + "  ".join(files))
@@ -383,6 +385,30 @@ def sensitivity_study(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
     return 0
 
 
+def journey_map_task(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=map``: run the scenario as ``task=run`` does (outputs, resume, interrupts), then
+    print its journey map (``simulator.journey``), in total and per persona, from the saved
+    ``journey_map.csv``; the diagram is ``plots/journey_map.png``."""
+    from simulator.journey import format_map
+
+    code = run(cfg, settings, out_dir)
+    table_file = out_dir / OUTPUT_NAMES[False]["journey_map"]
+    if code != 0 or not table_file.exists():
+        return code
+    table = pd.read_csv(table_file, keep_default_na=False, na_values=[""])
+    table["next_stage"] = table["next_stage"].fillna("")
+    personas = list(dict.fromkeys(table["persona"]))
+    print("\njourney map (accounts: mean per replication; conversion and drop-off: share of the")
+    print("accounts in the stage during the run; median months in stage of completed stays)")
+    for who in ["total", *(p for p in personas if p != "total")]:
+        print(f"\n{who}")
+        print(format_map(table, who))
+    shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    shown = shown if not shown.startswith("..") else str(out_dir)
+    print(f"\ntable: {shown}/{table_file.name}  diagram: {shown}/plots/journey_map.png")
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -412,6 +438,11 @@ TASKS: dict[str, Task] = {
             "calibrate",
             calibrate_data,
             "fit retention (sBG) per persona to observed cohorts: data=<csv>",
+        ),
+        Task(
+            "map",
+            journey_map_task,
+            "the journey map: stage stocks, flows, conversion, drop-off, months in stage",
         ),
         Task("dashboard", dashboard, "interactive dashboard in the browser (dashboard.port=8765)"),
         Task(

@@ -39,7 +39,15 @@ ExecutorTarget = Literal[
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
 TaskName = Literal[
-    "run", "replay", "aggregate", "compare", "optimize", "calibrate", "dashboard", "sensitivity"
+    "run",
+    "replay",
+    "aggregate",
+    "compare",
+    "optimize",
+    "calibrate",
+    "dashboard",
+    "sensitivity",
+    "map",
 ]
 
 #: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).
