@@ -354,6 +354,9 @@ class SimulationResult:
             atomic_write(out / names["journey_log"], lambda p: log.to_parquet(p, index=False))
             if csv:
                 atomic_write(out / names["journey_log_csv"], lambda p: log.to_csv(p, index=False))
+        else:  # no accounts sampled: no log (nor one a former run left here)
+            for name in ("journey_log", "journey_log_csv"):
+                (out / names[name]).unlink(missing_ok=True)
 
     @property
     def partial(self) -> bool:
