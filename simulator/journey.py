@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from simulator.results import Column, Table
 from simulator.stages import N_STAGES, STAGE_NAMES
@@ -109,32 +110,64 @@ JOURNEY_LOG = Table(
 )
 
 _NO_TOUCHPOINT = -1
+_NO_SOURCES = np.empty(0, dtype=np.uint8)
+
+
+@njit(cache=True)
+def _record_moves(
+    flows: np.ndarray,
+    stays: np.ndarray,
+    stage: int,
+    source: int,
+    sources: np.ndarray,
+    entered: np.ndarray,
+    month: int,
+) -> None:  # pragma: no cover (compiled)
+    """Count ``entered.size`` accounts moving into ``stage`` from ``source`` (or, when it is
+    -1, from ``sources[k]``): ``flows[from, stage]`` and ``stays[from, month - entered]``."""
+    last = stays.shape[1] - 1
+    for k in range(entered.size):
+        s = source if source >= 0 else sources[k]
+        d = month - entered[k]
+        stays[s, min(max(d, 0), last)] += 1
+        flows[s, stage] += 1
+
 
 # ---------------------------------------------------------------------------- sampling
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_S11, _S27, _S30, _S31 = (np.uint64(k) for k in (11, 27, 30, 31))
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, element-wise on uint64 (wrapping arithmetic)."""
+@njit(cache=True, error_model="numpy")
+def _mix(z: np.uint64) -> np.uint64:  # pragma: no cover (compiled)
+    """splitmix64's finaliser (wrapping arithmetic)."""
     z = z + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
 
 
-def sampled_accounts(seed: int, rows: np.ndarray, share: float) -> np.ndarray:
-    """Which accounts (population ``rows``) the event log follows: a uniform from a hash of
-    (seed, row) below ``share``. Deterministic, independent of the random streams and of the
-    replication; about ``share`` of any set of rows."""
+@njit(cache=True, error_model="numpy")
+def _sampled(seed: np.uint64, start: int, size: int, share: float) -> np.ndarray:
+    """(compiled) ``sampled_accounts`` of rows ``start .. start + size - 1``."""
+    key = _mix(seed)
+    out = np.empty(size, dtype=np.bool_)
+    for k in range(size):
+        h = _mix(np.uint64(start + k) ^ key)
+        out[k] = float(h >> _S11) * (1.0 / 9007199254740992.0) < share
+    return out
+
+
+def sampled_accounts(seed: int, start: int, size: int, share: float) -> np.ndarray:
+    """Which of the accounts (population rows) ``start .. start + size - 1`` the event log
+    follows: a uniform from a hash of (seed, row) (splitmix64) below ``share``. Deterministic,
+    independent of the random streams and of the replication; about ``share`` of any set of
+    rows, and a larger share keeps the accounts of a smaller one."""
     if share <= 0:
-        return np.zeros(len(rows), dtype=bool)
-    key = _mix(np.array([seed], dtype=np.uint64))
-    with np.errstate(over="ignore"):
-        h = _mix(np.asarray(rows, dtype=np.uint64) ^ key)
-    u = (h >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-    return u < share
+        return np.zeros(size, dtype=bool)
+    return _sampled(np.uint64(seed), int(start), int(size), float(share))
 
 
 # ---------------------------------------------------------------------------- recorder
@@ -153,10 +186,10 @@ class StageTrace:
         self.month = 0
         self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
         self.history: list[tuple[int, np.ndarray]] = []
-        self.stays = np.zeros((N_STAGES, 64), dtype=np.int64)
+        self.stays = np.zeros((N_STAGES, 0), dtype=np.int64)  # sized at the first move
         self.sampled: np.ndarray | None = None
         if share > 0:
-            self.sampled = sampled_accounts(seed, np.arange(start, start + size), share)
+            self.sampled = sampled_accounts(seed, start, size, share)
         self.touchpoints: list[str] = []
         self._events: list[tuple[np.ndarray, ...]] = []
 
@@ -168,25 +201,10 @@ class StageTrace:
         """A new month's matrix; before month 1, the sampled accounts' starting stages."""
         if self.month == 0 and self.sampled is not None:
             rows = np.flatnonzero(self.sampled[: agent.aware])
-            stage = agent.pop.stage[rows]
-            self._log(agent, 0, rows, np.full(rows.size, -1), stage, _NO_TOUCHPOINT)
+            self._log(agent, 0, rows, -1, agent.pop.stage[rows], _NO_TOUCHPOINT)
         self.month = month
         self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
         self.history.append((month, self.flows))
-
-    def _add_stays(self, source: np.ndarray | int, entered: np.ndarray) -> None:
-        months = np.maximum(self.month - entered.astype(np.int64), 0)
-        width = int(months.max()) + 1
-        if width > self.stays.shape[1]:
-            grown = np.zeros((N_STAGES, max(width, 2 * self.stays.shape[1])), dtype=np.int64)
-            grown[:, : self.stays.shape[1]] = self.stays
-            self.stays = grown
-        w = self.stays.shape[1]
-        if np.ndim(source) == 0:
-            self.stays[int(source)] += np.bincount(months, minlength=w)
-        else:
-            key = np.asarray(source, dtype=np.int64) * w + months
-            self.stays += np.bincount(key, minlength=N_STAGES * w).reshape(N_STAGES, w)
 
     def moved(
         self,
@@ -196,23 +214,29 @@ class StageTrace:
         source: int | None,
         entered: np.ndarray,
         sources: np.ndarray | None = None,
-        by_source: np.ndarray | None = None,
     ) -> None:
-        """Accounts ``idx`` (persona rows) enter ``stage``: all from ``source``, or from
-        ``sources`` (one per row; ``by_source`` their counts by stage). ``entered``: the month
-        each had entered the stage it leaves."""
-        if source is not None:
-            self.flows[source, stage] += idx.size
-        else:
-            assert by_source is not None
-            self.flows[:, stage] += by_source
-        self._add_stays(source if source is not None else sources, entered)  # type: ignore[arg-type]
+        """Accounts ``idx`` (persona rows) enter ``stage``: all from ``source``, or each from
+        its entry of ``sources``. ``entered``: the month each had entered the stage it
+        leaves."""
+        if self.stays.shape[1] == 0:  # the longest stay possible: from the oldest entry month
+            oldest = int(agent.pop.stage_month.min()) if agent.size else 0
+            width = agent.model.params.months + 1 - min(oldest, 0)
+            self.stays = np.zeros((N_STAGES, width), dtype=np.int64)
+        _record_moves(
+            self.flows,
+            self.stays,
+            int(stage),
+            -1 if source is None else int(source),
+            _NO_SOURCES if sources is None else sources.view(np.uint8),
+            entered,
+            self.month,
+        )
         if self.sampled is not None:
             pick = self.sampled[idx]
             if pick.any():
                 rows = idx[pick]
-                src = np.full(rows.size, source) if source is not None else sources[pick]  # type: ignore[index]
-                self._log(agent, self.month, rows, src, np.full(rows.size, stage), _NO_TOUCHPOINT)
+                src = source if source is not None else sources[pick]  # type: ignore[index]
+                self._log(agent, self.month, rows, src, stage, _NO_TOUCHPOINT)
 
     def contact(self, agent: PersonaAgent, idx: np.ndarray, touchpoint: str) -> None:
         """Sampled accounts among ``idx`` were reached by ``touchpoint`` this month."""
@@ -226,35 +250,51 @@ class StageTrace:
             self.touchpoints.append(touchpoint)
         stage = agent.pop.stage[rows]
         code = self.touchpoints.index(touchpoint)
-        self._log(agent, self.month, rows, np.full(rows.size, -1), stage, code)
+        self._log(agent, self.month, rows, -1, stage, code)
 
     def _log(
         self,
         agent: PersonaAgent,
         month: int,
         rows: np.ndarray,
-        source: np.ndarray,
-        stage: np.ndarray,
+        source: np.ndarray | int,
+        stage: np.ndarray | int,
         touchpoint: int,
     ) -> None:
+        """Keep the events of ``rows`` (persona rows): the plan and MRR are read now, the rest
+        is expanded into columns once, by ``events``."""
         pop = agent.pop
-        self._events.append(
-            (
-                np.full(rows.size, month, dtype=np.int64),
-                rows.astype(np.int64) + self.start,
-                np.asarray(source, dtype=np.int8),
-                np.asarray(stage, dtype=np.int8),
-                np.full(rows.size, touchpoint, dtype=np.int16),
-                pop.plan[rows].astype(np.int16),
-                pop.mrr[rows].astype(np.float64),
-            )
-        )
+        self._events.append((month, rows, source, stage, touchpoint, pop.plan[rows], pop.mrr[rows]))
 
     def events(self) -> tuple[np.ndarray, ...] | None:
         """The logged events as columns (month, account, from, to, touchpoint, plan, mrr)."""
         if not self._events:
             return None
-        return tuple(np.concatenate(c) for c in zip(*self._events, strict=True))
+        sizes = [e[1].size for e in self._events]
+
+        ends = np.cumsum(sizes)
+
+        def column(k: int, dtype: type) -> np.ndarray:
+            """Entry ``k`` of every event: a scalar per call, or an array per row."""
+            values = [e[k] for e in self._events]
+            out = np.repeat(
+                np.array([0 if isinstance(v, np.ndarray) else v for v in values], dtype=dtype),
+                sizes,
+            )
+            for i, v in enumerate(values):
+                if isinstance(v, np.ndarray):
+                    out[ends[i] - sizes[i] : ends[i]] = v
+            return out
+
+        return (
+            np.repeat(np.array([e[0] for e in self._events], dtype=np.int64), sizes),
+            np.concatenate([e[1] for e in self._events]).astype(np.int64) + self.start,
+            column(2, np.int64),
+            column(3, np.int64),
+            np.repeat(np.array([e[4] for e in self._events], dtype=np.int64), sizes),
+            np.concatenate([e[5] for e in self._events]).astype(np.int64),
+            np.concatenate([e[6] for e in self._events]).astype(np.float64),
+        )
 
 
 # ---------------------------------------------------------------------------- tables of a run
@@ -268,6 +308,11 @@ def _frame(table: Table, columns: dict[str, Any]) -> pd.DataFrame:
 
 def _empty(table: Table) -> pd.DataFrame:
     return _frame(table, {name: [] for name in table.names})
+
+
+def _names(names: list[str] | tuple[str, ...], codes: np.ndarray) -> np.ndarray:
+    """Codes → names (object array); code -1 → empty."""
+    return np.array([*names, ""], dtype=object)[codes]
 
 
 def flows_frame(model: Any) -> pd.DataFrame:
@@ -284,12 +329,12 @@ def flows_frame(model: Any) -> pd.DataFrame:
             _frame(
                 FLOWS,
                 {
-                    "scenario": [model.scenario_name] * m.size,
+                    "scenario": np.full(m.size, model.scenario_name, dtype=object),
                     "replication": np.full(m.size, model.replication),
                     "month": months[m],
-                    "persona": [agent.persona.name] * m.size,
-                    "from_stage": [STAGE_NAMES[k] for k in i],
-                    "to_stage": [STAGE_NAMES[k] for k in j],
+                    "persona": np.full(m.size, agent.persona.name, dtype=object),
+                    "from_stage": _names(STAGE_NAMES, i),
+                    "to_stage": _names(STAGE_NAMES, j),
                     "accounts": cube[m, i, j],
                 },
             )
@@ -307,10 +352,10 @@ def stays_frame(model: Any) -> pd.DataFrame:
             _frame(
                 STAYS,
                 {
-                    "scenario": [model.scenario_name] * s.size,
+                    "scenario": np.full(s.size, model.scenario_name, dtype=object),
                     "replication": np.full(s.size, model.replication),
-                    "persona": [agent.persona.name] * s.size,
-                    "stage": [STAGE_NAMES[k] for k in s],
+                    "persona": np.full(s.size, agent.persona.name, dtype=object),
+                    "stage": _names(STAGE_NAMES, s),
                     "months_in_stage": d,
                     "accounts": stays[s, d],
                 },
@@ -322,43 +367,43 @@ def stays_frame(model: Any) -> pd.DataFrame:
 def timestamps(start: Any, months: np.ndarray) -> np.ndarray:
     """``start`` + ``months`` calendar months, as datetime64[ns]."""
     base = pd.Timestamp(start)
-    stamp = {int(m): base + pd.DateOffset(months=int(m)) for m in np.unique(months)}
-    return np.array([stamp[int(m)] for m in months], dtype="datetime64[ns]")
+    unique, where = np.unique(np.asarray(months, dtype=np.int64), return_inverse=True)
+    stamps = np.array([base + pd.DateOffset(months=int(m)) for m in unique], dtype="datetime64[ns]")
+    return stamps[where]
 
 
 def log_frame(model: Any) -> pd.DataFrame:
     """The sampled accounts' event log as the ``JOURNEY_LOG`` table (empty with share 0), in
     month, account and event order."""
     plans = list(model.params.pricing.plans)
+    stamps = timestamps(model.params.journey_log.start, np.arange(model.month + 1))
     parts: list[pd.DataFrame] = []
     for agent in model.persona_agents:
         cols = agent.trace.events()
         if cols is None:
             continue
         month, account, src, dst, tp, plan, mrr = cols
-        touch = agent.trace.touchpoints
         n = month.size
-        to_stage = [STAGE_NAMES[k] for k in dst]
-        touchpoint = [touch[k] if k >= 0 else "" for k in tp]
+        to_stage = _names(STAGE_NAMES, dst.astype(np.int64))
+        touchpoint = _names(agent.trace.touchpoints, tp.astype(np.int64))
+        case = (f"{model.replication}:" + pd.Series(account).astype(str)).to_numpy(object)
         parts.append(
             _frame(
                 JOURNEY_LOG,
                 {
-                    "scenario": [model.scenario_name] * n,
+                    "scenario": np.full(n, model.scenario_name, dtype=object),
                     "replication": np.full(n, model.replication),
                     "account": account,
-                    "persona": [agent.persona.name] * n,
+                    "persona": np.full(n, agent.persona.name, dtype=object),
                     "month": month,
-                    "from_stage": [STAGE_NAMES[k] if k >= 0 else "" for k in src],
+                    "from_stage": _names(STAGE_NAMES, src.astype(np.int64)),
                     "to_stage": to_stage,
                     "touchpoint": touchpoint,
-                    "plan": [plans[k] if k >= 0 else "" for k in plan],
+                    "plan": _names(plans, plan.astype(np.int64)),
                     "mrr": mrr,
-                    "case:concept:name": [f"{model.replication}:{a}" for a in account],
-                    "concept:name": [
-                        t if t else s for t, s in zip(touchpoint, to_stage, strict=True)
-                    ],
-                    "time:timestamp": timestamps(model.params.journey_log.start, month),
+                    "case:concept:name": case,
+                    "concept:name": np.where(touchpoint != "", touchpoint, to_stage),
+                    "time:timestamp": stamps[month],
                 },
             )
         )

@@ -181,7 +181,7 @@ class PersonaAgent(mesa.Agent):
             if is_paying(stage):
                 self._new_payers.append(idx.astype(np.int64))  # (some may already pay)
             if self.trace.active:
-                self.trace.moved(self, idx, stage, None, pop.stage_month[idx], sources, by_source)
+                self.trace.moved(self, idx, stage, None, pop.stage_month[idx], sources)
         else:
             entered = pop.stage_month[idx] if self.trace.active else None
             self._count_move(idx, stage, source, entered)

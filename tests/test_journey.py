@@ -79,6 +79,15 @@ def test_flows_conserve_accounts_and_match_the_monthly_stage_counts(case: str) -
                 stock = stock + inflow - outflow
                 row = m[m["month"] == month][stages].to_numpy()[0]
                 np.testing.assert_array_equal(stock, row, err_msg=f"{persona} month {month}")
+    # Every exit is one completed stay: stays by stage = outflows by stage.
+    assert list(res.stays.columns) == list(STAYS.names)
+    keys = ["replication", "persona"]
+    stays = res.stays.groupby([*keys, "stage"])["accounts"].sum()
+    exits = (
+        res.flows.groupby([*keys, "from_stage"])["accounts"].sum().rename_axis(stays.index.names)
+    )
+    pd.testing.assert_series_equal(stays, exits)
+    assert (res.stays["months_in_stage"] >= 0).all()
     # Something moved in every case (the test is not vacuous).
     assert res.flows["accounts"].sum() > 100
 
@@ -93,7 +102,7 @@ def _replayed_and_true(share: float, overrides: list[str]) -> tuple[dict, dict, 
     model = JourneyModel(params, replication=0)
     sampled = {
         a.persona.name: np.flatnonzero(
-            sampled_accounts(params.seed, np.arange(a.rows.start, a.rows.stop), share)
+            sampled_accounts(params.seed, a.rows.start, a.rows.stop - a.rows.start, share)
         )
         for a in model.persona_agents
     }
@@ -144,14 +153,15 @@ def test_event_log_replays_to_the_stage_counts_of_the_sampled_accounts(case: str
 
 
 def test_sampling_is_a_deterministic_share_independent_of_the_replication() -> None:
-    rows = np.arange(200_000)
-    a = sampled_accounts(42, rows, 0.1)
-    assert abs(a.mean() - 0.1) < 4 * np.sqrt(0.1 * 0.9 / rows.size)
-    np.testing.assert_array_equal(a, sampled_accounts(42, rows, 0.1))
-    assert (a <= sampled_accounts(42, rows, 0.2)).all()  # a larger share adds accounts
-    assert (a != sampled_accounts(43, rows, 0.1)).any()  # another seed, other accounts
-    assert not sampled_accounts(42, rows, 0.0).any()
-    assert sampled_accounts(42, rows, 1.0).all()
+    n = 200_000
+    a = sampled_accounts(42, 0, n, 0.1)
+    assert abs(a.mean() - 0.1) < 4 * np.sqrt(0.1 * 0.9 / n)
+    np.testing.assert_array_equal(a, sampled_accounts(42, 0, n, 0.1))
+    np.testing.assert_array_equal(a[5000:], sampled_accounts(42, 5000, n - 5000, 0.1))  # by row
+    assert (a <= sampled_accounts(42, 0, n, 0.2)).all()  # a larger share adds accounts
+    assert (a != sampled_accounts(43, 0, n, 0.1)).any()  # another seed, other accounts
+    assert not sampled_accounts(42, 0, n, 0.0).any()
+    assert sampled_accounts(42, 0, n, 1.0).all()
 
 
 def test_share_zero_writes_no_log_and_the_log_changes_no_number(tmp_path: Path) -> None:
@@ -182,18 +192,18 @@ def test_executors_and_resume_give_identical_flows(tmp_path: Path) -> None:
     # Checkpoints carry every table: a run that loads them gives the same result.
     first = simulate(params, progress=False, checkpoint_dir=tmp_path)
     reps = tmp_path / REPLICATION_DIR
-    assert sorted(p.name for p in reps.glob("rep-0000*.parquet")) == [
-        "rep-0000.flows.parquet",
-        "rep-0000.journey_log.parquet",
+    assert sorted(p.relative_to(reps).as_posix() for p in reps.rglob("rep-0000.parquet")) == [
+        "flows/rep-0000.parquet",
+        "journey_log/rep-0000.parquet",
         "rep-0000.parquet",
-        "rep-0000.stays.parquet",
+        "stays/rep-0000.parquet",
     ]
-    (reps / "rep-0001.flows.parquet").unlink()  # a replication without its flows is run again
+    (reps / "flows" / "rep-0001.parquet").unlink()  # a replication without flows is run again
     loaded = simulate(params, progress=False, checkpoint_dir=tmp_path)
     for name in ("monthly", "flows", "stays", "journey_log"):
         pd.testing.assert_frame_equal(getattr(first, name), getattr(loaded, name))
         pd.testing.assert_frame_equal(getattr(serial, name), getattr(loaded, name))
-    assert (reps / "rep-0001.flows.parquet").exists()
+    assert (reps / "flows" / "rep-0001.parquet").exists()
 
 
 def test_record_contact_logs_sampled_accounts_with_the_touchpoint() -> None:

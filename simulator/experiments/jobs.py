@@ -266,7 +266,7 @@ class TableSet(dict):
     """Several tables of one job, by name (``dict[str, DataFrame]``), the first the main one.
 
     A ``CheckpointStore`` with ``tables`` writes the others first, as
-    ``<prefix>-NNNN.<name>.parquet``, and the main one last under the job's own name, so a job
+    ``<name>/<prefix>-NNNN.parquet``, and the main one last under the job's own name, so a job
     whose main file is there is whole.
     """
 
@@ -281,8 +281,8 @@ class CheckpointStore:
         prefix: file name prefix of the jobs (``rep``).
         about: what the study is, for people (``fingerprint.json`` and messages).
         tables: when given, each job is a ``TableSet`` of these tables, the first the main one
-            (``<prefix>-NNNN.parquet``), the others beside it (``<prefix>-NNNN.<name>.parquet``);
-            a job missing one of them is run again.
+            (``<prefix>-NNNN.parquet``), the others in a folder each
+            (``<name>/<prefix>-NNNN.parquet``); a job missing one of them is run again.
     """
 
     def __init__(
@@ -323,14 +323,10 @@ class CheckpointStore:
                 origin), named in the message.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        for tmp in self.directory.glob("*.tmp"):
+        for tmp in self.directory.rglob("*.tmp"):
             tmp.unlink(missing_ok=True)
         marker = self.directory / FINGERPRINT_FILE
-        parts = sorted(
-            p
-            for p in self.directory.glob(f"{self.prefix}-*.parquet")
-            if p.stem.rsplit("-", 1)[1].isdigit()  # not a job's other tables
-        )
+        parts = sorted(self.directory.glob(f"{self.prefix}-*.parquet"))
         if marker.exists():
             doc = json.loads(marker.read_text())
             found = doc.get("fingerprint")
@@ -348,13 +344,17 @@ class CheckpointStore:
             atomic_write(marker, lambda p: p.write_text(json.dumps(doc, default=str)))
         return {int(p.stem.rsplit("-", 1)[1]): p for p in parts}
 
+    def other(self, name: str, index: int) -> Path:
+        """Where job ``index``'s table ``name`` (not the main one) is checkpointed."""
+        return self.directory / name / self.path(index).name
+
     def read(self, index: int, path: Path) -> pd.DataFrame | TableSet | None:
         """A finished job's table (or ``TableSet``); None when one of its tables is missing."""
         if not self.tables:
             return pd.read_parquet(path)
         out = TableSet({self.tables[0]: pd.read_parquet(path)})
         for name in self.tables[1:]:
-            other = self.path(index).with_suffix(f".{name}.parquet")
+            other = self.other(name, index)
             if not other.exists():
                 return None
             out[name] = pd.read_parquet(other)
@@ -369,10 +369,8 @@ class CheckpointStore:
             main, *others = self.tables
             for name in others:
                 table = frame[name]
-                atomic_write(
-                    self.path(index).with_suffix(f".{name}.parquet"),
-                    lambda p, t=table: t.to_parquet(p),
-                )
+                self.other(name, index).parent.mkdir(exist_ok=True)
+                atomic_write(self.other(name, index), lambda p, t=table: t.to_parquet(p))
             frame = frame[main]
 
         def write(path: Path) -> None:

@@ -455,11 +455,7 @@ def save_plots_atomically(
 
 def load_checkpoint(directory: str | Path) -> pd.DataFrame:
     """The monthly table of every replication already written under ``directory``."""
-    parts = sorted(
-        p
-        for p in (Path(directory) / REPLICATION_DIR).glob("rep-*.parquet")
-        if p.stem.rsplit("-", 1)[1].isdigit()  # not a replication's other tables
-    )
+    parts = sorted((Path(directory) / REPLICATION_DIR).glob("rep-*.parquet"))
     if not parts:
         return records_to_frame([])
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
