@@ -192,18 +192,25 @@ def test_executors_and_resume_give_identical_flows(tmp_path: Path) -> None:
     # Checkpoints carry every table: a run that loads them gives the same result.
     first = simulate(params, progress=False, checkpoint_dir=tmp_path)
     reps = tmp_path / REPLICATION_DIR
-    assert sorted(p.relative_to(reps).as_posix() for p in reps.rglob("rep-0000.parquet")) == [
-        "flows/rep-0000.parquet",
-        "journey_log/rep-0000.parquet",
+    assert sorted(p.name for p in reps.glob("*-0000.parquet")) == [
+        "flows-0000.parquet",
+        "journey_log-0000.parquet",
         "rep-0000.parquet",
-        "stays/rep-0000.parquet",
+        "stays-0000.parquet",
     ]
-    (reps / "flows" / "rep-0001.parquet").unlink()  # a replication without flows is run again
+    (reps / "flows-0001.parquet").unlink()  # a replication without its flows is run again
     loaded = simulate(params, progress=False, checkpoint_dir=tmp_path)
     for name in ("monthly", "flows", "stays", "journey_log"):
         pd.testing.assert_frame_equal(getattr(first, name), getattr(loaded, name))
         pd.testing.assert_frame_equal(getattr(serial, name), getattr(loaded, name))
-    assert (reps / "flows" / "rep-0001.parquet").exists()
+    assert (reps / "flows-0001.parquet").exists()
+    # A partial result is saved without the journey files (its checkpoints hold them).
+    first.meta["partial"] = True
+    first.save(tmp_path / "partial", plots=False)
+    assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == [
+        "monthly.partial.parquet",
+        "summary.partial.json",
+    ]
 
 
 def test_record_contact_logs_sampled_accounts_with_the_touchpoint() -> None:

@@ -265,9 +265,9 @@ def fingerprint(doc: object) -> str:
 class TableSet(dict):
     """Several tables of one job, by name (``dict[str, DataFrame]``), the first the main one.
 
-    A ``CheckpointStore`` with ``tables`` writes the others first, as
-    ``<name>/<prefix>-NNNN.parquet``, and the main one last under the job's own name, so a job
-    whose main file is there is whole.
+    A ``CheckpointStore`` with ``tables`` writes the others first, as ``<name>-NNNN.parquet``
+    beside it, and the main one last under the job's own name (``<prefix>-NNNN.parquet``), so a
+    job whose main file is there is whole.
     """
 
 
@@ -281,8 +281,8 @@ class CheckpointStore:
         prefix: file name prefix of the jobs (``rep``).
         about: what the study is, for people (``fingerprint.json`` and messages).
         tables: when given, each job is a ``TableSet`` of these tables, the first the main one
-            (``<prefix>-NNNN.parquet``), the others in a folder each
-            (``<name>/<prefix>-NNNN.parquet``); a job missing one of them is run again.
+            (``<prefix>-NNNN.parquet``), the others beside it (``<name>-NNNN.parquet``); a job
+            missing one of them is run again.
     """
 
     def __init__(
@@ -323,7 +323,7 @@ class CheckpointStore:
                 origin), named in the message.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        for tmp in self.directory.rglob("*.tmp"):
+        for tmp in self.directory.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
         marker = self.directory / FINGERPRINT_FILE
         parts = sorted(self.directory.glob(f"{self.prefix}-*.parquet"))
@@ -346,7 +346,7 @@ class CheckpointStore:
 
     def other(self, name: str, index: int) -> Path:
         """Where job ``index``'s table ``name`` (not the main one) is checkpointed."""
-        return self.directory / name / self.path(index).name
+        return self.directory / f"{name}-{index:04d}.parquet"
 
     def read(self, index: int, path: Path) -> pd.DataFrame | TableSet | None:
         """A finished job's table (or ``TableSet``); None when one of its tables is missing."""
@@ -369,7 +369,6 @@ class CheckpointStore:
             main, *others = self.tables
             for name in others:
                 table = frame[name]
-                self.other(name, index).parent.mkdir(exist_ok=True)
                 atomic_write(self.other(name, index), lambda p, t=table: t.to_parquet(p))
             frame = frame[main]
 

@@ -60,11 +60,6 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "csv": "monthly.partial.csv",
         "summary": "summary.partial.json",
         "plots": "plots.partial",
-        "flows": "flows.partial.parquet",
-        "stays": "stays.partial.parquet",
-        "journey_log": "journey_log.partial.parquet",
-        "journey_log_csv": "journey_log.partial.csv",
-        "journey_map": "journey_map.partial.csv",
     },
 }
 
@@ -368,7 +363,7 @@ class SimulationResult:
     ) -> Path:
         """Write ``monthly.parquet`` (and ``monthly.csv``), ``summary.json`` with config, seed,
         package versions and git revision, and the standard plots under ``plots/``; with stage
-        flows, ``flows.parquet``, ``stays.parquet``, ``journey_map.csv`` (and
+        flows (a complete result), ``flows.parquet``, ``stays.parquet``, ``journey_map.csv`` (and
         ``plots/journey_map.png``) and, with ``journey_log.share`` > 0, ``journey_log.parquet``
         (and ``journey_log.csv`` with ``csv``).
 
@@ -408,10 +403,12 @@ class SimulationResult:
             out / names["summary"],
             lambda p: p.write_text(json.dumps(doc, indent=2, default=json_default)),
         )
-        self._save_journey(out, names, csv)
+        if not self.partial:  # the replications' checkpoints keep a partial run's flows
+            self._save_journey(out, names, csv)
         if plots and len(self.monthly):
             test_point("save", names["plots"])
-            save_plots_atomically(self.monthly, out / names["plots"], self)
+            journey = None if self.partial else self
+            save_plots_atomically(self.monthly, out / names["plots"], journey)
         if not self.partial:
             for name in OUTPUT_NAMES[True].values():
                 stale = out / name
