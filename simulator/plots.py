@@ -562,6 +562,8 @@ def plot_journey_map(table: pd.DataFrame, persona: str = "total", ax: Axes | Non
             )
         )
         mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+        if JOURNEY_LAYOUT[a][1] == JOURNEY_LAYOUT[b][1]:  # an arc along the row: label below it
+            mid = (mid[0], mid[1] - 0.12)
         name = BACK_NAMES.get((a, b), f"{a} → {b}")
         ax.text(*mid, f"{name}\n{v:,.0f}", fontsize=7, ha="center", color="#333333")
     for s in stages:
