@@ -229,12 +229,23 @@ def test_record_contact_logs_sampled_accounts_with_the_touchpoint() -> None:
     assert (hit["from_stage"] == "").all()
 
 
-@pytest.mark.parametrize("value", ["1.5", "-0.1"])
-def test_a_bad_share_is_one_clear_error(value: str) -> None:
+@pytest.mark.parametrize(
+    ("override", "key", "words"),
+    [
+        ("journey_log.share=1.5", "journey_log.share", "must be in [0, 1], got 1.5"),
+        ("journey_log.share=-0.1", "journey_log.share", "must be in [0, 1], got -0.1"),
+        (
+            "journey_log.start=2025-13-01",
+            "journey_log.start",
+            "must be a date YYYY-MM-DD, got '2025-13-01'",
+        ),
+    ],
+)
+def test_a_bad_log_setting_is_one_clear_error(override: str, key: str, words: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config([*SIZE, f"journey_log.share={value}"])
+        load_config([*SIZE, override])
     assert len(info.value.problems) == 1
-    assert "journey_log.share" in str(info.value) and value in str(info.value)
+    assert f"{key}: {words}" in str(info.value)
 
 
 def _hand_result() -> SimulationResult:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from pydantic import field_validator
+
 from simulator.bounds import MONEY_MAX, Money, Name, Number, Prob, Section, Switch, Whole
 from simulator.mechanisms.events import Event
 from simulator.params.persona import Persona
@@ -185,6 +187,16 @@ class JourneyLog(Section):
 
     share: Prob  # share of accounts whose stage changes and contacts are logged (0: no log)
     start: date  # the date of month 0: month m's events are stamped start + m months
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _a_date(cls, value: object) -> object:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"must be a date YYYY-MM-DD, got {value!r}") from None
 
 
 # ---------------------------------------------------------------------------- the scenario
