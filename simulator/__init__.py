@@ -20,6 +20,7 @@ Quick start::
     cohort_matrix(res, kind="logo")   # retention by cohort month × months since acquisition
     export_book(res, "book.csv", month=24)   # a simulated month as a book (initial.book)
     report(res, "out/")  # finance report: out/report.html (self-contained), out/report.md
+    journey_map(res)     # per persona and stage: stock, entries, conversion, drop-off, stays
 """
 
 from simulator.book_csv import export_book
@@ -31,6 +32,7 @@ from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.experiments.optimize import OptimizationResult, optimize
 from simulator.experiments.response import ResponseResult, price_response
 from simulator.experiments.sensitivity import SensitivityResult, sensitivity
+from simulator.journey import journey_map
 from simulator.model import JourneyModel
 from simulator.params import replace
 from simulator.report import Report, report
@@ -50,6 +52,7 @@ __all__ = [
     "cohort_table",
     "compare",
     "export_book",
+    "journey_map",
     "load_config",
     "optimize",
     "price_response",

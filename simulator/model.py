@@ -267,3 +267,17 @@ class JourneyModel(mesa.Model):
             self.step()
             if on_month is not None:
                 on_month()
+
+    def record_contact(
+        self, persona: PersonaAgent | int | str, rows: np.ndarray, touchpoint: str
+    ) -> None:
+        """Touchpoint ``touchpoint`` reached accounts ``rows`` (rows of ``persona``: its agent,
+        index or name) this month: the sampled ones get a row in the journey event log
+        (``simulator.journey``; nothing without ``journey_log.share``)."""
+        if isinstance(persona, PersonaAgent):
+            agent = persona
+        elif isinstance(persona, str):
+            agent = next(a for a in self.persona_agents if a.persona.name == persona)
+        else:
+            agent = self.persona_agents[int(persona)]
+        agent.trace.contact(agent, np.asarray(rows), touchpoint)

@@ -34,6 +34,7 @@ import numpy as np
 
 from simulator import kernels
 from simulator.calendar import Calendar
+from simulator.journey import StageTrace
 from simulator.kernels.core import update_paying_rows
 from simulator.kernels.spells import clear_spells, reprice_rows, spell_totals, start_spells
 from simulator.stages import N_STAGES, NO_COHORT, Stage, is_paying
@@ -86,6 +87,9 @@ class PersonaAgent(mesa.Agent):
         self.due: dict[str, Calendar] = {name: Calendar() for name in calendars}
         self._paying_rows: tuple[int, np.ndarray] | None = None
         self._new_payers: list[np.ndarray] = []
+        log = model.params.journey_log
+        #: Stage flows, stays and the sampled event log (``simulator.journey``).
+        self.trace = StageTrace(rows.start, self.size, model.params.seed, log.share)
 
     # ------------------------------------------------------------------ draws and flows
     @property
@@ -115,6 +119,7 @@ class PersonaAgent(mesa.Agent):
         """Reset this month's flows; remember the stage counts and MRR at the start."""
         self.flows = {"mrr_start": self.mrr_total}
         self.start_counts = self.counts.copy()
+        self.trace.begin_month(self, self.model.month)
 
     # ------------------------------------------------------------------ counters
     def paying_mask(self) -> np.ndarray:
@@ -169,18 +174,28 @@ class PersonaAgent(mesa.Agent):
             return
         pop = self.pop
         if source is None:
-            self.counts -= np.bincount(pop.stage[idx].view(np.uint8), minlength=N_STAGES)
+            sources = pop.stage[idx]
+            by_source = np.bincount(sources.view(np.uint8), minlength=N_STAGES)
+            self.counts -= by_source
             self.counts[stage] += idx.size
             if is_paying(stage):
                 self._new_payers.append(idx.astype(np.int64))  # (some may already pay)
+            if self.trace.active:
+                self.trace.moved(self, idx, stage, None, pop.stage_month[idx], sources)
         else:
-            self._count_move(idx, stage, source)
+            entered = pop.stage_month[idx] if self.trace.active else None
+            self._count_move(idx, stage, source, entered)
         pop.stage[idx] = stage
         pop.stage_month[idx] = self.model.month
 
-    def _count_move(self, idx: np.ndarray, stage: Stage, source: Stage) -> None:
+    def _count_move(
+        self, idx: np.ndarray, stage: Stage, source: Stage, entered: np.ndarray | None = None
+    ) -> None:
         """The counters of accounts ``idx`` moving from ``source`` into ``stage`` (their rows'
-        stage is written by the caller)."""
+        stage is written by the caller); ``entered``: the month each had entered ``source``
+        (the stage flows and stays of ``self.trace``, recorded from month 1)."""
+        if entered is not None:
+            self.trace.moved(self, idx, int(stage), int(source), entered)
         counts = self.counts
         n = idx.size
         counts[source] -= n
@@ -207,6 +222,7 @@ class PersonaAgent(mesa.Agent):
         m = self.model
         pop = self.pop
         book = price_book or m.price_book
+        entered = pop.stage_month[idx] if self.trace.active else None  # (the kernel rewrites it)
         mrr, seats = start_spells(
             idx,
             plan,
@@ -232,7 +248,7 @@ class PersonaAgent(mesa.Agent):
             pop.stage,
             pop.stage_month,
         )
-        self._count_move(idx, stage, source)
+        self._count_move(idx, stage, source, entered)
         self.mrr_total += mrr
         self.paying_seats += seats
         for hook in m.paying_start_hooks:

@@ -613,3 +613,168 @@ def plot_mrr_waterfall(monthly: pd.DataFrame, ax: Axes | None = None) -> Figure:
     ax.set_title("MRR bridge over the horizon (medians across replications; net = median net)")
     ax.grid(alpha=0.3, axis="y")
     return fig
+
+
+# ---------------------------------------------------------------------------- journey map
+#: Where each stage sits in the journey map's flow diagram: (column, row); row 0 is the journey,
+#: row 1 where accounts leave it.
+JOURNEY_LAYOUT: dict[str, tuple[float, int]] = {
+    "unaware": (0.0, 0),
+    "consideration": (1.0, 0),
+    "decision": (2.0, 0),
+    "onboarding": (3.0, 0),
+    "active": (4.0, 0),
+    "advocate": (5.0, 0),
+    "lost": (2.4, 1),
+    "churned": (5.3, 1),
+}
+
+#: Names of the transitions that go back in the journey (dashed arrows in the journey map).
+BACK_NAMES: dict[tuple[str, str], str] = {
+    ("lost", "consideration"): "nurture",
+    ("churned", "active"): "win-back",
+    ("advocate", "active"): "promoters lapse",
+}
+
+#: Colours of the stages in the journey map.
+STAGE_COLORS: dict[str, str] = {
+    "unaware": "#adb5bd",
+    "consideration": "#8ecae6",
+    "decision": "#219ebc",
+    "onboarding": "#90be6d",
+    "active": "#2a9d8f",
+    "advocate": "#264653",
+    "churned": "#e76f51",
+    "lost": "#f4a261",
+}
+
+
+def plot_journey_map(table: pd.DataFrame, persona: str = "total", ax: Axes | None = None) -> Figure:
+    """The journey map as a Sankey-style flow diagram: one box per stage (height = the larger
+    of the accounts that entered and left it over the run), one band per transition (width =
+    accounts that moved, mean per replication); each box says its accounts at the horizon,
+    conversion to the next stage and median months in stage.
+
+    Args:
+        table: ``simulator.journey_map(result)``.
+        persona: a persona of the table, or ``total``.
+        ax: axes to draw on (default: a new figure).
+    """
+    from matplotlib.patches import FancyArrowPatch, PathPatch, Rectangle
+    from matplotlib.path import Path as MplPath
+
+    fig, ax = _axes(ax, figsize=(13, 6.5))
+    t = table[table["persona"] == persona].set_index("stage")
+    stages = list(JOURNEY_LAYOUT)
+    size = {s: max(float(t.at[s, "entries"]), float(t.at[s, "exits"])) for s in stages}
+    top = max((size[s] for s in stages if JOURNEY_LAYOUT[s][1] == 0), default=0.0)
+    low = max((size[s] for s in stages if JOURNEY_LAYOUT[s][1] == 1), default=0.0)
+    scale = min(0.5 / top if top > 0 else 1.0, 0.22 / low if low > 0 else 1.0)
+    width = 0.14
+    centre = {0: 0.68, 1: 0.16}
+    box: dict[str, tuple[float, float]] = {}  # stage -> (x, y bottom)
+    for s in stages:
+        x, row = JOURNEY_LAYOUT[s]
+        h = size[s] * scale
+        box[s] = (x, centre[row] - h / 2)
+    out_used = dict.fromkeys(stages, 0.0)
+    in_used = dict.fromkeys(stages, 0.0)
+    flows = [
+        (a, b, float(t.at[a, f"to_{b}"]))
+        for a in stages
+        for b in stages
+        if a != b and float(t.at[a, f"to_{b}"]) > 0
+    ]
+    flows.sort(key=lambda f: (JOURNEY_LAYOUT[f[1]][1], JOURNEY_LAYOUT[f[1]][0]))
+    forward = [
+        f
+        for f in flows
+        if JOURNEY_LAYOUT[f[1]][0] > JOURNEY_LAYOUT[f[0]][0] or JOURNEY_LAYOUT[f[1]][1] == 1
+    ]
+    back = [f for f in flows if f not in forward]
+    for a, b, v in forward:  # bands, stacked on each box's right (out) and left (in) edge
+        h = v * scale
+        xa, ya = box[a]
+        xb, yb = box[b]
+        top_a = ya + size[a] * scale - out_used[a]
+        top_b = yb + size[b] * scale - in_used[b]
+        out_used[a] += h
+        in_used[b] += h
+        x0, x1 = xa + width, xb
+        bend = max(abs(x1 - x0) / 2, 0.35)
+        c0, c1 = x0 + bend, x1 - bend
+        verts = [
+            (x0, top_a),
+            (c0, top_a),
+            (c1, top_b),
+            (x1, top_b),
+            (x1, top_b - h),
+            (c1, top_b - h),
+            (c0, top_a - h),
+            (x0, top_a - h),
+            (x0, top_a),
+        ]
+        codes = [MplPath.MOVETO, *[MplPath.CURVE4] * 3, MplPath.LINETO, *[MplPath.CURVE4] * 3]
+        codes.append(MplPath.CLOSEPOLY)
+        ax.add_patch(
+            PathPatch(
+                MplPath(verts, codes), facecolor=STAGE_COLORS[b], edgecolor="none", alpha=0.35
+            )
+        )
+    biggest = max((v for _, _, v in flows), default=1.0)
+    for a, b, v in back:  # accounts going back (nurture, win-back, promoters lapsing): arrows
+        xa, ya = box[a]
+        xb, yb = box[b]
+        start = (xa + width / 2, ya + (size[a] * scale if JOURNEY_LAYOUT[a][1] == 0 else 0))
+        end = (xb + width / 2, yb + (size[b] * scale if JOURNEY_LAYOUT[b][1] == 0 else 0))
+        if JOURNEY_LAYOUT[a][1] == 1:  # from the drop row: leave from the top, enter below
+            start = (xa + width / 2, ya + size[a] * scale)
+            end = (xb + width / 2, yb)
+        ax.add_patch(
+            FancyArrowPatch(
+                start,
+                end,
+                connectionstyle="arc3,rad=0.35",
+                arrowstyle="-|>",
+                mutation_scale=12,
+                linewidth=1 + 5 * np.sqrt(v / biggest),
+                color=STAGE_COLORS[b],
+                alpha=0.8,
+                linestyle="--",
+            )
+        )
+        mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+        if JOURNEY_LAYOUT[a][1] == JOURNEY_LAYOUT[b][1]:  # an arc along the row: label below it
+            mid = (mid[0], mid[1] - 0.12)
+        name = BACK_NAMES.get((a, b), f"{a} → {b}")
+        ax.text(*mid, f"{name}\n{v:,.0f}", fontsize=7, ha="center", color="#333333")
+    for s in stages:
+        x, y = box[s]
+        h = max(size[s] * scale, 0.004)
+        ax.add_patch(Rectangle((x, y), width, h, facecolor=STAGE_COLORS[s], edgecolor="black"))
+        r = t.loc[s]
+        lines = [s, f"{r['accounts_end']:,.0f} at end"]
+        if r["next_stage"] and not np.isnan(r["conversion"]):
+            lines.append(f"{100 * r['conversion']:.0f}% → {r['next_stage']}")
+        if not np.isnan(r["drop_off"]):
+            lines.append(f"{100 * r['drop_off']:.0f}% drop")
+        if not np.isnan(r["median_months_in_stage"]):
+            lines.append(f"median {r['median_months_in_stage']:.0f} mo")
+        row = JOURNEY_LAYOUT[s][1]
+        ytext = y + h + 0.015 if row == 0 else y - 0.015
+        ax.text(
+            x + width / 2,
+            ytext,
+            "\n".join(lines),
+            ha="center",
+            va="bottom" if row == 0 else "top",
+            fontsize=8,
+        )
+    ax.set_xlim(-0.5, 6.0)
+    ax.set_ylim(-0.12, 1.12)
+    ax.axis("off")
+    ax.set_title(
+        f"Journey map ({persona}): accounts moving between stages over the run, mean per "
+        "replication"
+    )
+    return fig

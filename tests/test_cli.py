@@ -527,3 +527,35 @@ def test_report_task_runs_and_writes_a_self_contained_report(tmp_path: Path) -> 
     missing = run_cli("task=report", "dir=nowhere", "hydra.run.dir=x", cwd=tmp_path)
     assert missing.returncode == 2 and "report: nowhere is not a directory" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+# ---------------------------------------------------------------------------- journey map
+def test_map_prints_the_journey_map_and_writes_it(tmp_path: Path) -> None:
+    proc = run_cli("task=map", *SMALL, "hydra.run.dir=run", "journey_log.share=0.05", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "journey map" in out
+    for persona in ("total", "solo", "smb", "midmarket", "enterprise"):
+        assert f"\n{persona}\n" in out
+    assert "table: run/journey_map.csv  diagram: run/plots/journey_map.png" in out
+    run = tmp_path / "run"
+    table = pd.read_csv(run / "journey_map.csv")
+    assert len(table) == 5 * 8
+    flows = pd.read_parquet(run / "flows.parquet")
+    monthly = pd.read_parquet(run / "monthly.parquet")
+    assert list(monthly.columns) == list(MONTHLY_COLUMNS)
+    assert set(flows["replication"]) == {0, 1}
+    log = pd.read_parquet(run / "journey_log.parquet")
+    assert {"case:concept:name", "concept:name", "time:timestamp"} <= set(log.columns)
+    assert (run / "plots" / "journey_map.png").stat().st_size > 1000
+    # The printed map is the saved table: the total's consideration row.
+    row = table[(table["persona"] == "total") & (table["stage"] == "consideration")].iloc[0]
+    assert f"{row['entries']:,.0f}" in out.split("\ntotal\n")[1].split("\n\n")[0]
+
+
+def test_map_with_a_bad_share_is_one_clear_error(tmp_path: Path) -> None:
+    proc = run_cli("task=map", *SMALL, "journey_log.share=2", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "journey_log.share" in proc.stderr and "2" in proc.stderr
+    assert not (tmp_path / "outputs").exists()

@@ -15,6 +15,7 @@ from simulator.experiments.compare import TABLE_COLUMNS as COMPARISON_COLUMNS
 from simulator.experiments.optimize import TRIAL_COLUMNS
 from simulator.experiments.response import TABLE_COLUMNS as RESPONSE_COLUMNS
 from simulator.experiments.sensitivity import TABLE_COLUMNS as SENSITIVITY_COLUMNS
+from simulator.journey import MAP_COLUMNS
 from simulator.metrics import METRICS, formula_table
 from simulator.params import params_of
 from simulator.plots import BRIDGE_COLORS
@@ -125,6 +126,7 @@ def test_every_column_named_by_metrics_and_plots_is_declared() -> None:
     temporaries |= {*COMPARISON_COLUMNS, *RESPONSE_COLUMNS, *TRIAL_COLUMNS}
     temporaries |= set(SURVIVAL_COLUMNS)  # calibration: observed vs fitted survival
     temporaries |= {*SENSITIVITY_COLUMNS}
+    temporaries |= set(MAP_COLUMNS)  # the journey map (simulator.journey)
     metric_names = {m.name for m in METRICS}
     for module in ("metrics.py", "plots.py"):
         tree = ast.parse((SIMULATOR / module).read_text())

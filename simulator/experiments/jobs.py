@@ -262,6 +262,15 @@ def fingerprint(doc: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class TableSet(dict):
+    """Several tables of one job, by name (``dict[str, DataFrame]``), the first the main one.
+
+    A ``CheckpointStore`` with ``tables`` writes the others first, as ``<name>-NNNN.parquet``
+    beside it, and the main one last under the job's own name (``<prefix>-NNNN.parquet``), so a
+    job whose main file is there is whole.
+    """
+
+
 class CheckpointStore:
     """Finished jobs as ``<directory>/<prefix>-NNNN.parquet``, with the fingerprint of the study
     they belong to in ``fingerprint.json``.
@@ -271,6 +280,9 @@ class CheckpointStore:
         key: the study's fingerprint; files of another fingerprint are never loaded.
         prefix: file name prefix of the jobs (``rep``).
         about: what the study is, for people (``fingerprint.json`` and messages).
+        tables: when given, each job is a ``TableSet`` of these tables, the first the main one
+            (``<prefix>-NNNN.parquet``), the others beside it (``<name>-NNNN.parquet``); a job
+            missing one of them is run again.
     """
 
     def __init__(
@@ -279,11 +291,13 @@ class CheckpointStore:
         key: str,
         prefix: str = "rep",
         about: dict[str, Any] | None = None,
+        tables: tuple[str, ...] = (),
     ) -> None:
         self.directory = Path(directory)
         self.key = key
         self.prefix = prefix
         self.about = dict(about or {})
+        self.tables = tables
         self.written = 0
 
     def path(self, index: int) -> Path:
@@ -330,10 +344,33 @@ class CheckpointStore:
             atomic_write(marker, lambda p: p.write_text(json.dumps(doc, default=str)))
         return {int(p.stem.rsplit("-", 1)[1]): p for p in parts}
 
-    def write(self, index: int, frame: pd.DataFrame) -> None:
-        """Write job ``index``'s table atomically (a signal waits for the rename)."""
+    def other(self, name: str, index: int) -> Path:
+        """Where job ``index``'s table ``name`` (not the main one) is checkpointed."""
+        return self.directory / f"{name}-{index:04d}.parquet"
+
+    def read(self, index: int, path: Path) -> pd.DataFrame | TableSet | None:
+        """A finished job's table (or ``TableSet``); None when one of its tables is missing."""
+        if not self.tables:
+            return pd.read_parquet(path)
+        out = TableSet({self.tables[0]: pd.read_parquet(path)})
+        for name in self.tables[1:]:
+            other = self.other(name, index)
+            if not other.exists():
+                return None
+            out[name] = pd.read_parquet(other)
+        return out
+
+    def write(self, index: int, frame: pd.DataFrame | TableSet) -> None:
+        """Write job ``index``'s table atomically (a signal waits for the rename); a
+        ``TableSet``'s other tables first, its main table last."""
         self.written += 1
         n = self.written
+        if isinstance(frame, TableSet):
+            main, *others = self.tables
+            for name in others:
+                table = frame[name]
+                atomic_write(self.other(name, index), lambda p, t=table: t.to_parquet(p))
+            frame = frame[main]
 
         def write(path: Path) -> None:
             frame.to_parquet(path)
@@ -399,7 +436,9 @@ def run_jobs(
             found = store.open()
             for index, key in enumerate(keys):
                 if key in found:
-                    results[index] = pd.read_parquet(found[key])
+                    done = store.read(key, found[key])
+                    if done is not None:
+                        results[index] = done
         pending = [i for i in range(len(args)) if i not in results]
         failures: list[str] = []
         errors: list[BaseException] = []

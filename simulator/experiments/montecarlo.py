@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from simulator.cohorts import cohort_frame, empty_cohorts
+from simulator.cohorts import cohort_frame
 from simulator.experiments.executors import Executor, SerialExecutor, make_executor
 from simulator.experiments.jobs import (
     CheckpointStore,
+    TableSet,
     atomic_write,
     fingerprint,
     progress_enabled,
@@ -33,15 +34,6 @@ from simulator.model import JourneyModel
 from simulator.params import ScenarioParams, read_config
 from simulator.params.run import OutputSettings
 from simulator.results import COHORTS, MONTHLY, MONTHLY_COLUMNS
-
-#: Key of a replication table's ``attrs`` that carries its cohort table (plain lists).
-COHORTS_ATTR = "cohorts"
-
-
-def cohort_dtypes() -> dict[str, str]:
-    """Declared dtypes of the cohort table's columns (strings stay objects)."""
-    return {n: t for n, t in COHORTS.dtypes.items() if t != "str"}
-
 
 #: Checkpoints of a run: ``<run dir>/replications/rep-NNNN.parquet``.
 REPLICATION_DIR = "replications"
@@ -59,6 +51,11 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "summary": "summary.json",
         "plots": "plots",
         "cohorts": "cohorts.parquet",
+        "flows": "flows.parquet",
+        "stays": "stays.parquet",
+        "journey_log": "journey_log.parquet",
+        "journey_log_csv": "journey_log.csv",
+        "journey_map": "journey_map.csv",
     },
     True: {
         "monthly": "monthly.partial.parquet",
@@ -68,6 +65,11 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "cohorts": "cohorts.partial.parquet",
     },
 }
+
+#: The tables of one replication (``run_replication_tables``), the monthly table first: the
+#: stage flows, the completed stays and the sampled event log of ``simulator.journey``, and the
+#: paying accounts by cohort of ``simulator.cohorts``.
+REPLICATION_TABLES: tuple[str, ...] = ("monthly", "flows", "stays", "journey_log", "cohorts")
 
 
 def is_partial(run_dir: str | Path) -> bool:
@@ -119,24 +121,29 @@ def run_replication(
     return records_to_frame(_run_model(task, on_tick).records)
 
 
-def run_replication_with_cohorts(
+def run_replication_tables(
     task: tuple[ScenarioParams, int] | tuple[ScenarioParams, int, bool],
     on_tick: Callable[[], object] | None = None,
-) -> pd.DataFrame:
-    """``run_replication``, with the replication's cohort table (``simulator.cohorts``) carried
-    in the monthly table's ``attrs[COHORTS_ATTR]`` (plain lists: it travels with the table
-    through executors and checkpoint files; ``assemble`` and ``assemble_cohorts`` split them)."""
+) -> TableSet:
+    """Simulate one replication (as ``run_replication``); its tables ``REPLICATION_TABLES``:
+    the monthly table, the stage flows, the stays and the event log (``simulator.journey``),
+    the cohorts (``simulator.cohorts``)."""
+    from simulator.journey import flows_frame, log_frame, stays_frame
+
     model = _run_model(task, on_tick)
-    frame = records_to_frame(model.records)
-    frame.attrs[COHORTS_ATTR] = cohort_frame(model).to_dict("list")
-    return frame
+    return TableSet(
+        monthly=records_to_frame(model.records),
+        flows=flows_frame(model),
+        stays=stays_frame(model),
+        journey_log=log_frame(model),
+        cohorts=cohort_frame(model),
+    )
 
 
 def _run_model(
     task: tuple[ScenarioParams, int] | tuple[ScenarioParams, int, bool],
     on_tick: Callable[[], object] | None = None,
 ) -> JourneyModel:
-    """The model of one replication, run to its horizon (see ``run_replication``)."""
     params, replication, *rest = task
     debug = bool(rest and rest[0])
     test_point("replication", replication)
@@ -188,7 +195,7 @@ def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataFrame:
     """One tidy table from replication tables, ordered by replication, month and persona
     (personas in config order)."""
-    frames = [_without_cohorts(f) for f in frames]
+    frames = list(frames)
     monthly = pd.concat(frames, ignore_index=True) if frames else records_to_frame([])
     order = {name: i for i, name in enumerate(params.personas)}
     return monthly.sort_values(
@@ -198,32 +205,38 @@ def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataF
     ).reset_index(drop=True)
 
 
-def _without_cohorts(frame: pd.DataFrame) -> pd.DataFrame:
-    if COHORTS_ATTR not in frame.attrs:
-        return frame
-    frame = frame.copy(deep=False)
-    frame.attrs = {k: v for k, v in frame.attrs.items() if k != COHORTS_ATTR}
-    return frame
-
-
-def assemble_cohorts(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataFrame:
-    """One cohort table from the replication tables of ``run_replication_with_cohorts``
-    (ordered by replication, month, persona in config order and cohort month; empty when no
-    table carries one)."""
-    parts = [
-        pd.DataFrame(f.attrs[COHORTS_ATTR]).astype(cohort_dtypes())
-        for f in frames
-        if COHORTS_ATTR in f.attrs
-    ]
-    if not parts:
-        return empty_cohorts()
-    table = pd.concat(parts, ignore_index=True)
+def _sorted(frame: pd.DataFrame, params: ScenarioParams, by: list[str]) -> pd.DataFrame:
     order = {name: i for i, name in enumerate(params.personas)}
-    return table.sort_values(
-        ["replication", "month", "persona", "cohort_month"],
-        key=lambda s: s.map(order) if s.name == "persona" else s,
-        kind="stable",
+    return frame.sort_values(
+        by, key=lambda s: s.map(order) if s.name == "persona" else s, kind="stable"
     ).reset_index(drop=True)
+
+
+def result_of(
+    parts: Iterable[TableSet | pd.DataFrame],
+    params: ScenarioParams,
+    config: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> SimulationResult:
+    """One ``SimulationResult`` from replications' tables (``run_replication_tables``), each
+    table merged in replication order; plain monthly tables give a result without flows."""
+    from simulator.journey import FLOWS, JOURNEY_LOG, STAYS
+
+    parts = list(parts)
+    sets = [p for p in parts if isinstance(p, TableSet)]
+    monthly = assemble([p["monthly"] if isinstance(p, TableSet) else p for p in parts], params)
+    if not sets or len(sets) != len(parts):
+        return SimulationResult(monthly, params, config, **kwargs)
+    tables = {}
+    for name, table, by in (
+        ("flows", FLOWS, ["replication", "month", "persona"]),
+        ("stays", STAYS, ["replication", "persona"]),
+        ("journey_log", JOURNEY_LOG, ["replication", "month", "account"]),
+        ("cohorts", COHORTS, ["replication", "month", "persona", "cohort_month"]),
+    ):
+        frame = pd.concat([p[name] for p in sets], ignore_index=True)
+        tables[name] = _sorted(frame.astype(table.dtypes), params, by)
+    return SimulationResult(monthly, params, config, **kwargs, **tables)
 
 
 def simulate(
@@ -278,10 +291,13 @@ def simulate(
     if checkpoint_dir is not None:
         about = {"scenario": params.scenario_name, "seed": params.seed, "months": params.months}
         store = CheckpointStore(
-            Path(checkpoint_dir) / REPLICATION_DIR, study_key(params), about=about
+            Path(checkpoint_dir) / REPLICATION_DIR,
+            study_key(params),
+            about=about,
+            tables=REPLICATION_TABLES,
         )
     frames = run_jobs(
-        run_replication_with_cohorts,
+        run_replication_tables,
         [(params, r, True) if debug else (params, r) for r in reps],
         executor=executor,
         store=store,
@@ -292,14 +308,7 @@ def simulate(
         unit="month",
         describe=lambda task: f"replication {task[1]} (seed {task[0].seed})",
     )
-    frames = list(frames)
-    return SimulationResult(
-        assemble(frames, params),
-        params,
-        config,
-        output=output,
-        cohorts=assemble_cohorts(frames, params),
-    )
+    return result_of(frames, params, config, output=output)
 
 
 @dataclass
@@ -315,6 +324,11 @@ class SimulationResult:
         meta: extra entries of ``summary.json`` (e.g. ``interrupted``).
         cohorts: paying accounts and MRR by persona and cohort month, month 0 onward
             (``simulator.results.COHORTS``; ``simulator.cohorts`` reads it), or None.
+        flows: stage flows, one row per replication, month, persona and transition
+            (``simulator.journey.FLOWS``); None for a result built from monthly tables alone.
+        stays: completed stays in each stage by months in stage (``simulator.journey.STAYS``).
+        journey_log: the event log of the sampled accounts (``journey_log.share``; empty when
+            0; ``simulator.journey.JOURNEY_LOG``).
     """
 
     monthly: pd.DataFrame
@@ -323,10 +337,40 @@ class SimulationResult:
     meta: dict[str, Any] = field(default_factory=dict)
     output: OutputSettings | None = None
     cohorts: pd.DataFrame | None = None
+    flows: pd.DataFrame | None = None
+    stays: pd.DataFrame | None = None
+    journey_log: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
         return summarize(self.monthly, self.params.finance)
+
+    def journey_map(self) -> pd.DataFrame:
+        """The journey map (``simulator.journey.journey_map``): per persona and in total, each
+        stage's stock, entries, exits, conversion, drop-off and median months in stage."""
+        from simulator.journey import journey_map
+
+        return journey_map(self)
+
+    def _save_journey(self, out: Path, names: dict[str, str], csv: bool) -> None:
+        """``flows.parquet``, ``stays.parquet``, ``journey_map.csv`` and, when accounts were
+        sampled, ``journey_log.parquet`` (and ``.csv``)."""
+        if self.flows is None or self.stays is None:
+            return
+        flows, stays = self.flows, self.stays
+        atomic_write(out / names["flows"], lambda p: flows.to_parquet(p, index=False))
+        atomic_write(out / names["stays"], lambda p: stays.to_parquet(p, index=False))
+        if len(self.monthly):
+            table = self.journey_map()
+            atomic_write(out / names["journey_map"], lambda p: table.to_csv(p, index=False))
+        log = self.journey_log
+        if log is not None and len(log):
+            atomic_write(out / names["journey_log"], lambda p: log.to_parquet(p, index=False))
+            if csv:
+                atomic_write(out / names["journey_log_csv"], lambda p: log.to_csv(p, index=False))
+        else:  # no accounts sampled: no log (nor one a former run left here)
+            for name in ("journey_log", "journey_log_csv"):
+                (out / names[name]).unlink(missing_ok=True)
 
     @property
     def partial(self) -> bool:
@@ -337,7 +381,10 @@ class SimulationResult:
         self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None
     ) -> Path:
         """Write ``monthly.parquet`` (and ``monthly.csv``), ``summary.json`` with config, seed,
-        package versions and git revision, and the standard plots under ``plots/``.
+        package versions and git revision, and the standard plots under ``plots/``; with stage
+        flows (a complete result), ``flows.parquet``, ``stays.parquet``, ``journey_map.csv`` (and
+        ``plots/journey_map.png``) and, with ``journey_log.share`` > 0, ``journey_log.parquet``
+        (and ``journey_log.csv`` with ``csv``).
 
         A partial result (``meta`` says ``interrupted`` or ``partial``) is written as
         ``monthly.partial.parquet``, ``summary.partial.json`` and ``plots.partial/``, so it is
@@ -378,9 +425,12 @@ class SimulationResult:
             out / names["summary"],
             lambda p: p.write_text(json.dumps(doc, indent=2, default=json_default)),
         )
+        if not self.partial:  # the replications' checkpoints keep a partial run's flows
+            self._save_journey(out, names, csv)
         if plots and len(self.monthly):
             test_point("save", names["plots"])
-            save_plots_atomically(self.monthly, out / names["plots"])
+            journey = None if self.partial else self
+            save_plots_atomically(self.monthly, out / names["plots"], journey)
             if self.cohorts is not None and len(self.cohorts):
                 save_cohort_plot(self.cohorts, out / names["plots"] / "cohort_retention.png")
         if not self.partial:
@@ -393,15 +443,27 @@ class SimulationResult:
         return out
 
 
-def save_plots_atomically(monthly: pd.DataFrame, directory: Path) -> list[Path]:
-    """The standard plots (``simulator.plots.save_standard_plots``) drawn into a hidden folder
-    beside ``directory``, then each moved into place with an atomic rename."""
+def save_plots_atomically(
+    monthly: pd.DataFrame, directory: Path, result: SimulationResult | None = None
+) -> list[Path]:
+    """The standard plots (``simulator.plots.save_standard_plots``; with a ``result`` that has
+    stage flows, its journey map too) drawn into a hidden folder beside ``directory``, then each
+    moved into place with an atomic rename."""
     from simulator.plots import save_standard_plots
 
     staging = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         drawn = save_standard_plots(monthly, staging)
+        if result is not None and result.flows is not None and len(monthly):
+            import matplotlib.pyplot as plt
+
+            from simulator.plots import plot_journey_map
+
+            fig = plot_journey_map(result.journey_map())
+            drawn.append(staging / "journey_map.png")
+            fig.savefig(drawn[-1], dpi=110, bbox_inches="tight")
+            plt.close(fig)
         directory.mkdir(parents=True, exist_ok=True)
         placed = []
         for path in drawn:
@@ -436,4 +498,4 @@ def load_checkpoint(directory: str | Path) -> pd.DataFrame:
     parts = sorted((Path(directory) / REPLICATION_DIR).glob("rep-*.parquet"))
     if not parts:
         return records_to_frame([])
-    return pd.concat([_without_cohorts(pd.read_parquet(p)) for p in parts], ignore_index=True)
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)

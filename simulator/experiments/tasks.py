@@ -34,7 +34,7 @@ from simulator.experiments.montecarlo import (
     OUTPUT_NAMES,
     SimulationResult,
     assemble,
-    assemble_cohorts,
+    result_of,
     simulate,
 )
 from simulator.experiments.replay import replay_run
@@ -110,6 +110,8 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
             files.append("cohorts.parquet")
         if (out_dir / "monthly.csv").exists():
             files.append("monthly.csv")
+        journey = ("flows", "stays", "journey_map", "journey_log", "journey_log_csv")
+        files += [n for k in journey if (out_dir / (n := OUTPUT_NAMES[False][k])).exists()]
         plots = sorted((out_dir / "plots").glob("*.png"))
         files += [f"plots/{x.name}" for x in plots]
         lines.append("  " + "  ".join(files))
@@ -176,11 +178,8 @@ def _save_partial(
     why: Interrupted | JobsFailed,
 ) -> int:
     """Save the replications a stopped run finished as partial outputs; how many."""
-    frames = list(frames)
-    partial = assemble(frames, params)
-    partial = partial[partial["replication"] < params.replications]
-    cohorts = assemble_cohorts(frames, params)
-    cohorts = cohorts[cohorts["replication"] < params.replications]
+    kept = [f for f in frames if _replication_of(f) < params.replications]
+    partial = assemble([f["monthly"] if isinstance(f, dict) else f for f in kept], params)
     done = int(partial["replication"].nunique()) if len(partial) else 0
     if done:
         meta: dict[str, object] = {"partial": True}
@@ -188,10 +187,14 @@ def _save_partial(
             meta |= {"interrupted": True, "signal": signal_name(why.signum)}
         else:
             meta |= {"failures": why.failures}
-        SimulationResult(
-            partial, params, config, meta=meta, output=settings.output, cohorts=cohorts
-        ).save(out_dir)
+        result_of(kept, params, config, meta=meta, output=settings.output).save(out_dir)
     return done
+
+
+def _replication_of(frame: pd.DataFrame | dict) -> int:
+    """The replication of one replication's table(s) (-1 when empty)."""
+    monthly = frame["monthly"] if isinstance(frame, dict) else frame
+    return int(monthly["replication"].iloc[0]) if len(monthly) else -1
 
 
 def replay(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
@@ -552,6 +555,30 @@ def finance_report(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
     return 0
 
 
+def journey_map_task(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=map``: run the scenario as ``task=run`` does (outputs, resume, interrupts), then
+    print its journey map (``simulator.journey``), in total and per persona, from the saved
+    ``journey_map.csv``; the diagram is ``plots/journey_map.png``."""
+    from simulator.journey import format_map
+
+    code = run(cfg, settings, out_dir)
+    table_file = out_dir / OUTPUT_NAMES[False]["journey_map"]
+    if code != 0 or not table_file.exists():
+        return code
+    table = pd.read_csv(table_file, keep_default_na=False, na_values=[""])
+    table["next_stage"] = table["next_stage"].fillna("")
+    personas = list(dict.fromkeys(table["persona"]))
+    print("\njourney map (accounts: mean per replication; conversion and drop-off: share of the")
+    print("accounts in the stage during the run; median months in stage of completed stays)")
+    for who in ["total", *(p for p in personas if p != "total")]:
+        print(f"\n{who}")
+        print(format_map(table, who))
+    shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    shown = shown if not shown.startswith("..") else str(out_dir)
+    print(f"\ntable: {shown}/{table_file.name}  diagram: {shown}/plots/journey_map.png")
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -581,6 +608,11 @@ TASKS: dict[str, Task] = {
             "calibrate",
             calibrate_data,
             "fit retention (sBG) per persona to observed cohorts: data=<csv>",
+        ),
+        Task(
+            "map",
+            journey_map_task,
+            "the journey map: stage stocks, flows, conversion, drop-off, months in stage",
         ),
         Task("dashboard", dashboard, "interactive dashboard in the browser (dashboard.port=8765)"),
         Task(

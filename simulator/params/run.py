@@ -51,6 +51,7 @@ TaskName = Literal[
     "response",
     "cohorts",
     "report",
+    "map",
 ]
 
 #: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).

@@ -8,9 +8,10 @@ $ and $/month; rates are monthly probabilities.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import StringConstraints, field_validator
 
 from simulator.bounds import MONEY_MAX, Money, Name, Number, Prob, Section, Switch, Whole
 from simulator.mechanisms.events import Event
@@ -201,6 +202,23 @@ class Drawn(Section):
     bounds: tuple[float, float] | None  # clip draws into [a, b] (a key with a bounded domain)
 
 
+class JourneyLog(Section):
+    """The event log of a sampled share of accounts (``simulator.journey``)."""
+
+    share: Prob  # share of accounts whose stage changes and contacts are logged (0: no log)
+    start: date  # the date of month 0: month m's events are stamped start + m months
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _a_date(cls, value: object) -> object:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"must be a date YYYY-MM-DD, got {value!r}") from None
+
+
 # ---------------------------------------------------------------------------- the scenario
 class ScenarioParams(Section):
     """Every parameter that shapes the simulated numbers, validated."""
@@ -225,6 +243,7 @@ class ScenarioParams(Section):
     events: dict[str, Event]
     finance: Finance
     uncertainty: dict[str, Drawn]  # parameters drawn per replication ({}: all fixed)
+    journey_log: JourneyLog
 
     @property
     def persona_list(self) -> tuple[Persona, ...]:
