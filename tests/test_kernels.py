@@ -73,6 +73,7 @@ def _churn(rows: np.ndarray, b: dict[str, np.ndarray], key: np.uint64) -> np.nda
         60.0,
         0.1,
         key,
+        1.0,
     )
 
 

@@ -48,12 +48,14 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "csv": "monthly.csv",
         "summary": "summary.json",
         "plots": "plots",
+        "touchpoints": "touchpoints.parquet",
     },
     True: {
         "monthly": "monthly.partial.parquet",
         "csv": "monthly.partial.csv",
         "summary": "summary.partial.json",
         "plots": "plots.partial",
+        "touchpoints": "touchpoints.partial.parquet",
     },
 }
 
@@ -249,6 +251,14 @@ class SimulationResult:
         return summarize(self.monthly, self.params.finance.discount_rate)
 
     @property
+    def touchpoints(self) -> pd.DataFrame:
+        """Touchpoint activity and cost: one row per scenario, replication, month, persona and
+        touchpoint (expected accounts reached, $ cost; ``simulator.mechanisms.touchpoints``)."""
+        from simulator.mechanisms.touchpoints import activity
+
+        return activity(self.monthly, self.params)
+
+    @property
     def partial(self) -> bool:
         """Whether this result lacks replications it was asked for (interrupted, failed)."""
         return bool(self.meta.get("interrupted") or self.meta.get("partial"))
@@ -256,7 +266,8 @@ class SimulationResult:
     def save(
         self, directory: str | Path, *, csv: bool | None = None, plots: bool | None = None
     ) -> Path:
-        """Write ``monthly.parquet`` (and ``monthly.csv``), ``summary.json`` with config, seed,
+        """Write ``monthly.parquet`` (and ``monthly.csv``), ``touchpoints.parquet`` (touchpoint
+        activity and cost, when the scenario has touchpoints), ``summary.json`` with config, seed,
         package versions and git revision, and the standard plots under ``plots/``.
 
         A partial result (``meta`` says ``interrupted`` or ``partial``) is written as
@@ -275,6 +286,9 @@ class SimulationResult:
         atomic_write(out / names["monthly"], lambda p: self.monthly.to_parquet(p, index=False))
         if csv:
             atomic_write(out / names["csv"], lambda p: self.monthly.to_csv(p, index=False))
+        if self.params.touchpoints:
+            table = self.touchpoints
+            atomic_write(out / names["touchpoints"], lambda p: table.to_parquet(p, index=False))
         replications = int(self.monthly["replication"].nunique()) if len(self.monthly) else 0
         doc = {
             "scenario": self.params.scenario_name,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.kernels import accounts
+from simulator.mechanisms import touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
 
@@ -108,6 +109,9 @@ def expand_and_contract(model: JourneyModel) -> None:
             continue
         p = agent.persona
         pop = agent.pop
+        # Touchpoints lift the expansion probability (the kernel's cap of 0.5 stays).
+        f = touchpoints.factor(agent, "expansion")
+        expansion_rate = touchpoints.lifted(p.expansion.rate, f)
         grown, shrunk = accounts.expand_and_contract(
             rows,
             pop.stage,
@@ -124,7 +128,7 @@ def expand_and_contract(model: JourneyModel) -> None:
             book.per_seat,
             book.annual_discount,
             p.price_multiplier,
-            (p.expansion.rate, p.expansion.upgrade_share, p.expansion.seats_growth),
+            (expansion_rate, p.expansion.upgrade_share, p.expansion.seats_growth),
             (p.contraction.rate, p.contraction.downgrade_share),
             t,
             penalty,

@@ -8,8 +8,11 @@ $ and $/month; rates are monthly probabilities.
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from simulator.bounds import MONEY_MAX, Money, Name, Number, Prob, Section, Switch, Whole
 from simulator.mechanisms.events import Event
+from simulator.mechanisms.touchpoints import Touchpoint
 from simulator.params.persona import Persona
 
 
@@ -201,6 +204,8 @@ class ScenarioParams(Section):
     winback: Winback
     events: dict[str, Event]
     finance: Finance
+    # touchpoints by name (simulator.mechanisms.touchpoints); {}: none (configs saved before them)
+    touchpoints: dict[str, Touchpoint] = Field(default_factory=dict)
 
     @property
     def persona_list(self) -> tuple[Persona, ...]:
