@@ -17,10 +17,12 @@ Quick start::
                    constraints={"max_monthly_logo_churn": 0.05}, trials=24)  # Optuna search
     sens = sensitivity(cfg, {"pricing.plans.pro.price": (59, 119), "support.agents": (6, 14)},
                        method="sobol", metric="ending_arr", n=64)  # Sobol S1/ST (SALib)
+    aud = audit(cfg)     # each touchpoint's paired ablation: value, cost, ROI; drop-offs
 """
 
 from simulator.config import load_config
 from simulator.errors import ConfigError
+from simulator.experiments.audit import AuditResult, audit
 from simulator.experiments.compare import ComparisonResult, compare
 from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.experiments.optimize import OptimizationResult, optimize
@@ -31,6 +33,7 @@ from simulator.params import replace
 from simulator.stages import Stage
 
 __all__ = [
+    "AuditResult",
     "ComparisonResult",
     "ConfigError",
     "JourneyModel",
@@ -39,6 +42,7 @@ __all__ = [
     "SensitivityResult",
     "SimulationResult",
     "Stage",
+    "audit",
     "compare",
     "load_config",
     "optimize",

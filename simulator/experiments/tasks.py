@@ -376,6 +376,50 @@ def sensitivity_study(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
     return 0
 
 
+def audit_touchpoints(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=audit``: every touchpoint's paired ablation and marginal reach (common random
+    numbers), and the stage transitions that lose the most accounts
+    (``simulator.experiments.audit``); the touchpoints named in ``audit`` are checked before
+    any simulation. The audit is printed and saved into ``out_dir`` (``audit.csv``/``.parquet``,
+    ``per_replication.parquet``, ``ranking.csv``, ``marginal.csv``, ``dropoffs.csv``,
+    ``plots/audit.png``)."""
+    from simulator.experiments.audit import audit, check_audit
+
+    study = settings.audit
+    assert study is not None
+    try:
+        params, _, _ = read_config(cfg)
+        check_audit(params, study.touchpoints)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    try:
+        result = audit(
+            params,
+            touchpoints=study.touchpoints,
+            reach_step=study.reach_step,
+            drop_offs=study.drop_offs,
+            executor=make_executor(settings.executor),
+            progress=progress_enabled(settings.progress),
+        )
+    except (Interrupted, KeyboardInterrupt):
+        print(
+            "\njourney-sim: interrupted; no audit written (it needs every variant)", file=sys.stderr
+        )
+        return 130
+    except JobsFailed as exc:
+        for line in exc.failures:
+            _fail(line)
+        return _fail("no audit written", 1)
+    result.save(out_dir, plots=settings.output.plots)
+    print(result.format())
+    files = "audit.csv  audit.parquet  per_replication.parquet  ranking.csv  marginal.csv"
+    files += "  dropoffs.csv" + ("  plots/audit.png" if settings.output.plots else "")
+    shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    shown = shown if not shown.startswith("..") else str(out_dir)
+    print(f"\noutputs: {shown}/\n  {files}")
+    return 0
+
+
 @dataclass(frozen=True)
 class Task:
     """A task of ``journey-sim task=<name>``: its function and the line ``--help`` shows."""
@@ -411,6 +455,11 @@ TASKS: dict[str, Task] = {
             "sensitivity",
             sensitivity_study,
             "global sensitivity (Sobol, Morris) of metrics to parameter ranges",
+        ),
+        Task(
+            "audit",
+            audit_touchpoints,
+            "value, cost and ROI of every touchpoint (paired ablations); drop-offs: audit.*",
         ),
     )
 }

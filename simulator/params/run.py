@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from simulator.bounds import Whole
+from simulator.params.audit import AuditSettings
 from simulator.params.dashboard import DashboardSettings
 from simulator.params.optimize import OptimizeSettings
 from simulator.params.sensitivity import SensitivitySettings
@@ -39,7 +40,15 @@ ExecutorTarget = Literal[
 
 #: Tasks of ``journey-sim task=<name>``; each has a config in ``configs/task/``.
 TaskName = Literal[
-    "run", "replay", "aggregate", "compare", "optimize", "calibrate", "dashboard", "sensitivity"
+    "run",
+    "replay",
+    "aggregate",
+    "compare",
+    "optimize",
+    "calibrate",
+    "dashboard",
+    "sensitivity",
+    "audit",
 ]
 
 #: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).
@@ -48,6 +57,7 @@ TASK_SETTINGS: dict[str, tuple[str, ...]] = {
     "calibrate": ("data", "funnel", "holdout", "match"),
     "dashboard": ("dashboard",),
     "sensitivity": ("sensitivity",),
+    "audit": ("audit",),
 }
 #: The default of a task's required setting: null, still validated (missing = not given).
 _TASK_SETTING: Any = Field(default=None, validate_default=True)
@@ -57,6 +67,7 @@ REQUIRED_SETTINGS: dict[str, str] = {
     "data": "task=calibrate needs data=<cohort-retention CSV>",
     "dashboard": "task=dashboard needs dashboard (configs/task/dashboard.yaml)",
     "sensitivity": "task=sensitivity needs sensitivity (configs/task/sensitivity.yaml)",
+    "audit": "task=audit needs audit (configs/task/audit.yaml)",
 }
 
 #: Tasks that read an earlier run or sweep from ``dir``.
@@ -115,6 +126,7 @@ class RunSettings(_Strict):
     match: Literal["engine", "base"] | None = None  # task=calibrate: how fits map to base churn
     dashboard: DashboardSettings | None = _TASK_SETTING  # task=dashboard: host and port
     sensitivity: SensitivitySettings | None = _TASK_SETTING  # task=sensitivity: factors, method
+    audit: AuditSettings | None = _TASK_SETTING  # task=audit: reach step, touchpoints, drop-offs
 
     @field_validator(*(k for keys in TASK_SETTINGS.values() for k in keys), mode="after")
     @classmethod
