@@ -12,7 +12,10 @@ touchpoint acts):
   ``SimulationResult.touchpoints``, $ over the horizon: switching one off also changes the
   accounts the others touch), net value = gross profit - cost, and ROI = net value / cost.
 - **marginal**: its reach + ``reach_step`` (points, for every persona it reaches, capped at 1).
-  Return per extra dollar = extra gross profit / extra cost (1.0 pays back within the horizon).
+  Its cost is the extra spend on the touchpoint itself (per-account cost × the extra accounts
+  reached); return per extra dollar = (extra gross profit - the other touchpoints' extra cost) /
+  that extra spend (1.0 pays back within the horizon); undefined (n/a) for a touchpoint whose
+  reach costs nothing extra (no per-account cost), whose net value is its measure then.
 
 Each measure is reported as the median and P10-P90 of the paired differences across
 replications, per persona and in total (``persona == "total"``). Gross profit counts the horizon
@@ -136,6 +139,10 @@ class AuditResult:
             )
         lines += [
             "",
+            "  (extra cost: the extra spend on the touchpoint; $ per $: extra gross profit net of"
+            " the other touchpoints' extra cost per extra dollar; n/a: no per-account cost, its"
+            " reach costs nothing extra)",
+            "",
             "areas to optimise (stage transitions with the most accounts lost):",
             f"  {'persona':<12}{'transition':<28}{'entered':>10}{'lost':>10}{'drop-off':>10}",
         ]
@@ -249,8 +256,8 @@ def audit(
             if r > 0
         }
     cmp = compare(params, variants, executor=executor, progress=progress)
-    costs = {n: _costs(r.touchpoints) for n, r in cmp.results.items()}
-    base_cost = costs["baseline"]
+    activity = {n: r.touchpoints for n, r in cmp.results.items()}
+    base_cost = _costs(activity["baseline"])
     rows = []
     for name in names:
         for analysis, key, sign in (("ablation", "off", -1.0), ("marginal", "more", 1.0)):
@@ -260,18 +267,21 @@ def audit(
                 index=["persona", "replication"], columns="metric", values="difference"
             )
             wide = (sign * wide[list(_METRICS)]).rename(columns=_METRICS)
-            cost = sign * (costs[variant] - base_cost)
-            wide["cost"] = cost.reindex(wide.index).fillna(0.0)
-            wide["net_value"] = wide["incremental_gross_profit"] - wide["cost"]
+            cost = sign * (_costs(activity[variant]) - base_cost)
+            cost = cost.reindex(wide.index).fillna(0.0)
+            own = sign * (_costs(activity[variant], name) - _costs(activity["baseline"], name))
+            own = own.reindex(wide.index).fillna(0.0)
+            # ablation: every touchpoint's cost; marginal: the extra spend on this one (the
+            # others' extra cost is taken off the gross profit it adds)
+            wide["cost"] = cost if analysis == "ablation" else own
+            wide["net_value"] = wide["incremental_gross_profit"] - cost
             c = wide["cost"].to_numpy()
             wide["roi"] = np.divide(
                 wide["net_value"].to_numpy(), c, out=np.full(len(c), np.nan), where=c != 0
             )
+            gain = (wide["incremental_gross_profit"] - (cost - own)).to_numpy()
             wide["return_per_dollar"] = np.divide(
-                wide["incremental_gross_profit"].to_numpy(),
-                c,
-                out=np.full(len(c), np.nan),
-                where=c != 0,
+                gain, own.to_numpy(), out=np.full(len(c), np.nan), where=own.to_numpy() > 1e-9
             )
             rows.append(
                 wide.reset_index().assign(
@@ -296,8 +306,11 @@ def audit(
     )
 
 
-def _costs(activity: pd.DataFrame) -> pd.Series:
-    """Touchpoint cost over the horizon per (persona, replication), with ``total``."""
+def _costs(activity: pd.DataFrame, touchpoint: str | None = None) -> pd.Series:
+    """Touchpoint cost over the horizon per (persona, replication), with ``total``: of every
+    touchpoint, or of ``touchpoint`` alone."""
+    if touchpoint is not None:
+        activity = activity[activity["touchpoint"] == touchpoint]
     by = activity.groupby(["persona", "replication"])["cost"].sum()
     total = activity.groupby("replication")["cost"].sum()
     total.index = pd.MultiIndex.from_product([["total"], total.index], names=by.index.names)

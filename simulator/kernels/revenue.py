@@ -75,8 +75,8 @@ def monthly_churn(
     gap_penalty: float,
     willingness_to_pay: float,
     forgot_churn: float,
-    key: np.uint64,
     factor: float,
+    key: np.uint64,
 ) -> np.ndarray:
     """Monthly-billed paying accounts among ``rows`` that churn this month: one draw each
     against p = ``churn_probability`` (its base × ``factor``, the touchpoints' churn factor),

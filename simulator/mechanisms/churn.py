@@ -124,8 +124,8 @@ def churn(model: JourneyModel) -> None:
             model.price_gap_penalty,
             agent.persona.willingness_to_pay,
             forgot_churn(agent),
-            agent.row_key("churn"),
             touchpoints.factor(agent, "churn"),
+            agent.row_key("churn"),
         )
         agent.end_paying(churned, "churned_voluntary")
 
