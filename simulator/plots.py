@@ -448,6 +448,9 @@ def plot_audit(ranking: pd.DataFrame, ax: Axes | None = None) -> Figure:
     touchpoint at the median net value of its ablation (gross profit it adds over the horizon
     minus its cost, $), its P10-P90 as the error bar, coloured by the stage it acts in, ranked
     top down; zero marked."""
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
+
     fig, ax = _axes(ax, figsize=(9, max(3.0, 0.32 * len(ranking) + 1.2)))
     r = ranking.iloc[::-1]
     y = np.arange(len(r))
@@ -459,9 +462,8 @@ def plot_audit(ranking: pd.DataFrame, ax: Axes | None = None) -> Figure:
     ax.barh(y, mid, xerr=np.maximum(err, 0.0), color=colours, alpha=0.8, capsize=3)
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_yticks(y, r["touchpoint"].tolist(), fontsize=8)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e6:,.1f}M" if x else "0"))
     ax.set_xlabel("net value over the horizon: gross profit added - cost ($)")
-    from matplotlib.patches import Patch
-
     handles = [
         Patch(color=c, label=s) for s, c in AUDIT_STAGE_COLOURS.items() if s in set(r["stage"])
     ]

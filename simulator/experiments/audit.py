@@ -271,6 +271,9 @@ def audit(
             cost = cost.reindex(wide.index).fillna(0.0)
             own = sign * (_costs(activity[variant], name) - _costs(activity["baseline"], name))
             own = own.reindex(wide.index).fillna(0.0)
+            # sums of the same costs in another order differ in the last bits: those are 0
+            cost = cost.where(cost.abs() > 1e-6, 0.0)
+            own = own.where(own.abs() > 1e-6, 0.0)
             # ablation: every touchpoint's cost; marginal: the extra spend on this one (the
             # others' extra cost is taken off the gross profit it adds)
             wide["cost"] = cost if analysis == "ablation" else own
