@@ -75,6 +75,23 @@ TRANSITIONS: tuple[str, ...] = (
     "annual renewal",
     "paying → churned",
 )
+#: Short names of the measures in ``AuditResult.ranking`` and ``marginal``.
+SHORT: dict[str, str] = {
+    "incremental_customers": "customers",
+    "incremental_arr": "arr",
+    "incremental_gross_profit": "gross_profit",
+    "cost": "cost",
+    "net_value": "net_value",
+    "roi": "roi",
+    "return_per_dollar": "return_per_dollar",
+}
+#: Columns of ``AuditResult.ranking`` and ``marginal``: median, P10 and P90 of each measure.
+RANKING_COLUMNS: tuple[str, ...] = (
+    "rank",
+    "touchpoint",
+    "stage",
+    *(f"{s}_{stat}" for s in SHORT.values() for stat in ("median", "p10", "p90")),
+)
 _METRICS = {
     "ending_customers": "incremental_customers",
     "ending_arr": "incremental_arr",
@@ -341,15 +358,7 @@ def _ranking(table: pd.DataFrame, analysis: str, by: str) -> pd.DataFrame:
     """One row per touchpoint (company total): median, P10, P90 of the main measures, sorted by
     the median of ``by`` (largest first; undefined last)."""
     t = table[(table["analysis"] == analysis) & (table["persona"] == "total")]
-    short = {
-        "incremental_customers": "customers",
-        "incremental_arr": "arr",
-        "incremental_gross_profit": "gross_profit",
-        "cost": "cost",
-        "net_value": "net_value",
-        "roi": "roi",
-        "return_per_dollar": "return_per_dollar",
-    }
+    short = SHORT
     wide = t.pivot_table(
         index=["touchpoint", "stage"], columns="measure", values=["median", "p10", "p90"]
     )
@@ -362,7 +371,7 @@ def _ranking(table: pd.DataFrame, analysis: str, by: str) -> pd.DataFrame:
     key = f"{short[by]}_median"
     out = out.sort_values(key, ascending=False, na_position="last", kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
-    return out.reset_index(drop=True)
+    return out.reset_index(drop=True)[list(RANKING_COLUMNS)]
 
 
 def dropoffs(monthly: pd.DataFrame) -> pd.DataFrame:
