@@ -239,7 +239,9 @@ def _mix_problems(
 
 def _touchpoint_personas(tree: dict[str, Any], personas: list[str]) -> list[Problem]:
     """A touchpoint's ``reach``, ``baseline_reach`` and ``by_persona`` (and a touchpoint
-    event's ``reach``) name personas that exist."""
+    event's ``reach``) name personas that exist. A persona a touchpoint reaches exactly as much
+    as its baseline has no effect: that one may be absent (the shipped touchpoints name the
+    default personas, and a config may remove some)."""
     out: list[Problem] = []
     parts = [
         (f"touchpoints.{name}", tp, ("reach", "baseline_reach", "by_persona"))
@@ -251,8 +253,15 @@ def _touchpoint_personas(tree: dict[str, Any], personas: list[str]) -> list[Prob
             continue
         for field in fields:
             given = section.get(field)
+            other = section.get("baseline_reach" if field == "reach" else "reach")
             for persona in given if isinstance(given, dict) else ():
-                if persona not in personas:
+                idle = (
+                    key.startswith("touchpoints.")
+                    and field in ("reach", "baseline_reach")
+                    and isinstance(other, dict)
+                    and other.get(persona) == given[persona]
+                )
+                if persona not in personas and not idle:
                     out.append(
                         (
                             f"{key}.{field}.{persona}",

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from sizes import TINY, small
+from sizes import TINY, TWO_PERSONAS, small
 
 from simulator import load_config, simulate
 from simulator.errors import ConfigError
@@ -202,3 +202,14 @@ def test_bad_touchpoints_name_the_key_value_and_range(override: str, key: str, w
     assert len(problems) == 1, problems
     assert problems[0][0].startswith(key), problems
     assert words in problems[0][1], problems
+
+
+def test_removing_personas_keeps_the_shipped_touchpoints_valid() -> None:
+    """The shipped touchpoints name the four default personas with reach = baseline reach (no
+    effect): a config without two of them loads; a reach that differs for a missing persona is
+    refused."""
+    params, _, _ = read_config(load_config([*TINY, *TWO_PERSONAS]))
+    assert set(params.personas) == {"solo", "smb"}
+    with pytest.raises(ConfigError) as err:
+        load_config([*TINY, *TWO_PERSONAS, "touchpoints.qbrs.reach.enterprise=0.5"])
+    assert [k for k, _ in err.value.problems] == ["touchpoints.qbrs.reach.enterprise"]
