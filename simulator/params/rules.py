@@ -259,7 +259,9 @@ def _touchpoint_personas(tree: dict[str, Any], personas: list[str]) -> list[Prob
                     key.startswith("touchpoints.")
                     and field in ("reach", "baseline_reach")
                     and isinstance(other, dict)
-                    and other.get(persona) == given[persona]
+                    # no effect, or reported once under reach
+                    and (other.get(persona) == given[persona] or field == "baseline_reach")
+                    and persona in other
                 )
                 if persona not in personas and not idle:
                     out.append(
