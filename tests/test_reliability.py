@@ -339,6 +339,7 @@ def test_consumers_refuse_or_label_partial_runs(
     assert sorted(p.name for p in (sweep / "1").iterdir()) == [
         "monthly.partial.parquet",
         "summary.partial.json",
+        "touchpoints.partial.parquet",
     ]
     for job in ("0", "1"):  # what Hydra leaves in every job folder of a sweep
         (sweep / job / ".hydra").mkdir()
