@@ -21,12 +21,14 @@ Quick start::
     export_book(res, "book.csv", month=24)   # a simulated month as a book (initial.book)
     report(res, "out/")  # finance report: out/report.html (self-contained), out/report.md
     journey_map(res)     # per persona and stage: stock, entries, conversion, drop-off, stays
+    aud = audit(cfg)     # each touchpoint's paired ablation: value, cost, ROI; drop-offs
 """
 
 from simulator.book_csv import export_book
 from simulator.cohorts import cohort_matrix, cohort_table
 from simulator.config import load_config
 from simulator.errors import ConfigError
+from simulator.experiments.audit import AuditResult, audit
 from simulator.experiments.compare import ComparisonResult, compare
 from simulator.experiments.montecarlo import SimulationResult, simulate
 from simulator.experiments.optimize import OptimizationResult, optimize
@@ -39,6 +41,7 @@ from simulator.report import Report, report
 from simulator.stages import Stage
 
 __all__ = [
+    "AuditResult",
     "ComparisonResult",
     "ConfigError",
     "JourneyModel",
@@ -48,6 +51,7 @@ __all__ = [
     "SensitivityResult",
     "SimulationResult",
     "Stage",
+    "audit",
     "cohort_matrix",
     "cohort_table",
     "compare",

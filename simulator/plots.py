@@ -778,3 +778,42 @@ def plot_journey_map(table: pd.DataFrame, persona: str = "total", ax: Axes | Non
         "replication"
     )
     return fig
+
+
+#: Bar colours of the audit chart, by the stage a touchpoint acts in.
+AUDIT_STAGE_COLOURS: dict[str, str] = {
+    "consideration": "tab:blue",
+    "decision": "tab:orange",
+    "onboarding": "tab:green",
+    "active": "tab:purple",
+    "advocate": "tab:red",
+}
+
+
+def plot_audit(ranking: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """The touchpoint audit (``simulator.audit``'s ``ranking``): one horizontal bar per
+    touchpoint at the median net value of its ablation (gross profit it adds over the horizon
+    minus its cost, $), its P10-P90 as the error bar, coloured by the stage it acts in, ranked
+    top down; zero marked."""
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = _axes(ax, figsize=(9, max(3.0, 0.32 * len(ranking) + 1.2)))
+    r = ranking.iloc[::-1]
+    y = np.arange(len(r))
+    mid = r["net_value_median"].to_numpy(dtype=float)
+    err = np.vstack(
+        [mid - r["net_value_p10"].to_numpy(float), r["net_value_p90"].to_numpy(float) - mid]
+    )
+    colours = [AUDIT_STAGE_COLOURS.get(s, "tab:gray") for s in r["stage"]]
+    ax.barh(y, mid, xerr=np.maximum(err, 0.0), color=colours, alpha=0.8, capsize=3)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(y, r["touchpoint"].tolist(), fontsize=8)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e6:,.1f}M" if x else "0"))
+    ax.set_xlabel("net value over the horizon: gross profit added - cost ($)")
+    handles = [
+        Patch(color=c, label=s) for s, c in AUDIT_STAGE_COLOURS.items() if s in set(r["stage"])
+    ]
+    ax.legend(handles=handles, fontsize=8, title="stage", title_fontsize=8, loc="lower right")
+    ax.set_title("touchpoint audit: value of each touchpoint (on vs off), median and P10-P90")
+    return fig

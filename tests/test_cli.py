@@ -559,3 +559,48 @@ def test_map_with_a_bad_share_is_one_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert "journey_log.share" in proc.stderr and "2" in proc.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+# ---------------------------------------------------------------------------- touchpoints / audit
+def test_audit_prints_the_ranking_and_writes_its_tables(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=audit",
+        *SMALL,
+        "audit.touchpoints=[qbrs,demo_on_request]",
+        "hydra.run.dir=aud",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "value of each touchpoint" in proc.stdout
+    assert "areas to optimise" in proc.stdout
+    out = tmp_path / "aud"
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert set(ranking["touchpoint"]) == {"qbrs", "demo_on_request"}
+    assert list(ranking["rank"]) == [1, 2]
+    assert ranking["net_value_median"].is_monotonic_decreasing
+    table = pd.read_parquet(out / "audit.parquet")
+    assert set(table["analysis"]) == {"ablation", "marginal"}
+    assert set(table["persona"]) == {"solo", "smb", "midmarket", "enterprise", "total"}
+    assert (pd.read_csv(out / "dropoffs.csv")["drop_off"].between(0, 1)).all()
+    assert (out / "plots" / "audit.png").stat().st_size > 1000
+
+
+def test_audit_of_an_unknown_touchpoint_stops_before_any_run(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=audit", *SMALL, "audit.touchpoints=[qbr]", "hydra.run.dir=aud", cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "audit.touchpoints: unknown touchpoint 'qbr'; touchpoints are content_webinars" in (
+        proc.stderr
+    )
+    assert not (tmp_path / "aud" / "ranking.csv").exists()
+
+
+def test_run_writes_touchpoint_activity(tmp_path: Path) -> None:
+    proc = run_cli(*SMALL, "hydra.run.dir=run", "output.plots=false", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    t = pd.read_parquet(tmp_path / "run" / "touchpoints.parquet")
+    assert t["touchpoint"].nunique() == 20
+    assert len(t) == 2 * 6 * 4 * 20
+    assert (t["cost"] >= 0).all() and (t["accounts_reached"] >= 0).all()

@@ -215,6 +215,7 @@ def test_run_settings_are_the_run_keys_of_the_config() -> None:
         "scenarios",
         "sensitivity",
         "optimize",
+        "audit",
     } | {
         "data",
         "funnel",

@@ -212,6 +212,7 @@ def test_executors_and_resume_give_identical_flows(tmp_path: Path) -> None:
         "cohorts.partial.parquet",
         "monthly.partial.parquet",
         "summary.partial.json",
+        "touchpoints.partial.parquet",
     ]
 
 

@@ -72,6 +72,7 @@ def _churn(rows: np.ndarray, b: dict[str, np.ndarray], key: np.uint64) -> np.nda
         0.5,
         60.0,
         0.1,
+        1.0,
         key,
     )
 

@@ -467,6 +467,7 @@ def test_consumers_refuse_or_label_partial_runs(
         "cohorts.partial.parquet",
         "monthly.partial.parquet",
         "summary.partial.json",
+        "touchpoints.partial.parquet",
     ]
     for job in ("0", "1"):  # what Hydra leaves in every job folder of a sweep
         (sweep / job / ".hydra").mkdir()

@@ -11,6 +11,7 @@ import pytest
 
 from simulator import JourneyModel, load_config, simulate
 from simulator.calibrate import SURVIVAL_COLUMNS
+from simulator.experiments.audit import RANKING_COLUMNS as AUDIT_RANKING_COLUMNS
 from simulator.experiments.compare import TABLE_COLUMNS as COMPARISON_COLUMNS
 from simulator.experiments.optimize import TRIAL_COLUMNS
 from simulator.experiments.response import TABLE_COLUMNS as RESPONSE_COLUMNS
@@ -127,6 +128,7 @@ def test_every_column_named_by_metrics_and_plots_is_declared() -> None:
     temporaries |= set(SURVIVAL_COLUMNS)  # calibration: observed vs fitted survival
     temporaries |= {*SENSITIVITY_COLUMNS}
     temporaries |= set(MAP_COLUMNS)  # the journey map (simulator.journey)
+    temporaries |= {*AUDIT_RANKING_COLUMNS}  # the touchpoint audit's ranking
     metric_names = {m.name for m in METRICS}
     for module in ("metrics.py", "plots.py"):
         tree = ast.parse((SIMULATOR / module).read_text())

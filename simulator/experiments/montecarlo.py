@@ -56,6 +56,7 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "journey_log": "journey_log.parquet",
         "journey_log_csv": "journey_log.csv",
         "journey_map": "journey_map.csv",
+        "touchpoints": "touchpoints.parquet",
     },
     True: {
         "monthly": "monthly.partial.parquet",
@@ -63,6 +64,7 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "summary": "summary.partial.json",
         "plots": "plots.partial",
         "cohorts": "cohorts.partial.parquet",
+        "touchpoints": "touchpoints.partial.parquet",
     },
 }
 
@@ -373,6 +375,14 @@ class SimulationResult:
                 (out / names[name]).unlink(missing_ok=True)
 
     @property
+    def touchpoints(self) -> pd.DataFrame:
+        """Touchpoint activity and cost: one row per scenario, replication, month, persona and
+        touchpoint (expected accounts reached, $ cost; ``simulator.mechanisms.touchpoints``)."""
+        from simulator.mechanisms.touchpoints import activity
+
+        return activity(self.monthly, self.params)
+
+    @property
     def partial(self) -> bool:
         """Whether this result lacks replications it was asked for (interrupted, failed)."""
         return bool(self.meta.get("interrupted") or self.meta.get("partial"))
@@ -384,7 +394,8 @@ class SimulationResult:
         package versions and git revision, and the standard plots under ``plots/``; with stage
         flows (a complete result), ``flows.parquet``, ``stays.parquet``, ``journey_map.csv`` (and
         ``plots/journey_map.png``) and, with ``journey_log.share`` > 0, ``journey_log.parquet``
-        (and ``journey_log.csv`` with ``csv``).
+        (and ``journey_log.csv`` with ``csv``); ``cohorts.parquet`` (paying accounts by cohort) and
+        ``touchpoints.parquet`` (touchpoint activity and cost, when the scenario has touchpoints).
 
         A partial result (``meta`` says ``interrupted`` or ``partial``) is written as
         ``monthly.partial.parquet``, ``summary.partial.json`` and ``plots.partial/``, so it is
@@ -405,6 +416,9 @@ class SimulationResult:
         if self.cohorts is not None:
             cohorts = self.cohorts
             atomic_write(out / names["cohorts"], lambda p: cohorts.to_parquet(p, index=False))
+        if self.params.touchpoints:
+            table = self.touchpoints
+            atomic_write(out / names["touchpoints"], lambda p: table.to_parquet(p, index=False))
         replications = int(self.monthly["replication"].nunique()) if len(self.monthly) else 0
         doc = {
             "scenario": self.params.scenario_name,

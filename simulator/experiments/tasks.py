@@ -576,6 +576,50 @@ def journey_map_task(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> i
     shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
     shown = shown if not shown.startswith("..") else str(out_dir)
     print(f"\ntable: {shown}/{table_file.name}  diagram: {shown}/plots/journey_map.png")
+    return code
+
+
+def audit_touchpoints(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
+    """``task=audit``: every touchpoint's paired ablation and marginal reach (common random
+    numbers), and the stage transitions that lose the most accounts
+    (``simulator.experiments.audit``); the touchpoints named in ``audit`` are checked before
+    any simulation. The audit is printed and saved into ``out_dir`` (``audit.csv``/``.parquet``,
+    ``per_replication.parquet``, ``ranking.csv``, ``marginal.csv``, ``dropoffs.csv``,
+    ``plots/audit.png``)."""
+    from simulator.experiments.audit import audit, check_audit
+
+    study = settings.audit
+    assert study is not None
+    try:
+        params, _, _ = read_config(cfg)
+        check_audit(params, study.touchpoints)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    try:
+        result = audit(
+            params,
+            touchpoints=study.touchpoints,
+            reach_step=study.reach_step,
+            drop_offs=study.drop_offs,
+            executor=make_executor(settings.executor),
+            progress=progress_enabled(settings.progress),
+        )
+    except (Interrupted, KeyboardInterrupt):
+        print(
+            "\njourney-sim: interrupted; no audit written (it needs every variant)", file=sys.stderr
+        )
+        return 130
+    except JobsFailed as exc:
+        for line in exc.failures:
+            _fail(line)
+        return _fail("no audit written", 1)
+    result.save(out_dir, plots=settings.output.plots)
+    print(result.format())
+    files = "audit.csv  audit.parquet  per_replication.parquet  ranking.csv  marginal.csv"
+    files += "  dropoffs.csv" + ("  plots/audit.png" if settings.output.plots else "")
+    shown = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    shown = shown if not shown.startswith("..") else str(out_dir)
+    print(f"\noutputs: {shown}/\n  {files}")
     return 0
 
 
@@ -630,6 +674,11 @@ TASKS: dict[str, Task] = {
             "report",
             finance_report,
             "finance report (HTML, markdown): ARR fan, MRR bridge, churn, unit economics",
+        ),
+        Task(
+            "audit",
+            audit_touchpoints,
+            "value, cost and ROI of every touchpoint (paired ablations); drop-offs: audit.*",
         ),
     )
 }

@@ -75,18 +75,19 @@ def monthly_churn(
     gap_penalty: float,
     willingness_to_pay: float,
     forgot_churn: float,
+    factor: float,
     key: np.uint64,
 ) -> np.ndarray:
     """Monthly-billed paying accounts among ``rows`` that churn this month: one draw each
-    against p = ``churn_probability``, or 1 - (1 - p)(1 - ``forgot_churn``) for a
-    forgot-to-cancel account in its early window."""
+    against p = ``churn_probability`` (its base × ``factor``, the touchpoints' churn factor),
+    or 1 - (1 - p)(1 - ``forgot_churn``) for a forgot-to-cancel account in its early window."""
     out = np.empty(rows.size, dtype=np.int64)
     k = 0
     for i in range(rows.size):
         r = rows[i]
         u = row_uniform(key, r)
         early = (forgot_churn > 0.0) & (early_churn_end[r] > month)
-        base = np.float64(base_churn[r])
+        base = np.float64(base_churn[r]) * factor  # (x × 1.0 is x exactly)
         x = churn_exponent(
             health[r], mrr[r], seats[r], sensitivity, gap_penalty, willingness_to_pay
         )

@@ -23,6 +23,7 @@ from simulator.mechanisms import (
     pricing,
     success,
     support,
+    touchpoints,
     winback,
 )
 from simulator.mechanisms.base import Mechanism, Step
@@ -33,6 +34,7 @@ from simulator.mechanisms.support import SUPPORT_CHANNELS
 ALL: tuple[Mechanism, ...] = (
     pricing.MECHANISM,
     events.MECHANISM,
+    touchpoints.MECHANISM,
     acquisition.MECHANISM,
     consideration.MECHANISM,
     decision.MECHANISM,

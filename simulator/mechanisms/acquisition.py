@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.kernels import funnel
-from simulator.mechanisms import advocacy, consideration
+from simulator.mechanisms import advocacy, consideration, touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.events import channel_spend
 from simulator.stages import Stage
@@ -108,6 +108,8 @@ def hazards(
     h_referral = 0.0
     if model.mechanisms[advocacy.SWITCH]:
         per_advocate = agent.persona.referrals.per_advocate * referral_multiplier(model)
+        f = touchpoints.factor(agent, "referral")  # touchpoints lift referrals per advocate
+        per_advocate = per_advocate * f if f != 1.0 else per_advocate
         expected = counts[Stage.ADVOCATE] * per_advocate
         h_referral = min(1.0 - h_bass - h_channel, expected / n_unaware)
     return float(h_bass), float(h_channel), float(h_referral)

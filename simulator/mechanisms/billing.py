@@ -19,7 +19,8 @@
    - monthly p = base churn × exp(-``health.churn_sensitivity`` × (decision health -
      ``health.price_gap_penalty`` × max(post per seat / willingness to pay - 1, 0))), clipped
      to [0, 1] (``simulator.mechanisms.churn``); renewal churn = 1 - (1 - p)^term, × (1 -
-     ``renewal.offer_save_rate``) for at-risk accounts;
+     ``renewal.offer_save_rate``) for at-risk accounts; touchpoints' ``renewal`` lift scales the
+    probability of renewing, 1 - churn (``simulator.mechanisms.touchpoints``);
    - with ``expansion`` on, a renewing account contracts with probability 1 - (1 - c)^term,
      c = the persona's monthly contraction law at h (``simulator.mechanisms.expansion``):
      a downgrade (``contraction.downgrade_share``) or a seat cut;
@@ -46,7 +47,7 @@ from simulator.kernels.renewal import (
     renewal_quotes,
     renewal_stays,
 )
-from simulator.mechanisms import pricing
+from simulator.mechanisms import pricing, touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.expansion import SWITCH as EXPANSION
 
@@ -215,6 +216,9 @@ def renewal_terms(agent: PersonaAgent, due: np.ndarray) -> RenewalTerms:
     laws = np.subtract(1.0, stays, out=stays)
     p_churn, p_contract = laws[0], laws[1]
     p_churn[at_risk] *= 1.0 - par.renewal.offer_save_rate
+    f = touchpoints.factor(agent, "renewal")  # touchpoints lift the renewal probability
+    if f != 1.0:
+        p_churn = 1.0 - np.clip((1.0 - p_churn) * f, 0.0, 1.0)
     return RenewalTerms(h_term, at_risk, post, p_churn, p_contract)
 
 

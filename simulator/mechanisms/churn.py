@@ -10,6 +10,8 @@ mechanism can change the probability during a paying spell (``JourneyModel.churn
 derived from every mechanism's ``moves_churn``), the month the spell ends is drawn once when it
 starts (a geometric waiting time, with the early months' higher probability when there are any:
 ``simulator.calendar``); otherwise each monthly-billed paying account draws every month.
+Touchpoints' ``churn`` lift multiplies the base churn (``simulator.mechanisms.touchpoints``; a
+lift that differs from its baseline makes churn drawn monthly).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from simulator import kernels
 from simulator.calendar import months_waiting, months_waiting_after_early
+from simulator.mechanisms import touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import DecisionPath, is_paying
 
@@ -121,6 +124,7 @@ def churn(model: JourneyModel) -> None:
             model.price_gap_penalty,
             agent.persona.willingness_to_pay,
             forgot_churn(agent),
+            touchpoints.factor(agent, "churn"),
             agent.row_key("churn"),
         )
         agent.end_paying(churned, "churned_voluntary")

@@ -19,7 +19,7 @@ import numpy as np
 
 from simulator import kernels
 from simulator.kernels import funnel
-from simulator.mechanisms import advocacy
+from simulator.mechanisms import advocacy, touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import DecisionPath, Stage
 
@@ -40,28 +40,41 @@ def schedule_consideration(
     m = agent.model
     c = agent.persona.consideration
     d = agent.persona.decision
-    boosted = c.advance  # the referred prospects' advance probability, when it is higher
+    advance, drop = touched_rates(agent, c.advance, c.drop)
+    boosted = advance  # the referred prospects' advance probability, when it is higher
     if m.mechanisms[advocacy.SWITCH]:
-        boosted = min(c.advance * m.params.acquisition.referral_advance_multiplier, 1.0 - c.drop)
+        boosted = min(advance * m.params.acquisition.referral_advance_multiplier, 1.0 - drop)
     # A trial that requires a card: the prospects who will not give one are lost.
     card = d.card_start_factor if d.path == DecisionPath.TRIAL and d.card_required else 1.0
+    card = touchpoints.lifted(card, touchpoints.factor(agent, "trial_start"))
     rows, u, leave, n_advance, per_account = funnel.sort_evaluators(
         idx,
         agent.pop.source,
         agent.row_key("consideration", draw=0),
-        c.advance,
+        advance,
         boosted,
-        c.drop,
+        drop,
         card,
     )
     first = m.month if first_month is None else first_month
-    leave = leave if per_account else c.advance + c.drop
+    leave = leave if per_account else advance + drop
     agent.due["advance"].add_waiting(
         first, u[:n_advance], _part(leave, 0, n_advance), rows[:n_advance]
     )
     agent.due["drop"].add_waiting(
         first, u[n_advance:], _part(leave, n_advance, None), rows[n_advance:]
     )
+
+
+def touched_rates(agent: PersonaAgent, advance: float, drop: float) -> tuple[float, float]:
+    """The monthly advance and drop probabilities with the persona's touchpoints
+    (``simulator.mechanisms.touchpoints``), scaled down together when they would sum above 1;
+    the configured ones themselves when no touchpoint differs from its baseline."""
+    a = touchpoints.lifted(advance, touchpoints.factor(agent, "advance"))
+    b = touchpoints.lifted(drop, touchpoints.factor(agent, "drop"))
+    if (a, b) == (advance, drop) or a + b <= 1.0:
+        return a, b
+    return a / (a + b), b / (a + b)
 
 
 def _part(p: np.ndarray | float, start: int, stop: int | None) -> np.ndarray | float:

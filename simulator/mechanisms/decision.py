@@ -20,7 +20,9 @@ of a seed, no memory).
 What else acts at the decision:
 
 - Shared utility terms (logit only): vendor reputation and the referral bonus (when
-  ``referrals`` is on).
+  ``referrals`` is on), and touchpoints' utility terms.
+- Touchpoints' ``trial_to_paid`` lift scales the probability of buying a plan
+  (``simulator.mechanisms.touchpoints``).
 - Buyers start paying (onboarding, or active when onboarding is off) and pick annual billing
   with the persona's annual probability (when ``annual_contracts`` is on): the term changes
   what a buyer pays, not whether it buys (both rules compare monthly list prices).
@@ -46,7 +48,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.kernels import funnel
-from simulator.mechanisms import advocacy, billing, consideration, onboarding, pricing
+from simulator.mechanisms import (
+    advocacy,
+    billing,
+    consideration,
+    onboarding,
+    pricing,
+    touchpoints,
+)
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import DecisionPath, DecisionRule, Stage
 
@@ -83,11 +92,12 @@ def decide(model: JourneyModel) -> None:
                 idx, pop.seats, book.decision_price, book.per_seat, p.price_multiplier, wtp
             )
         else:
+            extra = m.touchpoint_utility[p.name]  # touchpoints' utility terms (0.0: none)
             util = funnel.decision_utilities(
                 idx,
                 pop.seats,
                 pop.source,
-                reputation,
+                reputation + extra if extra else reputation,
                 referral_utility,
                 p.outside_utility + (d.free_value if freemium else 0.0),
                 book.decision_price,  # (a usage plan's expected bill: ``pricing.PriceBook``)
@@ -99,6 +109,7 @@ def decide(model: JourneyModel) -> None:
             )
             np.exp(util, out=util)  # numpy's exp: the compiled one differs in the last bit
             forgot_plan = _NO_PLANS
+        touchpoints.lift_buy_probability(util, touchpoints.factor(agent, "trial_to_paid"))
         forgets = d.path == DecisionPath.TRIAL and d.card_required and d.forgot_to_cancel > 0
         buyers, plan, annual, n_forgot, n_referred, stay, lost = funnel.decide_accounts(
             util,

@@ -1,12 +1,13 @@
 """Scheduled events: changes the scenario makes at a given month (price changes, the annual
 discount, promotions, a persona's decision path, support and success capacity, marketing
-campaigns, onboarding programme quality).
+campaigns, onboarding programme quality, touchpoints switched on or off or their reach).
 
 Events apply at the start of their month, before any account moves, in (month, name) order.
 Each event type is defined here once: its config section (``events.<name>``, keyed by ``type``)
 and its handler, which changes the state another mechanism reads: the price book (pricing,
 billing), the desk's agents (support), the team's CSMs (success), channel spend (acquisition), a
-path's quality (onboarding). Adding an event type is one model and one handler below.
+path's quality (onboarding), a touchpoint's reach (touchpoints). Adding an event type is one
+model and one handler below.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import Field
 
 from simulator.bounds import Money, Name, Number, OneOf, Prob, Section, Switch, Whole
 from simulator.calendar import Calendar
+from simulator.mechanisms import touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.pricing import PriceBook, Promo
 from simulator.stages import DecisionPath
@@ -104,6 +106,18 @@ class DecisionChange(Section):
     free_drop: Prob | None  # freemium: monthly probability a free user leaves
 
 
+class TouchpointChange(Section):
+    """A touchpoint is switched on or off (``enabled``), or its reach by persona changes
+    (``reach``, merged into the touchpoint's own), from ``month`` on; null keeps what it was
+    (``simulator.mechanisms.touchpoints``)."""
+
+    type: Literal["touchpoint"]
+    month: Whole(1, 100_000)
+    touchpoint: Name
+    enabled: Switch | None
+    reach: dict[str, Prob] | None  # share of the stage's accounts reached a month, by persona
+
+
 class OnboardingQuality(Section):
     """An onboarding path's activation probability changes."""
 
@@ -122,7 +136,8 @@ Event = Annotated[
     | Campaign
     | OnboardingQuality
     | PromoEvent
-    | DecisionChange,
+    | DecisionChange
+    | TouchpointChange,
     Field(discriminator="type"),
 ]
 
@@ -204,6 +219,14 @@ def _campaign(model: JourneyModel, event: Campaign) -> None:
     model.campaigns.append((model.month, event.months, event.channel, event.spend))
 
 
+def _touchpoint(model: JourneyModel, event: TouchpointChange) -> None:
+    tp = model.params.touchpoints[event.touchpoint]
+    model.touchpoint_state[event.touchpoint] = touchpoints.apply_change(
+        tp, model.touchpoint_state, event
+    )
+    touchpoints.refresh(model)
+
+
 def _onboarding_quality(model: JourneyModel, event: OnboardingQuality) -> None:
     model.onboarding_quality[event.path] = event.quality
 
@@ -217,6 +240,7 @@ HANDLERS: dict[str, Callable[[JourneyModel, Any], None]] = {
     "onboarding_quality": _onboarding_quality,
     "promo": _promo,
     "decision_change": _decision_change,
+    "touchpoint": _touchpoint,
 }
 
 #: The event types (``events.<name>.type``).

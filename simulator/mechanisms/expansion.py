@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.kernels import accounts
+from simulator.mechanisms import touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
 
@@ -112,6 +113,9 @@ def expand_and_contract(model: JourneyModel) -> None:
         # Annual accounts' MRR before the change: their change is recognised from this month.
         annual = rows[pop.annual[rows]]
         annual_before = pop.mrr[annual].sum(dtype=np.float64) if annual.size else 0.0
+        # Touchpoints lift the expansion probability (the kernel's cap of 0.5 stays).
+        f = touchpoints.factor(agent, "expansion")
+        expansion_rate = touchpoints.lifted(p.expansion.rate, f)
         grown, shrunk = accounts.expand_and_contract(
             rows,
             pop.stage,
@@ -128,7 +132,7 @@ def expand_and_contract(model: JourneyModel) -> None:
             book.per_seat,
             book.annual_discount,
             p.price_multiplier,
-            (p.expansion.rate, p.expansion.upgrade_share, p.expansion.seats_growth),
+            (expansion_rate, p.expansion.upgrade_share, p.expansion.seats_growth),
             (p.contraction.rate, p.contraction.downgrade_share),
             t,
             penalty,

@@ -1,7 +1,8 @@
 """Onboarding: new customers follow their persona's path (self-serve, guided, white-glove) for
 ``onboarding.paths.<path>.months``, at ``cost`` $ per account; at the end each activates with
 probability ``quality`` (health + ``health.activation_bonus``) or fails (health -
-``health.activation_failure_penalty``), and becomes active either way.
+``health.activation_failure_penalty``), and becomes active either way. Touchpoints'
+``activation`` lift scales ``quality`` (``simulator.mechanisms.touchpoints``).
 
 With ``onboarding`` off, new customers start active at once.
 """
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.kernels import funnel
+from simulator.mechanisms import touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.mechanisms.health import moves_churn
 from simulator.stages import Stage
@@ -52,6 +54,7 @@ def onboard(model: JourneyModel) -> None:
         if idx.size == 0:
             continue
         quality = model.onboarding_quality[agent.persona.onboarding]
+        quality = touchpoints.lifted(quality, touchpoints.factor(agent, "activation"))
         # Not those that churned meanwhile; health ± in float32.
         idx, activated = funnel.activate(
             idx,

@@ -149,6 +149,7 @@ def cross_section_problems(
         out.append(("initial.customers", f"must be <= market.size ({size}), got {initial}"))
 
     named = {"plan": plans, "channel": channels, "path": paths, "persona": _names(personas)}
+    named["touchpoint"] = _names(_sections(tree, "touchpoints"))
     for name, event in _sections(tree, "events").items():
         if not isinstance(event, dict):
             continue
@@ -162,6 +163,7 @@ def cross_section_problems(
                     )
                 )
     out += _promo_overlaps(_sections(tree, "events"))
+    out += _touchpoint_personas(tree, _names(personas))
     return [(k, m) for k, m in out if not has_problem(k)]
 
 
@@ -232,4 +234,40 @@ def _mix_problems(
                     f"{n_rows} accounts of the market (market.size × personas.{name}.share)",
                 )
             )
+    return out
+
+
+def _touchpoint_personas(tree: dict[str, Any], personas: list[str]) -> list[Problem]:
+    """A touchpoint's ``reach``, ``baseline_reach`` and ``by_persona`` (and a touchpoint
+    event's ``reach``) name personas that exist. A persona a touchpoint reaches exactly as much
+    as its baseline has no effect: that one may be absent (the shipped touchpoints name the
+    default personas, and a config may remove some)."""
+    out: list[Problem] = []
+    parts = [
+        (f"touchpoints.{name}", tp, ("reach", "baseline_reach", "by_persona"))
+        for name, tp in _sections(tree, "touchpoints").items()
+    ]
+    parts += [(f"events.{name}", e, ("reach",)) for name, e in _sections(tree, "events").items()]
+    for key, section, fields in parts:
+        if not isinstance(section, dict) or not personas:
+            continue
+        for field in fields:
+            given = section.get(field)
+            other = section.get("baseline_reach" if field == "reach" else "reach")
+            for persona in given if isinstance(given, dict) else ():
+                idle = (
+                    key.startswith("touchpoints.")
+                    and field in ("reach", "baseline_reach")
+                    and isinstance(other, dict)
+                    # no effect, or reported once under reach
+                    and (other.get(persona) == given[persona] or field == "baseline_reach")
+                    and persona in other
+                )
+                if persona not in personas and not idle:
+                    out.append(
+                        (
+                            f"{key}.{field}.{persona}",
+                            f"unknown persona; personas are {', '.join(personas)}",
+                        )
+                    )
     return out

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from simulator.bounds import Whole
+from simulator.params.audit import AuditSettings
 from simulator.params.dashboard import DashboardSettings
 from simulator.params.optimize import OptimizeSettings
 from simulator.params.response import ResponseSettings
@@ -52,6 +53,7 @@ TaskName = Literal[
     "cohorts",
     "report",
     "map",
+    "audit",
 ]
 
 #: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).
@@ -61,6 +63,7 @@ TASK_SETTINGS: dict[str, tuple[str, ...]] = {
     "dashboard": ("dashboard",),
     "sensitivity": ("sensitivity",),
     "response": ("response",),
+    "audit": ("audit",),
 }
 #: The default of a task's required setting: null, still validated (missing = not given).
 _TASK_SETTING: Any = Field(default=None, validate_default=True)
@@ -71,6 +74,7 @@ REQUIRED_SETTINGS: dict[str, str] = {
     "dashboard": "task=dashboard needs dashboard (configs/task/dashboard.yaml)",
     "sensitivity": "task=sensitivity needs sensitivity (configs/task/sensitivity.yaml)",
     "response": "task=response needs response (configs/task/response.yaml)",
+    "audit": "task=audit needs audit (configs/task/audit.yaml)",
 }
 
 #: Tasks that read an earlier run or sweep from ``dir``.
@@ -132,6 +136,7 @@ class RunSettings(_Strict):
     dashboard: DashboardSettings | None = _TASK_SETTING  # task=dashboard: host and port
     sensitivity: SensitivitySettings | None = _TASK_SETTING  # task=sensitivity: factors, method
     response: ResponseSettings | None = _TASK_SETTING  # task=response: the key and its grid
+    audit: AuditSettings | None = _TASK_SETTING  # task=audit: reach step, touchpoints, drop-offs
 
     @field_validator(*(k for keys in TASK_SETTINGS.values() for k in keys), mode="after")
     @classmethod

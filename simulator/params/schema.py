@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from simulator.bounds import MONEY_MAX, Money, Name, Number, Prob, Section, Switch, Whole
 from simulator.mechanisms.events import Event
+from simulator.mechanisms.touchpoints import Touchpoint
 from simulator.params.persona import Persona
 
 
@@ -244,6 +245,8 @@ class ScenarioParams(Section):
     finance: Finance
     uncertainty: dict[str, Drawn]  # parameters drawn per replication ({}: all fixed)
     journey_log: JourneyLog
+    # touchpoints by name (simulator.mechanisms.touchpoints); {}: none (configs saved before them)
+    touchpoints: dict[str, Touchpoint] = Field(default_factory=dict)
 
     @property
     def persona_list(self) -> tuple[Persona, ...]:
