@@ -160,6 +160,28 @@ def _sampled(seed: np.uint64, start: int, size: int, share: float) -> np.ndarray
     return out
 
 
+@njit(cache=True, error_model="numpy")
+def _contacted(seed: np.uint64, rows: np.ndarray, salt: np.uint64, reach: float) -> np.ndarray:
+    """(compiled) ``contacted`` of population rows ``rows``."""
+    key = _mix(seed ^ _mix(salt))
+    out = np.empty(rows.size, dtype=np.bool_)
+    for k in range(rows.size):
+        h = _mix(np.uint64(rows[k]) ^ key)
+        out[k] = float(h >> _S11) * (1.0 / 9007199254740992.0) < reach
+    return out
+
+
+def contacted(seed: int, rows: np.ndarray, month: int, touchpoint: int, reach: float) -> np.ndarray:
+    """Which of the population rows ``rows`` touchpoint number ``touchpoint`` reaches in
+    ``month`` when it reaches a share ``reach`` of its stage: a uniform from a hash of (seed,
+    month, touchpoint, row) below ``reach``. Like ``sampled_accounts``, independent of the
+    random streams: logging contacts changes no number of the run."""
+    if reach <= 0 or rows.size == 0:
+        return np.zeros(rows.size, dtype=bool)
+    salt = np.uint64((int(month) << 20) ^ (int(touchpoint) + 1))
+    return _contacted(np.uint64(seed), np.asarray(rows, dtype=np.int64), salt, float(reach))
+
+
 def sampled_accounts(seed: int, start: int, size: int, share: float) -> np.ndarray:
     """Which of the accounts (population rows) ``start .. start + size - 1`` the event log
     follows: a uniform from a hash of (seed, row) (splitmix64) below ``share``. Deterministic,

@@ -40,6 +40,7 @@ from simulator.mechanisms import (
     onboarding,
     success,
     support,
+    touchpoints,
     winback,
 )
 from simulator.mechanisms.base import Mechanism, PayingEndHook, PayingStartHook, Step
@@ -242,6 +243,7 @@ class JourneyModel(mesa.Model):
                 s.run(self)
                 timings[s.name] = timings.get(s.name, 0.0) + (clock() - start)
         record_cohorts(self)
+        touchpoints.log_contacts(self)  # sampled accounts' contacts (journey_log.share > 0)
 
     # ------------------------------------------------------------------ live view
     @property

@@ -322,3 +322,31 @@ def test_journey_map_on_a_table_worked_by_hand() -> None:
     assert p.loc["onboarding", "accounts_start"] == 0  # 0 at month 1 after 0 in and 0 out
     assert np.isnan(p.loc["advocate", "median_months_in_stage"])
     assert p.loc["unaware", "accounts_start"] == 10
+
+
+def test_touchpoint_contacts_reach_their_share_of_the_sampled_accounts_and_change_nothing() -> None:
+    """A sampled account in a touchpoint's stage is reached with probability ``reach`` each
+    month (a hash, not a draw): the log's contacts of a touchpoint, over the sampled accounts
+    in its stage at each month's end, are ``reach`` within sampling error, and the run's
+    tables are the same with the log on."""
+    overrides = [*size(20_000, 600, 6, 1), "touchpoints.value_communication.reach.solo=0.5"]
+    overrides += ["touchpoints.value_communication.baseline_reach.solo=0.5"]
+    off = simulate(load_config(overrides), progress=False)
+    on = simulate(load_config([*overrides, "journey_log.share=0.2"]), progress=False)
+    pd.testing.assert_frame_equal(off.monthly, on.monthly)
+    log = on.journey_log
+    moves = log[log["touchpoint"] == ""]
+    hits = log[(log["touchpoint"] == "value_communication") & (log["persona"] == "solo")]
+    # each sampled solo account's stage at the end of every month, replayed from its moves
+    stage_at: dict[int, str] = {}
+    exposed = 0
+    solo = moves[moves["persona"] == "solo"].sort_values(["month", "account"], kind="stable")
+    for month in range(0, 7):
+        for row in solo[solo["month"] == month].itertuples():
+            stage_at[row.account] = row.to_stage
+        if month >= 1:
+            exposed += sum(s in ("active", "advocate") for s in stage_at.values())
+    assert exposed > 300
+    share = len(hits) / exposed
+    assert abs(share - 0.5) < 4 * np.sqrt(0.25 / exposed), (share, exposed)
+    assert set(hits["concept:name"]) == {"value_communication"}

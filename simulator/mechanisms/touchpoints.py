@@ -57,6 +57,7 @@ from pydantic_core import PydanticCustomError
 
 from simulator.bounds import Money, Number, OneOf, Prob, Section, Switch
 from simulator.mechanisms.base import Mechanism
+from simulator.stages import Stage
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -234,6 +235,46 @@ def lift_buy_probability(weights: np.ndarray, f: float) -> None:
     q = np.clip(p * f, 0.0, 1.0)
     ok = q > 0
     weights[ok, 0] = plans[ok] * (1.0 - q[ok]) / q[ok]
+
+
+# ---------------------------------------------------------------------------- event log
+#: Stage codes each touchpoint stage reaches (``active`` reaches active and advocate accounts).
+STAGE_CODES: dict[str, tuple[int, ...]] = {
+    "consideration": (Stage.CONSIDERATION,),
+    "decision": (Stage.DECISION,),
+    "onboarding": (Stage.ONBOARDING,),
+    "active": (Stage.ACTIVE, Stage.ADVOCATE),
+    "advocate": (Stage.ADVOCATE,),
+}
+
+
+def log_contacts(model: JourneyModel) -> None:
+    """At the end of a month, each touchpoint's contacts with the accounts the event log
+    follows (``journey_log.share``): a sampled account in the touchpoint's stage is reached
+    with probability ``reach`` (a hash of seed, month, touchpoint and account, not a draw:
+    the run's numbers do not change) and gets a row in the log (``JourneyModel.record_contact``).
+    Nothing without a log or touchpoints."""
+    tps = model.params.touchpoints
+    if not tps or model.params.journey_log.share <= 0:
+        return
+    from simulator.journey import contacted
+
+    for agent in model.persona_agents:
+        sampled = agent.trace.sampled
+        if sampled is None:
+            continue
+        rows = np.flatnonzero(sampled[: agent.aware])
+        if rows.size == 0:
+            continue
+        stage = agent.pop.stage[rows]
+        reach = reach_now(tps, agent.persona.name, model.touchpoint_state)
+        for k, (name, tp) in enumerate(tps.items()):
+            if reach[name] <= 0:
+                continue
+            here = rows[np.isin(stage, STAGE_CODES[tp.stage])]
+            hit = contacted(model.params.seed, here + agent.rows.start, model.month, k, reach[name])
+            if hit.any():
+                model.record_contact(agent, here[hit], name)
 
 
 # ---------------------------------------------------------------------------- activity and cost
