@@ -132,7 +132,8 @@ def lever(params: ScenarioParams, key: str, label: str) -> Lever:
 def levers_of(params: ScenarioParams) -> tuple[Lever, ...]:
     """The dashboard's levers for a scenario: prices of its plans (rank order), the annual
     discount, trial length and card requirement of every persona on a trial, the quality of
-    every onboarding path, support agents, customer-success managers, the referral reward."""
+    every onboarding path, support agents, customer-success managers, the referral reward, and
+    every touchpoint on or off (``touchpoints.<name>.enabled``)."""
     out = [
         lever(params, f"pricing.plans.{plan}.price", f"{plan} price ($/month)")
         for plan in params.pricing.ranked
@@ -148,6 +149,9 @@ def levers_of(params: ScenarioParams) -> tuple[Lever, ...]:
     out.append(lever(params, "support.agents", "support agents"))
     out.append(lever(params, "success.csms", "customer-success managers"))
     out.append(lever(params, "acquisition.referral_reward", "referral reward ($)"))
+    for name, tp in params.touchpoints.items():  # each touchpoint on or off
+        label = f"touchpoint ({tp.stage}): {name.replace('_', ' ')}"
+        out.append(lever(params, f"touchpoints.{name}.enabled", label))
     return tuple(out)
 
 

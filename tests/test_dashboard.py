@@ -104,6 +104,21 @@ def test_levers_take_their_ranges_from_the_schema(base) -> None:
             assert _get(replace(base, {key: end}).model_dump(), key) == end
 
 
+def test_every_touchpoint_is_a_switch_and_switching_one_off_changes_the_run(base) -> None:
+    levers = {lv.key: lv for lv in levers_of(base)}
+    switches = [k for k in levers if k.startswith("touchpoints.")]
+    assert switches == [f"touchpoints.{name}.enabled" for name in base.touchpoints]
+    assert all(levers[k].kind == "bool" and levers[k].value is True for k in switches)
+    assert model_params(base)["touchpoints.qbrs.enabled"]["type"] == "Checkbox"
+    off = DashboardModel(base, replication=1, **{"touchpoints.sales_consultation.enabled": False})
+    assert off.changes == {"touchpoints.sales_consultation.enabled": False}
+    for _ in range(MONTHS):
+        off.step()
+    new = off.monthly.groupby("month")["new_customers"].sum()
+    baseline = off.baseline_monthly.groupby("month")["new_customers"].sum()
+    assert new.sum() < baseline.sum()  # the sales consultation lifts conversion
+
+
 def test_model_params_are_mesa_inputs(base) -> None:
     params = model_params(base)
     assert params["base"] is base
