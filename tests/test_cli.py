@@ -150,6 +150,13 @@ def test_multirun_leaves_one_aggregated_table(tmp_path: Path) -> None:
     assert "Launching 4 jobs locally, 2 at a time" in pool.stdout
     parallel = pd.read_parquet(tmp_path / "pool" / "sweep_monthly.parquet")
     pd.testing.assert_frame_equal(parallel, table, check_exact=True)
+    # And with Hydra's joblib launcher (loky worker processes): the same table.
+    joblib = run_cli(*sweep_args[:-1], "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     "hydra.sweep.dir=joblib", cwd=tmp_path)  # fmt: skip
+    assert joblib.returncode == 0, joblib.stderr
+    assert "sweep of 4 jobs in joblib/: 4 complete (aggregated)" in joblib.stdout
+    by_joblib = pd.read_parquet(tmp_path / "joblib" / "sweep_monthly.parquet")
+    pd.testing.assert_frame_equal(by_joblib, table, check_exact=True)
     # task=aggregate rebuilds the same tables from the jobs.
     (tmp_path / "sweep" / "sweep_monthly.parquet").unlink()
     proc = run_cli("task=aggregate", "dir=sweep", cwd=tmp_path)
