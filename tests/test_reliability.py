@@ -450,6 +450,30 @@ def test_a_kept_open_pool_replaces_a_killed_worker_and_reruns_its_job(tmp_path: 
         assert ex.pools.pool is pool is not None  # kept open between batches
 
 
+def _fails_on_three(task: int) -> pd.DataFrame:
+    if task == 3:
+        raise ValueError("job 3 always fails")
+    return _frame(task)
+
+
+def test_a_kept_open_dask_client_retries_and_reports_a_failing_job() -> None:
+    """``kept_open`` on Dask (the optimiser's and sensitivity's batches) shares the plain Dask
+    executor's loop (``_map_on_client``): a job that raises is retried, then reported with its
+    error as a failed job (``JobsFailed``), not raised out of the client; the other jobs finish
+    and the client stays open for the next batch."""
+    from simulator.experiments.executors import DaskExecutor, kept_open
+    from simulator.experiments.jobs import JobsFailed
+
+    with kept_open(DaskExecutor(None, 2)) as ex:
+        with pytest.raises(JobsFailed) as failed:
+            run_jobs(_fails_on_three, list(range(5)), executor=ex)
+        assert "job 3 always fails" in "\n".join(failed.value.failures)
+        assert "failed 3 times" in "\n".join(failed.value.failures)
+        assert sorted(failed.value.results) == [0, 1, 2, 4]
+        again = run_jobs(_frame, [0, 1], executor=ex)
+        assert sorted(int(f["job"].iloc[0]) for f in again) == [0, 1]
+
+
 # ---------------------------------------------------------------------- partial outputs
 def test_consumers_refuse_or_label_partial_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture

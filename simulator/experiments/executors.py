@@ -329,46 +329,8 @@ class DaskExecutor:
     def map_unordered(
         self, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
     ) -> Generator[tuple[int, Any]]:
-        tries: Counter[int] = Counter()
         with _dask_client(self) as client:
-            # Dask re-runs the job of a worker that dies on another worker by itself (up to
-            # its ``allowed-failures``, then ``KilledWorker``, reported at once); a job that
-            # raises is retried here, up to ``ATTEMPTS``.
-            finished = threading.Event()
-
-            def submit(i: int) -> None:
-                fut = client.submit(fn, args[i], pure=False)
-                running[fut] = i
-                fut.add_done_callback(lambda _: finished.set())
-
-            running: dict[Any, int] = {}
-            for i in range(len(args)):
-                submit(i)
-            try:
-                while running:
-                    finished.wait(POLL_SECONDS)
-                    finished.clear()
-                    for fut in [f for f in running if f.done()]:
-                        i = running.pop(fut)
-                        if fut.status == "finished":
-                            yield i, fut.result()
-                            continue
-                        if fut.status == "cancelled":
-                            continue
-                        error = fut.exception()
-                        tries[i] += 1
-                        if type(error).__name__ == "KilledWorker":
-                            # Dask ran it on ``allowed-failures`` + 1 workers, all died: report
-                            # it now (each retry would kill as many workers again)
-                            yield i, JobError(error, _dask_attempts())
-                        elif tries[i] >= ATTEMPTS:
-                            yield i, JobError(error, tries[i])
-                        else:
-                            submit(i)
-                    if cancel is not None:
-                        cancel.check()
-            finally:
-                client.cancel(list(running))
+            yield from _map_on_client(client, fn, args, cancel)
 
     def __repr__(self) -> str:
         where = self.address or f"LocalCluster(workers={self.workers})"
@@ -376,6 +338,52 @@ class DaskExecutor:
 
 
 Executor = SerialExecutor | LocalExecutor | DaskExecutor
+
+
+def _map_on_client(
+    client: Any, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
+) -> Generator[tuple[int, Any]]:
+    """(index, result) of ``fn`` over ``args`` on a Dask client, as they finish. Dask re-runs
+    the job of a worker that dies on another worker by itself (up to its ``allowed-failures``,
+    then ``KilledWorker``, reported at once as a ``JobError``); a job that raises is retried
+    here, up to ``ATTEMPTS``, then reported as a ``JobError`` (never raised). ``cancel`` is
+    checked between completions; the jobs still running are cancelled on the way out."""
+    tries: Counter[int] = Counter()
+    finished = threading.Event()
+    running: dict[Any, int] = {}
+
+    def submit(i: int) -> None:
+        fut = client.submit(fn, args[i], pure=False)
+        running[fut] = i
+        fut.add_done_callback(lambda _: finished.set())
+
+    for i in range(len(args)):
+        submit(i)
+    try:
+        while running:
+            finished.wait(POLL_SECONDS)
+            finished.clear()
+            for fut in [f for f in running if f.done()]:
+                i = running.pop(fut)
+                if fut.status == "finished":
+                    yield i, fut.result()
+                    continue
+                if fut.status == "cancelled":
+                    continue
+                error = fut.exception()
+                tries[i] += 1
+                if type(error).__name__ == "KilledWorker":
+                    # Dask ran it on ``allowed-failures`` + 1 workers, all died: report it now
+                    # (each retry would kill as many workers again)
+                    yield i, JobError(error, _dask_attempts())
+                elif tries[i] >= ATTEMPTS:
+                    yield i, JobError(error, tries[i])
+                else:
+                    submit(i)
+            if cancel is not None:
+                cancel.check()
+    finally:
+        client.cancel(list(running))
 
 
 def _dask_attempts() -> int:
@@ -447,17 +455,11 @@ class _OpenClient:
         self.name = name
 
     def map_unordered(
-        self, fn: Callable[[Any], Any], args: Sequence[Any]
+        self, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
     ) -> Generator[tuple[int, Any]]:
-        from distributed import as_completed as dask_completed
-
-        futures = self.client.map(fn, list(args), pure=False)
-        index = {fut.key: i for i, fut in enumerate(futures)}
-        try:
-            for fut in dask_completed(futures, loop=self.client.loop):
-                yield index[fut.key], fut.result()
-        finally:
-            self.client.cancel(futures)
+        """As ``DaskExecutor.map_unordered`` (retries, ``JobError``, cancellation), on the
+        client kept open."""
+        yield from _map_on_client(self.client, fn, args, cancel)
 
     def __repr__(self) -> str:
         return f"{self.name}, kept open"
