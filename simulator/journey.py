@@ -161,25 +161,58 @@ def _sampled(seed: np.uint64, start: int, size: int, share: float) -> np.ndarray
 
 
 @njit(cache=True, error_model="numpy")
-def _contacted(seed: np.uint64, rows: np.ndarray, salt: np.uint64, reach: float) -> np.ndarray:
-    """(compiled) ``contacted`` of population rows ``rows``."""
-    key = _mix(seed ^ _mix(salt))
-    out = np.empty(rows.size, dtype=np.bool_)
-    for k in range(rows.size):
-        h = _mix(np.uint64(rows[k]) ^ key)
-        out[k] = float(h >> _S11) * (1.0 / 9007199254740992.0) < reach
-    return out
+def _contacts(
+    seed: np.uint64,
+    start: int,
+    rows: np.ndarray,
+    stage: np.ndarray,
+    month: int,
+    reach: np.ndarray,
+    reaches: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover (compiled)
+    """(compiled) ``contacts``: the (row, touchpoint) pairs reached this month."""
+    n = 0
+    hit_rows = np.empty(rows.size * reach.size, dtype=np.int64)
+    hit_tps = np.empty(rows.size * reach.size, dtype=np.int64)
+    for k in range(reach.size):
+        if reach[k] <= 0.0:
+            continue
+        salt = np.uint64((month << 20) ^ (k + 1))
+        key = _mix(seed ^ _mix(salt))
+        for i in range(rows.size):
+            if not reaches[k, stage[i]]:
+                continue
+            h = _mix(np.uint64(rows[i] + start) ^ key)
+            if float(h >> _S11) * (1.0 / 9007199254740992.0) < reach[k]:
+                hit_rows[n] = rows[i]
+                hit_tps[n] = k
+                n += 1
+    return hit_rows[:n], hit_tps[:n]
 
 
-def contacted(seed: int, rows: np.ndarray, month: int, touchpoint: int, reach: float) -> np.ndarray:
-    """Which of the population rows ``rows`` touchpoint number ``touchpoint`` reaches in
-    ``month`` when it reaches a share ``reach`` of its stage: a uniform from a hash of (seed,
-    month, touchpoint, row) below ``reach``. Like ``sampled_accounts``, independent of the
-    random streams: logging contacts changes no number of the run."""
-    if reach <= 0 or rows.size == 0:
-        return np.zeros(rows.size, dtype=bool)
-    salt = np.uint64((int(month) << 20) ^ (int(touchpoint) + 1))
-    return _contacted(np.uint64(seed), np.asarray(rows, dtype=np.int64), salt, float(reach))
+def contacts(
+    seed: int,
+    start: int,
+    rows: np.ndarray,
+    stage: np.ndarray,
+    month: int,
+    reach: np.ndarray,
+    reaches: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which touchpoints reach which of the persona rows ``rows`` (population rows ``start`` +
+    row; their stages ``stage``) in ``month``: touchpoint ``k`` reaches a row in a stage it acts
+    in (``reaches[k, stage]``) when a uniform from a hash of (seed, month, k, row) is below
+    ``reach[k]``. Like ``sampled_accounts``, independent of the random streams: logging contacts
+    changes no number of the run. Returns (rows reached, touchpoint index of each)."""
+    return _contacts(
+        np.uint64(seed),
+        int(start),
+        np.asarray(rows, dtype=np.int64),
+        np.asarray(stage, dtype=np.int64),
+        int(month),
+        np.asarray(reach, dtype=np.float64),
+        np.asarray(reaches, dtype=np.bool_),
+    )
 
 
 def sampled_accounts(seed: int, start: int, size: int, share: float) -> np.ndarray:
@@ -274,6 +307,20 @@ class StageTrace:
         code = self.touchpoints.index(touchpoint)
         self._log(agent, self.month, rows, -1, stage, code)
 
+    def log_contacts(
+        self, agent: PersonaAgent, rows: np.ndarray, which: np.ndarray, names: list[str]
+    ) -> None:
+        """Sampled accounts ``rows`` (persona rows) were reached this month, each by the
+        touchpoint ``names[which[i]]``: one log row each (the bulk ``contact``)."""
+        if rows.size == 0:
+            return
+        codes = np.empty(len(names), dtype=np.int64)
+        for k, name in enumerate(names):
+            if name not in self.touchpoints:
+                self.touchpoints.append(name)
+            codes[k] = self.touchpoints.index(name)
+        self._log(agent, self.month, rows, -1, agent.pop.stage[rows], codes[which])
+
     def _log(
         self,
         agent: PersonaAgent,
@@ -281,7 +328,7 @@ class StageTrace:
         rows: np.ndarray,
         source: np.ndarray | int,
         stage: np.ndarray | int,
-        touchpoint: int,
+        touchpoint: np.ndarray | int,
     ) -> None:
         """Keep the events of ``rows`` (persona rows): the plan and MRR are read now, the rest
         is expanded into columns once, by ``events``."""
@@ -313,7 +360,7 @@ class StageTrace:
             np.concatenate([e[1] for e in self._events]).astype(np.int64) + self.start,
             column(2, np.int64),
             column(3, np.int64),
-            np.repeat(np.array([e[4] for e in self._events], dtype=np.int64), sizes),
+            column(4, np.int64),
             np.concatenate([e[5] for e in self._events]).astype(np.int64),
             np.concatenate([e[6] for e in self._events]).astype(np.float64),
         )

@@ -142,8 +142,10 @@ def test_event_log_replays_to_the_stage_counts_of_the_sampled_accounts(case: str
         np.testing.assert_array_equal(replayed[key], truth[key], err_msg=str(key))
     assert (log["month"] > 0).sum() > 100  # stage changes were logged, not only month 0
     assert list(log.columns) == list(JOURNEY_LOG.names)
-    changes = log[log["month"] > 0]
+    changes = log[(log["month"] > 0) & (log["touchpoint"] == "")]
     assert (changes["concept:name"] == changes["to_stage"]).all()
+    contacts = log[log["touchpoint"] != ""]  # touchpoint contacts: named after the touchpoint
+    assert len(contacts) and (contacts["concept:name"] == contacts["touchpoint"]).all()
     assert (log["case:concept:name"] == "0:" + log["account"].astype(str)).all()
     stamp = pd.Timestamp("2026-01-01") + pd.DateOffset(months=7)
     assert (log.loc[log["month"] == 7, "time:timestamp"] == stamp).all()

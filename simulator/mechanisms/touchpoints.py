@@ -252,13 +252,17 @@ def log_contacts(model: JourneyModel) -> None:
     """At the end of a month, each touchpoint's contacts with the accounts the event log
     follows (``journey_log.share``): a sampled account in the touchpoint's stage is reached
     with probability ``reach`` (a hash of seed, month, touchpoint and account, not a draw:
-    the run's numbers do not change) and gets a row in the log (``JourneyModel.record_contact``).
-    Nothing without a log or touchpoints."""
+    the run's numbers do not change; ``simulator.journey.contacts``) and gets a row in the
+    log. One compiled pass per persona; nothing without a log or touchpoints."""
     tps = model.params.touchpoints
     if not tps or model.params.journey_log.share <= 0:
         return
-    from simulator.journey import contacted
+    from simulator.journey import contacts
 
+    names = list(tps)
+    reaches = np.zeros((len(names), len(Stage)), dtype=bool)
+    for k, tp in enumerate(tps.values()):
+        reaches[k, list(STAGE_CODES[tp.stage])] = True
     for agent in model.persona_agents:
         sampled = agent.trace.sampled
         if sampled is None:
@@ -266,15 +270,18 @@ def log_contacts(model: JourneyModel) -> None:
         rows = np.flatnonzero(sampled[: agent.aware])
         if rows.size == 0:
             continue
-        stage = agent.pop.stage[rows]
-        reach = reach_now(tps, agent.persona.name, model.touchpoint_state)
-        for k, (name, tp) in enumerate(tps.items()):
-            if reach[name] <= 0:
-                continue
-            here = rows[np.isin(stage, STAGE_CODES[tp.stage])]
-            hit = contacted(model.params.seed, here + agent.rows.start, model.month, k, reach[name])
-            if hit.any():
-                model.record_contact(agent, here[hit], name)
+        now = reach_now(tps, agent.persona.name, model.touchpoint_state)
+        reach = np.array([now[n] for n in names], dtype=np.float64)
+        hit, which = contacts(
+            model.params.seed,
+            agent.rows.start,
+            rows,
+            agent.pop.stage[rows],
+            model.month,
+            reach,
+            reaches,
+        )
+        agent.trace.log_contacts(agent, hit, which, names)
 
 
 # ---------------------------------------------------------------------------- activity and cost
