@@ -221,6 +221,23 @@ def aggregate(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
     return 1 if report.incomplete else 0
 
 
+def _not_written(exc: ConfigError | Interrupted | JobsFailed, what: str, why: str) -> int:
+    """The exit code of a study stopped before it wrote ``what``, with its one-line message:
+    a configuration error (2), Ctrl-C or SIGTERM (130 / 143; ``why`` says why nothing of it is
+    kept), or jobs that failed on every attempt (each named, then 1)."""
+    if isinstance(exc, ConfigError):
+        return _fail(str(exc))
+    if isinstance(exc, Interrupted):
+        print(
+            f"\njourney-sim: interrupted ({signal_name(exc.signum)}); no {what} written ({why})",
+            file=sys.stderr,
+        )
+        return exit_code(exc.signum)
+    for line in exc.failures:
+        _fail(line)
+    return _fail(f"no {what} written", 1)
+
+
 def compare_scenarios(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
     """``task=compare scenarios=[baseline,variant,...]``: every scenario composed with this
     command line's other overrides (all checked before any run), run with common random
@@ -249,19 +266,9 @@ def compare_scenarios(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
                 baseline=base,
                 progress=progress_enabled(settings.progress),
             )
-        except ConfigError as exc:
-            return _fail(str(exc))
-        except Interrupted as exc:
-            print(
-                f"\njourney-sim: interrupted ({signal_name(exc.signum)}); no comparison written "
-                "(a comparison of part of the replications would not be paired)",
-                file=sys.stderr,
-            )
-            return exit_code(exc.signum)
-        except JobsFailed as exc:
-            for line in exc.failures:
-                _fail(line)
-            return _fail("no comparison written", 1)
+        except (ConfigError, Interrupted, JobsFailed) as exc:
+            why = "a comparison of part of the replications would not be paired"
+            return _not_written(exc, "comparison", why)
         result.save(out_dir)
         if settings.output.plots:
             from simulator.plots import plot_comparison
@@ -422,19 +429,8 @@ def response_curve(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
                 executor=make_executor(settings.executor),
                 progress=progress_enabled(settings.progress),
             )
-        except ConfigError as exc:
-            return _fail(str(exc))
-        except Interrupted as exc:
-            print(
-                f"\njourney-sim: interrupted ({signal_name(exc.signum)}); no curve written "
-                "(part of a grid is not a curve)",
-                file=sys.stderr,
-            )
-            return exit_code(exc.signum)
-        except JobsFailed as exc:
-            for line in exc.failures:
-                _fail(line)
-            return _fail("no curve written", 1)
+        except (ConfigError, Interrupted, JobsFailed) as exc:
+            return _not_written(exc, "curve", "part of a grid is not a curve")
         curve.save(out_dir)
         files = ["response.csv", "response_replications.parquet"]
         if settings.output.plots:
