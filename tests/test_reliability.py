@@ -474,6 +474,66 @@ def test_a_kept_open_dask_client_retries_and_reports_a_failing_job() -> None:
         assert sorted(int(f["job"].iloc[0]) for f in again) == [0, 1]
 
 
+class _BrokenAfterOne:
+    """A pool whose worker dies with the first job: that job's future fails with
+    BrokenProcessPool and the next submit is refused with it (the race CI hit once: the pool
+    broke between the wait and the next submit)."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+
+    def submit(self, fn: Any, arg: Any) -> Any:
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.submitted += 1
+        if self.submitted > 1:
+            raise BrokenProcessPool("A child process terminated abruptly")
+        future: Future[Any] = Future()
+        future.set_exception(BrokenProcessPool("A child process terminated abruptly"))
+        return future
+
+
+class _FlakyPools:
+    """``executors._Pools`` whose first pool breaks (``_BrokenAfterOne``), the next ones threads."""
+
+    workers = 2
+
+    def __init__(self, first: Any) -> None:
+        self.made: list[Any] = []
+        self.first = first
+        self.pool: Any = None
+
+    def get(self) -> Any:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self.pool is None:
+            self.pool = self.first if not self.made else ThreadPoolExecutor(self.workers)
+            self.made.append(self.pool)
+        return self.pool
+
+    def discard(self) -> None:
+        if self.pool is not None and hasattr(self.pool, "shutdown"):
+            self.pool.shutdown(wait=True)
+        self.pool = None
+
+
+@pytest.mark.parametrize("first", ["breaks after one job", "refuses at once"])
+def test_a_pool_that_breaks_before_a_submit_loses_no_job(first: str) -> None:
+    """A pool that broke before ``submit`` (its worker died since the last wait) refuses the
+    job: the job stays to do, the pool is replaced, every job runs once."""
+    from simulator.experiments.executors import _map_on_pools
+
+    pool = _BrokenAfterOne()
+    if first == "refuses at once":
+        pool.submitted = 1  # nothing running when it refuses
+    pools = _FlakyPools(pool)
+    got = dict(_map_on_pools(pools, _frame, list(range(5))))  # type: ignore[arg-type]
+    assert sorted(got) == [0, 1, 2, 3, 4]
+    assert all(int(got[i]["job"].iloc[0]) == i for i in got)
+    assert len(pools.made) == 2  # the broken pool was replaced once
+
+
 # ---------------------------------------------------------------------- partial outputs
 def test_consumers_refuse_or_label_partial_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture

@@ -204,7 +204,14 @@ def _map_on_pools(
     running: dict[Future[Any], int] = {}
     try:
         while todo or running:
-            _submit(pools.get(), fn, args, todo, running, suspects, pools.workers)
+            try:
+                _submit(pools.get(), fn, args, todo, running, suspects, pools.workers)
+            except BrokenProcessPool:
+                # A worker died since the last wait: the pool refuses new jobs. The jobs it
+                # was running end with BrokenProcessPool below; with none, a new pool now.
+                if not running:
+                    pools.discard()
+                    continue
             done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
@@ -260,8 +267,10 @@ def _submit(
             return
         if todo[0] in suspects and running:
             return
-        i = todo.popleft()
-        running[pool.submit(fn, args[i])] = i
+        i = todo[0]
+        future = pool.submit(fn, args[i])  # BrokenProcessPool: ``i`` stays to do
+        todo.popleft()
+        running[future] = i
         if i in suspects:
             return
 
