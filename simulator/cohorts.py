@@ -49,20 +49,23 @@ KINDS: dict[str, str] = {"logo": "share", "revenue": "revenue_share"}
 
 def record_cohorts(model: JourneyModel) -> None:
     """Append this month's paying accounts and MRR by persona and cohort month to
-    ``model.cohort_records`` (reads the population only: no draws, no state change)."""
+    ``model.cohort_records`` (reads the population and the paying index only: no draws; the
+    index is brought up to date, which any later phase would do the same way)."""
     month = model.month
     for agent in model.persona_agents:
         pop = agent.pop
-        n = agent.aware
-        paying = is_paying(pop.stage[:n])
-        cohort = pop.cohort_month[:n][paying]
+        # The persona's paying index (kept up to date by the engine; it may still hold rows
+        # that stopped paying this month), not a pass over the aware prefix.
+        rows = agent.paying_rows()
+        rows = rows[is_paying(pop.stage[rows])]
+        cohort = pop.cohort_month[rows]
         if cohort.size == 0:
             continue
         # One pass (bincount over the cohort months' range), no sort.
         low = int(cohort.min())
         offset = cohort.astype(np.int64) - low
         accounts = np.bincount(offset)
-        mrr = np.bincount(offset, weights=pop.mrr[:n][paying].astype(np.float64))
+        mrr = np.bincount(offset, weights=pop.mrr[rows].astype(np.float64))
         present = np.flatnonzero(accounts)
         model.cohort_records.append(
             (month, agent.index, present + low, accounts[present], mrr[present])
