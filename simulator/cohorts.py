@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from simulator.kernels import ledger
 from simulator.results import COHORTS
-from simulator.stages import is_paying
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -54,22 +54,14 @@ def record_cohorts(model: JourneyModel) -> None:
     month = model.month
     for agent in model.persona_agents:
         pop = agent.pop
-        # The persona's paying index (kept up to date by the engine; it may still hold rows
-        # that stopped paying this month), not a pass over the aware prefix.
-        rows = agent.paying_rows()
-        rows = rows[is_paying(pop.stage[rows])]
-        cohort = pop.cohort_month[rows]
-        if cohort.size == 0:
-            continue
-        # One pass (bincount over the cohort months' range), no sort.
-        low = int(cohort.min())
-        offset = cohort.astype(np.int64) - low
-        accounts = np.bincount(offset)
-        mrr = np.bincount(offset, weights=pop.mrr[rows].astype(np.float64))
-        present = np.flatnonzero(accounts)
-        model.cohort_records.append(
-            (month, agent.index, present + low, accounts[present], mrr[present])
+        # The persona's paying index (kept up to date by the engine; the kernel skips rows
+        # that stopped paying this month), not a pass over the aware prefix: one compiled
+        # pass, no sort.
+        months, accounts, mrr = ledger.cohort_sums(
+            agent.paying_rows(), pop.stage, pop.cohort_month, pop.mrr
         )
+        if months.size:
+            model.cohort_records.append((month, agent.index, months, accounts, mrr))
 
 
 def cohort_frame(model: JourneyModel) -> pd.DataFrame:

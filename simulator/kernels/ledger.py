@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _entry
+from simulator.kernels.core import _entry, _paying
 
 
 @_entry
@@ -84,3 +84,50 @@ def roll_forward(year_ago: np.ndarray, rows: np.ndarray, new: np.ndarray) -> Non
     """Apply one month's logged changes (rows, their MRR at that close) to ``year_ago``."""
     for i in range(rows.size):
         year_ago[rows[i]] = new[i]
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def cohort_sums(
+    rows: np.ndarray, stage: np.ndarray, cohort_month: np.ndarray, mrr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paying accounts and their MRR by cohort month over ``rows`` (a paying index, which may
+    still hold rows that stopped paying: they are skipped): the cohort months present
+    (ascending, int64), the accounts of each (int64) and their MRR summed in row order as
+    float64 ($/month; the sums ``np.bincount`` with float64 weights gives)."""
+    n = 0
+    low = 0
+    high = 0
+    for i in range(rows.size):
+        r = rows[i]
+        if _paying(stage[r]):
+            c = np.int64(cohort_month[r])
+            if n == 0 or c < low:
+                low = c
+            if n == 0 or c > high:
+                high = c
+            n += 1
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+    accounts = np.zeros(high - low + 1, dtype=np.int64)
+    total = np.zeros(high - low + 1, dtype=np.float64)
+    for i in range(rows.size):
+        r = rows[i]
+        if _paying(stage[r]):
+            k = np.int64(cohort_month[r]) - low
+            accounts[k] += 1
+            total[k] += np.float64(mrr[r])
+    present = 0
+    for k in range(accounts.size):
+        present += accounts[k] > 0
+    months = np.empty(present, dtype=np.int64)
+    counts = np.empty(present, dtype=np.int64)
+    sums = np.empty(present, dtype=np.float64)
+    j = 0
+    for k in range(accounts.size):
+        if accounts[k] > 0:
+            months[j] = k + low
+            counts[j] = accounts[k]
+            sums[j] = total[k]
+            j += 1
+    return months, counts, sums

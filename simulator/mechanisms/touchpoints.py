@@ -211,11 +211,15 @@ def refresh(model: JourneyModel) -> None:
         f, u = factors(tps, p, reach_now(tps, p, model.touchpoint_state))
         model.touchpoint_factors[p] = f
         model.touchpoint_utility[p] = u
+    # The same factors by persona index (``factor`` is called a few dozen times a month).
+    model.touchpoint_factors_of = [
+        model.touchpoint_factors[p.name] for p in model.params.persona_list
+    ]
 
 
 def factor(agent: PersonaAgent, transition: str) -> float:
     """The persona's factor on ``transition`` this month (1.0: no touchpoint differs)."""
-    return agent.model.touchpoint_factors[agent.persona.name][transition]
+    return agent.model.touchpoint_factors_of[agent.index][transition]
 
 
 def lifted(p: float, f: float) -> float:
