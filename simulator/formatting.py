@@ -12,18 +12,19 @@ FORMATS: tuple[str, ...] = ("money", "pct", "count", "ratio")
 def format_value(value: float, kind: str) -> str:
     """Human format of ``value`` for a format kind (see ``FORMATS``); ``n/a`` when not finite.
 
-    money: ``$1.23M`` (k, M, B above a thousand); pct: a fraction shown as ``12.3%``;
-    count: ``12,345``; ratio: ``1.23``.
+    money: ``$1.23M`` (k, M, B above a thousand; ``-$1.23M`` below zero); pct: a fraction
+    shown as ``12.3%``; count: ``12,345``; ratio: ``1.23``.
     """
     if kind not in FORMATS:
         raise ValueError(f"unknown format kind {kind!r}; expected one of {FORMATS}")
     if not math.isfinite(value):
         return "n/a"
-    if kind == "money":
+    if kind == "money":  # the sign before the $: -$267.38k
+        sign = "-" if value < 0 and round(abs(value)) != 0 else ""
         for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
             if abs(value) >= scale:
-                return f"${value / scale:,.2f}{unit}"
-        return f"${value:,.0f}"
+                return f"{sign}${abs(value) / scale:,.2f}{unit}"
+        return f"{sign}${abs(value):,.0f}"
     if kind == "pct":
         return f"{100 * value:.1f}%"
     if kind == "count":
