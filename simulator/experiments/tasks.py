@@ -548,6 +548,10 @@ def finance_report(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
     print("  sections: " + " · ".join(written.sections))
     for section, why in written.skipped.items():
         print(f"  skipped: {section}: {why}")
+    if written.channels is not None:  # CAC by acquisition source (simulator.cac)
+        from simulator.cac import format_channel_table
+
+        print("\n" + format_channel_table(written.channels))
     return 0
 
 

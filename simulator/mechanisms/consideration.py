@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator import kernels
+from simulator import attribution, kernels
 from simulator.kernels import funnel
 from simulator.mechanisms import advocacy, touchpoints
 from simulator.mechanisms.base import Mechanism
@@ -111,8 +111,11 @@ def consider(model: JourneyModel) -> None:
         schedule_nurture(agent, to_lost)
         agent.add("decisions_started", to_decision.size)
         agent.add("prospects_lost", to_lost.size)
+        attribution.count(agent, "decisions_started", to_decision)
         if p.decision.sales_cost:  # a demo / sales cycle, or a sales-assisted trial
             agent.add("acquisition_cost", to_decision.size * p.decision.sales_cost)
+            cost = np.full(to_decision.size, float(p.decision.sales_cost))
+            attribution.count(agent, "sales_cost", to_decision, cost)
 
 
 MECHANISM = Mechanism(
