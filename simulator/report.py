@@ -418,6 +418,22 @@ def _channel_table(summary: pd.DataFrame) -> tuple[list[str], list[list]]:
     return ["source", "new customers (horizon)", "CAC", "CAC, fully loaded"], rows
 
 
+def _persona_channel_table(summary: pd.DataFrame) -> tuple[list[str], list[list]]:
+    """Header and rows (one per persona, the company first): each source's fully loaded CAC,
+    median across replications, with its median new customers."""
+    sources = list(dict.fromkeys(summary["channel"]))
+    rows = []
+    for persona, g in summary.groupby("persona", sort=False):
+        cells = [persona]
+        for source in sources:
+            part = g[g["channel"] == source].set_index("metric")
+            new, cac = part.loc["new_customers", "median"], part.loc["cac_loaded", "median"]
+            money = format_value(cac, "money") if np.isfinite(cac) else "n/a"
+            cells.append(f"{money} ({format_value(new, 'count')})")
+        rows.append(cells)
+    return ["persona", *sources], rows
+
+
 def _build(
     result: SimulationResult,
     partial: bool,
@@ -498,6 +514,12 @@ def _build(
             "was paid before the run). A source's cost is its channel spend, the sales cost of "
             "its own prospects' decisions and its referral rewards; the loaded CAC adds the "
             "programmes in proportion to its new customers. n/a: no new customer."
+        )
+        d.table(*_persona_channel_table(channel_table))
+        d.text(
+            "Fully loaded CAC by persona and source, median across replications (median new "
+            "customers in brackets); each persona's programmes are shared by its own new "
+            "customers."
         )
     else:
         d.text(

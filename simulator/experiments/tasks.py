@@ -348,6 +348,7 @@ def calibrate_data(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
             funnel=settings.funnel,
             holdout=settings.holdout,
             match=settings.match or "engine",
+            uncertainty=bool(settings.calibrate and settings.calibrate.uncertainty),
         )
     except CalibrationDataError as exc:
         return _fail(str(exc))
