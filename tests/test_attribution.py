@@ -184,3 +184,28 @@ def test_onboarding_touchpoints_join_the_onboarding_line() -> None:
     assert lb["onboarding_per_new"] - la["onboarding_per_new"] == pytest.approx(
         fixed * months / lb["new_customers"]
     )
+
+
+def test_the_report_and_a_saved_run_carry_cac_by_source(default_run, tmp_path) -> None:
+    from simulator import cac_by_channel as exported
+    from simulator import report
+
+    res = default_run
+    assert exported(res).equals(cac_by_channel(res.channels, res.monthly, res.params))
+    written = report(res, tmp_path / "mem")
+    assert written.channels is not None
+    page = written.html.read_text()
+    assert "CAC, fully loaded" in page and "review_sites" in page
+    run_dir = res.save(tmp_path / "run", plots=False)
+    saved = pd.read_parquet(run_dir / "channels.parquet")
+    pd.testing.assert_frame_equal(saved, res.channels)
+    again = report(run_dir)  # from the directory: reads channels.parquet
+    pd.testing.assert_frame_equal(again.channels, written.channels)
+
+
+def test_channels_are_checkpointed_with_each_replication(tmp_path) -> None:
+    cfg = load_config(size(8_000, 300, 3, 2))
+    first = simulate(cfg, checkpoint_dir=tmp_path, progress=False)
+    assert len(list((tmp_path / "replications").glob("channels-*.parquet"))) == 2
+    resumed = simulate(cfg, checkpoint_dir=tmp_path, progress=False)  # loaded, not rerun
+    pd.testing.assert_frame_equal(first.channels, resumed.channels)
