@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
+from simulator.kernels.core import _entry, row_uniform
 from simulator.results import CHANNELS
 from simulator.stages import Source
 
@@ -46,6 +48,42 @@ STREAM = "attribution"
 INITIAL, ORGANIC, REFERRAL = 0, 1, 2
 FIRST_CHANNEL = 3
 FIXED_SOURCES: tuple[str, ...] = ("initial", "organic", "referral")
+
+_CHANNEL_KIND = np.int8(Source.CHANNEL)
+_REFERRAL_KIND = np.int8(Source.REFERRAL)
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def tag_sources(
+    first: int,
+    n: int,
+    source: np.ndarray,
+    channel: np.ndarray,
+    key: np.uint64,
+    cum: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Rows ``first`` … ``first + n - 1`` (their ``source`` kind drawn): write each one's source
+    code into ``channel`` and count them in ``counts`` (by code). A channel prospect's channel
+    k is the first with ``row_uniform(key, row)`` < ``cum[k]`` (the channels' cumulative shares
+    of the persona's leads, the last 1): numpy's ``searchsorted(cum, u, side="right")``."""
+    last = cum.size - 1
+    for r in range(first, first + n):
+        kind = source[r]
+        if kind == _REFERRAL_KIND:
+            code = REFERRAL
+        elif kind == _CHANNEL_KIND:
+            u = row_uniform(key, r)
+            k = 0
+            while k < last and u >= cum[k]:
+                k += 1
+            code = FIRST_CHANNEL + k
+        else:
+            code = ORGANIC
+        channel[r] = code
+        counts[code] += 1.0
+
 
 #: The counted columns of the ``channels`` table, in order.
 COUNTED: tuple[str, ...] = CHANNELS.names[5:]
@@ -70,29 +108,38 @@ def assign(agent: PersonaAgent, first: int, reached: int, channel_leads: np.ndar
     """Rows ``first`` … ``first + reached - 1`` were just reached (their ``source`` drawn): tag
     each with its source; a channel prospect's channel is drawn in proportion to
     ``channel_leads`` (each channel's leads to this persona this month, config order)."""
-    rows = np.arange(first, first + reached)
-    kind = agent.pop.source[first : first + reached]
-    code = np.full(reached, ORGANIC, dtype=np.uint8)
-    code[kind == Source.REFERRAL] = REFERRAL
-    by_channel = np.flatnonzero(kind == Source.CHANNEL)
     total = float(channel_leads.sum())
-    if by_channel.size and total > 0:
-        cum = np.cumsum(channel_leads) / total
-        cum[-1] = 1.0
-        u = agent.row_uniform(STREAM, rows[by_channel])
-        k = np.searchsorted(cum, u.astype(np.float64), side="right")
-        code[by_channel] = FIRST_CHANNEL + np.minimum(k, channel_leads.size - 1)
-    agent.channel[first : first + reached] = code
-    count(agent, "prospects", rows)
+    cum = np.cumsum(channel_leads) / total if total > 0 else np.ones(1)
+    cum[-1] = 1.0
+    counts = np.zeros(agent.channel_flows.shape[0])
+    tag_sources(
+        first,
+        reached,
+        agent.pop.source,
+        agent.channel,
+        agent.row_key(STREAM, 0),
+        cum,
+        counts,
+    )
+    agent.channel_flows[:, _COL["prospects"]] += counts
 
 
-def count(agent: PersonaAgent, column: str, rows: np.ndarray, weights: Any = None) -> None:
-    """Add accounts ``rows`` (or their ``weights``) to ``column`` of their sources this month."""
+def count(
+    agent: PersonaAgent,
+    column: str,
+    rows: np.ndarray,
+    weights: Any = None,
+    cost: tuple[str, float] | None = None,
+) -> None:
+    """Add accounts ``rows`` (or their ``weights``) to ``column`` of their sources this month;
+    ``cost`` = (column, $ per account): also that cost of the accounts to that column."""
     if rows.size == 0:
         return
     flows = agent.channel_flows
     sums = np.bincount(agent.channel[rows], weights=weights, minlength=flows.shape[0])
     flows[:, _COL[column]] += sums
+    if cost is not None:
+        flows[:, _COL[cost[0]]] += sums * cost[1]
 
 
 def add(agent: PersonaAgent, column: str, source: int, value: float) -> None:

@@ -111,11 +111,10 @@ def consider(model: JourneyModel) -> None:
         schedule_nurture(agent, to_lost)
         agent.add("decisions_started", to_decision.size)
         agent.add("prospects_lost", to_lost.size)
-        attribution.count(agent, "decisions_started", to_decision)
-        if p.decision.sales_cost:  # a demo / sales cycle, or a sales-assisted trial
-            agent.add("acquisition_cost", to_decision.size * p.decision.sales_cost)
-            cost = np.full(to_decision.size, float(p.decision.sales_cost))
-            attribution.count(agent, "sales_cost", to_decision, cost)
+        sales = p.decision.sales_cost  # a demo / sales cycle, or a sales-assisted trial
+        attribution.count(agent, "decisions_started", to_decision, cost=("sales_cost", sales))
+        if sales:
+            agent.add("acquisition_cost", to_decision.size * sales)
 
 
 MECHANISM = Mechanism(
