@@ -200,3 +200,12 @@ def test_calibrate_then_run_from_the_command_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert plain.returncode == 0, plain.stderr
     assert "uncertainty" not in (tmp_path / "plain" / "scenario" / "calibrated.yaml").read_text()
+
+
+def test_a_bad_calibrate_switch_is_named() -> None:
+    overrides = ["task=calibrate", "data=x.csv", "calibrate.uncertainty=maybe"]
+    with pytest.raises(ConfigError) as err:
+        read_config(load_config(overrides, validate=False))
+    assert dict(err.value.problems) == {
+        "calibrate.uncertainty": "must be true or false, got 'maybe'"
+    }

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from simulator.bounds import Whole
+from simulator.bounds import Switch, Whole
 from simulator.params.audit import AuditSettings
 from simulator.params.dashboard import DashboardSettings
 from simulator.params.optimize import OptimizeSettings
@@ -121,7 +121,7 @@ class OutputSettings(_Strict):
 class CalibrateSettings(_Strict):
     """``task=calibrate``'s own switches (``calibrate``)."""
 
-    uncertainty: bool  # also write uncertainty.* so runs draw churn from the fit's uncertainty
+    uncertainty: Switch  # also write uncertainty.* so runs draw churn from the fit's uncertainty
 
 
 class RunSettings(_Strict):
