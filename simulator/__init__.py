@@ -22,9 +22,11 @@ Quick start::
     report(res, "out/")  # finance report: out/report.html (self-contained), out/report.md
     journey_map(res)     # per persona and stage: stock, entries, conversion, drop-off, stays
     aud = audit(cfg)     # each touchpoint's paired ablation: value, cost, ROI; drop-offs
+    cac_by_channel(res)  # CAC by acquisition source and persona, per replication (simulator.cac)
 """
 
 from simulator.book_csv import export_book
+from simulator.cac import cac_by_channel
 from simulator.cohorts import cohort_matrix, cohort_table
 from simulator.config import load_config
 from simulator.errors import ConfigError
@@ -52,6 +54,7 @@ __all__ = [
     "SimulationResult",
     "Stage",
     "audit",
+    "cac_by_channel",
     "cohort_matrix",
     "cohort_table",
     "compare",

@@ -895,12 +895,88 @@ def overrides(fits: Mapping[str, SBGFit | tuple[float, float | None]]) -> list[s
     return out
 
 
+def churn_covariance(fit: SBGFit) -> np.ndarray:
+    """The fit's covariance of (ln mean, ln concentration), mean = α / (α + β) and
+    concentration = α + β, from its covariance of (ln α, ln β) (``cov_log``, the inverse
+    observed information) by the delta method: J Σ Jᵀ, J = [[β, −β], [α, β]] / (α + β)."""
+    a, b = fit.alpha, fit.beta
+    jac = np.array([[b, -b], [a, b]]) / (a + b)
+    return jac @ np.asarray(fit.cov_log, dtype=float) @ jac.T
+
+
+def uncertainty_entries(
+    fits: Mapping[str, SBGFit],
+    settings: Mapping[str, tuple[float, float | None]] | None = None,
+    level: float = LEVEL,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """``uncertainty`` entries (``simulator.uncertainty``) that draw each persona's base churn
+    per replication from its fit's uncertainty: ``<persona>_churn_mean`` and
+    ``<persona>_churn_concentration``, each log-normal with the central ``level`` interval
+    center × exp(∓ z σ) (σ from ``churn_covariance``, center the value written: ``settings``,
+    default the fit's own), and their correlation on the log scale from the same covariance.
+
+    A persona whose data cannot bound α or β (a profile-likelihood interval open at a search
+    bound: no measurable heterogeneity) or whose concentration is written null gets the mean's
+    entry only (its concentration stays fixed): the observed information of a flat direction
+    would give a falsely narrow interval.
+
+    Returns (entries by name, persona -> what was left out and why): a persona with a
+    covariance that is not finite (the estimate at a search bound) or an interval for the mean
+    reaching 1 gets no entry."""
+    settings = dict(settings or churn_settings(fits))
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    entries: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    for persona, fit in fits.items():
+        mean, conc = settings[persona]
+        cov = churn_covariance(fit)
+        if fit.at_bound or not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+            skipped[persona] = "nothing drawn: the fit's covariance is not finite (at a bound)"
+            continue
+        sd = np.sqrt(np.diag(cov))
+        rho = float(np.clip(cov[0, 1] / (sd[0] * sd[1]), -1.0, 1.0))
+        m_lo, m_hi = (float(f"{mean * math.exp(s * z * sd[0]):.8g}") for s in (-1, 1))
+        c_lo, c_hi = (float(f"{(conc or 0.0) * math.exp(s * z * sd[1]):.8g}") for s in (-1, 1))
+        if m_hi >= 1.0:
+            skipped[persona] = "nothing drawn: its interval of the mean reaches 1"
+            continue
+        lo, hi = (math.exp(b) for b in LOG_BOUNDS)
+        ends = (*fit.alpha_ci, *fit.beta_ci)
+        open_ended = any(not math.isfinite(x) or x >= 0.99 * hi or x <= 1.01 * lo for x in ends)
+        joint = not (conc is None or open_ended or c_hi > CONCENTRATION_MAX)
+        m_name, c_name = f"{persona}_churn_mean", f"{persona}_churn_concentration"
+        entries[m_name] = {
+            "key": f"personas.{persona}.churn.mean",
+            "low": m_lo,
+            "high": m_hi,
+            "level": level,
+            "bounds": None,
+            "correlation": {c_name: float(f"{rho:.6g}")} if joint else {},
+        }
+        if not joint:
+            skipped[persona] = (
+                "the mean alone is drawn: the data cannot bound α or β (no measurable "
+                "heterogeneity), so the concentration stays fixed"
+            )
+            continue
+        entries[c_name] = {
+            "key": f"personas.{persona}.churn.concentration",
+            "low": c_lo,
+            "high": c_hi,
+            "level": level,
+            "bounds": None,
+            "correlation": {},
+        }
+    return entries, skipped
+
+
 def write_overrides(
     fits: Mapping[str, SBGFit | tuple[float, float | None]],
     path: str | Path,
     *,
     name: str | None = None,
     note: str = "",
+    uncertainty: Mapping[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write the fits as a scenario file the simulator runs: ``path`` is a YAML file, e.g.
     ``DIR/scenario/calibrated.yaml``, run with ``journey-sim --config-dir DIR
@@ -909,7 +985,9 @@ def write_overrides(
     It sets ``personas.<name>.churn.mean`` and ``.concentration`` of each fitted persona (the
     others keep their values) and names the scenario ``name`` (default: the file's stem).
     ``fits``: ``SBGFit``s (mapped as α / (α + β), α + β) or (mean, concentration) pairs, e.g.
-    from ``engine_match``. ``note`` is written as a comment (where the numbers come from)."""
+    from ``engine_match``. ``note`` is written as a comment (where the numbers come from).
+    ``uncertainty``: ``uncertainty`` entries to write too (``uncertainty_entries``), so a run
+    of the file draws each replication's churn from the fits' uncertainty."""
     import yaml
 
     p = Path(path)
@@ -917,7 +995,9 @@ def write_overrides(
     personas = {
         k: {"churn": {"mean": m, "concentration": c}} for k, (m, c) in churn_settings(fits).items()
     }
-    body = {"scenario_name": name or p.stem, "personas": personas}
+    body: dict[str, Any] = {"scenario_name": name or p.stem, "personas": personas}
+    if uncertainty:
+        body["uncertainty"] = {k: dict(v) for k, v in uncertainty.items()}
     lines = ["# @package _global_"]
     lines += [f"# {line}" if line else "#" for line in note.splitlines()]
     text = "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False, default_flow_style=None)
@@ -1044,6 +1124,10 @@ class CalibrationResult:
     note: str = ""
     remark: str = ""
     written: list[Path] = field(default_factory=list)
+    #: ``uncertainty`` entries written with the override (``calibrate.uncertainty``;
+    #: ``uncertainty_entries``) and, per persona, what was left out and why.
+    uncertainty: dict[str, dict[str, Any]] = field(default_factory=dict)
+    uncertainty_skipped: dict[str, str] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """fit.csv: one row per persona, the fit, the base churn written, the backtest."""
@@ -1081,8 +1165,15 @@ class CalibrationResult:
             doc["funnel"] = self.funnel.to_dict(orient="records")
             files.append(out / "funnel.csv")
         (out / "fit.json").write_text(json.dumps(doc, indent=2, default=float) + "\n")
+        if self.uncertainty:
+            doc["uncertainty"] = self.uncertainty
         files.append(
-            write_overrides(self.settings, out / "scenario" / "calibrated.yaml", note=self.note)
+            write_overrides(
+                self.settings,
+                out / "scenario" / "calibrated.yaml",
+                note=self.note,
+                uncertainty=self.uncertainty,
+            )
         )
         if plots:
             from simulator.plots import plot_calibration
@@ -1171,6 +1262,19 @@ class CalibrationResult:
                     f"  personas.{k}.churn: {{mean: {m}, concentration: "
                     f"{'null' if c is None else c}}}"
                 )
+            if self.uncertainty or self.uncertainty_skipped:
+                lines.append(
+                    "  uncertainty (each replication draws its churn from the fit's covariance: "
+                    "mean and concentration jointly log-normal, Wald/delta-method):"
+                )
+            for name, e in self.uncertainty.items():
+                corr = "".join(f", correlation with {o} {r:g}" for o, r in e["correlation"].items())
+                lines.append(
+                    f"  uncertainty.{name}: {e['key']} {100 * e['level']:g}% interval "
+                    f"[{e['low']:.6g}, {e['high']:.6g}]{corr}"
+                )
+            for persona, why in self.uncertainty_skipped.items():
+                lines.append(f"  {persona}: {why}")
             lines.append(f"run it: journey-sim --config-dir {out} scenario=calibrated")
             names = [str(p.relative_to(out)) for p in self.written]
             lines += [f"outputs: {out}/", "  " + "  ".join(names)]
@@ -1186,10 +1290,13 @@ def calibrate(
     match: str = "engine",
     iterations: int = 4,
     replications: int = 2,
+    uncertainty: bool = False,
 ) -> CalibrationResult:
     """``task=calibrate`` in Python: read and check the CSVs (before any fitting), fit sBG
     per persona, backtest on ``holdout`` periods, map the fits to base churn (``match``:
-    ``engine`` runs ``engine_match``, ``base`` maps α/(α+β), α+β directly).
+    ``engine`` runs ``engine_match``, ``base`` maps α/(α+β), α+β directly). With
+    ``uncertainty``, the override also draws each persona's churn per replication from the
+    fit's uncertainty (``uncertainty_entries``, centred on the values written).
 
     Raises:
         CalibrationDataError: a bad CSV (row, column, value) or a holdout the data cannot
@@ -1238,6 +1345,18 @@ def calibrate(
             f"calibrated by journey-sim task=calibrate from {Path(data).name}: "
             "churn.mean = α/(α+β), concentration = α+β of sBG fits"
         )
+    entries, skipped = uncertainty_entries(fits, settings) if uncertainty else ({}, {})
     return CalibrationResult(
-        Path(data), fits, settings, match, mt, backtests, holdout, rates, note, remark
+        Path(data),
+        fits,
+        settings,
+        match,
+        mt,
+        backtests,
+        holdout,
+        rates,
+        note,
+        remark,
+        uncertainty=entries,
+        uncertainty_skipped=skipped,
     )

@@ -260,8 +260,9 @@ METRICS: tuple[Metric, ...] = (
         "$ per account",
         "money",
         "CAC = (acquisition cost (channel spend and sales) + referral rewards) / new customers, "
-        "over the horizon (fully loaded; onboarding is its own line, win-back cost is not "
-        "acquisition)",
+        "over the horizon (onboarding is its own line, win-back cost is not acquisition; the "
+        "fully loaded CAC, with the acquisition stages' touchpoint programmes, and CAC by "
+        "channel: simulator.cac)",
         _CAC_COLS,
         "neither tool has spend data by default",
     ),

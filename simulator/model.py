@@ -23,6 +23,7 @@ import mesa
 import numpy as np
 from omegaconf import DictConfig
 
+from simulator import attribution
 from simulator.book import build_initial_state, split_by_share
 from simulator.cohorts import record_cohorts
 from simulator.mechanisms import (
@@ -199,6 +200,7 @@ class JourneyModel(mesa.Model):
             for i, p in enumerate(params.persona_list)
         ]
 
+        attribution.setup(self)  # each account's acquisition source (simulator.attribution)
         # Mechanisms: their state, the steps and hooks of those switched on (checked once).
         for mechanism in ALL:
             if mechanism.setup is not None:
@@ -243,6 +245,7 @@ class JourneyModel(mesa.Model):
                 s.run(self)
                 timings[s.name] = timings.get(s.name, 0.0) + (clock() - start)
         record_cohorts(self)
+        attribution.record(self)  # counts by acquisition source (no draws)
         touchpoints.log_contacts(self)  # sampled accounts' contacts (journey_log.share > 0)
 
     # ------------------------------------------------------------------ live view

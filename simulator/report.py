@@ -10,7 +10,9 @@ Sections (``SECTIONS``):
 2. the MRR bridge: a waterfall over the horizon (the median of each movement and of the net
    movement) and the month-by-month bridge;
 3. churn by persona (chart and table);
-4. unit economics per persona and for the company (metrics of ``simulator.metrics``);
+4. unit economics per persona and for the company (metrics of ``simulator.metrics``), the
+   lines of CAC (channel spend and sales, referral rewards, programmes, onboarding) and CAC by
+   acquisition source (``simulator.cac``; when the run has a channels table);
 5. cohort retention heatmap: optional, skipped (and said so) when there is no cohort table;
 6. what the bands show: Monte Carlo sampling only, or parameter uncertainty too;
 7. assumptions: the scenario's key config values;
@@ -39,6 +41,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from simulator.cac import cac_by_channel, cac_lines, channel_summary
 from simulator.experiments.jobs import atomic_write
 from simulator.experiments.montecarlo import OUTPUT_NAMES, SimulationResult, is_partial
 from simulator.experiments.provenance import git_revision, package_versions
@@ -118,6 +121,8 @@ class Report:
         partial: the run it reports stopped before its end (labelled PARTIAL).
         sections: section titles written, in order.
         skipped: sections skipped, with why.
+        channels: CAC by acquisition source, P10/median/P90 across replications
+            (``simulator.cac.channel_summary``), or None for a run without a channels table.
     """
 
     html: Path
@@ -125,6 +130,7 @@ class Report:
     partial: bool
     sections: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    channels: pd.DataFrame | None = None
 
 
 def uncertainty_note(params: ScenarioParams, replications: int) -> str:
@@ -286,6 +292,23 @@ def _provenance(result: SimulationResult, run_dir: Path | None) -> tuple[list[st
 
 def _definitions(names: tuple[str, ...]) -> tuple[list[str], list[list]]:
     rows = [[METRIC_BY_NAME[n].label, METRIC_BY_NAME[n].definition] for n in names]
+    rows += [
+        [
+            "CAC, fully loaded",
+            "(channel spend + sales cost + referral rewards + programmes) / new customers, over "
+            "the horizon; programmes = cost of the touchpoints of the consideration and decision "
+            "stages",
+        ],
+        [
+            "onboarding per new customer (with its touchpoints)",
+            "(onboarding cost + cost of the onboarding-stage touchpoints) / new customers",
+        ],
+        [
+            "CAC by acquisition source",
+            "(the source's channel spend + sales cost of its prospects' decisions + its referral "
+            "rewards [+ programmes × its share of new customers, loaded]) / its new customers",
+        ],
+    ]
     return ["metric", "definition"], rows
 
 
@@ -348,12 +371,76 @@ class _Doc:
         self.md.append(f"![{alt}](report_files/{name}.png)\n")
 
 
+def _cac_line_table(lines: pd.DataFrame) -> tuple[list[str], list[list]]:
+    """Header and rows (one per persona, the company first): the lines of acquisition and
+    onboarding cost over the horizon, median (P10 – P90) across replications."""
+    shown = (
+        ("new_customers", "new customers", "count"),
+        ("acquisition_cost", "channel spend + sales", "money"),
+        ("referral_cost", "referral rewards", "money"),
+        ("programmes", "programmes", "money"),
+        ("cac", "CAC", "money"),
+        ("cac_loaded", "CAC, fully loaded", "money"),
+        ("onboarding_per_new", "onboarding per new customer (with its touchpoints)", "money"),
+    )
+    rows = []
+    for persona, g in lines.groupby("persona", sort=False):
+        cells = [persona]
+        for name, _, kind in shown:
+            values = g[name].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                cells.append("n/a")
+                continue
+            p10, p50, p90 = np.percentile(values, [10, 50, 90])
+            fmt = [format_value(v, kind) for v in (p50, p10, p90)]
+            cells.append(f"{fmt[0]} ({fmt[1]} – {fmt[2]})")
+        rows.append(cells)
+    return ["persona", *[label for _, label, _ in shown]], rows
+
+
+def _channel_table(summary: pd.DataFrame) -> tuple[list[str], list[list]]:
+    """Header and rows (one per source, the company's): new customers, CAC and fully loaded
+    CAC, median (P10 – P90) across replications."""
+    part = summary[summary["persona"] == TOTAL]
+    rows = []
+    for channel, g in part.groupby("channel", sort=False):
+        g = g.set_index("metric")
+        cells = [channel]
+        for name, kind in (("new_customers", "count"), ("cac", "money"), ("cac_loaded", "money")):
+            r = g.loc[name]
+            if not np.isfinite(r["median"]):
+                cells.append("n/a")
+                continue
+            fmt = [format_value(r[k], kind) for k in ("median", "p10", "p90")]
+            cells.append(f"{fmt[0]} ({fmt[1]} – {fmt[2]})")
+        rows.append(cells)
+    return ["source", "new customers (horizon)", "CAC", "CAC, fully loaded"], rows
+
+
+def _persona_channel_table(summary: pd.DataFrame) -> tuple[list[str], list[list]]:
+    """Header and rows (one per persona, the company first): each source's fully loaded CAC,
+    median across replications, with its median new customers."""
+    sources = list(dict.fromkeys(summary["channel"]))
+    rows = []
+    for persona, g in summary.groupby("persona", sort=False):
+        cells = [persona]
+        for source in sources:
+            part = g[g["channel"] == source].set_index("metric")
+            new, cac = part.loc["new_customers", "median"], part.loc["cac_loaded", "median"]
+            money = format_value(cac, "money") if np.isfinite(cac) else "n/a"
+            cells.append(f"{money} ({format_value(new, 'count')})")
+        rows.append(cells)
+    return ["persona", *sources], rows
+
+
 def _build(
     result: SimulationResult,
     partial: bool,
     run_dir: Path | None,
     cohorts: pd.DataFrame | None,
     skipped: dict[str, str],
+    channel_table: pd.DataFrame | None = None,
 ) -> _Doc:
     p = result.params
     monthly = result.monthly
@@ -406,11 +493,40 @@ def _build(
     d.section(SECTIONS[3])
     d.table(*_persona_table(per, UNIT_ECONOMICS))
     d.text(
-        "Median (P10 – P90) across replications. CAC is fully loaded (channel spend, sales, "
-        "referral rewards); onboarding is its own line; payback is on new customers' ARPA; "
-        f"LTV reads months ≥ {fin.steady_from_month} only (the start-up months left out). "
-        "CAC by channel is not available: the monthly table books acquisition cost by persona."
+        "Median (P10 – P90) across replications. CAC is channel spend, sales cost and referral "
+        "rewards over new customers; onboarding is its own line; payback is on new customers' "
+        f"ARPA; LTV reads months ≥ {fin.steady_from_month} only (the start-up months left out)."
     )
+    d.table(*_cac_line_table(cac_lines(monthly, p)))
+    d.text(
+        "Fully loaded CAC adds the programmes: the cost of the touchpoints of the consideration "
+        "and decision stages (touchpoints.*, fixed + per-account cost). The onboarding line "
+        "holds the onboarding cost and the onboarding-stage touchpoints' cost. Win-back cost is "
+        "not acquisition."
+    )
+    if channel_table is not None:
+        d.table(*_channel_table(channel_table))
+        d.text(
+            "CAC by acquisition source (company): each new customer counts once, under the "
+            "source that brought it to consideration (organic word of mouth, a referral, a "
+            "channel of acquisition.channels drawn in proportion to the channel's leads that "
+            "month, or initial: the pipeline already in flight at month 0, whose acquisition "
+            "was paid before the run). A source's cost is its channel spend, the sales cost of "
+            "its own prospects' decisions and its referral rewards; the loaded CAC adds the "
+            "programmes in proportion to its new customers. n/a: no new customer."
+        )
+        d.table(*_persona_channel_table(channel_table))
+        d.text(
+            "Fully loaded CAC by persona and source, median across replications (median new "
+            "customers in brackets); each persona's programmes are shared by its own new "
+            "customers."
+        )
+    else:
+        d.text(
+            "CAC by acquisition source: not available (this run has no channels table: saved "
+            "before channels.parquet existed).",
+            "skip",
+        )
 
     d.section(SECTIONS[4])
     if cohorts is not None and len(cohorts):
@@ -478,8 +594,15 @@ def report(
     if cohorts is None and run_dir is not None:
         saved = run_dir / OUTPUT_NAMES[partial]["cohorts"]
         cohorts = pd.read_parquet(saved) if saved.exists() else None
+    channels = result.channels
+    if channels is None and run_dir is not None:
+        saved = run_dir / OUTPUT_NAMES[partial]["channels"]
+        channels = pd.read_parquet(saved) if saved.exists() else None
+    summary = None
+    if channels is not None and len(channels):
+        summary = channel_summary(cac_by_channel(channels, result.monthly, result.params))
     skipped: dict[str, str] = {}
-    doc = _build(result, partial, run_dir, cohorts, skipped)
+    doc = _build(result, partial, run_dir, cohorts, skipped, summary)
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(doc.html[0][4:-5])}</title><style>{_CSS}</style></head><body>"
@@ -493,7 +616,7 @@ def report(
         _write(files / f"{name}.png", lambda p, data=data: p.write_bytes(data))
     _write(out / md_name, lambda p: p.write_text("\n".join(doc.md), encoding="utf-8"))
     _write(out / html_name, lambda p: p.write_text(page, encoding="utf-8"))
-    return Report(out / html_name, out / md_name, partial, doc.sections, skipped)
+    return Report(out / html_name, out / md_name, partial, doc.sections, skipped, summary)
 
 
 def _write(path: Path, write: Callable[[Path], object]) -> None:

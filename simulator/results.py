@@ -325,8 +325,38 @@ COHORTS = Table(
     ),
 )
 
+#: The acquisition-channel table of ``simulate`` (``simulator.attribution``): what each source of
+#: new customers (``initial``, ``organic``, ``referral``, each channel of ``acquisition.channels``)
+#: brought and cost, per persona and month.
+CHANNELS = Table(
+    "channels",
+    "one row per scenario, replication, month (from 1), persona and acquisition source",
+    (
+        _key("scenario", "str", "scenario name"),
+        _key("replication", "int64", "Monte Carlo replication, from 0"),
+        _key("month", "int64", "simulated month, from 1", unit="month"),
+        _key("persona", "str", "persona (segment) name"),
+        _key(
+            "channel",
+            "str",
+            "where the accounts came from: initial (the book and the pipeline in flight at "
+            "month 0), organic (Bass word of mouth), referral, or a channel of "
+            "acquisition.channels",
+        ),
+        _accounts("prospects", "accounts that started evaluating this month from this source"),
+        _accounts(
+            "decisions_started", "prospects of this source that came to a decision this month"
+        ),
+        _accounts("new_customers", "prospects of this source that bought this month"),
+        _money("new_mrr", "$/month", "MRR of those new customers"),
+        _money("channel_spend", "$", "the channel's spend on this persona (channels only)"),
+        _money("sales_cost", "$", "sales cost of this source's decisions started"),
+        _money("referral_cost", "$", "referral rewards paid for its new customers (referral)"),
+    ),
+)
+
 #: Every table by name.
-TABLES: dict[str, Table] = {MONTHLY.name: MONTHLY, COHORTS.name: COHORTS}
+TABLES: dict[str, Table] = {MONTHLY.name: MONTHLY, COHORTS.name: COHORTS, CHANNELS.name: CHANNELS}
 
 KEY_COLUMNS: tuple[str, ...] = tuple(c.name for c in _KEYS)
 

@@ -45,6 +45,9 @@ STREAMS: tuple[str, ...] = (
     # under month 0's key, so it is the same whenever the account decides (appended last: the
     # other streams' keys and draws do not move)
     "willingness_to_pay",
+    # a channel prospect's channel (``simulator.attribution``; appended last: the other streams'
+    # keys and draws do not move)
+    "attribution",
 )
 
 

@@ -221,6 +221,7 @@ def test_run_settings_are_the_run_keys_of_the_config() -> None:
         "funnel",
         "holdout",
         "match",  # task=calibrate
+        "calibrate",  # task=calibrate: calibrate.uncertainty
     }
     # settings of one task only, set by its task config (configs/task/dashboard.yaml, ...)
     assert set(RUN_KEYS) - set(run) == {"dashboard", "response"}

@@ -189,12 +189,13 @@ def test_executors_and_resume_give_identical_flows(tmp_path: Path) -> None:
     params = replace(params_of(load_config(SIZE)), {"journey_log.share": 0.05})
     serial = simulate(params, progress=False, executor=SerialExecutor())
     pooled = simulate(params, progress=False, executor=LocalExecutor(2))
-    for name in ("monthly", "flows", "stays", "journey_log", "cohorts"):
+    for name in ("monthly", "flows", "stays", "journey_log", "cohorts", "channels"):
         pd.testing.assert_frame_equal(getattr(serial, name), getattr(pooled, name))
     # Checkpoints carry every table: a run that loads them gives the same result.
     first = simulate(params, progress=False, checkpoint_dir=tmp_path)
     reps = tmp_path / REPLICATION_DIR
     assert sorted(p.name for p in reps.glob("*-0000.parquet")) == [
+        "channels-0000.parquet",
         "cohorts-0000.parquet",
         "flows-0000.parquet",
         "journey_log-0000.parquet",
@@ -203,7 +204,7 @@ def test_executors_and_resume_give_identical_flows(tmp_path: Path) -> None:
     ]
     (reps / "flows-0001.parquet").unlink()  # a replication without its flows is run again
     loaded = simulate(params, progress=False, checkpoint_dir=tmp_path)
-    for name in ("monthly", "flows", "stays", "journey_log", "cohorts"):
+    for name in ("monthly", "flows", "stays", "journey_log", "cohorts", "channels"):
         pd.testing.assert_frame_equal(getattr(first, name), getattr(loaded, name))
         pd.testing.assert_frame_equal(getattr(serial, name), getattr(loaded, name))
     assert (reps / "flows-0001.parquet").exists()
@@ -211,6 +212,7 @@ def test_executors_and_resume_give_identical_flows(tmp_path: Path) -> None:
     first.meta["partial"] = True
     first.save(tmp_path / "partial", plots=False)
     assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == [
+        "channels.partial.parquet",
         "cohorts.partial.parquet",
         "monthly.partial.parquet",
         "summary.partial.json",

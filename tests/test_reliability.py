@@ -548,6 +548,7 @@ def test_consumers_refuse_or_label_partial_runs(
     whole.save(sweep / "1", plots=False)
     assert not is_partial(sweep / "0") and is_partial(sweep / "1")
     assert sorted(p.name for p in (sweep / "1").iterdir()) == [
+        "channels.partial.parquet",
         "cohorts.partial.parquet",
         "monthly.partial.parquet",
         "summary.partial.json",

@@ -23,6 +23,7 @@ from simulator.plots import BRIDGE_COLORS
 from simulator.results import (
     BRIDGE_MINUS,
     BRIDGE_PLUS,
+    CHANNELS,
     COHORTS,
     COST_COLUMNS,
     FLOW_COLUMNS,
@@ -113,7 +114,7 @@ def test_exported_name_groups() -> None:
     assert STAGE_COLUMNS[0] == "n_unaware" and STAGE_COLUMNS[-1] == "n_lost"
     assert PAYING_COLUMNS == ("n_onboarding", "n_active", "n_advocate")
     assert (*KEY_COLUMNS, *STAGE_COLUMNS, *FLOW_COLUMNS, "customers", "arr") == MONTHLY_COLUMNS
-    assert TABLES == {"monthly": MONTHLY, "cohorts": COHORTS}
+    assert TABLES == {"monthly": MONTHLY, "cohorts": COHORTS, "channels": CHANNELS}
 
 
 def test_every_column_named_by_metrics_and_plots_is_declared() -> None:

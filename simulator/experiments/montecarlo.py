@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from simulator.attribution import channel_frame
 from simulator.cohorts import cohort_frame
 from simulator.experiments.executors import Executor, SerialExecutor, make_executor
 from simulator.experiments.jobs import (
@@ -33,7 +34,7 @@ from simulator.metrics import summarize
 from simulator.model import JourneyModel
 from simulator.params import ScenarioParams, read_config
 from simulator.params.run import OutputSettings
-from simulator.results import COHORTS, MONTHLY, MONTHLY_COLUMNS
+from simulator.results import CHANNELS, COHORTS, MONTHLY, MONTHLY_COLUMNS
 
 #: Checkpoints of a run: ``<run dir>/replications/rep-NNNN.parquet``.
 REPLICATION_DIR = "replications"
@@ -57,6 +58,7 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "journey_log_csv": "journey_log.csv",
         "journey_map": "journey_map.csv",
         "touchpoints": "touchpoints.parquet",
+        "channels": "channels.parquet",
     },
     True: {
         "monthly": "monthly.partial.parquet",
@@ -65,13 +67,22 @@ OUTPUT_NAMES: dict[bool, dict[str, str]] = {
         "plots": "plots.partial",
         "cohorts": "cohorts.partial.parquet",
         "touchpoints": "touchpoints.partial.parquet",
+        "channels": "channels.partial.parquet",
     },
 }
 
 #: The tables of one replication (``run_replication_tables``), the monthly table first: the
 #: stage flows, the completed stays and the sampled event log of ``simulator.journey``, and the
-#: paying accounts by cohort of ``simulator.cohorts``.
-REPLICATION_TABLES: tuple[str, ...] = ("monthly", "flows", "stays", "journey_log", "cohorts")
+#: paying accounts by cohort of ``simulator.cohorts``, the counts by acquisition source of
+#: ``simulator.attribution``.
+REPLICATION_TABLES: tuple[str, ...] = (
+    "monthly",
+    "flows",
+    "stays",
+    "journey_log",
+    "cohorts",
+    "channels",
+)
 
 
 def is_partial(run_dir: str | Path) -> bool:
@@ -139,6 +150,7 @@ def run_replication_tables(
         stays=stays_frame(model),
         journey_log=log_frame(model),
         cohorts=cohort_frame(model),
+        channels=channel_frame(model),
     )
 
 
@@ -235,6 +247,7 @@ def result_of(
         ("stays", STAYS, ["replication", "persona"]),
         ("journey_log", JOURNEY_LOG, ["replication", "month", "account"]),
         ("cohorts", COHORTS, ["replication", "month", "persona", "cohort_month"]),
+        ("channels", CHANNELS, ["replication", "month", "persona"]),
     ):
         frame = pd.concat([p[name] for p in sets], ignore_index=True)
         tables[name] = _sorted(frame.astype(table.dtypes), params, by)
@@ -331,6 +344,9 @@ class SimulationResult:
         stays: completed stays in each stage by months in stage (``simulator.journey.STAYS``).
         journey_log: the event log of the sampled accounts (``journey_log.share``; empty when
             0; ``simulator.journey.JOURNEY_LOG``).
+        channels: prospects, decisions, new customers and their cost by acquisition source,
+            per replication, month and persona (``simulator.results.CHANNELS``;
+            ``simulator.attribution``), or None.
     """
 
     monthly: pd.DataFrame
@@ -342,6 +358,7 @@ class SimulationResult:
     flows: pd.DataFrame | None = None
     stays: pd.DataFrame | None = None
     journey_log: pd.DataFrame | None = None
+    channels: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Headline metrics (median, p10, p90 across replications); see ``simulator.metrics``."""
@@ -419,6 +436,9 @@ class SimulationResult:
         if self.params.touchpoints:
             table = self.touchpoints
             atomic_write(out / names["touchpoints"], lambda p: table.to_parquet(p, index=False))
+        if self.channels is not None:
+            by_source = self.channels
+            atomic_write(out / names["channels"], lambda p: by_source.to_parquet(p, index=False))
         replications = int(self.monthly["replication"].nunique()) if len(self.monthly) else 0
         doc = {
             "scenario": self.params.scenario_name,

@@ -348,6 +348,7 @@ def calibrate_data(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
             funnel=settings.funnel,
             holdout=settings.holdout,
             match=settings.match or "engine",
+            uncertainty=bool(settings.calibrate and settings.calibrate.uncertainty),
         )
     except CalibrationDataError as exc:
         return _fail(str(exc))
@@ -548,6 +549,10 @@ def finance_report(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int
     print("  sections: " + " · ".join(written.sections))
     for section, why in written.skipped.items():
         print(f"  skipped: {section}: {why}")
+    if written.channels is not None:  # CAC by acquisition source (simulator.cac)
+        from simulator.cac import format_channel_table
+
+        print("\n" + format_channel_table(written.channels))
     return 0
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import attribution
 from simulator.kernels import funnel
 from simulator.mechanisms import advocacy, consideration, touchpoints
 from simulator.mechanisms.base import Mechanism
@@ -119,6 +120,8 @@ def acquire(model: JourneyModel) -> None:
     """Reach this month's prospects, persona by persona."""
     spend = {c: channel_spend(model, c) for c in model.params.acquisition.channels}
     leads = month_leads(model, spend)
+    names = list(model.params.acquisition.channels)
+    codes = {c: attribution.FIRST_CHANNEL + k for k, c in enumerate(names)}
     for agent in model.persona_agents:
         shares = model.channel_share[agent.index]
         counts = agent.start_counts
@@ -126,6 +129,7 @@ def acquire(model: JourneyModel) -> None:
             cost = 0.0
             for channel, share in shares.items():
                 cost += spend[channel] * share
+                attribution.add(agent, "channel_spend", codes[channel], spend[channel] * share)
             agent.add("acquisition_cost", cost)
         n_unaware = int(counts[Stage.UNAWARE])
         if n_unaware == 0:
@@ -147,6 +151,8 @@ def acquire(model: JourneyModel) -> None:
             np.float32(h_bass),
             np.float32(h_bass + h_channel),
         )
+        persona_leads = np.array([leads[c] * shares.get(c, 0.0) for c in names])
+        attribution.assign(agent, first, reached, persona_leads)
         idx = np.arange(first, first + reached)
         agent.move(idx, Stage.CONSIDERATION, Stage.UNAWARE)
         consideration.schedule_consideration(agent, idx)
@@ -169,7 +175,7 @@ MECHANISM = Mechanism(
         "personas.*.referrals.per_advocate",
     ),
     population=("stage", "source"),
-    streams=("acquisition",),
+    streams=("acquisition", attribution.STREAM),
     outputs=("acquisition_cost", "prospects", "referrals"),
     setup=setup,
 )

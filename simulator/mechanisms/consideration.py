@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator import kernels
+from simulator import attribution, kernels
 from simulator.kernels import funnel
 from simulator.mechanisms import advocacy, touchpoints
 from simulator.mechanisms.base import Mechanism
@@ -111,8 +111,10 @@ def consider(model: JourneyModel) -> None:
         schedule_nurture(agent, to_lost)
         agent.add("decisions_started", to_decision.size)
         agent.add("prospects_lost", to_lost.size)
-        if p.decision.sales_cost:  # a demo / sales cycle, or a sales-assisted trial
-            agent.add("acquisition_cost", to_decision.size * p.decision.sales_cost)
+        sales = p.decision.sales_cost  # a demo / sales cycle, or a sales-assisted trial
+        attribution.count(agent, "decisions_started", to_decision, cost=("sales_cost", sales))
+        if sales:
+            agent.add("acquisition_cost", to_decision.size * sales)
 
 
 MECHANISM = Mechanism(

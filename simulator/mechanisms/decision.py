@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import attribution
 from simulator.kernels import funnel
 from simulator.mechanisms import (
     advocacy,
@@ -130,10 +131,14 @@ def decide(model: JourneyModel) -> None:
             agent.add("new_customers", buyers.size)
             agent.add("forgot_to_cancel", n_forgot)
             agent.add("new_mrr", mrr)
+            attribution.count(agent, "new_customers", buyers)
+            attribution.count(agent, "new_mrr", buyers, pop.mrr[buyers].astype(np.float64))
             if entry == Stage.ONBOARDING:
                 onboarding.start_onboarding(agent, buyers)
             if referrals_on:
                 agent.add("referral_cost", n_referred * acq.referral_reward)
+                cost = n_referred * acq.referral_reward
+                attribution.add(agent, "referral_cost", attribution.REFERRAL, cost)
         if freemium:
             agent.due["decision"].add(t + 1, stay)
         agent.move(lost, Stage.LOST, Stage.DECISION)

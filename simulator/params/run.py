@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from simulator.bounds import Whole
+from simulator.bounds import Switch, Whole
 from simulator.params.audit import AuditSettings
 from simulator.params.dashboard import DashboardSettings
 from simulator.params.optimize import OptimizeSettings
@@ -59,7 +59,7 @@ TaskName = Literal[
 #: Settings that belong to one task (its config in ``configs/task/`` sets them; null elsewhere).
 TASK_SETTINGS: dict[str, tuple[str, ...]] = {
     "optimize": ("optimize",),
-    "calibrate": ("data", "funnel", "holdout", "match"),
+    "calibrate": ("data", "funnel", "holdout", "match", "calibrate"),
     "dashboard": ("dashboard",),
     "sensitivity": ("sensitivity",),
     "response": ("response",),
@@ -118,6 +118,12 @@ class OutputSettings(_Strict):
     plots: bool
 
 
+class CalibrateSettings(_Strict):
+    """``task=calibrate``'s own switches (``calibrate``)."""
+
+    uncertainty: Switch  # also write uncertainty.* so runs draw churn from the fit's uncertainty
+
+
 class RunSettings(_Strict):
     """How a study runs; the top-level keys ``RUN_KEYS`` of the config."""
 
@@ -133,6 +139,7 @@ class RunSettings(_Strict):
     funnel: str | None = None  # task=calibrate: funnel counts CSV (persona, leads, trials, paid)
     holdout: Whole(1, 10_000) | None = None  # task=calibrate: backtest fit on periods 0..K
     match: Literal["engine", "base"] | None = None  # task=calibrate: how fits map to base churn
+    calibrate: CalibrateSettings | None = None  # task=calibrate: uncertainty written or not
     dashboard: DashboardSettings | None = _TASK_SETTING  # task=dashboard: host and port
     sensitivity: SensitivitySettings | None = _TASK_SETTING  # task=sensitivity: factors, method
     response: ResponseSettings | None = _TASK_SETTING  # task=response: the key and its grid

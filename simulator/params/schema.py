@@ -194,13 +194,17 @@ class Finance(Section):
 class Drawn(Section):
     """A parameter drawn afresh for each replication (``uncertainty.<name>``): log-normal with
     [``low``, ``high``] its central ``level`` interval (e.g. a calibrated churn's confidence
-    interval), clipped to ``bounds`` when given (``simulator.uncertainty``)."""
+    interval), clipped to ``bounds`` when given (``simulator.uncertainty``); ``correlation``:
+    its correlation with other entries on the log scale (jointly log-normal; {}: independent)."""
 
     key: Name  # dotted config key of a number (e.g. personas.solo.churn.mean)
     low: Number(0, 1e12, lo_open=True)
     high: Number(0, 1e12, lo_open=True)
     level: Number(0, 1, lo_open=True)  # confidence level of [low, high] (e.g. 0.95)
     bounds: tuple[float, float] | None  # clip draws into [a, b] (a key with a bounded domain)
+    # other entry's name -> correlation of the two log values, in [-1, 1] (given on one side or
+    # on both, equal); the matrix of every entry's correlations must be positive semi-definite
+    correlation: dict[str, Number(-1, 1)] = Field(default_factory=dict)
 
 
 class JourneyLog(Section):

@@ -211,6 +211,58 @@ def _uncertainty_problems(tree: dict[str, Any], has_problem: Any) -> list[Proble
             _set(trial, str(entry["key"]), value)
             for key, message in check_scenario(trial):
                 out.append((f"{k}.{what.strip()}", f"{entry['key']} = {value}: {key}: {message}"))
+    return out + _correlation_problems(drawn, has_problem)
+
+
+def _correlation_problems(drawn: dict[str, Any], has_problem: Any) -> list[Problem]:
+    """``uncertainty.<name>.correlation``: each names another entry, both sides agree when both
+    give it, and the correlations form a positive semi-definite matrix."""
+    import numpy as np
+
+    out: list[Problem] = []
+    names = sorted(n for n, e in drawn.items() if isinstance(e, dict))
+    given: dict[tuple[str, str], float] = {}
+    for name in names:
+        corr = drawn[name].get("correlation") or {}
+        k = f"uncertainty.{name}.correlation"
+        if has_problem(k) or not isinstance(corr, dict):
+            continue
+        for other, rho in corr.items():
+            if has_problem(f"{k}.{other}"):
+                continue
+            if other == name:
+                out.append((f"{k}.{other}", "an entry's correlation with itself is 1; remove it"))
+            elif other not in names:
+                allowed = ", ".join(n for n in names if n != name) or "none"
+                out.append(
+                    (f"{k}.{other}", f"{other!r} is not an uncertainty entry; entries: {allowed}")
+                )
+            else:
+                pair = (min(name, other), max(name, other))
+                if pair in given and given[pair] != float(rho):
+                    out.append(
+                        (
+                            f"{k}.{other}",
+                            f"{rho} disagrees with uncertainty.{other}.correlation.{name} "
+                            f"({given[pair]}); give it once, or equal on both sides",
+                        )
+                    )
+                given[pair] = float(rho)
+    if out or not given:
+        return out
+    index = {n: i for i, n in enumerate(names)}
+    matrix = np.eye(len(names))
+    for (a, b), rho in given.items():
+        matrix[index[a], index[b]] = matrix[index[b], index[a]] = rho
+    if np.linalg.eigvalsh(matrix).min() < -1e-9:
+        pairs = ", ".join(f"{a}~{b} {rho:g}" for (a, b), rho in sorted(given.items()))
+        out.append(
+            (
+                "uncertainty",
+                f"the correlations ({pairs}) are not a valid correlation matrix (not positive "
+                "semi-definite): lower them",
+            )
+        )
     return out
 
 
