@@ -106,8 +106,9 @@ def format_summary(result: SimulationResult, out_dir: Path | None) -> str:
         shown = shown if not shown.startswith("..") else str(out_dir)
         lines += ["", f"outputs: {shown}/"]
         files = ["monthly.parquet", "summary.json"]
-        if (out_dir / "cohorts.parquet").exists():
-            files.append("cohorts.parquet")
+        for table in ("cohorts.parquet", "channels.parquet", "touchpoints.parquet"):
+            if (out_dir / table).exists():
+                files.append(table)
         if (out_dir / "monthly.csv").exists():
             files.append("monthly.csv")
         journey = ("flows", "stays", "journey_map", "journey_log", "journey_log_csv")
