@@ -26,6 +26,7 @@ journey, drop-off and median months in stage.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -110,6 +111,8 @@ JOURNEY_LOG = Table(
 )
 
 _NO_TOUCHPOINT = -1
+#: The event buffer's first capacity: events per sampled account, and at least (it doubles).
+_BUFFER_PER_ROW, _MIN_BUFFER = 2, 64
 _NO_SOURCES = np.empty(0, dtype=np.uint8)
 
 
@@ -190,6 +193,99 @@ def _contacts(
     return hit_rows[:n], hit_tps[:n]
 
 
+@njit(cache=True, error_model="numpy")
+def _log_contacts(
+    seed: np.uint64,
+    start: int,
+    rows: np.ndarray,
+    stage: np.ndarray,
+    month: int,
+    reach: np.ndarray,
+    by_stage: np.ndarray,
+    stage_tps: np.ndarray,
+    codes: np.ndarray,
+    plan: np.ndarray,
+    mrr: np.ndarray,
+    ev: np.ndarray,
+    evf: np.ndarray,
+    fill: int,
+) -> int:  # pragma: no cover (compiled)
+    """(compiled) The contacts of ``contacts`` written straight into the event buffer (``ev``
+    rows: month, account, from, to, touchpoint, plan; ``evf``: MRR) from column ``fill``, each
+    account's in touchpoint order. The touchpoints acting in stage ``s`` are ``stage_tps[
+    by_stage[s] : by_stage[s + 1]]``, so an account in a stage no touchpoint reaches costs one
+    look-up. Returns the new fill, or -1 when the buffer is full (the caller grows it and calls
+    again: columns past ``fill`` are scratch)."""
+    keys = np.empty(reach.size, dtype=np.uint64)
+    for k in range(reach.size):
+        keys[k] = _mix(seed ^ _mix(np.uint64((month << 20) ^ (k + 1))))
+    cap = ev.shape[1]
+    for i in range(rows.size):
+        r = rows[i]
+        st = stage[r]
+        for j in range(by_stage[st], by_stage[st + 1]):
+            k = stage_tps[j]
+            if reach[k] <= 0.0:
+                continue
+            h = _mix(np.uint64(r + start) ^ keys[k])
+            if float(h >> _S11) * (1.0 / 9007199254740992.0) < reach[k]:
+                if fill >= cap:
+                    return -1
+                ev[0, fill] = month
+                ev[1, fill] = r
+                ev[2, fill] = -1
+                ev[3, fill] = st
+                ev[4, fill] = codes[k]
+                ev[5, fill] = plan[r]
+                evf[fill] = mrr[r]
+                fill += 1
+    return fill
+
+
+@njit(cache=True)
+def _record_logged_moves(
+    flows: np.ndarray,
+    stays: np.ndarray,
+    stage: int,
+    source: int,
+    sources: np.ndarray,
+    entered: np.ndarray,
+    month: int,
+    idx: np.ndarray,
+    sampled: np.ndarray,
+    plan: np.ndarray,
+    mrr: np.ndarray,
+    ev: np.ndarray,
+    evf: np.ndarray,
+    fill: int,
+) -> int:  # pragma: no cover (compiled)
+    """(compiled) ``_record_moves`` and, for the sampled rows among ``idx``, their events
+    written into the event buffer from column ``fill`` (as ``_log_contacts``). Returns the new
+    fill, or -1 - (rows to log) when they do not fit: then nothing is recorded (the caller
+    grows the buffer and calls again)."""
+    n = 0
+    for k in range(idx.size):
+        if sampled[idx[k]]:
+            n += 1
+    if fill + n > ev.shape[1]:
+        return -1 - n
+    _record_moves(flows, stays, stage, source, sources, entered, month)
+    if n == 0:
+        return fill
+    for k in range(idx.size):
+        r = idx[k]
+        if sampled[r]:
+            ev[0, fill] = month
+            ev[1, fill] = r
+            ev[2, fill] = source if source >= 0 else sources[k]
+            ev[3, fill] = stage
+            ev[4, fill] = -1
+            ev[5, fill] = plan[r]
+            evf[fill] = mrr[r]
+            fill += 1
+    return fill
+
+
 def contacts(
     seed: int,
     start: int,
@@ -229,11 +325,18 @@ def sampled_accounts(seed: int, start: int, size: int, share: float) -> np.ndarr
 class StageTrace:
     """One persona's record of stage changes (see the module docstring).
 
+    The event log is kept in a growing buffer written by compiled code (``_log_moves``,
+    ``_log_contacts``): a move costs one pass over the rows that move (``sampled[idx]``, no
+    Python work unless one is sampled) and the month's contacts one pass over the sampled rows
+    (``sampled_rows``, sorted), never a pass over the persona's accounts.
+
     Attributes:
         month: the month being recorded (0: set-up, not recorded).
         history: (month, 8×8 flow matrix) per month, ``[from, to]`` accounts.
         stays: completed stays, ``[stage, months in stage]`` accounts.
         sampled: the persona's rows the event log follows (None: no log).
+        sampled_rows: the same rows as a sorted index (None: no log).
+        touchpoints: the names behind the event buffer's touchpoint codes.
     """
 
     def __init__(self, start: int, size: int, seed: int, share: float) -> None:
@@ -243,19 +346,45 @@ class StageTrace:
         self.history: list[tuple[int, np.ndarray]] = []
         self.stays = np.zeros((N_STAGES, 0), dtype=np.int64)  # sized at the first move
         self.sampled: np.ndarray | None = None
+        self.sampled_rows: np.ndarray | None = None
         if share > 0:
             self.sampled = sampled_accounts(seed, start, size, share)
+            self.sampled_rows = np.flatnonzero(self.sampled).astype(np.int64)
         self.touchpoints: list[str] = []
-        self._events: list[tuple[np.ndarray, ...]] = []
+        self._codes: dict[str, int] = {}
+        self._contact_codes: tuple[list[str], np.ndarray] | None = None
+        # The event buffer: (month, persona row, from, to, touchpoint code, plan) and the MRR.
+        rows = 0 if self.sampled_rows is None else self.sampled_rows.size
+        cap = max(_MIN_BUFFER, _BUFFER_PER_ROW * rows) if rows else 0
+        self._ev = np.empty((6, cap), dtype=np.int64)
+        self._evf = np.empty(cap, dtype=np.float64)
+        self._fill = 0
 
     @property
     def active(self) -> bool:
         return self.month > 0
 
+    def code(self, touchpoint: str) -> int:
+        """The buffer's code of ``touchpoint`` (a new one is added)."""
+        c = self._codes.get(touchpoint)
+        if c is None:
+            c = self._codes[touchpoint] = len(self.touchpoints)
+            self.touchpoints.append(touchpoint)
+        return c
+
+    def _grow(self, need: int) -> None:
+        """Room for ``need`` more events."""
+        cap = max(2 * self._ev.shape[1], self._fill + need, _MIN_BUFFER)
+        ev = np.empty((6, cap), dtype=np.int64)
+        evf = np.empty(cap, dtype=np.float64)
+        ev[:, : self._fill] = self._ev[:, : self._fill]
+        evf[: self._fill] = self._evf[: self._fill]
+        self._ev, self._evf = ev, evf
+
     def begin_month(self, agent: PersonaAgent, month: int) -> None:
         """A new month's matrix; before month 1, the sampled accounts' starting stages."""
-        if self.month == 0 and self.sampled is not None:
-            rows = np.flatnonzero(self.sampled[: agent.aware])
+        if self.month == 0 and self.sampled_rows is not None:
+            rows = self.sampled_rows[: np.searchsorted(self.sampled_rows, agent.aware)]
             self._log(agent, 0, rows, -1, agent.pop.stage[rows], _NO_TOUCHPOINT)
         self.month = month
         self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
@@ -277,21 +406,25 @@ class StageTrace:
             oldest = int(agent.pop.stage_month.min()) if agent.size else 0
             width = agent.model.params.months + 1 - min(oldest, 0)
             self.stays = np.zeros((N_STAGES, width), dtype=np.int64)
-        _record_moves(
-            self.flows,
-            self.stays,
-            int(stage),
-            -1 if source is None else int(source),
-            _NO_SOURCES if sources is None else sources.view(np.uint8),
-            entered,
-            self.month,
-        )
-        if self.sampled is not None:
-            pick = self.sampled[idx]
-            if pick.any():
-                rows = idx[pick]
-                src = source if source is not None else sources[pick]  # type: ignore[index]
-                self._log(agent, self.month, rows, src, stage, _NO_TOUCHPOINT)
+        src = -1 if source is None else int(source)
+        srcs = _NO_SOURCES if sources is None else sources.view(np.uint8)
+        if self.sampled is None:
+            _record_moves(self.flows, self.stays, int(stage), src, srcs, entered, self.month)
+            return
+        pop, ev, evf = agent.pop, self._ev, self._evf
+        flows, stays, month, sampled = self.flows, self.stays, self.month, self.sampled
+        stage = int(stage)
+        fill = _record_logged_moves(
+            flows, stays, stage, src, srcs, entered, month, idx, sampled, pop.plan, pop.mrr,
+            ev, evf, self._fill,
+        )  # fmt: skip
+        if fill < 0:  # nothing recorded: room for the events, and again
+            self._grow(-1 - fill)
+            fill = _record_logged_moves(
+                flows, stays, stage, src, srcs, entered, month, idx, sampled, pop.plan, pop.mrr,
+                self._ev, self._evf, self._fill,
+            )  # fmt: skip
+        self._fill = fill
 
     def contact(self, agent: PersonaAgent, idx: np.ndarray, touchpoint: str) -> None:
         """Sampled accounts among ``idx`` were reached by ``touchpoint`` this month."""
@@ -301,25 +434,37 @@ class StageTrace:
         rows = idx[self.sampled[idx]]
         if rows.size == 0:
             return
-        if touchpoint not in self.touchpoints:
-            self.touchpoints.append(touchpoint)
-        stage = agent.pop.stage[rows]
-        code = self.touchpoints.index(touchpoint)
-        self._log(agent, self.month, rows, -1, stage, code)
+        self._log(agent, self.month, rows, -1, agent.pop.stage[rows], self.code(touchpoint))
 
     def log_contacts(
-        self, agent: PersonaAgent, rows: np.ndarray, which: np.ndarray, names: list[str]
+        self,
+        agent: PersonaAgent,
+        seed: int,
+        reach: np.ndarray,
+        by_stage: np.ndarray,
+        stage_tps: np.ndarray,
+        names: list[str],
     ) -> None:
-        """Sampled accounts ``rows`` (persona rows) were reached this month, each by the
-        touchpoint ``names[which[i]]``: one log row each (the bulk ``contact``)."""
+        """This month's contacts of the touchpoints ``names`` (reach ``reach`` each; those
+        acting in stage ``s``: ``stage_tps[by_stage[s] : by_stage[s + 1]]``) with the sampled
+        accounts: the contacts of ``contacts``, one log row each, written by one compiled pass
+        over the sampled rows."""
+        if self.sampled_rows is None:
+            return
+        rows = self.sampled_rows[: np.searchsorted(self.sampled_rows, agent.aware)]
         if rows.size == 0:
             return
-        codes = np.empty(len(names), dtype=np.int64)
-        for k, name in enumerate(names):
-            if name not in self.touchpoints:
-                self.touchpoints.append(name)
-            codes[k] = self.touchpoints.index(name)
-        self._log(agent, self.month, rows, -1, agent.pop.stage[rows], codes[which])
+        if self._contact_codes is None or self._contact_codes[0] is not names:
+            self._contact_codes = (names, np.array([self.code(n) for n in names], np.int64))
+        pop = agent.pop
+        args = (np.uint64(seed), self.start, rows, pop.stage, self.month, reach, by_stage)
+        args += (stage_tps, self._contact_codes[1], pop.plan, pop.mrr)
+        while True:
+            fill = _log_contacts(*args, self._ev, self._evf, self._fill)
+            if fill >= 0:
+                break
+            self._grow(self._ev.shape[1])
+        self._fill = fill
 
     def _log(
         self,
@@ -330,40 +475,28 @@ class StageTrace:
         stage: np.ndarray | int,
         touchpoint: np.ndarray | int,
     ) -> None:
-        """Keep the events of ``rows`` (persona rows): the plan and MRR are read now, the rest
-        is expanded into columns once, by ``events``."""
+        """Keep the events of ``rows`` (persona rows); the plan and MRR are read now."""
+        n = rows.size
+        if self._fill + n > self._ev.shape[1]:
+            self._grow(n)
         pop = agent.pop
-        self._events.append((month, rows, source, stage, touchpoint, pop.plan[rows], pop.mrr[rows]))
+        ev = self._ev[:, self._fill : self._fill + n]
+        ev[0] = month
+        ev[1] = rows
+        ev[2] = source
+        ev[3] = stage
+        ev[4] = touchpoint
+        ev[5] = pop.plan[rows]
+        self._evf[self._fill : self._fill + n] = pop.mrr[rows]
+        self._fill += n
 
     def events(self) -> tuple[np.ndarray, ...] | None:
-        """The logged events as columns (month, account, from, to, touchpoint, plan, mrr)."""
-        if not self._events:
+        """The logged events as columns (month, account, from, to, touchpoint, plan, mrr), in
+        the order they were logged (views of the buffer but the account)."""
+        if self._fill == 0:
             return None
-        sizes = [e[1].size for e in self._events]
-
-        ends = np.cumsum(sizes)
-
-        def column(k: int, dtype: type) -> np.ndarray:
-            """Entry ``k`` of every event: a scalar per call, or an array per row."""
-            values = [e[k] for e in self._events]
-            out = np.repeat(
-                np.array([0 if isinstance(v, np.ndarray) else v for v in values], dtype=dtype),
-                sizes,
-            )
-            for i, v in enumerate(values):
-                if isinstance(v, np.ndarray):
-                    out[ends[i] - sizes[i] : ends[i]] = v
-            return out
-
-        return (
-            np.repeat(np.array([e[0] for e in self._events], dtype=np.int64), sizes),
-            np.concatenate([e[1] for e in self._events]).astype(np.int64) + self.start,
-            column(2, np.int64),
-            column(3, np.int64),
-            column(4, np.int64),
-            np.concatenate([e[5] for e in self._events]).astype(np.int64),
-            np.concatenate([e[6] for e in self._events]).astype(np.float64),
-        )
+        ev = self._ev[:, : self._fill]
+        return (ev[0], ev[1] + self.start, ev[2], ev[3], ev[4], ev[5], self._evf[: self._fill])
 
 
 # ---------------------------------------------------------------------------- tables of a run
@@ -435,51 +568,146 @@ def stays_frame(model: Any) -> pd.DataFrame:
 
 def timestamps(start: Any, months: np.ndarray) -> np.ndarray:
     """``start`` + ``months`` calendar months, as datetime64[ns]."""
+    months = np.asarray(months, dtype=np.int64)
+    if months.size and months.min() >= 0:
+        span = _month_stamps(str(pd.Timestamp(start)), int(months.max()) + 1)
+        return span[months]
+    return _timestamps(start, months)
+
+
+@functools.lru_cache(maxsize=16)
+def _month_stamps(start: str, months: int) -> np.ndarray:
+    """``start`` + 0 .. ``months`` - 1 calendar months (the same for every replication)."""
+    out = _timestamps(start, np.arange(months))
+    out.flags.writeable = False
+    return out
+
+
+def _timestamps(start: Any, months: np.ndarray) -> np.ndarray:
     base = pd.Timestamp(start)
     unique, where = np.unique(np.asarray(months, dtype=np.int64), return_inverse=True)
     stamps = np.array([base + pd.DateOffset(months=int(m)) for m in unique], dtype="datetime64[ns]")
     return stamps[where]
 
 
+def _strings() -> Any:
+    """The dtype pandas gives a column of Python strings (``str`` on arrow from pandas 3;
+    ``object`` before)."""
+    return pd.Series(np.array(["x"], dtype=object)).dtype
+
+
+_STR = _strings()
+_ARROW_STR = getattr(_STR, "storage", None) == "pyarrow"
+
+
+def _text(names: list[str] | tuple[str, ...], codes: np.ndarray) -> Any:
+    """Codes → a string column (code -1 → empty) of the dtype pandas gives Python strings,
+    without a Python object per row where pandas keeps strings in arrow."""
+    names = [*names, ""]
+    codes = np.where(codes < 0, len(names) - 1, codes)
+    if not _ARROW_STR:
+        return np.array(names, dtype=object)[codes]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pd.array(pc.take(pa.array(names, pa.large_string()), codes), dtype=_STR)
+
+
+@njit(cache=True)
+def _case_text(prefix: np.ndarray, account: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(compiled) The arrow buffers (offsets, UTF-8 bytes) of the strings ``prefix`` + the
+    decimal digits of ``account[i]`` (>= 0)."""
+    n = account.size
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[0] = 0
+    digits = np.empty(20, dtype=np.uint8)
+    data = np.empty(n * (prefix.size + 20), dtype=np.uint8)
+    o = 0
+    for i in range(n):
+        for j in range(prefix.size):
+            data[o + j] = prefix[j]
+        o += prefix.size
+        v = np.uint64(account[i])
+        d = 0
+        while True:
+            digits[d] = np.uint8(48 + v % np.uint64(10))
+            v = v // np.uint64(10)
+            d += 1
+            if v == 0:
+                break
+        for j in range(d):
+            data[o + j] = digits[d - 1 - j]
+        o += d
+        offsets[i + 1] = o
+    return offsets, data[:o]
+
+
+def _cases(replication: int, account: np.ndarray) -> Any:
+    """The process-mining case ids ``<replication>:<account>``, as ``_text`` builds columns."""
+    if not _ARROW_STR:
+        return (f"{replication}:" + pd.Series(account).astype(str)).to_numpy(object)
+    import pyarrow as pa
+
+    offsets, data = _case_text(np.frombuffer(f"{replication}:".encode(), np.uint8), account)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pd.array(pa.Array.from_buffers(pa.large_string(), account.size, buffers), dtype=_STR)
+
+
 def log_frame(model: Any) -> pd.DataFrame:
     """The sampled accounts' event log as the ``JOURNEY_LOG`` table (empty with share 0), in
-    month, account and event order."""
-    plans = list(model.params.pricing.plans)
-    stamps = timestamps(model.params.journey_log.start, np.arange(model.month + 1))
-    parts: list[pd.DataFrame] = []
-    for agent in model.persona_agents:
+    month, account and event order. The personas' event buffers are joined and sorted as
+    integer codes; each text column is built once, from its codes."""
+    parts, money, personas = [], [], []
+    touchpoints: list[str] = []
+    for p, agent in enumerate(model.persona_agents):
         cols = agent.trace.events()
         if cols is None:
             continue
-        month, account, src, dst, tp, plan, mrr = cols
-        n = month.size
-        to_stage = _names(STAGE_NAMES, dst.astype(np.int64))
-        touchpoint = _names(agent.trace.touchpoints, tp.astype(np.int64))
-        case = (f"{model.replication}:" + pd.Series(account).astype(str)).to_numpy(object)
-        parts.append(
-            _frame(
-                JOURNEY_LOG,
-                {
-                    "scenario": np.full(n, model.scenario_name, dtype=object),
-                    "replication": np.full(n, model.replication),
-                    "account": account,
-                    "persona": np.full(n, agent.persona.name, dtype=object),
-                    "month": month,
-                    "from_stage": _names(STAGE_NAMES, src.astype(np.int64)),
-                    "to_stage": to_stage,
-                    "touchpoint": touchpoint,
-                    "plan": _names(plans, plan.astype(np.int64)),
-                    "mrr": mrr,
-                    "case:concept:name": case,
-                    "concept:name": np.where(touchpoint != "", touchpoint, to_stage),
-                    "time:timestamp": stamps[month],
-                },
-            )
-        )
+        names = agent.trace.touchpoints
+        touchpoints += [n for n in names if n not in touchpoints]
+        remap = np.array([touchpoints.index(n) for n in names] + [-1], dtype=np.int64)
+        parts.append(np.stack([*cols[:4], remap[cols[4]], cols[5]]))  # code -1 → -1
+        money.append(cols[6])
+        personas.append(np.full(cols[0].size, p, dtype=np.int64))
     if not parts:
         return _empty(JOURNEY_LOG)
-    log = pd.concat(parts, ignore_index=True)
-    return log.sort_values(["month", "account"], kind="stable").reset_index(drop=True)
+    ev, mrr, persona = (
+        np.concatenate(parts, axis=1),
+        np.concatenate(money),
+        np.concatenate(personas),
+    )
+    # Sorted by month and account, each account's events in the order they were logged (a
+    # unique key sorts faster than a stable sort; it fits in int64 in any run that fits in
+    # memory, else the stable sort).
+    month, account = ev[0], ev[1]
+    n = month.size
+    span = int(account.max()) + 1
+    if (int(month.max()) + 1) * span * n < 2**62:
+        order = np.argsort((month * span + account) * n + np.arange(n))
+    else:  # pragma: no cover (beyond any run's size)
+        order = np.lexsort((account, month))
+    ev, mrr, persona = ev[:, order], mrr[order], persona[order]
+    month, account, src, dst, tp, plan = ev
+    stamps = timestamps(model.params.journey_log.start, np.arange(model.month + 1))
+    frame = {
+        "scenario": _text([model.scenario_name], np.zeros(n, dtype=np.int64)),
+        "replication": np.full(n, model.replication, dtype=np.int64),
+        "account": account,
+        "persona": _text([a.persona.name for a in model.persona_agents], persona),
+        "month": month,
+        "from_stage": _text(STAGE_NAMES, src),
+        "to_stage": _text(STAGE_NAMES, dst),
+        "touchpoint": _text(touchpoints, tp),
+        "plan": _text(list(model.params.pricing.plans), plan),
+        "mrr": mrr,
+        "case:concept:name": _cases(model.replication, account),
+        # the touchpoint of a contact, else the stage entered
+        "concept:name": _text(
+            [*touchpoints, *STAGE_NAMES], np.where(tp >= 0, tp, len(touchpoints) + dst)
+        ),
+        "time:timestamp": stamps[month],
+    }
+    return pd.DataFrame({name: frame[name] for name in JOURNEY_LOG.names})
 
 
 # ---------------------------------------------------------------------------- the journey map

@@ -352,3 +352,79 @@ def test_touchpoint_contacts_reach_their_share_of_the_sampled_accounts_and_chang
     share = len(hits) / exposed
     assert abs(share - 0.5) < 4 * np.sqrt(0.25 / exposed), (share, exposed)
     assert set(hits["concept:name"]) == {"value_communication"}
+
+
+# ---------------------------------------------------------------------------- the log's cost
+def _plain_log_frame(model: JourneyModel) -> pd.DataFrame:
+    """The event log built the plain way (Python strings, pandas sort): the reference the fast
+    ``log_frame`` (compiled buffers, arrow text, one integer sort) must equal."""
+    from simulator.journey import timestamps
+
+    plans = [*model.params.pricing.plans, ""]
+    stages = [*STAGE_NAMES, ""]
+    frames = []
+    for agent in model.persona_agents:
+        cols = agent.trace.events()
+        if cols is None:
+            continue
+        month, account, src, dst, tp, plan, mrr = (np.asarray(c) for c in cols)
+        tps = [*agent.trace.touchpoints, ""]
+        touchpoint = [tps[k] for k in tp]
+        to_stage = [stages[k] for k in dst]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": model.scenario_name,
+                    "replication": np.int64(model.replication),
+                    "account": account.astype(np.int64),
+                    "persona": agent.persona.name,
+                    "month": month.astype(np.int64),
+                    "from_stage": [stages[k] for k in src],
+                    "to_stage": to_stage,
+                    "touchpoint": touchpoint,
+                    "plan": [plans[k] for k in plan],
+                    "mrr": mrr.astype(np.float64),
+                    "case:concept:name": [f"{model.replication}:{a}" for a in account],
+                    "concept:name": [t or s for t, s in zip(touchpoint, to_stage, strict=True)],
+                    "time:timestamp": timestamps(model.params.journey_log.start, month),
+                }
+            )
+        )
+    log = pd.concat(frames, ignore_index=True)
+    return log.sort_values(["month", "account"], kind="stable").reset_index(drop=True)
+
+
+def test_the_fast_log_frame_equals_the_plain_build_whatever_the_buffer_size(monkeypatch) -> None:
+    """The event buffers grow as they fill (a first capacity of one event gives the same log
+    as the default), and ``log_frame`` (compiled buffers, arrow text, one integer sort) equals
+    the plain pandas build: contacts, a touchpoint switched off and widened by events,
+    ``record_contact`` of a new and a shipped touchpoint."""
+    import simulator.journey as journey
+
+    overrides = [
+        *size(20_000, 600, 8, 1),
+        "journey_log.share=0.3",
+        "+events.off={type: touchpoint, month: 3, touchpoint: qbrs, enabled: false, reach: null}",
+        "+events.wide={type: touchpoint, month: 5, touchpoint: community, enabled: null, "
+        "reach: {solo: 0.9}}",
+    ]
+    params = params_of(load_config(overrides))
+
+    def run() -> JourneyModel:
+        model = JourneyModel(params, replication=3)
+        model.run(2)
+        model.record_contact("smb", np.arange(40), "webinar")
+        model.record_contact(0, np.arange(25), "qbrs")
+        model.run(6)
+        return model
+
+    default = run()
+    log = journey.log_frame(default)
+    assert len(log) > 2_000 and (log["touchpoint"] == "webinar").any()
+    assert (log["replication"] == 3).all() and log["case:concept:name"].str.startswith("3:").all()
+    pd.testing.assert_frame_equal(log, _plain_log_frame(default))
+    monkeypatch.setattr(journey, "_BUFFER_PER_ROW", 0)
+    monkeypatch.setattr(journey, "_MIN_BUFFER", 1)
+    tiny = run()
+    assert tiny.persona_agents[0].trace._ev.shape[1] < default.persona_agents[0].trace._ev.shape[1]
+    pd.testing.assert_frame_equal(journey.log_frame(tiny), log)

@@ -199,6 +199,13 @@ def _churn_factor(params: Any, persona: str) -> list[float]:
 def setup(model: JourneyModel) -> None:
     """Each persona's factors at the scenario's touchpoints (events change them)."""
     model.touchpoint_state = {}
+    tps = model.params.touchpoints
+    # The touchpoints acting in each stage code s (the event log's contacts):
+    # touchpoint_stages[1][touchpoint_stages[0][s] : touchpoint_stages[0][s + 1]].
+    acting = [[k for k, tp in enumerate(tps.values()) if s in STAGE_CODES[tp.stage]] for s in Stage]
+    by_stage = np.concatenate([[0], np.cumsum([len(a) for a in acting])]).astype(np.int64)
+    stage_tps = np.array([k for a in acting for k in a], dtype=np.int64)
+    model.touchpoint_stages = (by_stage, stage_tps, list(tps))
     refresh(model)
 
 
@@ -207,10 +214,13 @@ def refresh(model: JourneyModel) -> None:
     tps = model.params.touchpoints
     model.touchpoint_factors = {}
     model.touchpoint_utility = {}
+    model.touchpoint_reach = {}  # persona -> each touchpoint's reach now (config order)
     for p in model.params.personas:
-        f, u = factors(tps, p, reach_now(tps, p, model.touchpoint_state))
+        now = reach_now(tps, p, model.touchpoint_state)
+        f, u = factors(tps, p, now)
         model.touchpoint_factors[p] = f
         model.touchpoint_utility[p] = u
+        model.touchpoint_reach[p] = np.array(list(now.values()), dtype=np.float64)
 
 
 def factor(agent: PersonaAgent, transition: str) -> float:
@@ -253,35 +263,15 @@ def log_contacts(model: JourneyModel) -> None:
     follows (``journey_log.share``): a sampled account in the touchpoint's stage is reached
     with probability ``reach`` (a hash of seed, month, touchpoint and account, not a draw:
     the run's numbers do not change; ``simulator.journey.contacts``) and gets a row in the
-    log. One compiled pass per persona; nothing without a log or touchpoints."""
+    log. One compiled pass per persona over its sampled rows (``StageTrace.log_contacts``);
+    nothing without a log or touchpoints."""
     tps = model.params.touchpoints
     if not tps or model.params.journey_log.share <= 0:
         return
-    from simulator.journey import contacts
-
-    names = list(tps)
-    reaches = np.zeros((len(names), len(Stage)), dtype=bool)
-    for k, tp in enumerate(tps.values()):
-        reaches[k, list(STAGE_CODES[tp.stage])] = True
+    by_stage, stage_tps, names = model.touchpoint_stages
     for agent in model.persona_agents:
-        sampled = agent.trace.sampled
-        if sampled is None:
-            continue
-        rows = np.flatnonzero(sampled[: agent.aware])
-        if rows.size == 0:
-            continue
-        now = reach_now(tps, agent.persona.name, model.touchpoint_state)
-        reach = np.array([now[n] for n in names], dtype=np.float64)
-        hit, which = contacts(
-            model.params.seed,
-            agent.rows.start,
-            rows,
-            agent.pop.stage[rows],
-            model.month,
-            reach,
-            reaches,
-        )
-        agent.trace.log_contacts(agent, hit, which, names)
+        reach = model.touchpoint_reach[agent.persona.name]
+        agent.trace.log_contacts(agent, model.params.seed, reach, by_stage, stage_tps, names)
 
 
 # ---------------------------------------------------------------------------- activity and cost
