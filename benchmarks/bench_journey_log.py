@@ -76,8 +76,8 @@ def main() -> None:
     zero = statistics.median(times[0.0])
     for s in SHARES:
         med = statistics.median(times[s])
-        runs = ", ".join(f"{t:.2f}" for t in times[s])
-        print(f"  {s:>6g}  {events[s]:>9,}  {med:>8.2f}  {med / zero:>10.3f}   {runs}")
+        runs = ", ".join(f"{t:.3f}" for t in times[s])
+        print(f"  {s:>6g}  {events[s]:>9,}  {med:>8.3f}  {med / zero:>10.3f}   {runs}")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ JOURNEY_LOG = Table(
 
 _NO_TOUCHPOINT = -1
 #: The event buffer's first capacity: events per sampled account, and at least (it doubles).
-_BUFFER_PER_ROW, _MIN_BUFFER = 2, 64
+_BUFFER_PER_ROW, _MIN_BUFFER = 4, 64
 _NO_SOURCES = np.empty(0, dtype=np.uint8)
 
 
@@ -196,28 +196,28 @@ def _contacts(
 @njit(cache=True, error_model="numpy")
 def _log_contacts(
     seed: np.uint64,
-    start: int,
     rows: np.ndarray,
+    persona: np.ndarray,
     stage: np.ndarray,
     month: int,
     reach: np.ndarray,
     by_stage: np.ndarray,
     stage_tps: np.ndarray,
-    codes: np.ndarray,
     plan: np.ndarray,
     mrr: np.ndarray,
     ev: np.ndarray,
     evf: np.ndarray,
     fill: int,
 ) -> int:  # pragma: no cover (compiled)
-    """(compiled) The contacts of ``contacts`` written straight into the event buffer (``ev``
-    rows: month, account, from, to, touchpoint, plan; ``evf``: MRR) from column ``fill``, each
-    account's in touchpoint order. The touchpoints acting in stage ``s`` are ``stage_tps[
-    by_stage[s] : by_stage[s + 1]]``, so an account in a stage no touchpoint reaches costs one
-    look-up. Returns the new fill, or -1 when the buffer is full (the caller grows it and calls
-    again: columns past ``fill`` are scratch)."""
-    keys = np.empty(reach.size, dtype=np.uint64)
-    for k in range(reach.size):
+    """(compiled) The contacts of ``contacts`` with population rows ``rows`` (of persona
+    ``persona[i]``, reach ``reach[persona, touchpoint]``) written straight into the event buffer
+    (``ev`` rows: month, account, from, to, touchpoint, plan; ``evf``: MRR) from column
+    ``fill``, each account's in touchpoint order. The touchpoints acting in stage ``s`` are
+    ``stage_tps[by_stage[s] : by_stage[s + 1]]``, so an account in a stage no touchpoint
+    reaches (unaware, lost, churned) costs one look-up. Returns the new fill, or -1 when the
+    buffer is full (the caller grows it and calls again: columns past ``fill`` are scratch)."""
+    keys = np.empty(reach.shape[1], dtype=np.uint64)
+    for k in range(reach.shape[1]):
         keys[k] = _mix(seed ^ _mix(np.uint64((month << 20) ^ (k + 1))))
     cap = ev.shape[1]
     for i in range(rows.size):
@@ -225,17 +225,18 @@ def _log_contacts(
         st = stage[r]
         for j in range(by_stage[st], by_stage[st + 1]):
             k = stage_tps[j]
-            if reach[k] <= 0.0:
+            p = reach[persona[i], k]
+            if p <= 0.0:
                 continue
-            h = _mix(np.uint64(r + start) ^ keys[k])
-            if float(h >> _S11) * (1.0 / 9007199254740992.0) < reach[k]:
+            h = _mix(np.uint64(r) ^ keys[k])
+            if float(h >> _S11) * (1.0 / 9007199254740992.0) < p:
                 if fill >= cap:
                     return -1
                 ev[0, fill] = month
                 ev[1, fill] = r
                 ev[2, fill] = -1
                 ev[3, fill] = st
-                ev[4, fill] = codes[k]
+                ev[4, fill] = k
                 ev[5, fill] = plan[r]
                 evf[fill] = mrr[r]
                 fill += 1
@@ -259,25 +260,20 @@ def _record_logged_moves(
     evf: np.ndarray,
     fill: int,
 ) -> int:  # pragma: no cover (compiled)
-    """(compiled) ``_record_moves`` and, for the sampled rows among ``idx``, their events
-    written into the event buffer from column ``fill`` (as ``_log_contacts``). Returns the new
-    fill, or -1 - (rows to log) when they do not fit: then nothing is recorded (the caller
-    grows the buffer and calls again)."""
-    n = 0
-    for k in range(idx.size):
-        if sampled[idx[k]]:
-            n += 1
-    if fill + n > ev.shape[1]:
-        return -1 - n
-    _record_moves(flows, stays, stage, source, sources, entered, month)
-    if n == 0:
-        return fill
-    for k in range(idx.size):
+    """(compiled) ``_record_moves`` and, in the same pass, the events of the sampled rows among
+    ``idx`` written into the event buffer from column ``fill`` (as ``_log_contacts``; the
+    caller leaves room for ``idx.size`` events). Returns the new fill."""
+    last = stays.shape[1] - 1
+    for k in range(entered.size):
+        s = source if source >= 0 else sources[k]
+        d = month - entered[k]
+        stays[s, min(max(d, 0), last)] += 1
+        flows[s, stage] += 1
         r = idx[k]
         if sampled[r]:
             ev[0, fill] = month
             ev[1, fill] = r
-            ev[2, fill] = source if source >= 0 else sources[k]
+            ev[2, fill] = s
             ev[3, fill] = stage
             ev[4, fill] = -1
             ev[5, fill] = plan[r]
@@ -321,8 +317,86 @@ def sampled_accounts(seed: int, start: int, size: int, share: float) -> np.ndarr
     return _sampled(np.uint64(seed), int(start), int(size), float(share))
 
 
+@functools.lru_cache(maxsize=32)
+def _sample(seed: int, start: int, size: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """``sampled_accounts`` and its sorted rows, read-only: the same in every replication of a
+    seed, so computed once per persona."""
+    mask = sampled_accounts(seed, start, size, share)
+    rows = np.flatnonzero(mask).astype(np.int64)
+    mask.flags.writeable = False
+    rows.flags.writeable = False
+    return mask, rows
+
+
 # ---------------------------------------------------------------------------- recorder
-class StageTrace:
+class _EventBuffer:
+    """A growing buffer of events, written by compiled code: ``_ev[:, :_fill]`` holds (month,
+    row, from, to, touchpoint code, plan) per event, ``_evf`` the MRR; rows are population rows
+    less ``start``; ``touchpoints`` names the codes."""
+
+    start = 0
+    touchpoints: list[str]
+    _ev: np.ndarray
+    _evf: np.ndarray
+    _fill = 0
+
+    def _grow(self, need: int) -> None:
+        """Room for ``need`` more events."""
+        cap = max(2 * self._ev.shape[1], self._fill + need, _MIN_BUFFER)
+        ev = np.empty((6, cap), dtype=np.int64)
+        evf = np.empty(cap, dtype=np.float64)
+        ev[:, : self._fill] = self._ev[:, : self._fill]
+        evf[: self._fill] = self._evf[: self._fill]
+        self._ev, self._evf = ev, evf
+
+
+class ContactLog(_EventBuffer):
+    """The touchpoints' monthly contacts with the sampled accounts of every persona (the event
+    log's contact rows): one compiled pass a month over the sampled rows (sorted population
+    rows, ``rows``), written into one buffer (``log_frame`` sorts it in with the personas')."""
+
+    def __init__(self, model: Any, names: list[str], by_stage: np.ndarray, stage_tps: np.ndarray):
+        agents = [a for a in model.persona_agents if a.trace.sampled_rows is not None]
+        self.rows = np.concatenate(
+            [np.empty(0, np.int64)] + [a.trace.sampled_rows + a.rows.start for a in agents]
+        )
+        self.persona = np.concatenate(  # the agent's position in ``model.persona_agents``
+            [np.empty(0, np.int64)]
+            + [
+                np.full(a.trace.sampled_rows.size, p, np.int64)
+                for p, a in enumerate(model.persona_agents)
+                if a.trace.sampled_rows is not None
+            ]
+        )
+        self.touchpoints = list(names)
+        self.by_stage, self.stage_tps = by_stage, stage_tps
+        self.traces = [a.trace for a in model.persona_agents]
+        #: (month, each persona buffer's fill then): the personas' events of that month past
+        #: their fill came after the month's contacts (``record_contact`` between months).
+        self.marks: list[tuple[int, list[int]]] = []
+        cap = max(_MIN_BUFFER, self.rows.size)
+        self._ev = np.empty((6, cap), dtype=np.int64)
+        self._evf = np.empty(cap, dtype=np.float64)
+
+    def log(self, model: Any, reach: np.ndarray) -> None:
+        """This month's contacts: touchpoint ``k`` reaches a sampled account of persona ``p``
+        (``model.persona_agents[p]``) in a stage it acts in with probability ``reach[p, k]``
+        (as ``contacts``)."""
+        if self.rows.size == 0:
+            return
+        self.marks.append((model.month, [t._fill for t in self.traces]))
+        pop = model.population
+        args = (np.uint64(model.params.seed), self.rows, self.persona, pop.stage, model.month)
+        args += (reach, self.by_stage, self.stage_tps, pop.plan, pop.mrr)
+        while True:
+            fill = _log_contacts(*args, self._ev, self._evf, self._fill)
+            if fill >= 0:
+                break
+            self._grow(self._ev.shape[1])
+        self._fill = fill
+
+
+class StageTrace(_EventBuffer):
     """One persona's record of stage changes (see the module docstring).
 
     The event log is kept in a growing buffer written by compiled code (``_log_moves``,
@@ -348,11 +422,9 @@ class StageTrace:
         self.sampled: np.ndarray | None = None
         self.sampled_rows: np.ndarray | None = None
         if share > 0:
-            self.sampled = sampled_accounts(seed, start, size, share)
-            self.sampled_rows = np.flatnonzero(self.sampled).astype(np.int64)
+            self.sampled, self.sampled_rows = _sample(int(seed), int(start), int(size), share)
         self.touchpoints: list[str] = []
         self._codes: dict[str, int] = {}
-        self._contact_codes: tuple[list[str], np.ndarray] | None = None
         # The event buffer: (month, persona row, from, to, touchpoint code, plan) and the MRR.
         rows = 0 if self.sampled_rows is None else self.sampled_rows.size
         cap = max(_MIN_BUFFER, _BUFFER_PER_ROW * rows) if rows else 0
@@ -371,15 +443,6 @@ class StageTrace:
             c = self._codes[touchpoint] = len(self.touchpoints)
             self.touchpoints.append(touchpoint)
         return c
-
-    def _grow(self, need: int) -> None:
-        """Room for ``need`` more events."""
-        cap = max(2 * self._ev.shape[1], self._fill + need, _MIN_BUFFER)
-        ev = np.empty((6, cap), dtype=np.int64)
-        evf = np.empty(cap, dtype=np.float64)
-        ev[:, : self._fill] = self._ev[:, : self._fill]
-        evf[: self._fill] = self._evf[: self._fill]
-        self._ev, self._evf = ev, evf
 
     def begin_month(self, agent: PersonaAgent, month: int) -> None:
         """A new month's matrix; before month 1, the sampled accounts' starting stages."""
@@ -411,20 +474,13 @@ class StageTrace:
         if self.sampled is None:
             _record_moves(self.flows, self.stays, int(stage), src, srcs, entered, self.month)
             return
-        pop, ev, evf = agent.pop, self._ev, self._evf
-        flows, stays, month, sampled = self.flows, self.stays, self.month, self.sampled
-        stage = int(stage)
-        fill = _record_logged_moves(
-            flows, stays, stage, src, srcs, entered, month, idx, sampled, pop.plan, pop.mrr,
-            ev, evf, self._fill,
+        if self._fill + idx.size > self._ev.shape[1]:
+            self._grow(idx.size)
+        pop = agent.pop
+        self._fill = _record_logged_moves(
+            self.flows, self.stays, int(stage), src, srcs, entered, self.month, idx, self.sampled,
+            pop.plan, pop.mrr, self._ev, self._evf, self._fill,
         )  # fmt: skip
-        if fill < 0:  # nothing recorded: room for the events, and again
-            self._grow(-1 - fill)
-            fill = _record_logged_moves(
-                flows, stays, stage, src, srcs, entered, month, idx, sampled, pop.plan, pop.mrr,
-                self._ev, self._evf, self._fill,
-            )  # fmt: skip
-        self._fill = fill
 
     def contact(self, agent: PersonaAgent, idx: np.ndarray, touchpoint: str) -> None:
         """Sampled accounts among ``idx`` were reached by ``touchpoint`` this month."""
@@ -435,36 +491,6 @@ class StageTrace:
         if rows.size == 0:
             return
         self._log(agent, self.month, rows, -1, agent.pop.stage[rows], self.code(touchpoint))
-
-    def log_contacts(
-        self,
-        agent: PersonaAgent,
-        seed: int,
-        reach: np.ndarray,
-        by_stage: np.ndarray,
-        stage_tps: np.ndarray,
-        names: list[str],
-    ) -> None:
-        """This month's contacts of the touchpoints ``names`` (reach ``reach`` each; those
-        acting in stage ``s``: ``stage_tps[by_stage[s] : by_stage[s + 1]]``) with the sampled
-        accounts: the contacts of ``contacts``, one log row each, written by one compiled pass
-        over the sampled rows."""
-        if self.sampled_rows is None:
-            return
-        rows = self.sampled_rows[: np.searchsorted(self.sampled_rows, agent.aware)]
-        if rows.size == 0:
-            return
-        if self._contact_codes is None or self._contact_codes[0] is not names:
-            self._contact_codes = (names, np.array([self.code(n) for n in names], np.int64))
-        pop = agent.pop
-        args = (np.uint64(seed), self.start, rows, pop.stage, self.month, reach, by_stage)
-        args += (stage_tps, self._contact_codes[1], pop.plan, pop.mrr)
-        while True:
-            fill = _log_contacts(*args, self._ev, self._evf, self._fill)
-            if fill >= 0:
-                break
-            self._grow(self._ev.shape[1])
-        self._fill = fill
 
     def _log(
         self,
@@ -600,17 +626,23 @@ _STR = _strings()
 _ARROW_STR = getattr(_STR, "storage", None) == "pyarrow"
 
 
-def _text(names: list[str] | tuple[str, ...], codes: np.ndarray) -> Any:
-    """Codes → a string column (code -1 → empty) of the dtype pandas gives Python strings,
-    without a Python object per row where pandas keeps strings in arrow."""
-    names = [*names, ""]
-    codes = np.where(codes < 0, len(names) - 1, codes)
+def _texts(columns: list[tuple[list[str] | tuple[str, ...], np.ndarray]]) -> list[Any]:
+    """(names, codes) per column → string columns (code -1 → empty) of the dtype pandas gives
+    Python strings: one arrow ``take`` for all of them where pandas keeps strings in arrow
+    (no Python object per row)."""
     if not _ARROW_STR:
-        return np.array(names, dtype=object)[codes]
+        return [np.array([*names, ""], dtype=object)[codes] for names, codes in columns]
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pd.array(pc.take(pa.array(names, pa.large_string()), codes), dtype=_STR)
+    n = columns[0][1].size
+    words: list[str] = []
+    index = np.empty((len(columns), n), dtype=np.int64)
+    for k, (names, codes) in enumerate(columns):
+        np.add(codes, len(words) + 1, out=index[k])  # code -1 → the "" before the names
+        words += ["", *names]
+    text = pc.take(pa.array(words, pa.large_string()), index.reshape(-1))
+    return [pd.array(text.slice(k * n, n), dtype=_STR) for k in range(len(columns))]
 
 
 @njit(cache=True)
@@ -656,55 +688,88 @@ def _cases(replication: int, account: np.ndarray) -> Any:
 def log_frame(model: Any) -> pd.DataFrame:
     """The sampled accounts' event log as the ``JOURNEY_LOG`` table (empty with share 0), in
     month, account and event order. The personas' event buffers are joined and sorted as
-    integer codes; each text column is built once, from its codes."""
-    parts, money, personas = [], [], []
-    touchpoints: list[str] = []
-    for p, agent in enumerate(model.persona_agents):
-        cols = agent.trace.events()
-        if cols is None:
-            continue
-        names = agent.trace.touchpoints
-        touchpoints += [n for n in names if n not in touchpoints]
-        remap = np.array([touchpoints.index(n) for n in names] + [-1], dtype=np.int64)
-        parts.append(np.stack([*cols[:4], remap[cols[4]], cols[5]]))  # code -1 → -1
-        money.append(cols[6])
-        personas.append(np.full(cols[0].size, p, dtype=np.int64))
-    if not parts:
+    integer codes; the text columns are built from their codes in one pass (``_texts``)."""
+    traces = [a.trace for a in model.persona_agents]
+    contacts = getattr(model, "contact_log", None)
+    buffers = [*traces, *([contacts] if contacts is not None else [])]
+    # Each event's place in its month: 0 logged during the month, 1 the month's contacts (at
+    # its end), 2 logged for that month after them (``record_contact`` between months).
+    phases = [np.zeros(b._fill, dtype=np.int64) for b in traces]
+    if contacts is not None:
+        phases.append(np.ones(contacts._fill, dtype=np.int64))
+        if contacts.marks:
+            months = np.array([m for m, _ in contacts.marks], dtype=np.int64)
+            for k, trace in enumerate(traces):
+                mark = np.full(model.month + 2, np.iinfo(np.int64).max, dtype=np.int64)
+                mark[months] = [fills[k] for _, fills in contacts.marks]
+                at = np.arange(trace._fill)
+                phases[k][at >= mark[trace._ev[0, : trace._fill]]] = 2
+    keep = [k for k, b in enumerate(buffers) if b._fill]
+    buffers, phase = [buffers[k] for k in keep], [phases[k] for k in keep]
+    if not buffers:
         return _empty(JOURNEY_LOG)
-    ev, mrr, persona = (
-        np.concatenate(parts, axis=1),
-        np.concatenate(money),
-        np.concatenate(personas),
-    )
+    touchpoints: list[str] = []
+    for b in buffers:
+        touchpoints += [n for n in b.touchpoints if n not in touchpoints]
+    sizes = [b._fill for b in buffers]
+    ev = np.concatenate([b._ev[:, : b._fill] for b in buffers], axis=1)
+    mrr = np.concatenate([b._evf[: b._fill] for b in buffers])
+    phase = np.concatenate(phase)
+    ev[1] += np.repeat(np.array([b.start for b in buffers], dtype=np.int64), sizes)
+    starts = np.array([a.rows.start for a in model.persona_agents], dtype=np.int64)
+    persona = np.searchsorted(starts, ev[1], side="right") - 1
+    # touchpoint codes: each buffer's own → the joined list's (-1: none stays -1)
+    remap = [np.array([touchpoints.index(n) for n in b.touchpoints], np.int64) for b in buffers]
+    if any(r.size for r in remap):
+        base = np.concatenate([[0], np.cumsum([r.size for r in remap])])
+        joined = np.concatenate(remap)
+        tp = ev[4]
+        own = tp >= 0
+        tp[own] = joined[(tp + np.repeat(base[:-1], sizes))[own]]
     # Sorted by month and account, each account's events in the order they were logged (a
     # unique key sorts faster than a stable sort; it fits in int64 in any run that fits in
     # memory, else the stable sort).
-    month, account = ev[0], ev[1]
-    n = month.size
-    span = int(account.max()) + 1
-    if (int(month.max()) + 1) * span * n < 2**62:
-        order = np.argsort((month * span + account) * n + np.arange(n))
+    n = mrr.size
+    span = int(ev[1].max()) + 1
+    if (int(ev[0].max()) + 1) * span * 3 * n < 2**62:
+        key = ev[0] * span
+        key += ev[1]
+        key *= 3
+        key += phase
+        key *= n
+        key += np.arange(n)
+        order = np.argsort(key)
     else:  # pragma: no cover (beyond any run's size)
-        order = np.lexsort((account, month))
+        order = np.lexsort((phase, ev[1], ev[0]))
     ev, mrr, persona = ev[:, order], mrr[order], persona[order]
     month, account, src, dst, tp, plan = ev
     stamps = timestamps(model.params.journey_log.start, np.arange(model.month + 1))
+    texts = _texts(
+        [
+            ([model.scenario_name], np.zeros(n, dtype=np.int64)),
+            ([a.persona.name for a in model.persona_agents], persona),
+            (STAGE_NAMES, src),
+            (STAGE_NAMES, dst),
+            (touchpoints, tp),
+            (list(model.params.pricing.plans), plan),
+            # the touchpoint of a contact, else the stage entered
+            ([*touchpoints, *STAGE_NAMES], np.where(tp >= 0, tp, len(touchpoints) + dst)),
+        ]
+    )
+    scenario, persona_name, from_stage, to_stage, touchpoint, plan_name, concept = texts
     frame = {
-        "scenario": _text([model.scenario_name], np.zeros(n, dtype=np.int64)),
+        "scenario": scenario,
         "replication": np.full(n, model.replication, dtype=np.int64),
         "account": account,
-        "persona": _text([a.persona.name for a in model.persona_agents], persona),
+        "persona": persona_name,
         "month": month,
-        "from_stage": _text(STAGE_NAMES, src),
-        "to_stage": _text(STAGE_NAMES, dst),
-        "touchpoint": _text(touchpoints, tp),
-        "plan": _text(list(model.params.pricing.plans), plan),
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "touchpoint": touchpoint,
+        "plan": plan_name,
         "mrr": mrr,
         "case:concept:name": _cases(model.replication, account),
-        # the touchpoint of a contact, else the stage entered
-        "concept:name": _text(
-            [*touchpoints, *STAGE_NAMES], np.where(tp >= 0, tp, len(touchpoints) + dst)
-        ),
+        "concept:name": concept,
         "time:timestamp": stamps[month],
     }
     return pd.DataFrame({name: frame[name] for name in JOURNEY_LOG.names})

@@ -201,11 +201,15 @@ def setup(model: JourneyModel) -> None:
     model.touchpoint_state = {}
     tps = model.params.touchpoints
     # The touchpoints acting in each stage code s (the event log's contacts):
-    # touchpoint_stages[1][touchpoint_stages[0][s] : touchpoint_stages[0][s + 1]].
+    # stage_tps[by_stage[s] : by_stage[s + 1]].
     acting = [[k for k, tp in enumerate(tps.values()) if s in STAGE_CODES[tp.stage]] for s in Stage]
     by_stage = np.concatenate([[0], np.cumsum([len(a) for a in acting])]).astype(np.int64)
     stage_tps = np.array([k for a in acting for k in a], dtype=np.int64)
-    model.touchpoint_stages = (by_stage, stage_tps, list(tps))
+    model.contact_log = None
+    if tps and model.params.journey_log.share > 0:
+        from simulator.journey import ContactLog
+
+        model.contact_log = ContactLog(model, list(tps), by_stage, stage_tps)
     refresh(model)
 
 
@@ -263,15 +267,13 @@ def log_contacts(model: JourneyModel) -> None:
     follows (``journey_log.share``): a sampled account in the touchpoint's stage is reached
     with probability ``reach`` (a hash of seed, month, touchpoint and account, not a draw:
     the run's numbers do not change; ``simulator.journey.contacts``) and gets a row in the
-    log. One compiled pass per persona over its sampled rows (``StageTrace.log_contacts``);
-    nothing without a log or touchpoints."""
+    log. One compiled pass a month over every persona's sampled rows
+    (``simulator.journey.ContactLog``); nothing without a log or touchpoints."""
     tps = model.params.touchpoints
     if not tps or model.params.journey_log.share <= 0:
         return
-    by_stage, stage_tps, names = model.touchpoint_stages
-    for agent in model.persona_agents:
-        reach = model.touchpoint_reach[agent.persona.name]
-        agent.trace.log_contacts(agent, model.params.seed, reach, by_stage, stage_tps, names)
+    reach = np.stack([model.touchpoint_reach[a.persona.name] for a in model.persona_agents])
+    model.contact_log.log(model, reach)
 
 
 # ---------------------------------------------------------------------------- activity and cost
