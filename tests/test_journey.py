@@ -356,42 +356,58 @@ def test_touchpoint_contacts_reach_their_share_of_the_sampled_accounts_and_chang
 
 # ---------------------------------------------------------------------------- the log's cost
 def _plain_log_frame(model: JourneyModel) -> pd.DataFrame:
-    """The event log built the plain way (Python strings, pandas sort): the reference the fast
-    ``log_frame`` (compiled buffers, arrow text, one integer sort) must equal."""
+    """The event log built the plain way (Python strings, a pandas sort) from the recorders'
+    buffers: the personas' (moves, ``record_contact``) and the month-end contacts'
+    (``ContactLog``), a month's events in the order moves, contacts, events logged after the
+    month. The reference the fast ``log_frame`` (one integer sort, arrow text) must equal."""
     from simulator.journey import timestamps
 
     plans = [*model.params.pricing.plans, ""]
     stages = [*STAGE_NAMES, ""]
+    starts = [a.rows.start for a in model.persona_agents]
+    contacts = model.contact_log
     frames = []
-    for agent in model.persona_agents:
-        cols = agent.trace.events()
-        if cols is None:
-            continue
-        month, account, src, dst, tp, plan, mrr = (np.asarray(c) for c in cols)
-        tps = [*agent.trace.touchpoints, ""]
-        touchpoint = [tps[k] for k in tp]
-        to_stage = [stages[k] for k in dst]
+    for k, buffer in enumerate([*[a.trace for a in model.persona_agents], contacts]):
+        ev, mrr = buffer._ev[:, : buffer._fill], buffer._evf[: buffer._fill]
+        month, row, src, dst, tp, plan = ev
+        account = row + buffer.start
+        if buffer is contacts:
+            phase = np.ones(month.size)
+        else:
+            ends = {m: fills[k] for m, fills in contacts.marks}
+            after = [i >= ends.get(m, 1 << 60) for i, m in enumerate(month)]
+            phase = np.where(after, 2, 0)
+        tps = [*buffer.touchpoints, ""]
+        touchpoint = [tps[c] for c in tp]
+        to_stage = [stages[c] for c in dst]
         frames.append(
             pd.DataFrame(
                 {
                     "scenario": model.scenario_name,
                     "replication": np.int64(model.replication),
                     "account": account.astype(np.int64),
-                    "persona": agent.persona.name,
+                    "persona": [
+                        model.persona_agents[
+                            int(np.searchsorted(starts, a, "right")) - 1
+                        ].persona.name
+                        for a in account
+                    ],
                     "month": month.astype(np.int64),
-                    "from_stage": [stages[k] for k in src],
+                    "from_stage": [stages[c] for c in src],
                     "to_stage": to_stage,
                     "touchpoint": touchpoint,
-                    "plan": [plans[k] for k in plan],
+                    "plan": [plans[c] for c in plan],
                     "mrr": mrr.astype(np.float64),
                     "case:concept:name": [f"{model.replication}:{a}" for a in account],
                     "concept:name": [t or s for t, s in zip(touchpoint, to_stage, strict=True)],
                     "time:timestamp": timestamps(model.params.journey_log.start, month),
+                    "phase": phase,
                 }
             )
         )
     log = pd.concat(frames, ignore_index=True)
-    return log.sort_values(["month", "account"], kind="stable").reset_index(drop=True)
+    log = log.sort_values(["month", "account", "phase"], kind="stable").drop(columns="phase")
+    return log.reset_index(drop=True)
 
 
 def test_the_fast_log_frame_equals_the_plain_build_whatever_the_buffer_size(monkeypatch) -> None:
@@ -423,6 +439,15 @@ def test_the_fast_log_frame_equals_the_plain_build_whatever_the_buffer_size(monk
     assert len(log) > 2_000 and (log["touchpoint"] == "webinar").any()
     assert (log["replication"] == 3).all() and log["case:concept:name"].str.startswith("3:").all()
     pd.testing.assert_frame_equal(log, _plain_log_frame(default))
+    # record_contact between months 2 and 3: after month 2's contacts of the same account
+    webinar = log[log["touchpoint"] == "webinar"]
+    assert (webinar["month"] == 2).all() and len(webinar) > 5
+    reached = 0
+    for account in webinar["account"]:
+        rows = log[(log["account"] == account) & (log["month"] == 2)]
+        assert rows["touchpoint"].iloc[-1] == "webinar"
+        reached += int(((rows["touchpoint"] != "") & (rows["touchpoint"] != "webinar")).any())
+    assert reached > 0  # some of them had month 2's contacts before it
     monkeypatch.setattr(journey, "_BUFFER_PER_ROW", 0)
     monkeypatch.setattr(journey, "_MIN_BUFFER", 1)
     tiny = run()
