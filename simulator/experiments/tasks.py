@@ -576,8 +576,8 @@ def journey_map_task(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> i
 
 
 def audit_touchpoints(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
-    """``task=audit``: every touchpoint's paired ablation and marginal reach (common random
-    numbers), and the stage transitions that lose the most accounts
+    """``task=audit``: every touchpoint's and built-in programme's paired ablation and marginal
+    reach or spend (common random numbers), and the stage transitions that lose the most accounts
     (``simulator.experiments.audit``); the touchpoints named in ``audit`` are checked before
     any simulation. The audit is printed and saved into ``out_dir`` (``audit.csv``/``.parquet``,
     ``per_replication.parquet``, ``ranking.csv``, ``marginal.csv``, ``dropoffs.csv``,
@@ -588,14 +588,16 @@ def audit_touchpoints(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
     assert study is not None
     try:
         params, _, _ = read_config(cfg)
-        check_audit(params, study.touchpoints)
+        check_audit(params, study.touchpoints, study.programmes)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
         result = audit(
             params,
             touchpoints=study.touchpoints,
+            programmes=study.programmes,
             reach_step=study.reach_step,
+            spend_step=study.spend_step,
             drop_offs=study.drop_offs,
             executor=make_executor(settings.executor),
             progress=progress_enabled(settings.progress),
@@ -674,7 +676,7 @@ TASKS: dict[str, Task] = {
         Task(
             "audit",
             audit_touchpoints,
-            "value, cost and ROI of every touchpoint (paired ablations); drop-offs: audit.*",
+            "value, cost, ROI of every touchpoint and programme (paired ablations): audit.*",
         ),
     )
 }

@@ -307,9 +307,19 @@ def apply_change(
     return enabled, reach
 
 
-def activity(monthly: pd.DataFrame, params: Any) -> pd.DataFrame:
+def activity(monthly: pd.DataFrame, params: Any, programmes: bool = False) -> pd.DataFrame:
     """Touchpoint activity and cost per scenario, replication, month, persona and touchpoint
-    (``ACTIVITY_COLUMNS``; module docstring): expected accounts reached and $ cost."""
+    (``ACTIVITY_COLUMNS``; module docstring): expected accounts reached and $ cost. With
+    ``programmes``, the built-in programmes' rows too (``simulator.programmes``:
+    ``programme_activity``) and a ``kind`` column (touchpoint / programme)."""
+    if programmes:
+        from simulator.programmes import programme_activity
+
+        parts = [
+            activity(monthly, params).assign(kind="touchpoint"),
+            programme_activity(monthly, params).assign(kind="programme"),
+        ]
+        return pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     tps = params.touchpoints
     if not tps or monthly.empty:
         return pd.DataFrame({c: [] for c in ACTIVITY_COLUMNS})
