@@ -27,6 +27,7 @@ journey, drop-off and median months in stage.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -814,7 +815,13 @@ MAP_COLUMNS: tuple[str, ...] = (
     "drop_off",
     "median_months_in_stage",
     *(f"to_{s}" for s in STAGE_NAMES),
+    "conversion_p10",
+    "conversion_p90",
+    "drop_off_p10",
+    "drop_off_p90",
 )
+#: The bands of ``journey_map``: P10 and P90 across replications of these columns.
+BANDS: tuple[str, ...] = ("conversion", "drop_off")
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -843,7 +850,10 @@ def journey_map(result: Any) -> pd.DataFrame:
     - ``median_months_in_stage``: median months spent in the stage by the accounts that left it
       during the run (completed stays, all replications pooled; exact: exit month minus the
       month the account entered, which for the month-0 book can be before the run). Accounts
-      still in the stage at the horizon are not in it (right-censored).
+      still in the stage at the horizon are not in it (right-censored);
+    - ``conversion_p10``, ``conversion_p90``, ``drop_off_p10``, ``drop_off_p90``: the 10th and
+      90th percentiles across replications of each replication's own conversion and drop-off
+      (NaN where the stage has none).
 
     Args:
         result: a ``SimulationResult`` (``monthly``, ``flows``, ``stays``).
@@ -851,6 +861,27 @@ def journey_map(result: Any) -> pd.DataFrame:
     monthly, flows, stays = result.monthly, result.flows, result.stays
     if flows is None or stays is None:
         raise ValueError("this result has no stage flows (saved before the journey map)")
+    table = _map_table(monthly, flows, stays)
+    per_rep = []
+    for r in monthly["replication"].unique():
+        one = _map_table(
+            monthly[monthly["replication"] == r],
+            flows[flows["replication"] == r],
+            stays[stays["replication"] == r],
+        )
+        per_rep.append(one[list(BANDS)].to_numpy(dtype=float))
+    cube = np.stack(per_rep)  # (replication, row, band)
+    with warnings.catch_warnings():  # a stage with no conversion in any replication: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p10, p90 = np.nanpercentile(cube, [10, 90], axis=0)
+    for k, band in enumerate(BANDS):
+        table[f"{band}_p10"] = p10[:, k]
+        table[f"{band}_p90"] = p90[:, k]
+    return table[list(MAP_COLUMNS)]
+
+
+def _map_table(monthly: pd.DataFrame, flows: pd.DataFrame, stays: pd.DataFrame) -> pd.DataFrame:
+    """``journey_map`` but the bands, of the replications in ``monthly`` (means over them)."""
     reps = max(int(monthly["replication"].nunique()), 1)
     personas = list(dict.fromkeys(monthly["persona"]))
     names = list(STAGE_NAMES)
@@ -900,38 +931,49 @@ def journey_map(result: Any) -> pd.DataFrame:
             }
             row |= {f"to_{t}": matrix[k, j] for j, t in enumerate(names)}
             rows.append(row)
-    return pd.DataFrame(rows, columns=list(MAP_COLUMNS))
+    return pd.DataFrame(rows, columns=[c for c in MAP_COLUMNS if not c.endswith(("_p10", "_p90"))])
 
 
 def format_map(table: pd.DataFrame, persona: str = "total") -> str:
-    """The map of one persona as readable text (what ``task=map`` prints)."""
+    """The map of one persona as readable text (what ``task=map`` prints): conversion and
+    drop-off with their P10-P90 across replications."""
     t = table[table["persona"] == persona]
+    missing = [c for c in MAP_COLUMNS if c.endswith(("_p10", "_p90")) and c not in t]
+    t = t.assign(**dict.fromkeys(missing, np.nan))  # (a table saved before the bands)
     head = (
         f"  {'stage':<14}{'start':>10}{'end':>10}{'entries':>10}{'exits':>10}"
-        f"  {'next':<14}{'conv.':>7}{'drop':>7}{'median mo':>10}"
+        f"  {'next':<14}{'conv. [P10, P90]':>22}{'drop [P10, P90]':>22}{'median mo':>10}"
     )
     lines = [head]
 
-    def pct(x: float) -> str:
-        return "      -" if np.isnan(x) else f"{100 * x:6.1f}%"
+    def pct(x: float, lo: float, hi: float) -> str:
+        if np.isnan(x):
+            return "-"
+        if np.isnan(lo) or np.isnan(hi):
+            return f"{100 * x:.1f}%"
+        return f"{100 * x:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
 
     for r in t.itertuples():
         med = "-" if np.isnan(r.median_months_in_stage) else f"{r.median_months_in_stage:.0f}"
+        conv = pct(r.conversion, r.conversion_p10, r.conversion_p90)
+        drop = pct(r.drop_off, r.drop_off_p10, r.drop_off_p90)
         lines.append(
             f"  {r.stage:<14}{r.accounts_start:>10,.0f}{r.accounts_end:>10,.0f}"
             f"{r.entries:>10,.0f}{r.exits:>10,.0f}  {r.next_stage or '-':<14}"
-            f"{pct(r.conversion):>7}{pct(r.drop_off):>7}{med:>10}"
+            f"{conv:>22}{drop:>22}{med:>10}"
         )
     return "\n".join(lines)
 
 
 __all__ = [
+    "BANDS",
     "DROP_STAGE",
     "FLOWS",
     "JOURNEY_LOG",
     "MAP_COLUMNS",
     "NEXT_STAGE",
     "STAYS",
+    "ContactLog",
     "StageTrace",
     "flows_frame",
     "format_map",

@@ -453,3 +453,30 @@ def test_the_fast_log_frame_equals_the_plain_build_whatever_the_buffer_size(monk
     tiny = run()
     assert tiny.persona_agents[0].trace._ev.shape[1] < default.persona_agents[0].trace._ev.shape[1]
     pd.testing.assert_frame_equal(journey.log_frame(tiny), log)
+
+
+def test_journey_map_bands_are_the_quantiles_of_each_replications_own_rates() -> None:
+    """Three replications of the hand-worked table, the second with 1 consideration → decision
+    in month 1 instead of 3: consideration's conversion is 3/10, 1/8 (start 6 - 6 + 2 = 2,
+    reached 8) and 3/10; its drop-off 1/10, 1/8, 1/10; P10 and P90 are those of the three."""
+    hand = _hand_result()
+    flows = []
+    for r in range(3):
+        f = hand.flows.assign(replication=r)
+        if r == 1:
+            first = (f["month"] == 1) & (f["from_stage"] == "consideration")
+            f.loc[first & (f["to_stage"] == "decision"), "accounts"] = 1
+        flows.append(f)
+    monthly = pd.concat([hand.monthly.assign(replication=r) for r in range(3)], ignore_index=True)
+    stays = pd.concat([hand.stays.assign(replication=r) for r in range(3)], ignore_index=True)
+    result = SimulationResult(
+        monthly, hand.params, flows=pd.concat(flows, ignore_index=True), stays=stays
+    )
+    c = journey_map(result).query("persona == 'p'").set_index("stage").loc["consideration"]
+    conv = np.percentile([3 / 10, 1 / 8, 3 / 10], [10, 90])
+    drop = np.percentile([1 / 10, 1 / 8, 1 / 10], [10, 90])
+    assert (c["conversion_p10"], c["conversion_p90"]) == pytest.approx(tuple(conv))
+    assert (c["drop_off_p10"], c["drop_off_p90"]) == pytest.approx(tuple(drop))
+    assert c["conversion_p10"] < c["conversion"] < c["conversion_p90"]
+    one = journey_map(hand).query("persona == 'p'").set_index("stage").loc["consideration"]
+    assert one["conversion_p10"] == one["conversion_p90"] == pytest.approx(3 / 10)

@@ -565,7 +565,8 @@ def journey_map_task(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> i
     table["next_stage"] = table["next_stage"].fillna("")
     personas = list(dict.fromkeys(table["persona"]))
     print("\njourney map (accounts: mean per replication; conversion and drop-off: share of the")
-    print("accounts in the stage during the run; median months in stage of completed stays)")
+    print("accounts in the stage during the run, [P10, P90] across replications; median months")
+    print("in stage of completed stays)")
     for who in ["total", *(p for p in personas if p != "total")]:
         print(f"\n{who}")
         print(format_map(table, who))
