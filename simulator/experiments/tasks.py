@@ -677,7 +677,7 @@ TASKS: dict[str, Task] = {
         Task(
             "audit",
             audit_touchpoints,
-            "value, cost, ROI of every touchpoint and programme (paired ablations): audit.*",
+            "value, cost and ROI of every touchpoint (paired ablations); drop-offs: audit.*",
         ),
     )
 }
