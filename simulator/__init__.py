@@ -39,6 +39,7 @@ from simulator.experiments.sensitivity import SensitivityResult, sensitivity
 from simulator.journey import journey_map
 from simulator.model import JourneyModel
 from simulator.params import replace
+from simulator.programmes import programmes
 from simulator.report import Report, report
 from simulator.stages import Stage
 
@@ -63,6 +64,7 @@ __all__ = [
     "load_config",
     "optimize",
     "price_response",
+    "programmes",
     "replace",
     "report",
     "sensitivity",

@@ -26,6 +26,8 @@ journey, drop-off and median months in stage.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -110,6 +112,8 @@ JOURNEY_LOG = Table(
 )
 
 _NO_TOUCHPOINT = -1
+#: The event buffer's first capacity: events per sampled account, and at least (it doubles).
+_BUFFER_PER_ROW, _MIN_BUFFER = 4, 64
 _NO_SOURCES = np.empty(0, dtype=np.uint8)
 
 
@@ -190,6 +194,95 @@ def _contacts(
     return hit_rows[:n], hit_tps[:n]
 
 
+@njit(cache=True, error_model="numpy")
+def _log_contacts(
+    seed: np.uint64,
+    rows: np.ndarray,
+    persona: np.ndarray,
+    stage: np.ndarray,
+    month: int,
+    reach: np.ndarray,
+    by_stage: np.ndarray,
+    stage_tps: np.ndarray,
+    plan: np.ndarray,
+    mrr: np.ndarray,
+    ev: np.ndarray,
+    evf: np.ndarray,
+    fill: int,
+) -> int:  # pragma: no cover (compiled)
+    """(compiled) The contacts of ``contacts`` with population rows ``rows`` (of persona
+    ``persona[i]``, reach ``reach[persona, touchpoint]``) written straight into the event buffer
+    (``ev`` rows: month, account, from, to, touchpoint, plan; ``evf``: MRR) from column
+    ``fill``, each account's in touchpoint order. The touchpoints acting in stage ``s`` are
+    ``stage_tps[by_stage[s] : by_stage[s + 1]]``, so an account in a stage no touchpoint
+    reaches (unaware, lost, churned) costs one look-up. Returns the new fill, or -1 when the
+    buffer is full (the caller grows it and calls again: columns past ``fill`` are scratch)."""
+    keys = np.empty(reach.shape[1], dtype=np.uint64)
+    for k in range(reach.shape[1]):
+        keys[k] = _mix(seed ^ _mix(np.uint64((month << 20) ^ (k + 1))))
+    cap = ev.shape[1]
+    for i in range(rows.size):
+        r = rows[i]
+        st = stage[r]
+        for j in range(by_stage[st], by_stage[st + 1]):
+            k = stage_tps[j]
+            p = reach[persona[i], k]
+            if p <= 0.0:
+                continue
+            h = _mix(np.uint64(r) ^ keys[k])
+            if float(h >> _S11) * (1.0 / 9007199254740992.0) < p:
+                if fill >= cap:
+                    return -1
+                ev[0, fill] = month
+                ev[1, fill] = r
+                ev[2, fill] = -1
+                ev[3, fill] = st
+                ev[4, fill] = k
+                ev[5, fill] = plan[r]
+                evf[fill] = mrr[r]
+                fill += 1
+    return fill
+
+
+@njit(cache=True)
+def _record_logged_moves(
+    flows: np.ndarray,
+    stays: np.ndarray,
+    stage: int,
+    source: int,
+    sources: np.ndarray,
+    entered: np.ndarray,
+    month: int,
+    idx: np.ndarray,
+    sampled: np.ndarray,
+    plan: np.ndarray,
+    mrr: np.ndarray,
+    ev: np.ndarray,
+    evf: np.ndarray,
+    fill: int,
+) -> int:  # pragma: no cover (compiled)
+    """(compiled) ``_record_moves`` and, in the same pass, the events of the sampled rows among
+    ``idx`` written into the event buffer from column ``fill`` (as ``_log_contacts``; the
+    caller leaves room for ``idx.size`` events). Returns the new fill."""
+    last = stays.shape[1] - 1
+    for k in range(entered.size):
+        s = source if source >= 0 else sources[k]
+        d = month - entered[k]
+        stays[s, min(max(d, 0), last)] += 1
+        flows[s, stage] += 1
+        r = idx[k]
+        if sampled[r]:
+            ev[0, fill] = month
+            ev[1, fill] = r
+            ev[2, fill] = s
+            ev[3, fill] = stage
+            ev[4, fill] = -1
+            ev[5, fill] = plan[r]
+            evf[fill] = mrr[r]
+            fill += 1
+    return fill
+
+
 def contacts(
     seed: int,
     start: int,
@@ -225,15 +318,100 @@ def sampled_accounts(seed: int, start: int, size: int, share: float) -> np.ndarr
     return _sampled(np.uint64(seed), int(start), int(size), float(share))
 
 
+@functools.lru_cache(maxsize=32)
+def _sample(seed: int, start: int, size: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """``sampled_accounts`` and its sorted rows, read-only: the same in every replication of a
+    seed, so computed once per persona."""
+    mask = sampled_accounts(seed, start, size, share)
+    rows = np.flatnonzero(mask).astype(np.int64)
+    mask.flags.writeable = False
+    rows.flags.writeable = False
+    return mask, rows
+
+
 # ---------------------------------------------------------------------------- recorder
-class StageTrace:
+class _EventBuffer:
+    """A growing buffer of events, written by compiled code: ``_ev[:, :_fill]`` holds (month,
+    row, from, to, touchpoint code, plan) per event, ``_evf`` the MRR; rows are population rows
+    less ``start``; ``touchpoints`` names the codes."""
+
+    start = 0
+    touchpoints: list[str]
+    _ev: np.ndarray
+    _evf: np.ndarray
+    _fill = 0
+
+    def _grow(self, need: int) -> None:
+        """Room for ``need`` more events."""
+        cap = max(2 * self._ev.shape[1], self._fill + need, _MIN_BUFFER)
+        ev = np.empty((6, cap), dtype=np.int64)
+        evf = np.empty(cap, dtype=np.float64)
+        ev[:, : self._fill] = self._ev[:, : self._fill]
+        evf[: self._fill] = self._evf[: self._fill]
+        self._ev, self._evf = ev, evf
+
+
+class ContactLog(_EventBuffer):
+    """The touchpoints' monthly contacts with the sampled accounts of every persona (the event
+    log's contact rows): one compiled pass a month over the sampled rows (sorted population
+    rows, ``rows``), written into one buffer (``log_frame`` sorts it in with the personas')."""
+
+    def __init__(self, model: Any, names: list[str], by_stage: np.ndarray, stage_tps: np.ndarray):
+        agents = [a for a in model.persona_agents if a.trace.sampled_rows is not None]
+        self.rows = np.concatenate(
+            [np.empty(0, np.int64)] + [a.trace.sampled_rows + a.rows.start for a in agents]
+        )
+        self.persona = np.concatenate(  # the agent's position in ``model.persona_agents``
+            [np.empty(0, np.int64)]
+            + [
+                np.full(a.trace.sampled_rows.size, p, np.int64)
+                for p, a in enumerate(model.persona_agents)
+                if a.trace.sampled_rows is not None
+            ]
+        )
+        self.touchpoints = list(names)
+        self.by_stage, self.stage_tps = by_stage, stage_tps
+        self.traces = [a.trace for a in model.persona_agents]
+        #: (month, each persona buffer's fill then): the personas' events of that month past
+        #: their fill came after the month's contacts (``record_contact`` between months).
+        self.marks: list[tuple[int, list[int]]] = []
+        cap = max(_MIN_BUFFER, self.rows.size)
+        self._ev = np.empty((6, cap), dtype=np.int64)
+        self._evf = np.empty(cap, dtype=np.float64)
+
+    def log(self, model: Any, reach: np.ndarray) -> None:
+        """This month's contacts: touchpoint ``k`` reaches a sampled account of persona ``p``
+        (``model.persona_agents[p]``) in a stage it acts in with probability ``reach[p, k]``
+        (as ``contacts``)."""
+        if self.rows.size == 0:
+            return
+        self.marks.append((model.month, [t._fill for t in self.traces]))
+        pop = model.population
+        args = (np.uint64(model.params.seed), self.rows, self.persona, pop.stage, model.month)
+        args += (reach, self.by_stage, self.stage_tps, pop.plan, pop.mrr)
+        while True:
+            fill = _log_contacts(*args, self._ev, self._evf, self._fill)
+            if fill >= 0:
+                break
+            self._grow(self._ev.shape[1])
+        self._fill = fill
+
+
+class StageTrace(_EventBuffer):
     """One persona's record of stage changes (see the module docstring).
+
+    The event log is kept in a growing buffer written by compiled code (``_log_moves``,
+    ``_log_contacts``): a move costs one pass over the rows that move (``sampled[idx]``, no
+    Python work unless one is sampled) and the month's contacts one pass over the sampled rows
+    (``sampled_rows``, sorted), never a pass over the persona's accounts.
 
     Attributes:
         month: the month being recorded (0: set-up, not recorded).
         history: (month, 8×8 flow matrix) per month, ``[from, to]`` accounts.
         stays: completed stays, ``[stage, months in stage]`` accounts.
         sampled: the persona's rows the event log follows (None: no log).
+        sampled_rows: the same rows as a sorted index (None: no log).
+        touchpoints: the names behind the event buffer's touchpoint codes.
     """
 
     def __init__(self, start: int, size: int, seed: int, share: float) -> None:
@@ -243,19 +421,34 @@ class StageTrace:
         self.history: list[tuple[int, np.ndarray]] = []
         self.stays = np.zeros((N_STAGES, 0), dtype=np.int64)  # sized at the first move
         self.sampled: np.ndarray | None = None
+        self.sampled_rows: np.ndarray | None = None
         if share > 0:
-            self.sampled = sampled_accounts(seed, start, size, share)
+            self.sampled, self.sampled_rows = _sample(int(seed), int(start), int(size), share)
         self.touchpoints: list[str] = []
-        self._events: list[tuple[np.ndarray, ...]] = []
+        self._codes: dict[str, int] = {}
+        # The event buffer: (month, persona row, from, to, touchpoint code, plan) and the MRR.
+        rows = 0 if self.sampled_rows is None else self.sampled_rows.size
+        cap = max(_MIN_BUFFER, _BUFFER_PER_ROW * rows) if rows else 0
+        self._ev = np.empty((6, cap), dtype=np.int64)
+        self._evf = np.empty(cap, dtype=np.float64)
+        self._fill = 0
 
     @property
     def active(self) -> bool:
         return self.month > 0
 
+    def code(self, touchpoint: str) -> int:
+        """The buffer's code of ``touchpoint`` (a new one is added)."""
+        c = self._codes.get(touchpoint)
+        if c is None:
+            c = self._codes[touchpoint] = len(self.touchpoints)
+            self.touchpoints.append(touchpoint)
+        return c
+
     def begin_month(self, agent: PersonaAgent, month: int) -> None:
         """A new month's matrix; before month 1, the sampled accounts' starting stages."""
-        if self.month == 0 and self.sampled is not None:
-            rows = np.flatnonzero(self.sampled[: agent.aware])
+        if self.month == 0 and self.sampled_rows is not None:
+            rows = self.sampled_rows[: np.searchsorted(self.sampled_rows, agent.aware)]
             self._log(agent, 0, rows, -1, agent.pop.stage[rows], _NO_TOUCHPOINT)
         self.month = month
         self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
@@ -277,21 +470,18 @@ class StageTrace:
             oldest = int(agent.pop.stage_month.min()) if agent.size else 0
             width = agent.model.params.months + 1 - min(oldest, 0)
             self.stays = np.zeros((N_STAGES, width), dtype=np.int64)
-        _record_moves(
-            self.flows,
-            self.stays,
-            int(stage),
-            -1 if source is None else int(source),
-            _NO_SOURCES if sources is None else sources.view(np.uint8),
-            entered,
-            self.month,
-        )
-        if self.sampled is not None:
-            pick = self.sampled[idx]
-            if pick.any():
-                rows = idx[pick]
-                src = source if source is not None else sources[pick]  # type: ignore[index]
-                self._log(agent, self.month, rows, src, stage, _NO_TOUCHPOINT)
+        src = -1 if source is None else int(source)
+        srcs = _NO_SOURCES if sources is None else sources.view(np.uint8)
+        if self.sampled is None:
+            _record_moves(self.flows, self.stays, int(stage), src, srcs, entered, self.month)
+            return
+        if self._fill + idx.size > self._ev.shape[1]:
+            self._grow(idx.size)
+        pop = agent.pop
+        self._fill = _record_logged_moves(
+            self.flows, self.stays, int(stage), src, srcs, entered, self.month, idx, self.sampled,
+            pop.plan, pop.mrr, self._ev, self._evf, self._fill,
+        )  # fmt: skip
 
     def contact(self, agent: PersonaAgent, idx: np.ndarray, touchpoint: str) -> None:
         """Sampled accounts among ``idx`` were reached by ``touchpoint`` this month."""
@@ -301,25 +491,7 @@ class StageTrace:
         rows = idx[self.sampled[idx]]
         if rows.size == 0:
             return
-        if touchpoint not in self.touchpoints:
-            self.touchpoints.append(touchpoint)
-        stage = agent.pop.stage[rows]
-        code = self.touchpoints.index(touchpoint)
-        self._log(agent, self.month, rows, -1, stage, code)
-
-    def log_contacts(
-        self, agent: PersonaAgent, rows: np.ndarray, which: np.ndarray, names: list[str]
-    ) -> None:
-        """Sampled accounts ``rows`` (persona rows) were reached this month, each by the
-        touchpoint ``names[which[i]]``: one log row each (the bulk ``contact``)."""
-        if rows.size == 0:
-            return
-        codes = np.empty(len(names), dtype=np.int64)
-        for k, name in enumerate(names):
-            if name not in self.touchpoints:
-                self.touchpoints.append(name)
-            codes[k] = self.touchpoints.index(name)
-        self._log(agent, self.month, rows, -1, agent.pop.stage[rows], codes[which])
+        self._log(agent, self.month, rows, -1, agent.pop.stage[rows], self.code(touchpoint))
 
     def _log(
         self,
@@ -330,40 +502,28 @@ class StageTrace:
         stage: np.ndarray | int,
         touchpoint: np.ndarray | int,
     ) -> None:
-        """Keep the events of ``rows`` (persona rows): the plan and MRR are read now, the rest
-        is expanded into columns once, by ``events``."""
+        """Keep the events of ``rows`` (persona rows); the plan and MRR are read now."""
+        n = rows.size
+        if self._fill + n > self._ev.shape[1]:
+            self._grow(n)
         pop = agent.pop
-        self._events.append((month, rows, source, stage, touchpoint, pop.plan[rows], pop.mrr[rows]))
+        ev = self._ev[:, self._fill : self._fill + n]
+        ev[0] = month
+        ev[1] = rows
+        ev[2] = source
+        ev[3] = stage
+        ev[4] = touchpoint
+        ev[5] = pop.plan[rows]
+        self._evf[self._fill : self._fill + n] = pop.mrr[rows]
+        self._fill += n
 
     def events(self) -> tuple[np.ndarray, ...] | None:
-        """The logged events as columns (month, account, from, to, touchpoint, plan, mrr)."""
-        if not self._events:
+        """The logged events as columns (month, account, from, to, touchpoint, plan, mrr), in
+        the order they were logged (views of the buffer but the account)."""
+        if self._fill == 0:
             return None
-        sizes = [e[1].size for e in self._events]
-
-        ends = np.cumsum(sizes)
-
-        def column(k: int, dtype: type) -> np.ndarray:
-            """Entry ``k`` of every event: a scalar per call, or an array per row."""
-            values = [e[k] for e in self._events]
-            out = np.repeat(
-                np.array([0 if isinstance(v, np.ndarray) else v for v in values], dtype=dtype),
-                sizes,
-            )
-            for i, v in enumerate(values):
-                if isinstance(v, np.ndarray):
-                    out[ends[i] - sizes[i] : ends[i]] = v
-            return out
-
-        return (
-            np.repeat(np.array([e[0] for e in self._events], dtype=np.int64), sizes),
-            np.concatenate([e[1] for e in self._events]).astype(np.int64) + self.start,
-            column(2, np.int64),
-            column(3, np.int64),
-            column(4, np.int64),
-            np.concatenate([e[5] for e in self._events]).astype(np.int64),
-            np.concatenate([e[6] for e in self._events]).astype(np.float64),
-        )
+        ev = self._ev[:, : self._fill]
+        return (ev[0], ev[1] + self.start, ev[2], ev[3], ev[4], ev[5], self._evf[: self._fill])
 
 
 # ---------------------------------------------------------------------------- tables of a run
@@ -435,51 +595,185 @@ def stays_frame(model: Any) -> pd.DataFrame:
 
 def timestamps(start: Any, months: np.ndarray) -> np.ndarray:
     """``start`` + ``months`` calendar months, as datetime64[ns]."""
+    months = np.asarray(months, dtype=np.int64)
+    if months.size and months.min() >= 0:
+        span = _month_stamps(str(pd.Timestamp(start)), int(months.max()) + 1)
+        return span[months]
+    return _timestamps(start, months)
+
+
+@functools.lru_cache(maxsize=16)
+def _month_stamps(start: str, months: int) -> np.ndarray:
+    """``start`` + 0 .. ``months`` - 1 calendar months (the same for every replication)."""
+    out = _timestamps(start, np.arange(months))
+    out.flags.writeable = False
+    return out
+
+
+def _timestamps(start: Any, months: np.ndarray) -> np.ndarray:
     base = pd.Timestamp(start)
     unique, where = np.unique(np.asarray(months, dtype=np.int64), return_inverse=True)
     stamps = np.array([base + pd.DateOffset(months=int(m)) for m in unique], dtype="datetime64[ns]")
     return stamps[where]
 
 
+def _strings() -> Any:
+    """The dtype pandas gives a column of Python strings (``str`` on arrow from pandas 3;
+    ``object`` before)."""
+    return pd.Series(np.array(["x"], dtype=object)).dtype
+
+
+_STR = _strings()
+_ARROW_STR = getattr(_STR, "storage", None) == "pyarrow"
+
+
+def _texts(columns: list[tuple[list[str] | tuple[str, ...], np.ndarray]]) -> list[Any]:
+    """(names, codes) per column → string columns (code -1 → empty) of the dtype pandas gives
+    Python strings: one arrow ``take`` for all of them where pandas keeps strings in arrow
+    (no Python object per row)."""
+    if not _ARROW_STR:
+        return [np.array([*names, ""], dtype=object)[codes] for names, codes in columns]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = columns[0][1].size
+    words: list[str] = []
+    index = np.empty((len(columns), n), dtype=np.int64)
+    for k, (names, codes) in enumerate(columns):
+        np.add(codes, len(words) + 1, out=index[k])  # code -1 → the "" before the names
+        words += ["", *names]
+    text = pc.take(pa.array(words, pa.large_string()), index.reshape(-1))
+    return [pd.array(text.slice(k * n, n), dtype=_STR) for k in range(len(columns))]
+
+
+@njit(cache=True)
+def _case_text(prefix: np.ndarray, account: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(compiled) The arrow buffers (offsets, UTF-8 bytes) of the strings ``prefix`` + the
+    decimal digits of ``account[i]`` (>= 0)."""
+    n = account.size
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[0] = 0
+    digits = np.empty(20, dtype=np.uint8)
+    data = np.empty(n * (prefix.size + 20), dtype=np.uint8)
+    o = 0
+    for i in range(n):
+        for j in range(prefix.size):
+            data[o + j] = prefix[j]
+        o += prefix.size
+        v = np.uint64(account[i])
+        d = 0
+        while True:
+            digits[d] = np.uint8(48 + v % np.uint64(10))
+            v = v // np.uint64(10)
+            d += 1
+            if v == 0:
+                break
+        for j in range(d):
+            data[o + j] = digits[d - 1 - j]
+        o += d
+        offsets[i + 1] = o
+    return offsets, data[:o]
+
+
+def _cases(replication: int, account: np.ndarray) -> Any:
+    """The process-mining case ids ``<replication>:<account>``, as ``_text`` builds columns."""
+    if not _ARROW_STR:
+        return (f"{replication}:" + pd.Series(account).astype(str)).to_numpy(object)
+    import pyarrow as pa
+
+    offsets, data = _case_text(np.frombuffer(f"{replication}:".encode(), np.uint8), account)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pd.array(pa.Array.from_buffers(pa.large_string(), account.size, buffers), dtype=_STR)
+
+
 def log_frame(model: Any) -> pd.DataFrame:
     """The sampled accounts' event log as the ``JOURNEY_LOG`` table (empty with share 0), in
-    month, account and event order."""
-    plans = list(model.params.pricing.plans)
-    stamps = timestamps(model.params.journey_log.start, np.arange(model.month + 1))
-    parts: list[pd.DataFrame] = []
-    for agent in model.persona_agents:
-        cols = agent.trace.events()
-        if cols is None:
-            continue
-        month, account, src, dst, tp, plan, mrr = cols
-        n = month.size
-        to_stage = _names(STAGE_NAMES, dst.astype(np.int64))
-        touchpoint = _names(agent.trace.touchpoints, tp.astype(np.int64))
-        case = (f"{model.replication}:" + pd.Series(account).astype(str)).to_numpy(object)
-        parts.append(
-            _frame(
-                JOURNEY_LOG,
-                {
-                    "scenario": np.full(n, model.scenario_name, dtype=object),
-                    "replication": np.full(n, model.replication),
-                    "account": account,
-                    "persona": np.full(n, agent.persona.name, dtype=object),
-                    "month": month,
-                    "from_stage": _names(STAGE_NAMES, src.astype(np.int64)),
-                    "to_stage": to_stage,
-                    "touchpoint": touchpoint,
-                    "plan": _names(plans, plan.astype(np.int64)),
-                    "mrr": mrr,
-                    "case:concept:name": case,
-                    "concept:name": np.where(touchpoint != "", touchpoint, to_stage),
-                    "time:timestamp": stamps[month],
-                },
-            )
-        )
-    if not parts:
+    month, account and event order. The personas' event buffers are joined and sorted as
+    integer codes; the text columns are built from their codes in one pass (``_texts``)."""
+    traces = [a.trace for a in model.persona_agents]
+    contacts = getattr(model, "contact_log", None)
+    buffers = [*traces, *([contacts] if contacts is not None else [])]
+    # Each event's place in its month: 0 logged during the month, 1 the month's contacts (at
+    # its end), 2 logged for that month after them (``record_contact`` between months).
+    phases = [np.zeros(b._fill, dtype=np.int64) for b in traces]
+    if contacts is not None:
+        phases.append(np.ones(contacts._fill, dtype=np.int64))
+        if contacts.marks:
+            months = np.array([m for m, _ in contacts.marks], dtype=np.int64)
+            for k, trace in enumerate(traces):
+                mark = np.full(model.month + 2, np.iinfo(np.int64).max, dtype=np.int64)
+                mark[months] = [fills[k] for _, fills in contacts.marks]
+                at = np.arange(trace._fill)
+                phases[k][at >= mark[trace._ev[0, : trace._fill]]] = 2
+    keep = [k for k, b in enumerate(buffers) if b._fill]
+    buffers, phase = [buffers[k] for k in keep], [phases[k] for k in keep]
+    if not buffers:
         return _empty(JOURNEY_LOG)
-    log = pd.concat(parts, ignore_index=True)
-    return log.sort_values(["month", "account"], kind="stable").reset_index(drop=True)
+    touchpoints: list[str] = []
+    for b in buffers:
+        touchpoints += [n for n in b.touchpoints if n not in touchpoints]
+    sizes = [b._fill for b in buffers]
+    ev = np.concatenate([b._ev[:, : b._fill] for b in buffers], axis=1)
+    mrr = np.concatenate([b._evf[: b._fill] for b in buffers])
+    phase = np.concatenate(phase)
+    ev[1] += np.repeat(np.array([b.start for b in buffers], dtype=np.int64), sizes)
+    starts = np.array([a.rows.start for a in model.persona_agents], dtype=np.int64)
+    persona = np.searchsorted(starts, ev[1], side="right") - 1
+    # touchpoint codes: each buffer's own → the joined list's (-1: none stays -1)
+    remap = [np.array([touchpoints.index(n) for n in b.touchpoints], np.int64) for b in buffers]
+    if any(r.size for r in remap):
+        base = np.concatenate([[0], np.cumsum([r.size for r in remap])])
+        joined = np.concatenate(remap)
+        tp = ev[4]
+        own = tp >= 0
+        tp[own] = joined[(tp + np.repeat(base[:-1], sizes))[own]]
+    # Sorted by month and account, each account's events in the order they were logged (a
+    # unique key sorts faster than a stable sort; it fits in int64 in any run that fits in
+    # memory, else the stable sort).
+    n = mrr.size
+    span = int(ev[1].max()) + 1
+    if (int(ev[0].max()) + 1) * span * 3 * n < 2**62:
+        key = ev[0] * span
+        key += ev[1]
+        key *= 3
+        key += phase
+        key *= n
+        key += np.arange(n)
+        order = np.argsort(key)
+    else:  # pragma: no cover (beyond any run's size)
+        order = np.lexsort((phase, ev[1], ev[0]))
+    ev, mrr, persona = ev[:, order], mrr[order], persona[order]
+    month, account, src, dst, tp, plan = ev
+    stamps = timestamps(model.params.journey_log.start, np.arange(model.month + 1))
+    texts = _texts(
+        [
+            ([model.scenario_name], np.zeros(n, dtype=np.int64)),
+            ([a.persona.name for a in model.persona_agents], persona),
+            (STAGE_NAMES, src),
+            (STAGE_NAMES, dst),
+            (touchpoints, tp),
+            (list(model.params.pricing.plans), plan),
+            # the touchpoint of a contact, else the stage entered
+            ([*touchpoints, *STAGE_NAMES], np.where(tp >= 0, tp, len(touchpoints) + dst)),
+        ]
+    )
+    scenario, persona_name, from_stage, to_stage, touchpoint, plan_name, concept = texts
+    frame = {
+        "scenario": scenario,
+        "replication": np.full(n, model.replication, dtype=np.int64),
+        "account": account,
+        "persona": persona_name,
+        "month": month,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "touchpoint": touchpoint,
+        "plan": plan_name,
+        "mrr": mrr,
+        "case:concept:name": _cases(model.replication, account),
+        "concept:name": concept,
+        "time:timestamp": stamps[month],
+    }
+    return pd.DataFrame({name: frame[name] for name in JOURNEY_LOG.names})
 
 
 # ---------------------------------------------------------------------------- the journey map
@@ -521,7 +815,13 @@ MAP_COLUMNS: tuple[str, ...] = (
     "drop_off",
     "median_months_in_stage",
     *(f"to_{s}" for s in STAGE_NAMES),
+    "conversion_p10",
+    "conversion_p90",
+    "drop_off_p10",
+    "drop_off_p90",
 )
+#: The bands of ``journey_map``: P10 and P90 across replications of these columns.
+BANDS: tuple[str, ...] = ("conversion", "drop_off")
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -550,7 +850,10 @@ def journey_map(result: Any) -> pd.DataFrame:
     - ``median_months_in_stage``: median months spent in the stage by the accounts that left it
       during the run (completed stays, all replications pooled; exact: exit month minus the
       month the account entered, which for the month-0 book can be before the run). Accounts
-      still in the stage at the horizon are not in it (right-censored).
+      still in the stage at the horizon are not in it (right-censored);
+    - ``conversion_p10``, ``conversion_p90``, ``drop_off_p10``, ``drop_off_p90``: the 10th and
+      90th percentiles across replications of each replication's own conversion and drop-off
+      (NaN where the stage has none).
 
     Args:
         result: a ``SimulationResult`` (``monthly``, ``flows``, ``stays``).
@@ -558,6 +861,27 @@ def journey_map(result: Any) -> pd.DataFrame:
     monthly, flows, stays = result.monthly, result.flows, result.stays
     if flows is None or stays is None:
         raise ValueError("this result has no stage flows (saved before the journey map)")
+    table = _map_table(monthly, flows, stays)
+    per_rep = []
+    for r in monthly["replication"].unique():
+        one = _map_table(
+            monthly[monthly["replication"] == r],
+            flows[flows["replication"] == r],
+            stays[stays["replication"] == r],
+        )
+        per_rep.append(one[list(BANDS)].to_numpy(dtype=float))
+    cube = np.stack(per_rep)  # (replication, row, band)
+    with warnings.catch_warnings():  # a stage with no conversion in any replication: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p10, p90 = np.nanpercentile(cube, [10, 90], axis=0)
+    for k, band in enumerate(BANDS):
+        table[f"{band}_p10"] = p10[:, k]
+        table[f"{band}_p90"] = p90[:, k]
+    return table[list(MAP_COLUMNS)]
+
+
+def _map_table(monthly: pd.DataFrame, flows: pd.DataFrame, stays: pd.DataFrame) -> pd.DataFrame:
+    """``journey_map`` but the bands, of the replications in ``monthly`` (means over them)."""
     reps = max(int(monthly["replication"].nunique()), 1)
     personas = list(dict.fromkeys(monthly["persona"]))
     names = list(STAGE_NAMES)
@@ -607,38 +931,49 @@ def journey_map(result: Any) -> pd.DataFrame:
             }
             row |= {f"to_{t}": matrix[k, j] for j, t in enumerate(names)}
             rows.append(row)
-    return pd.DataFrame(rows, columns=list(MAP_COLUMNS))
+    return pd.DataFrame(rows, columns=[c for c in MAP_COLUMNS if not c.endswith(("_p10", "_p90"))])
 
 
 def format_map(table: pd.DataFrame, persona: str = "total") -> str:
-    """The map of one persona as readable text (what ``task=map`` prints)."""
+    """The map of one persona as readable text (what ``task=map`` prints): conversion and
+    drop-off with their P10-P90 across replications."""
     t = table[table["persona"] == persona]
+    missing = [c for c in MAP_COLUMNS if c.endswith(("_p10", "_p90")) and c not in t]
+    t = t.assign(**dict.fromkeys(missing, np.nan))  # (a table saved before the bands)
     head = (
         f"  {'stage':<14}{'start':>10}{'end':>10}{'entries':>10}{'exits':>10}"
-        f"  {'next':<14}{'conv.':>7}{'drop':>7}{'median mo':>10}"
+        f"  {'next':<14}{'conv. [P10, P90]':>22}{'drop [P10, P90]':>22}{'median mo':>10}"
     )
     lines = [head]
 
-    def pct(x: float) -> str:
-        return "      -" if np.isnan(x) else f"{100 * x:6.1f}%"
+    def pct(x: float, lo: float, hi: float) -> str:
+        if np.isnan(x):
+            return "-"
+        if np.isnan(lo) or np.isnan(hi):
+            return f"{100 * x:.1f}%"
+        return f"{100 * x:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
 
     for r in t.itertuples():
         med = "-" if np.isnan(r.median_months_in_stage) else f"{r.median_months_in_stage:.0f}"
+        conv = pct(r.conversion, r.conversion_p10, r.conversion_p90)
+        drop = pct(r.drop_off, r.drop_off_p10, r.drop_off_p90)
         lines.append(
             f"  {r.stage:<14}{r.accounts_start:>10,.0f}{r.accounts_end:>10,.0f}"
             f"{r.entries:>10,.0f}{r.exits:>10,.0f}  {r.next_stage or '-':<14}"
-            f"{pct(r.conversion):>7}{pct(r.drop_off):>7}{med:>10}"
+            f"{conv:>22}{drop:>22}{med:>10}"
         )
     return "\n".join(lines)
 
 
 __all__ = [
+    "BANDS",
     "DROP_STAGE",
     "FLOWS",
     "JOURNEY_LOG",
     "MAP_COLUMNS",
     "NEXT_STAGE",
     "STAYS",
+    "ContactLog",
     "StageTrace",
     "flows_frame",
     "format_map",

@@ -574,6 +574,7 @@ def test_audit_prints_the_ranking_and_writes_its_tables(tmp_path: Path) -> None:
         "task=audit",
         *SMALL,
         "audit.touchpoints=[qbrs,demo_on_request]",
+        "audit.programmes=[]",
         "hydra.run.dir=aud",
         cwd=tmp_path,
     )
@@ -611,3 +612,40 @@ def test_run_writes_touchpoint_activity(tmp_path: Path) -> None:
     assert t["touchpoint"].nunique() == 20
     assert len(t) == 2 * 6 * 4 * 20
     assert (t["cost"] >= 0).all() and (t["accounts_reached"] >= 0).all()
+
+
+# ---------------------------------------------------------------------------- audit: programmes
+def test_audit_ranks_the_built_in_programmes_with_the_touchpoints(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=audit",
+        "months=4",
+        "replications=2",
+        "audit.touchpoints=[qbrs]",
+        "audit.programmes=[customer_success,channel:paid_ads]",
+        "output.plots=false",
+        "hydra.run.dir=aud",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "value of each touchpoint and programme" in proc.stdout
+    ranking = pd.read_csv(tmp_path / "aud" / "ranking.csv")
+    kinds = dict(zip(ranking["touchpoint"], ranking["kind"], strict=True))
+    assert kinds == {
+        "qbrs": "touchpoint",
+        "customer_success": "programme",
+        "channel:paid_ads": "programme",
+    }
+    marginal = pd.read_csv(tmp_path / "aud" / "marginal.csv").set_index("touchpoint")
+    assert marginal.loc["channel:paid_ads", "cost_median"] > 0  # +10% of the channel's spend
+
+
+def test_audit_of_an_unknown_programme_stops_before_any_run(tmp_path: Path) -> None:
+    proc = run_cli(
+        "task=audit", *SMALL, "audit.programmes=[crm]", "hydra.run.dir=aud", cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "audit.programmes: unknown programme 'crm'; programmes are channel:content" in (
+        proc.stderr
+    )
+    assert not (tmp_path / "aud" / "ranking.csv").exists()

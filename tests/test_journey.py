@@ -354,3 +354,131 @@ def test_touchpoint_contacts_reach_their_share_of_the_sampled_accounts_and_chang
     share = len(hits) / exposed
     assert abs(share - 0.5) < 4 * np.sqrt(0.25 / exposed), (share, exposed)
     assert set(hits["concept:name"]) == {"value_communication"}
+
+
+# ---------------------------------------------------------------------------- the log's cost
+def _plain_log_frame(model: JourneyModel) -> pd.DataFrame:
+    """The event log built the plain way (Python strings, a pandas sort) from the recorders'
+    buffers: the personas' (moves, ``record_contact``) and the month-end contacts'
+    (``ContactLog``), a month's events in the order moves, contacts, events logged after the
+    month. The reference the fast ``log_frame`` (one integer sort, arrow text) must equal."""
+    from simulator.journey import timestamps
+
+    plans = [*model.params.pricing.plans, ""]
+    stages = [*STAGE_NAMES, ""]
+    starts = [a.rows.start for a in model.persona_agents]
+    contacts = model.contact_log
+    frames = []
+    for k, buffer in enumerate([*[a.trace for a in model.persona_agents], contacts]):
+        ev, mrr = buffer._ev[:, : buffer._fill], buffer._evf[: buffer._fill]
+        month, row, src, dst, tp, plan = ev
+        account = row + buffer.start
+        if buffer is contacts:
+            phase = np.ones(month.size)
+        else:
+            ends = {m: fills[k] for m, fills in contacts.marks}
+            after = [i >= ends.get(m, 1 << 60) for i, m in enumerate(month)]
+            phase = np.where(after, 2, 0)
+        tps = [*buffer.touchpoints, ""]
+        touchpoint = [tps[c] for c in tp]
+        to_stage = [stages[c] for c in dst]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": model.scenario_name,
+                    "replication": np.int64(model.replication),
+                    "account": account.astype(np.int64),
+                    "persona": [
+                        model.persona_agents[
+                            int(np.searchsorted(starts, a, "right")) - 1
+                        ].persona.name
+                        for a in account
+                    ],
+                    "month": month.astype(np.int64),
+                    "from_stage": [stages[c] for c in src],
+                    "to_stage": to_stage,
+                    "touchpoint": touchpoint,
+                    "plan": [plans[c] for c in plan],
+                    "mrr": mrr.astype(np.float64),
+                    "case:concept:name": [f"{model.replication}:{a}" for a in account],
+                    "concept:name": [t or s for t, s in zip(touchpoint, to_stage, strict=True)],
+                    "time:timestamp": timestamps(model.params.journey_log.start, month),
+                    "phase": phase,
+                }
+            )
+        )
+    log = pd.concat(frames, ignore_index=True)
+    log = log.sort_values(["month", "account", "phase"], kind="stable").drop(columns="phase")
+    return log.reset_index(drop=True)
+
+
+def test_the_fast_log_frame_equals_the_plain_build_whatever_the_buffer_size(monkeypatch) -> None:
+    """The event buffers grow as they fill (a first capacity of one event gives the same log
+    as the default), and ``log_frame`` (compiled buffers, arrow text, one integer sort) equals
+    the plain pandas build: contacts, a touchpoint switched off and widened by events,
+    ``record_contact`` of a new and a shipped touchpoint."""
+    import simulator.journey as journey
+
+    overrides = [
+        *size(20_000, 600, 8, 1),
+        "journey_log.share=0.3",
+        "+events.off={type: touchpoint, month: 3, touchpoint: qbrs, enabled: false, reach: null}",
+        "+events.wide={type: touchpoint, month: 5, touchpoint: community, enabled: null, "
+        "reach: {solo: 0.9}}",
+    ]
+    params = params_of(load_config(overrides))
+
+    def run() -> JourneyModel:
+        model = JourneyModel(params, replication=3)
+        model.run(2)
+        model.record_contact("smb", np.arange(40), "webinar")
+        model.record_contact(0, np.arange(25), "qbrs")
+        model.run(6)
+        return model
+
+    default = run()
+    log = journey.log_frame(default)
+    assert len(log) > 2_000 and (log["touchpoint"] == "webinar").any()
+    assert (log["replication"] == 3).all() and log["case:concept:name"].str.startswith("3:").all()
+    pd.testing.assert_frame_equal(log, _plain_log_frame(default))
+    # record_contact between months 2 and 3: after month 2's contacts of the same account
+    webinar = log[log["touchpoint"] == "webinar"]
+    assert (webinar["month"] == 2).all() and len(webinar) > 5
+    reached = 0
+    for account in webinar["account"]:
+        rows = log[(log["account"] == account) & (log["month"] == 2)]
+        assert rows["touchpoint"].iloc[-1] == "webinar"
+        reached += int(((rows["touchpoint"] != "") & (rows["touchpoint"] != "webinar")).any())
+    assert reached > 0  # some of them had month 2's contacts before it
+    monkeypatch.setattr(journey, "_BUFFER_PER_ROW", 0)
+    monkeypatch.setattr(journey, "_MIN_BUFFER", 1)
+    tiny = run()
+    assert tiny.persona_agents[0].trace._ev.shape[1] < default.persona_agents[0].trace._ev.shape[1]
+    pd.testing.assert_frame_equal(journey.log_frame(tiny), log)
+
+
+def test_journey_map_bands_are_the_quantiles_of_each_replications_own_rates() -> None:
+    """Three replications of the hand-worked table, the second with 1 consideration → decision
+    in month 1 instead of 3: consideration's conversion is 3/10, 1/8 (start 6 - 6 + 2 = 2,
+    reached 8) and 3/10; its drop-off 1/10, 1/8, 1/10; P10 and P90 are those of the three."""
+    hand = _hand_result()
+    flows = []
+    for r in range(3):
+        f = hand.flows.assign(replication=r)
+        if r == 1:
+            first = (f["month"] == 1) & (f["from_stage"] == "consideration")
+            f.loc[first & (f["to_stage"] == "decision"), "accounts"] = 1
+        flows.append(f)
+    monthly = pd.concat([hand.monthly.assign(replication=r) for r in range(3)], ignore_index=True)
+    stays = pd.concat([hand.stays.assign(replication=r) for r in range(3)], ignore_index=True)
+    result = SimulationResult(
+        monthly, hand.params, flows=pd.concat(flows, ignore_index=True), stays=stays
+    )
+    c = journey_map(result).query("persona == 'p'").set_index("stage").loc["consideration"]
+    conv = np.percentile([3 / 10, 1 / 8, 3 / 10], [10, 90])
+    drop = np.percentile([1 / 10, 1 / 8, 1 / 10], [10, 90])
+    assert (c["conversion_p10"], c["conversion_p90"]) == pytest.approx(tuple(conv))
+    assert (c["drop_off_p10"], c["drop_off_p90"]) == pytest.approx(tuple(drop))
+    assert c["conversion_p10"] < c["conversion"] < c["conversion_p90"]
+    one = journey_map(hand).query("persona == 'p'").set_index("stage").loc["consideration"]
+    assert one["conversion_p10"] == one["conversion_p90"] == pytest.approx(3 / 10)

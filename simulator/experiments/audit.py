@@ -22,6 +22,16 @@ replications, per persona and in total (``persona == "total"``). Gross profit co
 only; the ARR at the horizon is what carries on. The ranking orders touchpoints by the median net
 value of the ablation (company total).
 
+**Programmes** (``simulator.programmes``): the built-in programmes, each acquisition channel,
+each onboarding path but the cheapest, the customer-success team and the knowledge base, are
+audited the same way, in the same tables with ``kind`` = ``programme`` (``touchpoint`` for
+the others): the ablation applies the programme's ``off`` overrides, the marginal analysis its
+``more`` (+``spend_step`` of its spend or capacity; none for an onboarding path). A programme's
+cost is its own monthly cost column (channel spend in ``acquisition_cost``, ``onboarding_cost``,
+``success_cost``; the knowledge base has none), paired like the rest, plus the change of every
+touchpoint's cost: cost = baseline - variant of both; the marginal's extra spend is the change of
+its own column.
+
 "Areas to optimise" are the baseline's stage transitions with the most accounts lost, per
 persona: consideration → decision (prospects lost), decision → paying (deciders who do not buy),
 onboarding → activation (failures), annual renewal (contracts not renewed), paying → churned
@@ -57,6 +67,7 @@ MEASURES: tuple[str, ...] = (
 #: Columns of ``AuditResult.table``.
 TABLE_COLUMNS: tuple[str, ...] = (
     "analysis",
+    "kind",
     "touchpoint",
     "stage",
     "persona",
@@ -88,6 +99,7 @@ SHORT: dict[str, str] = {
 #: Columns of ``AuditResult.ranking`` and ``marginal``: median, P10 and P90 of each measure.
 RANKING_COLUMNS: tuple[str, ...] = (
     "rank",
+    "kind",
     "touchpoint",
     "stage",
     *(f"{s}_{stat}" for s in SHORT.values() for stat in ("median", "p10", "p90")),
@@ -112,7 +124,7 @@ class AuditResult:
         marginal: the touchpoints ranked by median return per extra dollar (total).
         dropoffs: the baseline's stage transitions, per persona and total: accounts entering,
             lost and the drop-off share (median over replications), most accounts lost first.
-        months, replications, reach_step: what the audit ran.
+        months, replications, reach_step, spend_step: what the audit ran.
     """
 
     table: pd.DataFrame
@@ -124,6 +136,7 @@ class AuditResult:
     replications: int
     reach_step: float
     drop_offs: int = 8
+    spend_step: float = 0.10
 
     def format(self) -> str:
         """The printed audit: the ranking, the marginal returns and the largest drop-offs."""
@@ -131,13 +144,13 @@ class AuditResult:
             f"touchpoint audit: {self.months} months, {self.replications} replications, "
             "paired with common random numbers; company total, median [P10, P90]",
             "",
-            "value of each touchpoint (baseline - touchpoint off):",
-            f"  {'#':>2}  {'touchpoint':<26}{'customers':>22}{'ARR at horizon':>28}"
+            "value of each touchpoint and programme (baseline - it switched off):",
+            f"  {'#':>2}  {'touchpoint':<26}{'kind':<11}{'customers':>22}{'ARR at horizon':>28}"
             f"{'net value':>28}{'cost':>11}{'ROI':>8}",
         ]
         for r in self.ranking.itertuples():
             lines.append(
-                f"  {r.rank:>2}  {r.touchpoint:<26}"
+                f"  {r.rank:>2}  {r.touchpoint:<26}{r.kind:<11}"
                 f"{_band(r.customers_median, r.customers_p10, r.customers_p90):>22}"
                 f"{_band(r.arr_median, r.arr_p10, r.arr_p90):>28}"
                 f"{_band(r.net_value_median, r.net_value_p10, r.net_value_p90):>28}"
@@ -145,20 +158,22 @@ class AuditResult:
             )
         lines += [
             "",
-            f"marginal return per extra dollar (reach + {self.reach_step:g}):",
-            f"  {'touchpoint':<26}{'extra cost':>12}{'extra gross profit':>30}{'$ per $':>10}",
+            f"marginal return per extra dollar (touchpoints: reach + {self.reach_step:g};"
+            f" programmes: spend or capacity + {self.spend_step:.0%}):",
+            f"  {'touchpoint':<26}{'kind':<11}{'extra cost':>12}{'extra gross profit':>30}"
+            f"{'$ per $':>10}",
         ]
         for r in self.marginal.itertuples():
             gp = _band(r.gross_profit_median, r.gross_profit_p10, r.gross_profit_p90)
             lines.append(
-                f"  {r.touchpoint:<26}{_num(r.cost_median):>12}{gp:>30}"
+                f"  {r.touchpoint:<26}{r.kind:<11}{_num(r.cost_median):>12}{gp:>30}"
                 f"{_num(r.return_per_dollar_median):>10}"
             )
         lines += [
             "",
-            "  (extra cost: the extra spend on the touchpoint; $ per $: extra gross profit net of"
-            " the other touchpoints' extra cost per extra dollar; n/a: no per-account cost, its"
-            " reach costs nothing extra)",
+            "  (extra cost: the extra spend on the touchpoint or programme; $ per $: extra gross"
+            " profit net of the touchpoints' other extra cost per extra dollar; n/a: its extra"
+            " reach costs nothing; onboarding paths have no marginal step)",
             "",
             "areas to optimise (stage transitions with the most accounts lost):",
             f"  {'persona':<12}{'transition':<28}{'entered':>10}{'lost':>10}{'drop-off':>10}",
@@ -207,11 +222,16 @@ def _band(median: float, p10: float, p90: float) -> str:
     return f"{_num(median)} [{_num(p10)}, {_num(p90)}]"
 
 
-def check_audit(params: ScenarioParams, touchpoints: Sequence[str] | None) -> list[str]:
+def check_audit(
+    params: ScenarioParams,
+    touchpoints: Sequence[str] | None,
+    programmes: Sequence[str] | None = (),
+) -> list[str]:
     """The touchpoints to audit (every one of the scenario when ``touchpoints`` is None).
 
     Raises:
-        ConfigError: a name that is not a touchpoint of the scenario, or none to audit.
+        ConfigError: a name that is not a touchpoint of the scenario, or nothing to audit
+            (no touchpoint and no programme: ``programmes`` as ``check_programmes``).
     """
     known = list(params.touchpoints)
     names = known if touchpoints is None else list(touchpoints)
@@ -223,8 +243,43 @@ def check_audit(params: ScenarioParams, touchpoints: Sequence[str] | None) -> li
         for n in names
         if n not in known
     ]
-    if not names and not problems:
-        problems.append(("audit.touchpoints", "no touchpoint to audit (touchpoints is empty)"))
+    try:
+        progs = check_programmes(params, programmes)
+    except ConfigError as exc:
+        problems += exc.problems
+        progs = []
+    problems += [
+        (
+            "audit.programmes",
+            f"{n!r} is a touchpoint's name and a programme's: rename the touchpoint",
+        )
+        for n in progs
+        if n in known
+    ]
+    if not names and not progs and not problems:
+        problems.append(
+            ("audit.touchpoints", "no touchpoint or programme to audit (touchpoints is empty)")
+        )
+    if problems:
+        raise ConfigError(problems)
+    return names
+
+
+def check_programmes(params: ScenarioParams, programmes: Sequence[str] | None) -> list[str]:
+    """The built-in programmes to audit (``simulator.programmes``; every one when None).
+
+    Raises:
+        ConfigError: a name that is not a programme of the scenario.
+    """
+    from simulator.programmes import programmes as built_in
+
+    known = list(built_in(params))
+    names = known if programmes is None else list(programmes)
+    problems = [
+        ("audit.programmes", f"unknown programme {n!r}; programmes are {', '.join(known)}")
+        for n in names
+        if n not in known
+    ]
     if problems:
         raise ConfigError(problems)
     return names
@@ -234,35 +289,47 @@ def audit(
     cfg: DictConfig | ScenarioParams,
     *,
     touchpoints: Sequence[str] | None = None,
+    programmes: Sequence[str] | None = None,
     reach_step: float = 0.10,
+    spend_step: float = 0.10,
     drop_offs: int = 8,
     executor: Executor | None = None,
     progress: bool | None = False,
 ) -> AuditResult:
-    """Audit the scenario's touchpoints (module docstring).
+    """Audit the scenario's touchpoints and built-in programmes (module docstring).
 
     Args:
         cfg: the scenario (``load_config(...)`` or validated parameters); its seed and
             replications are every variant's.
         touchpoints: the touchpoints to audit (default: every one of the scenario).
+        programmes: the built-in programmes to audit (``simulator.programmes``: e.g.
+            ``channel:paid_ads``, ``onboarding:guided``, ``customer_success``,
+            ``knowledge_base``; default: every one; ``[]``: none).
         reach_step: reach added to every persona a touchpoint reaches for its marginal return
             (share, in (0, 1]).
+        spend_step: share of a programme's spend or capacity added for its marginal return
+            (in (0, 1]).
         drop_offs: how many stage transitions ``format`` lists as areas to optimise.
         executor: where replications run (default: the config's ``executor``; serial for
             parameters).
         progress: a progress bar per scenario.
 
     Raises:
-        ConfigError: an unknown touchpoint or a bad ``reach_step``, before any simulation.
+        ConfigError: an unknown touchpoint or programme, a bad ``reach_step`` or
+            ``spend_step``, before any simulation.
     """
+    from simulator.programmes import programmes as built_in
+
     if isinstance(cfg, DictConfig):
         params, settings, _ = read_config(cfg)
         executor = executor or make_executor(settings.executor)
     else:
         params = cfg
-    if not (isinstance(reach_step, int | float) and 0 < reach_step <= 1):
-        raise ConfigError([("audit.reach_step", f"must be in (0, 1], got {reach_step!r}")])
-    names = check_audit(params, touchpoints)
+    for key, step in (("audit.reach_step", reach_step), ("audit.spend_step", spend_step)):
+        if not (isinstance(step, int | float) and 0 < step <= 1):
+            raise ConfigError([(key, f"must be in (0, 1], got {step!r}")])
+    names = check_audit(params, touchpoints, programmes)
+    progs = {n: built_in(params, spend_step)[n] for n in check_programmes(params, programmes)}
     variants: dict[str, dict[str, Any]] = {}
     for name in names:
         tp = params.touchpoints[name]
@@ -272,27 +339,46 @@ def audit(
             for p, r in tp.reach.items()
             if r > 0
         }
+    for name, prog in progs.items():
+        variants[f"off:{name}"] = dict(prog.off)
+        if prog.more is not None:
+            variants[f"more:{name}"] = dict(prog.more)
     cmp = compare(params, variants, executor=executor, progress=progress)
     activity = {n: r.touchpoints for n, r in cmp.results.items()}
+    monthly = {n: r.monthly for n, r in cmp.results.items()}
     base_cost = _costs(activity["baseline"])
+    audited = [("touchpoint", n, params.touchpoints[n].stage, None) for n in names]
+    audited += [("programme", n, p.stage, p.cost_column) for n, p in progs.items()]
     rows = []
-    for name in names:
+    for kind, name, stage, column in audited:
         for analysis, key, sign in (("ablation", "off", -1.0), ("marginal", "more", 1.0)):
             variant = f"{key}:{name}"
+            if variant not in variants:
+                continue  # (an onboarding path has no marginal step)
             paired = cmp.paired[cmp.paired["variant"] == variant]
             wide = paired.pivot_table(
                 index=["persona", "replication"], columns="metric", values="difference"
             )
             wide = (sign * wide[list(_METRICS)]).rename(columns=_METRICS)
+            # every touchpoint's cost, and the audited one's own cost: its touchpoint cost, or
+            # the programme's monthly cost column (added to the touchpoints' for a programme)
             cost = sign * (_costs(activity[variant]) - base_cost)
+            if kind == "touchpoint":
+                own = sign * (_costs(activity[variant], name) - _costs(activity["baseline"], name))
+            elif column is None:
+                own = cost * 0.0
+            else:
+                own = sign * (
+                    _column(monthly[variant], column) - _column(monthly["baseline"], column)
+                )
+                cost = cost.add(own, fill_value=0.0)
             cost = cost.reindex(wide.index).fillna(0.0)
-            own = sign * (_costs(activity[variant], name) - _costs(activity["baseline"], name))
             own = own.reindex(wide.index).fillna(0.0)
             # sums of the same costs in another order differ in the last bits: those are 0
             cost = cost.where(cost.abs() > 1e-6, 0.0)
             own = own.where(own.abs() > 1e-6, 0.0)
-            # ablation: every touchpoint's cost; marginal: the extra spend on this one (the
-            # others' extra cost is taken off the gross profit it adds)
+            # ablation: all the cost it adds; marginal: the extra spend on it (the touchpoints'
+            # other extra cost is taken off the gross profit it adds)
             wide["cost"] = cost if analysis == "ablation" else own
             wide["net_value"] = wide["incremental_gross_profit"] - cost
             c = wide["cost"].to_numpy()
@@ -305,11 +391,11 @@ def audit(
             )
             rows.append(
                 wide.reset_index().assign(
-                    analysis=analysis, touchpoint=name, stage=params.touchpoints[name].stage
+                    analysis=analysis, kind=kind, touchpoint=name, stage=stage
                 )
             )
     per_rep = pd.concat(rows, ignore_index=True)
-    lead = ["analysis", "touchpoint", "stage", "persona", "replication"]
+    lead = ["analysis", "kind", "touchpoint", "stage", "persona", "replication"]
     per_rep = per_rep[[*lead, *MEASURES]]
     table = _summary(per_rep)
     base = cmp.results["baseline"]
@@ -323,7 +409,16 @@ def audit(
         replications=params.replications,
         reach_step=float(reach_step),
         drop_offs=int(drop_offs),
+        spend_step=float(spend_step),
     )
+
+
+def _column(monthly: pd.DataFrame, column: str) -> pd.Series:
+    """A monthly column summed over the horizon per (persona, replication), with ``total``."""
+    by = monthly.groupby(["persona", "replication"])[column].sum()
+    total = monthly.groupby("replication")[column].sum()
+    total.index = pd.MultiIndex.from_product([["total"], total.index], names=by.index.names)
+    return pd.concat([by, total])
 
 
 def _costs(activity: pd.DataFrame, touchpoint: str | None = None) -> pd.Series:
@@ -339,13 +434,13 @@ def _costs(activity: pd.DataFrame, touchpoint: str | None = None) -> pd.Series:
 
 def _summary(per_rep: pd.DataFrame) -> pd.DataFrame:
     long = per_rep.melt(
-        id_vars=["analysis", "touchpoint", "stage", "persona", "replication"],
+        id_vars=["analysis", "kind", "touchpoint", "stage", "persona", "replication"],
         var_name="measure",
         value_name="value",
     )
     rows = []
     for keys, g in long.groupby(
-        ["analysis", "touchpoint", "stage", "persona", "measure"], sort=False
+        ["analysis", "kind", "touchpoint", "stage", "persona", "measure"], sort=False
     ):
         v = g["value"].to_numpy(dtype=float)
         v = v[np.isfinite(v)]
@@ -360,7 +455,7 @@ def _ranking(table: pd.DataFrame, analysis: str, by: str) -> pd.DataFrame:
     t = table[(table["analysis"] == analysis) & (table["persona"] == "total")]
     short = SHORT
     wide = t.pivot_table(
-        index=["touchpoint", "stage"], columns="measure", values=["median", "p10", "p90"]
+        index=["kind", "touchpoint", "stage"], columns="measure", values=["median", "p10", "p90"]
     )
     out = pd.DataFrame(index=wide.index)
     for measure, label in short.items():

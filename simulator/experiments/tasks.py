@@ -571,7 +571,8 @@ def journey_map_task(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> i
     table["next_stage"] = table["next_stage"].fillna("")
     personas = list(dict.fromkeys(table["persona"]))
     print("\njourney map (accounts: mean per replication; conversion and drop-off: share of the")
-    print("accounts in the stage during the run; median months in stage of completed stays)")
+    print("accounts in the stage during the run, [P10, P90] across replications; median months")
+    print("in stage of completed stays)")
     for who in ["total", *(p for p in personas if p != "total")]:
         print(f"\n{who}")
         print(format_map(table, who))
@@ -582,8 +583,8 @@ def journey_map_task(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> i
 
 
 def audit_touchpoints(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> int:
-    """``task=audit``: every touchpoint's paired ablation and marginal reach (common random
-    numbers), and the stage transitions that lose the most accounts
+    """``task=audit``: every touchpoint's and built-in programme's paired ablation and marginal
+    reach or spend (common random numbers), and the stage transitions that lose the most accounts
     (``simulator.experiments.audit``); the touchpoints named in ``audit`` are checked before
     any simulation. The audit is printed and saved into ``out_dir`` (``audit.csv``/``.parquet``,
     ``per_replication.parquet``, ``ranking.csv``, ``marginal.csv``, ``dropoffs.csv``,
@@ -594,14 +595,16 @@ def audit_touchpoints(cfg: DictConfig, settings: RunSettings, out_dir: Path) -> 
     assert study is not None
     try:
         params, _, _ = read_config(cfg)
-        check_audit(params, study.touchpoints)
+        check_audit(params, study.touchpoints, study.programmes)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
         result = audit(
             params,
             touchpoints=study.touchpoints,
+            programmes=study.programmes,
             reach_step=study.reach_step,
+            spend_step=study.spend_step,
             drop_offs=study.drop_offs,
             executor=make_executor(settings.executor),
             progress=progress_enabled(settings.progress),

@@ -199,6 +199,17 @@ def _churn_factor(params: Any, persona: str) -> list[float]:
 def setup(model: JourneyModel) -> None:
     """Each persona's factors at the scenario's touchpoints (events change them)."""
     model.touchpoint_state = {}
+    tps = model.params.touchpoints
+    # The touchpoints acting in each stage code s (the event log's contacts):
+    # stage_tps[by_stage[s] : by_stage[s + 1]].
+    acting = [[k for k, tp in enumerate(tps.values()) if s in STAGE_CODES[tp.stage]] for s in Stage]
+    by_stage = np.concatenate([[0], np.cumsum([len(a) for a in acting])]).astype(np.int64)
+    stage_tps = np.array([k for a in acting for k in a], dtype=np.int64)
+    model.contact_log = None
+    if tps and model.params.journey_log.share > 0:
+        from simulator.journey import ContactLog
+
+        model.contact_log = ContactLog(model, list(tps), by_stage, stage_tps)
     refresh(model)
 
 
@@ -207,10 +218,13 @@ def refresh(model: JourneyModel) -> None:
     tps = model.params.touchpoints
     model.touchpoint_factors = {}
     model.touchpoint_utility = {}
+    model.touchpoint_reach = {}  # persona -> each touchpoint's reach now (config order)
     for p in model.params.personas:
-        f, u = factors(tps, p, reach_now(tps, p, model.touchpoint_state))
+        now = reach_now(tps, p, model.touchpoint_state)
+        f, u = factors(tps, p, now)
         model.touchpoint_factors[p] = f
         model.touchpoint_utility[p] = u
+        model.touchpoint_reach[p] = np.array(list(now.values()), dtype=np.float64)
     # The same factors by persona index (``factor`` is called a few dozen times a month).
     model.touchpoint_factors_of = [
         model.touchpoint_factors[p.name] for p in model.params.persona_list
@@ -257,35 +271,13 @@ def log_contacts(model: JourneyModel) -> None:
     follows (``journey_log.share``): a sampled account in the touchpoint's stage is reached
     with probability ``reach`` (a hash of seed, month, touchpoint and account, not a draw:
     the run's numbers do not change; ``simulator.journey.contacts``) and gets a row in the
-    log. One compiled pass per persona; nothing without a log or touchpoints."""
+    log. One compiled pass a month over every persona's sampled rows
+    (``simulator.journey.ContactLog``); nothing without a log or touchpoints."""
     tps = model.params.touchpoints
     if not tps or model.params.journey_log.share <= 0:
         return
-    from simulator.journey import contacts
-
-    names = list(tps)
-    reaches = np.zeros((len(names), len(Stage)), dtype=bool)
-    for k, tp in enumerate(tps.values()):
-        reaches[k, list(STAGE_CODES[tp.stage])] = True
-    for agent in model.persona_agents:
-        sampled = agent.trace.sampled
-        if sampled is None:
-            continue
-        rows = np.flatnonzero(sampled[: agent.aware])
-        if rows.size == 0:
-            continue
-        now = reach_now(tps, agent.persona.name, model.touchpoint_state)
-        reach = np.array([now[n] for n in names], dtype=np.float64)
-        hit, which = contacts(
-            model.params.seed,
-            agent.rows.start,
-            rows,
-            agent.pop.stage[rows],
-            model.month,
-            reach,
-            reaches,
-        )
-        agent.trace.log_contacts(agent, hit, which, names)
+    reach = np.stack([model.touchpoint_reach[a.persona.name] for a in model.persona_agents])
+    model.contact_log.log(model, reach)
 
 
 # ---------------------------------------------------------------------------- activity and cost
@@ -319,9 +311,19 @@ def apply_change(
     return enabled, reach
 
 
-def activity(monthly: pd.DataFrame, params: Any) -> pd.DataFrame:
+def activity(monthly: pd.DataFrame, params: Any, programmes: bool = False) -> pd.DataFrame:
     """Touchpoint activity and cost per scenario, replication, month, persona and touchpoint
-    (``ACTIVITY_COLUMNS``; module docstring): expected accounts reached and $ cost."""
+    (``ACTIVITY_COLUMNS``; module docstring): expected accounts reached and $ cost. With
+    ``programmes``, the built-in programmes' rows too (``simulator.programmes``:
+    ``programme_activity``) and a ``kind`` column (touchpoint / programme)."""
+    if programmes:
+        from simulator.programmes import programme_activity
+
+        parts = [
+            activity(monthly, params).assign(kind="touchpoint"),
+            programme_activity(monthly, params).assign(kind="programme"),
+        ]
+        return pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     tps = params.touchpoints
     if not tps or monthly.empty:
         return pd.DataFrame({c: [] for c in ACTIVITY_COLUMNS})

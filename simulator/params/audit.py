@@ -21,3 +21,7 @@ class AuditSettings(BaseModel):
     reach_step: Number(0.0, 1.0, lo_open=True)
     touchpoints: list[str] | None  # the touchpoints to audit; null: every one in the scenario
     drop_offs: Whole(1, 1000)  # stage transitions listed as areas to optimise
+    # built-in programmes to audit (simulator.programmes); null: every one, []: none
+    programmes: list[str] | None = None
+    # share of a programme's spend or capacity added for its marginal return
+    spend_step: Number(0.0, 1.0, lo_open=True) = 0.10
