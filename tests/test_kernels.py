@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from sizes import size, small
 
 import simulator
 from simulator import JourneyModel, calendar, kernels, load_config
-from simulator.kernels import accounts, funnel, renewal, schedule
+from simulator.kernels import accounts, funnel, kernel_digest, renewal, schedule
 from simulator.kernels.core import update_paying_rows
 from simulator.mechanisms.expansion import resize
 from simulator.mechanisms.pricing import PriceBook
@@ -157,13 +158,29 @@ def test_the_compiled_cache_is_outside_the_package(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     cache = Path(out.stdout.strip())
-    assert cache == tmp_path / "xdg" / "journey-sim" / "numba"
+    assert cache == tmp_path / "xdg" / "journey-sim" / "numba" / kernel_digest()
     assert package not in cache.parents
     env["NUMBA_CACHE_DIR"] = str(tmp_path / "mine")
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert Path(out.stdout.strip()) == tmp_path / "mine"
+
+
+def test_the_cache_folder_changes_with_any_kernel_source(tmp_path: Path) -> None:
+    """numba's cache checks only the file of the function it loads, so a kernel whose callee in
+    another file changed would load stale machine code: the cache folder is named by a digest
+    of every source file with compiled code. Editing a kernel file changes it; editing a file
+    without kernels does not; the copy of the package has the package's digest."""
+    package = Path(simulator.__file__).parent
+    clone = tmp_path / "simulator"
+    shutil.copytree(package, clone, ignore=shutil.ignore_patterns("__pycache__"))
+    assert kernel_digest(clone) == kernel_digest()
+    (clone / "formatting.py").write_text((clone / "formatting.py").read_text() + "\n# edit\n")
+    assert kernel_digest(clone) == kernel_digest()
+    core = clone / "kernels" / "core.py"
+    core.write_text(core.read_text() + "\n# edit\n")
+    assert kernel_digest(clone) != kernel_digest()
 
 
 # ---------------------------------------------------------------------- the month's close (ledger)

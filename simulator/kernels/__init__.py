@@ -16,8 +16,10 @@ resize, renew, promote) go back through the persona core in Python (``PersonaAge
   row, 24 bits), so a row's draw never depends on which other rows are drawn, and two scenarios
   with the same seed share every draw (common random numbers).
 - **Cache.** Kernels are compiled on first use and cached on disk (``cache=True``). The cache
-  goes to ``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/journey-sim/numba`` (default
-  ``~/.cache/journey-sim/numba``), never inside the installed package. ``python -m
+  goes to ``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/journey-sim/numba/<digest>``
+  (default ``~/.cache/journey-sim/numba/<digest>``), never inside the installed package;
+  ``<digest>`` is ``kernel_digest()`` of the kernels' sources, so a changed kernel never loads
+  another's stale machine code (numba checks only the file of the function it loads). ``python -m
   simulator.kernels.warm`` compiles them all ahead of the first run (``make`` does it once, when
   it sets up ``.venv``).
 
@@ -30,16 +32,34 @@ folder is set here, before numba is first imported.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
+from pathlib import Path
+
+
+def kernel_digest(root: str | Path | None = None) -> str:
+    """A digest (16 hex digits) of every source file of the package that holds compiled code
+    (its text contains ``njit``), with their paths. numba's cache checks only the file of the
+    function it loads, so a kernel whose callee in another file changed would load stale
+    machine code from its cache; one cache folder per digest compiles every kernel afresh
+    when any kernel source changes (an upgrade, an edit). ``root``: the package folder
+    (default: this package's)."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_bytes()
+        if b"njit" in text:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + text + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _cache_dir() -> str:
     """A user cache folder for compiled kernels (created), or a temporary one when the user's
-    cannot be written."""
+    cannot be written; either way in a subfolder named by ``kernel_digest``."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "journey-sim", "numba")
+    path = os.path.join(base, "journey-sim", "numba", kernel_digest())
     try:
         os.makedirs(path, exist_ok=True)
         if os.access(path, os.W_OK):
@@ -47,7 +67,7 @@ def _cache_dir() -> str:
     except OSError:
         pass
     user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
-    return os.path.join(tempfile.gettempdir(), f"journey-sim-numba-{user}")
+    return os.path.join(tempfile.gettempdir(), f"journey-sim-numba-{user}", kernel_digest())
 
 
 if not os.environ.get("NUMBA_CACHE_DIR"):
