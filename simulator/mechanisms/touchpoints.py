@@ -229,6 +229,9 @@ def refresh(model: JourneyModel) -> None:
     model.touchpoint_factors_of = [
         model.touchpoint_factors[p.name] for p in model.params.persona_list
     ]
+    # Each persona's (row, in persona order) reach of every touchpoint: the event log's contacts.
+    reach = [model.touchpoint_reach[p.name] for p in model.params.persona_list]
+    model.touchpoint_reach_matrix = np.stack(reach) if reach else np.zeros((0, len(tps)))
 
 
 def factor(agent: PersonaAgent, transition: str) -> float:
@@ -276,8 +279,7 @@ def log_contacts(model: JourneyModel) -> None:
     tps = model.params.touchpoints
     if not tps or model.params.journey_log.share <= 0:
         return
-    reach = np.stack([model.touchpoint_reach[a.persona.name] for a in model.persona_agents])
-    model.contact_log.log(model, reach)
+    model.contact_log.log(model, model.touchpoint_reach_matrix)
 
 
 # ---------------------------------------------------------------------------- activity and cost
