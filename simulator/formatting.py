@@ -25,8 +25,8 @@ def format_value(value: float, kind: str) -> str:
             if abs(value) >= scale:
                 return f"{sign}${abs(value) / scale:,.2f}{unit}"
         return f"{sign}${abs(value):,.0f}"
-    if kind == "pct":
-        return f"{100 * value:.1f}%"
+    if kind == "pct":  # (a value that rounds to zero is 0.0%, never -0.0%)
+        return f"{round(100 * value, 1) + 0.0:.1f}%"
     if kind == "count":
         return f"{value:,.0f}"
     return f"{value:,.2f}"

@@ -128,6 +128,8 @@ def test_discount_rate_reaches_discounted_ltv() -> None:
         (-12.0, "money", "-$12"),
         (-0.3, "money", "$0"),
         (0.0345, "pct", "3.5%"),
+        (-0.0002, "pct", "0.0%"),
+        (-0.0012, "pct", "-0.1%"),
         (12_345.6, "count", "12,346"),
         (3.14159, "ratio", "3.14"),
         (float("nan"), "money", "n/a"),
