@@ -27,7 +27,8 @@ capacity at the same cost per account worked (``success.accounts_per_csm`` and
 model (``onboarding.paths.<p>.quality`` is a probability, not a response to spend). The cheapest
 path (the fallback of the others' ``off``) is not a programme, nor a path no persona uses.
 
-A channel's ``off`` sets its base spend to 0; ``campaign`` events on it still add their spend.
+A channel's ``off`` sets its configured spend to 0; ``campaign`` events on it still add their
+spend, and a ``channel_spend`` event of the scenario still sets its spend from its month.
 """
 
 from __future__ import annotations
@@ -126,18 +127,17 @@ def programmes(params: Any, step: float = 0.10) -> dict[str, Programme]:
 
 
 def channel_spend_schedule(params: Any) -> dict[tuple[int, str], float]:
-    """(month, channel) -> the channel's spend that month ($), ``campaign`` events included
-    (``simulator.mechanisms.events.channel_spend``)."""
+    """(month, channel) -> the channel's spend that month ($), ``channel_spend`` and
+    ``campaign`` events included (``simulator.mechanisms.events.channel_spend``)."""
+    from simulator.mechanisms.events import base_spend_schedule
+
     campaigns = [e for e in params.events.values() if e.type == "campaign"]
-    out = {}
-    for month in range(1, params.months + 1):
-        for c, ch in params.acquisition.channels.items():
-            extra = sum(
-                e.spend
-                for e in campaigns
-                if e.channel == c and e.month <= month < e.month + e.months
-            )
-            out[(month, c)] = float(ch.spend) + float(extra)
+    out = base_spend_schedule(params)
+    for (month, c), base in out.items():
+        extra = sum(
+            e.spend for e in campaigns if e.channel == c and e.month <= month < e.month + e.months
+        )
+        out[(month, c)] = base + float(extra)
     return out
 
 
@@ -168,6 +168,7 @@ def programme_activity(monthly: pd.DataFrame, params: Any) -> pd.DataFrame:
     - ``knowledge_base``: cost 0, accounts = tickets deflected (``tickets`` × d / (1 - d)).
     """
     from simulator.mechanisms.acquisition import channel_leads
+    from simulator.mechanisms.events import deflection_schedule
     from simulator.mechanisms.touchpoints import ACTIVITY_COLUMNS
 
     if monthly.empty:
@@ -206,9 +207,11 @@ def programme_activity(monthly: pd.DataFrame, params: Any) -> pd.DataFrame:
         elif prog.kind == "customer_success":
             frame(prog, monthly["accounts_worked"].to_numpy(), monthly["success_cost"].to_numpy())
         else:
-            d = float(params.support.knowledge_base_deflection)
+            shares = deflection_schedule(params)  # knowledge_base events applied
+            d = np.array([shares[int(m)] for m in month])
             tickets = monthly["tickets"].to_numpy(dtype=float)
-            deflected = tickets * d / (1.0 - d) if d < 1.0 else np.full(len(tickets), np.nan)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                deflected = np.where(d < 1.0, tickets * d / (1.0 - d), np.nan)
             frame(prog, deflected, np.zeros(len(tickets)))
     return pd.concat(frames, ignore_index=True)[list(ACTIVITY_COLUMNS)]
 

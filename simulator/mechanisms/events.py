@@ -1,13 +1,14 @@
 """Scheduled events: changes the scenario makes at a given month (price changes, the annual
 discount, promotions, a persona's decision path, support and success capacity, marketing
-campaigns, onboarding programme quality, touchpoints switched on or off or their reach).
+campaigns, a channel's spend, the knowledge base's deflection, onboarding programme quality,
+touchpoints switched on or off or their reach).
 
 Events apply at the start of their month, before any account moves, in (month, name) order.
 Each event type is defined here once: its config section (``events.<name>``, keyed by ``type``)
 and its handler, which changes the state another mechanism reads: the price book (pricing,
-billing), the desk's agents (support), the team's CSMs (success), channel spend (acquisition), a
-path's quality (onboarding), a touchpoint's reach (touchpoints). Adding an event type is one
-model and one handler below.
+billing), the desk's agents and deflection (support), the team's CSMs (success), channel spend
+(acquisition), a path's quality (onboarding), a touchpoint's reach (touchpoints). Adding an
+event type is one model and one handler below.
 """
 
 from __future__ import annotations
@@ -63,6 +64,25 @@ class Campaign(Section):
     months: Whole(1, 100_000)
     channel: Name
     spend: Money  # extra $ per month
+
+
+class ChannelSpend(Section):
+    """An acquisition channel's monthly spend changes from ``month`` on (0 switches the
+    channel off; a later event switches it on again); ``campaign`` events still add theirs."""
+
+    type: Literal["channel_spend"]
+    month: Whole(1, 100_000)
+    channel: Name
+    spend: Money  # the channel's new base spend, $ per month
+
+
+class KnowledgeBase(Section):
+    """The knowledge base's deflection share changes from ``month`` on (0 switches it off):
+    the share of would-be tickets it answers (``support.knowledge_base_deflection``)."""
+
+    type: Literal["knowledge_base"]
+    month: Whole(1, 100_000)
+    deflection: Prob
 
 
 class AnnualDiscount(Section):
@@ -134,6 +154,8 @@ Event = Annotated[
     | SupportCapacity
     | SuccessCapacity
     | Campaign
+    | ChannelSpend
+    | KnowledgeBase
     | OnboardingQuality
     | PromoEvent
     | DecisionChange
@@ -149,6 +171,8 @@ def setup(model: JourneyModel) -> None:
     model.event_schedule = scheduled(model)
     #: Campaigns: (first month, months, channel, extra spend $/month).
     model.campaigns = []
+    #: Channels whose base spend a ``channel_spend`` event changed: channel -> $/month.
+    model.channel_base = {}
     #: A list-price change this month: billing reprices the book.
     model.repricing_due = False
     #: The scenario's list prices differ from the book's own (``initial.prices``): they reach
@@ -160,8 +184,9 @@ def setup(model: JourneyModel) -> None:
 
 
 def channel_spend(model: JourneyModel, channel: str) -> float:
-    """This month's spend on a channel ($), campaigns included."""
-    spend = model.params.acquisition.channels[channel].spend
+    """This month's spend on a channel ($), campaigns included: its base spend (the config's,
+    or the last ``channel_spend`` event's) plus the campaigns running."""
+    spend = model.channel_base.get(channel, model.params.acquisition.channels[channel].spend)
     for start, months, c, extra in model.campaigns:
         if c == channel and start <= model.month < start + months:
             spend += extra
@@ -219,6 +244,44 @@ def _campaign(model: JourneyModel, event: Campaign) -> None:
     model.campaigns.append((model.month, event.months, event.channel, event.spend))
 
 
+def _channel_spend(model: JourneyModel, event: ChannelSpend) -> None:
+    model.channel_base[event.channel] = event.spend
+
+
+def _knowledge_base(model: JourneyModel, event: KnowledgeBase) -> None:
+    model.support_desk.deflection = event.deflection
+
+
+def base_spend_schedule(params: Any) -> dict[tuple[int, str], float]:
+    """(month, channel) -> the channel's base spend that month ($), as ``channel_spend`` has it
+    without campaigns: the config's, or the last ``channel_spend`` event's up to that month."""
+    changes = [e for e in scheduled_events(params) if e.type == "channel_spend"]
+    out = {}
+    for c, ch in params.acquisition.channels.items():
+        spend = float(ch.spend)
+        mine = [e for e in changes if e.channel == c]
+        for month in range(1, params.months + 1):
+            for e in mine:
+                if e.month == month:
+                    spend = float(e.spend)
+            out[(month, c)] = spend
+    return out
+
+
+def deflection_schedule(params: Any) -> dict[int, float]:
+    """month -> the knowledge base's deflection share that month (``knowledge_base`` events
+    applied in order)."""
+    changes = [e for e in scheduled_events(params) if e.type == "knowledge_base"]
+    share = float(params.support.knowledge_base_deflection)
+    out = {}
+    for month in range(1, params.months + 1):
+        for e in changes:
+            if e.month == month:
+                share = float(e.deflection)
+        out[month] = share
+    return out
+
+
 def _touchpoint(model: JourneyModel, event: TouchpointChange) -> None:
     tp = model.params.touchpoints[event.touchpoint]
     model.touchpoint_state[event.touchpoint] = touchpoints.apply_change(
@@ -237,6 +300,8 @@ HANDLERS: dict[str, Callable[[JourneyModel, Any], None]] = {
     "support_capacity": _support_capacity,
     "success_capacity": _success_capacity,
     "campaign": _campaign,
+    "channel_spend": _channel_spend,
+    "knowledge_base": _knowledge_base,
     "onboarding_quality": _onboarding_quality,
     "promo": _promo,
     "decision_change": _decision_change,
@@ -249,7 +314,12 @@ EVENT_TYPES: tuple[str, ...] = tuple(HANDLERS)
 
 def scheduled(model: JourneyModel) -> list[Any]:
     """The scenario's events in the order they apply: by month, then by name."""
-    items = sorted(model.params.events.items(), key=lambda kv: (kv[1].month, kv[0]))
+    return scheduled_events(model.params)
+
+
+def scheduled_events(params: Any) -> list[Any]:
+    """``params.events`` in the order they apply: by month, then by name."""
+    items = sorted(params.events.items(), key=lambda kv: (kv[1].month, kv[0]))
     return [event for _, event in items]
 
 
