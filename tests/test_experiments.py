@@ -262,3 +262,41 @@ def test_bad_run_settings_name_the_key(overrides: list[str], key: str, words: st
         read_config(load_config(overrides, validate=False))
     assert [k for k, _ in err.value.problems] == [key]
     assert words in err.value.problems[0][1]
+
+
+# ------------------------------------------------------------ a script without a __main__ guard
+_STUDY = (
+    "from simulator import load_config, simulate\n"
+    "res = simulate(load_config(['market.size=2000', 'initial.customers=100', 'months=2',\n"
+    "    'replications=2', 'executor=local', 'executor.workers=2', 'output.plots=false']),\n"
+    "    progress=False)\n"
+    "print('rows', len(res.monthly))\n"
+)
+
+
+def test_a_script_without_a_main_guard_gets_one_error_before_any_worker_starts(
+    tmp_path: Path,
+) -> None:
+    """The local pool's workers import ``__main__`` again: a script calling ``simulate`` at its
+    top level is refused with one error naming the executor and the fix (no multiprocessing
+    bootstrap tracebacks, no failed jobs); the same study under the guard runs."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    bare = tmp_path / "bare.py"
+    bare.write_text(_STUDY)
+    out = subprocess.run(
+        [sys.executable, str(bare)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode != 0
+    assert 'put the study under `if __name__ == "__main__":`' in out.stderr
+    assert "bootstrapping phase" not in out.stderr and "jobs failed" not in out.stderr
+    guarded = tmp_path / "guarded.py"
+    body = "".join("    " + line + "\n" for line in _STUDY.splitlines())
+    guarded.write_text('if __name__ == "__main__":\n' + body)
+    out = subprocess.run(
+        [sys.executable, str(guarded)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert "rows" in out.stdout

@@ -161,6 +161,40 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=5)
 
 
+def check_main_guard(executor: str) -> None:
+    """Refuse to start worker processes from a script that would run again in each of them.
+
+    The local pool's fork server and a Dask ``LocalCluster`` start workers that import the
+    ``__main__`` script again (as ``__mp_main__``): a script that calls ``simulate`` at its top
+    level, without an ``if __name__ == "__main__":`` guard, would start its study again in every
+    worker, each of which dies at start ("bootstrapping phase" tracebacks on stderr, then every
+    job failed). One clear error instead, before any process starts. A script is the
+    ``__main__`` module with a file that never mentions ``__main__``; ``python -c``, a notebook,
+    ``python -m`` and the ``journey-sim`` command are never refused."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or getattr(main, "__spec__", None) is not None:
+        return
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return
+    if "__main__" in text:
+        return
+    from simulator.errors import ConfigError
+
+    raise ConfigError(
+        [
+            (
+                "executor",
+                f"{executor} starts worker processes that import your script {path} again; "
+                'put the study under `if __name__ == "__main__":` (or use executor=serial)',
+            )
+        ]
+    )
+
+
 class _Pools:
     """A fork-server process pool of ``workers`` workers, started when first needed and
     replaced when a worker dies (``discard``)."""
@@ -171,6 +205,7 @@ class _Pools:
 
     def get(self) -> ProcessPoolExecutor:
         if self.pool is None:
+            check_main_guard("executor=local")
             context = multiprocessing.get_context("forkserver")
             self.pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=context, initializer=_worker_init
@@ -415,6 +450,8 @@ def _dask_client(executor: DaskExecutor) -> Iterator[Any]:
     from simulator.experiments.dask_quiet import QuietWorkerLogs
 
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    if executor.address is None:
+        check_main_guard("executor=dask (a LocalCluster)")
     cluster = executor._cluster() if executor.address is None else None
     client = Client(cluster if cluster is not None else executor.address, set_as_default=False)
     try:
