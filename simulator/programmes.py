@@ -141,20 +141,6 @@ def channel_spend_schedule(params: Any) -> dict[tuple[int, str], float]:
     return out
 
 
-def channel_shares(params: Any) -> dict[str, dict[str, float]]:
-    """persona -> channel -> the persona's share of the channel's leads (its channel weight / all
-    weights: ``simulator.mechanisms.acquisition.setup``)."""
-    out: dict[str, dict[str, float]] = {}
-    for p in params.persona_list:
-        shares = {}
-        for c in params.acquisition.channels:
-            total = sum(q.channels[c] for q in params.persona_list)
-            if total > 0 and p.channels[c] > 0:
-                shares[c] = p.channels[c] / total
-        out[p.name] = shares
-    return out
-
-
 def programme_activity(monthly: pd.DataFrame, params: Any) -> pd.DataFrame:
     """The programmes' activity and cost per scenario, replication, month, persona and programme,
     in the columns of the touchpoint activity table (``touchpoint`` holds the programme's name;
@@ -167,7 +153,7 @@ def programme_activity(monthly: pd.DataFrame, params: Any) -> pd.DataFrame:
     - ``customer_success``: ``success_cost``, accounts = ``accounts_worked``;
     - ``knowledge_base``: cost 0, accounts = tickets deflected (``tickets`` × d / (1 - d)).
     """
-    from simulator.mechanisms.acquisition import channel_leads
+    from simulator.mechanisms.acquisition import channel_leads, channel_shares
     from simulator.mechanisms.events import deflection_schedule
     from simulator.mechanisms.touchpoints import ACTIVITY_COLUMNS
 
@@ -219,7 +205,6 @@ def programme_activity(monthly: pd.DataFrame, params: Any) -> pd.DataFrame:
 __all__ = [
     "KINDS",
     "Programme",
-    "channel_shares",
     "channel_spend_schedule",
     "programme_activity",
     "programmes",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,17 +38,24 @@ if TYPE_CHECKING:
 SWITCH = "acquisition"
 
 
-def setup(model: JourneyModel) -> None:
-    """Each persona's share of every channel's leads: its channel weight / all weights."""
-    params = model.params
-    model.channel_share = []
+def channel_shares(params: Any) -> dict[str, dict[str, float]]:
+    """persona -> channel -> the persona's share of the channel's leads: its channel weight /
+    all personas' weights (channels it has no weight on are left out)."""
+    out: dict[str, dict[str, float]] = {}
     for p in params.persona_list:
         shares = {}
         for c in params.acquisition.channels:
             total = sum(q.channels[c] for q in params.persona_list)
             if total > 0 and p.channels[c] > 0:
                 shares[c] = p.channels[c] / total
-        model.channel_share.append(shares)
+        out[p.name] = shares
+    return out
+
+
+def setup(model: JourneyModel) -> None:
+    """Each persona's share of every channel's leads (``channel_shares``), in persona order."""
+    shares = channel_shares(model.params)
+    model.channel_share = [shares[p.name] for p in model.params.persona_list]
 
 
 def channel_leads(spend: float, cost_per_lead: float, saturation: float | None) -> float:
