@@ -34,24 +34,20 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from simulator.results import Column, Table
+from simulator.results import RUN_KEYS, Column, Table
 from simulator.stages import N_STAGES, STAGE_NAMES
 
 if TYPE_CHECKING:
     from simulator.personas import PersonaAgent
 
 # ---------------------------------------------------------------------------- tables
-_KEYS = (
-    Column("scenario", "key", "", "str", "scenario name"),
-    Column("replication", "key", "", "int64", "Monte Carlo replication, from 0"),
-)
 
 #: Stage flows: accounts moving from one stage to another in a month.
 FLOWS = Table(
     "flows",
     "one row per scenario, replication, month, persona and stage transition that happened",
     (
-        *_KEYS,
+        *RUN_KEYS,
         Column("month", "key", "month", "int64", "simulated month, from 1"),
         Column("persona", "key", "", "str", "persona (segment) name"),
         Column("from_stage", "key", "", "str", "stage the accounts left"),
@@ -65,7 +61,7 @@ STAYS = Table(
     "stays",
     "one row per scenario, replication, persona, stage and months in stage of the exits",
     (
-        *_KEYS,
+        *RUN_KEYS,
         Column("persona", "key", "", "str", "persona (segment) name"),
         Column("stage", "key", "", "str", "stage the accounts left"),
         Column(
@@ -84,7 +80,7 @@ JOURNEY_LOG = Table(
     "journey_log",
     "one row per stage change or touchpoint contact of a sampled account",
     (
-        *_KEYS,
+        *RUN_KEYS,
         Column("account", "key", "", "int64", "the account's row in the population"),
         Column("persona", "key", "", "str", "persona (segment) name"),
         Column("month", "key", "month", "int64", "simulated month (0: the starting state)"),

@@ -119,12 +119,13 @@ def _money(name: str, unit: str, meaning: str, label: str = "", kind: Kind = "fl
     return Column(name, kind, unit, "float64", meaning, label)
 
 
-_KEYS = (
+#: The keys every table of a run starts with: which scenario and which replication.
+RUN_KEYS = (
     _key("scenario", "str", "scenario name"),
     _key("replication", "int64", "Monte Carlo replication, from 0"),
-    _key("month", "int64", "simulated month, from 1", unit="month"),
-    _key("persona", "str", "persona (segment) name"),
 )
+_PERSONA = _key("persona", "str", "persona (segment) name")
+_KEYS = (*RUN_KEYS, _key("month", "int64", "simulated month, from 1", unit="month"), _PERSONA)
 
 _STAGES = tuple(
     Column(
@@ -304,10 +305,9 @@ COHORTS = Table(
     "cohorts",
     "one row per scenario, replication, month (from 0), persona and cohort month",
     (
-        _key("scenario", "str", "scenario name"),
-        _key("replication", "int64", "Monte Carlo replication, from 0"),
+        *RUN_KEYS,
         _key("month", "int64", "month, from 0 (the book at the start)", unit="month"),
-        _key("persona", "str", "persona (segment) name"),
+        _PERSONA,
         _key(
             "cohort_month",
             "int64",
@@ -332,10 +332,7 @@ CHANNELS = Table(
     "channels",
     "one row per scenario, replication, month (from 1), persona and acquisition source",
     (
-        _key("scenario", "str", "scenario name"),
-        _key("replication", "int64", "Monte Carlo replication, from 0"),
-        _key("month", "int64", "simulated month, from 1", unit="month"),
-        _key("persona", "str", "persona (segment) name"),
+        *_KEYS,
         _key(
             "channel",
             "str",

@@ -132,16 +132,21 @@ def test_two_channels_share_prospects_in_proportion_to_their_leads() -> None:
             assert abs(new["content"] / k - expected) < 4 * np.sqrt(expected * (1 - expected) / k)
 
 
+def _fixed_cost_touchpoint(name: str, stage: str, reach: float, fixed: float, lift: str) -> str:
+    """A touchpoint override reaching ``reach`` of every persona, at its baseline (the run is
+    unchanged), costing only ``fixed`` $ a month, with a lift on ``lift``."""
+    shares = "{solo: R, smb: R, midmarket: R, enterprise: R}".replace("R", str(reach))
+    return (
+        f"+touchpoints.{name}={{stage: {stage}, enabled: true, reach: {shares}, "
+        f"baseline_reach: {shares}, cost: {{fixed_per_month: {fixed}, per_account: 0}}, "
+        f"lift: {{{lift}: 0.1}}, utility: 0.0, by_persona: {{}}}}"
+    )
+
+
 def test_a_decision_programme_with_a_fixed_cost_adds_exactly_its_cost() -> None:
     months, fixed = 4, 1234.5
     base = [*size(8_000, 300, months, 2)]
-    tp = (
-        "+touchpoints.sales_playbook={stage: decision, enabled: true, "
-        "reach: {solo: 0.2, smb: 0.2, midmarket: 0.2, enterprise: 0.2}, "
-        "baseline_reach: {solo: 0.2, smb: 0.2, midmarket: 0.2, enterprise: 0.2}, "
-        f"cost: {{fixed_per_month: {fixed}, per_account: 0}}, lift: {{trial_to_paid: 0.1}}, "
-        "utility: 0.0, by_persona: {}}"
-    )
+    tp = _fixed_cost_touchpoint("sales_playbook", "decision", 0.2, fixed, "trial_to_paid")
     without = simulate(load_config(base), progress=False)
     with_it = simulate(load_config([*base, tp]), progress=False)
     # baseline reach = reach: the run is the same, only the programmes line moves
@@ -167,13 +172,7 @@ def test_a_decision_programme_with_a_fixed_cost_adds_exactly_its_cost() -> None:
 def test_onboarding_touchpoints_join_the_onboarding_line() -> None:
     months, fixed = 3, 500.0
     base = [*size(8_000, 300, months, 1)]
-    tp = (
-        "+touchpoints.welcome_calls={stage: onboarding, enabled: true, "
-        "reach: {solo: 0.5, smb: 0.5, midmarket: 0.5, enterprise: 0.5}, "
-        "baseline_reach: {solo: 0.5, smb: 0.5, midmarket: 0.5, enterprise: 0.5}, "
-        f"cost: {{fixed_per_month: {fixed}, per_account: 0}}, lift: {{activation: 0.1}}, "
-        "utility: 0.0, by_persona: {}}"
-    )
+    tp = _fixed_cost_touchpoint("welcome_calls", "onboarding", 0.5, fixed, "activation")
     a = simulate(load_config(base), progress=False)
     b = simulate(load_config([*base, tp]), progress=False)
     la = cac_lines(a.monthly, a.params).set_index("persona").loc[TOTAL]
