@@ -1,8 +1,9 @@
 """The journey as the engine saw it: stage flows, stays and the sampled event log.
 
-Every stage change of an account goes through ``PersonaAgent.move`` or
-``PersonaAgent._count_move`` (``simulator.personas``); each hands the moved rows to its persona's
-``StageTrace``, which keeps, at a cost in proportion to the rows that move (never to the market):
+Every stage change of an account goes through ``StageTrace.move`` (from ``PersonaAgent.move`` and
+``PersonaAgent.start_paying``, ``simulator.personas``): one compiled pass over the rows that move
+writes their stage and updates the persona's counts, and records, at a cost in proportion to the
+rows that move (never to the market):
 
 - **flows**: per month, an 8×8 matrix of accounts moving from stage i to stage j (the tidy
   table ``FLOWS``: one row per scenario, replication, month, persona and non-zero transition);
@@ -110,27 +111,72 @@ JOURNEY_LOG = Table(
 _NO_TOUCHPOINT = -1
 #: The event buffer's first capacity: events per sampled account, and at least (it doubles).
 _BUFFER_PER_ROW, _MIN_BUFFER = 4, 64
-_NO_SOURCES = np.empty(0, dtype=np.uint8)
+_NO_ENTRIES = np.empty(0, dtype=np.int16)
+_NO_ROWS = np.empty(0, dtype=np.bool_)
 
 
 @njit(cache=True)
-def _record_moves(
-    flows: np.ndarray,
-    stays: np.ndarray,
+def _enter_stage(
+    stage_of: np.ndarray,
+    stage_month: np.ndarray,
+    counts: np.ndarray,
+    idx: np.ndarray,
     stage: int,
     source: int,
-    sources: np.ndarray,
-    entered: np.ndarray,
     month: int,
-) -> None:  # pragma: no cover (compiled)
-    """Count ``entered.size`` accounts moving into ``stage`` from ``source`` (or, when it is
-    -1, from ``sources[k]``): ``flows[from, stage]`` and ``stays[from, month - entered]``."""
+    entered: np.ndarray,
+    flows: np.ndarray,
+    stays: np.ndarray,
+    sampled: np.ndarray,
+    plan: np.ndarray,
+    mrr: np.ndarray,
+    ev: np.ndarray,
+    evf: np.ndarray,
+    fill: int,
+) -> int:  # pragma: no cover (compiled)
+    """(compiled) Accounts ``idx`` (persona rows, at least one) enter ``stage`` in ``month``,
+    all from ``source`` or, when it is -1, each from its own stage (``stage_of``), in one pass:
+
+    - the persona's stage ``counts``;
+    - when recording (``stays`` has columns: from month 1), ``flows[from, stage]`` and
+      ``stays[from, month - entered]``, and the events of the sampled rows (``sampled``, empty
+      without a log) written into the event buffer (``ev`` rows: month, row, from, to,
+      touchpoint, plan; ``evf``: MRR) from column ``fill`` (the caller leaves room for
+      ``idx.size`` events);
+    - ``stage_of`` and ``stage_month`` written, unless ``entered`` is given (``idx.size``
+      entries: ``start_spells`` has written them; the months each had entered the stage it
+      leaves).
+
+    Returns the new fill."""
+    n = idx.size
+    written = entered.size == n
+    record = stays.shape[1] > 0
+    log = record and sampled.size > 0
     last = stays.shape[1] - 1
-    for k in range(entered.size):
-        s = source if source >= 0 else sources[k]
-        d = month - entered[k]
-        stays[s, min(max(d, 0), last)] += 1
-        flows[s, stage] += 1
+    for k in range(n):
+        r = idx[k]
+        s = source if source >= 0 else stage_of[r]
+        counts[s] -= 1
+        counts[stage] += 1
+        if record:
+            d = month - (entered[k] if written else stage_month[r])
+            stays[s, min(max(d, 0), last)] += 1
+            flows[s, stage] += 1
+            if log and sampled[r]:
+                ev[0, fill] = month
+                ev[1, fill] = r
+                ev[2, fill] = s
+                ev[3, fill] = stage
+                ev[4, fill] = -1
+                ev[5, fill] = plan[r]
+                evf[fill] = mrr[r]
+                fill += 1
+    if not written:
+        for k in range(n):
+            r = idx[k]
+            stage_of[r] = stage
+            stage_month[r] = month
+    return fill
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -237,45 +283,6 @@ def _log_contacts(
                 ev[5, fill] = plan[r]
                 evf[fill] = mrr[r]
                 fill += 1
-    return fill
-
-
-@njit(cache=True)
-def _record_logged_moves(
-    flows: np.ndarray,
-    stays: np.ndarray,
-    stage: int,
-    source: int,
-    sources: np.ndarray,
-    entered: np.ndarray,
-    month: int,
-    idx: np.ndarray,
-    sampled: np.ndarray,
-    plan: np.ndarray,
-    mrr: np.ndarray,
-    ev: np.ndarray,
-    evf: np.ndarray,
-    fill: int,
-) -> int:  # pragma: no cover (compiled)
-    """(compiled) ``_record_moves`` and, in the same pass, the events of the sampled rows among
-    ``idx`` written into the event buffer from column ``fill`` (as ``_log_contacts``; the
-    caller leaves room for ``idx.size`` events). Returns the new fill."""
-    last = stays.shape[1] - 1
-    for k in range(entered.size):
-        s = source if source >= 0 else sources[k]
-        d = month - entered[k]
-        stays[s, min(max(d, 0), last)] += 1
-        flows[s, stage] += 1
-        r = idx[k]
-        if sampled[r]:
-            ev[0, fill] = month
-            ev[1, fill] = r
-            ev[2, fill] = s
-            ev[3, fill] = stage
-            ev[4, fill] = -1
-            ev[5, fill] = plan[r]
-            evf[fill] = mrr[r]
-            fill += 1
     return fill
 
 
@@ -396,10 +403,10 @@ class ContactLog(_EventBuffer):
 class StageTrace(_EventBuffer):
     """One persona's record of stage changes (see the module docstring).
 
-    The event log is kept in a growing buffer written by compiled code (``_log_moves``,
-    ``_log_contacts``): a move costs one pass over the rows that move (``sampled[idx]``, no
-    Python work unless one is sampled) and the month's contacts one pass over the sampled rows
-    (``sampled_rows``, sorted), never a pass over the persona's accounts.
+    The event log is kept in a growing buffer written by compiled code (``_enter_stage``,
+    ``_log_contacts``): a move's events are written in the pass that moves the rows (a look-up
+    of ``sampled`` per row, no Python work per event) and the month's contacts in one pass over
+    the sampled rows (``sampled_rows``, sorted), never a pass over the persona's accounts.
 
     Attributes:
         month: the month being recorded (0: set-up, not recorded).
@@ -450,33 +457,34 @@ class StageTrace(_EventBuffer):
         self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
         self.history.append((month, self.flows))
 
-    def moved(
+    def move(
         self,
         agent: PersonaAgent,
         idx: np.ndarray,
         stage: int,
-        source: int | None,
-        entered: np.ndarray,
-        sources: np.ndarray | None = None,
+        source: int,
+        entered: np.ndarray = _NO_ENTRIES,
     ) -> None:
-        """Accounts ``idx`` (persona rows) enter ``stage``: all from ``source``, or each from
-        its entry of ``sources``. ``entered``: the month each had entered the stage it
-        leaves."""
-        if self.stays.shape[1] == 0:  # the longest stay possible: from the oldest entry month
+        """Accounts ``idx`` (persona rows, at least one) enter ``stage`` this month, all from
+        ``source`` or, when it is -1, each from its own stage: the persona's stage counts, the
+        accounts' stage and entry month and, from month 1, their flows, stays and sampled
+        events, in one compiled pass (``_enter_stage``). ``entered``: given when the stage
+        columns are already written (``start_spells``), the month each had entered the stage
+        it leaves."""
+        if self.month > 0 and self.stays.shape[1] == 0:
+            # the longest stay possible: from the oldest entry month
             oldest = int(agent.pop.stage_month.min()) if agent.size else 0
             width = agent.model.params.months + 1 - min(oldest, 0)
             self.stays = np.zeros((N_STAGES, width), dtype=np.int64)
-        src = -1 if source is None else int(source)
-        srcs = _NO_SOURCES if sources is None else sources.view(np.uint8)
-        if self.sampled is None:
-            _record_moves(self.flows, self.stays, int(stage), src, srcs, entered, self.month)
-            return
-        if self._fill + idx.size > self._ev.shape[1]:
-            self._grow(idx.size)
         pop = agent.pop
-        self._fill = _record_logged_moves(
-            self.flows, self.stays, int(stage), src, srcs, entered, self.month, idx, self.sampled,
-            pop.plan, pop.mrr, self._ev, self._evf, self._fill,
+        sampled = _NO_ROWS
+        if self.sampled is not None and self.month > 0:
+            sampled = self.sampled
+            if self._fill + idx.size > self._ev.shape[1]:
+                self._grow(idx.size)
+        self._fill = _enter_stage(
+            pop.stage, pop.stage_month, agent.counts, idx, stage, source, self.month, entered,
+            self.flows, self.stays, sampled, pop.plan, pop.mrr, self._ev, self._evf, self._fill,
         )  # fmt: skip
 
     def contact(self, agent: PersonaAgent, idx: np.ndarray, touchpoint: str) -> None:

@@ -169,39 +169,13 @@ class PersonaAgent(mesa.Agent):
         self.paying_seats = int(pop.seats[: self.aware][paying].sum(dtype=np.int64))
 
     def move(self, idx: np.ndarray, stage: Stage, source: Stage | None = None) -> None:
-        """Accounts ``idx`` enter ``stage`` this month (all from ``source`` when given)."""
+        """Accounts ``idx`` enter ``stage`` this month (all from ``source`` when given): the
+        one place an account's stage changes, with ``start_paying`` (see ``StageTrace.move``)."""
         if idx.size == 0:
             return
-        pop = self.pop
-        if source is None:
-            sources = pop.stage[idx]
-            by_source = np.bincount(sources.view(np.uint8), minlength=N_STAGES)
-            self.counts -= by_source
-            self.counts[stage] += idx.size
-            if is_paying(stage):
-                self._new_payers.append(idx.astype(np.int64))  # (some may already pay)
-            if self.trace.active:
-                self.trace.moved(self, idx, stage, None, pop.stage_month[idx], sources)
-        else:
-            entered = pop.stage_month[idx] if self.trace.active else None
-            self._count_move(idx, stage, source, entered)
-        pop.stage[idx] = stage
-        pop.stage_month[idx] = self.model.month
-
-    def _count_move(
-        self, idx: np.ndarray, stage: Stage, source: Stage, entered: np.ndarray | None = None
-    ) -> None:
-        """The counters of accounts ``idx`` moving from ``source`` into ``stage`` (their rows'
-        stage is written by the caller); ``entered``: the month each had entered ``source``
-        (the stage flows and stays of ``self.trace``, recorded from month 1)."""
-        if entered is not None:
-            self.trace.moved(self, idx, int(stage), int(source), entered)
-        counts = self.counts
-        n = idx.size
-        counts[source] -= n
-        counts[stage] += n
-        if _PAYING[stage] and not _PAYING[source]:
-            self._new_payers.append(idx.astype(np.int64))  # for the paying index
+        self.trace.move(self, idx, int(stage), -1 if source is None else int(source))
+        if _PAYING[stage] and (source is None or not _PAYING[source]):
+            self._new_payers.append(idx.astype(np.int64))  # (some may already pay)
 
     # ------------------------------------------------------------------ paying spells
     def start_paying(
@@ -222,7 +196,7 @@ class PersonaAgent(mesa.Agent):
         m = self.model
         pop = self.pop
         book = price_book or m.price_book
-        entered = pop.stage_month[idx] if self.trace.active else None  # (the kernel rewrites it)
+        entered = pop.stage_month[idx]  # (the kernel rewrites it)
         mrr, seats = start_spells(
             idx,
             plan,
@@ -248,7 +222,9 @@ class PersonaAgent(mesa.Agent):
             pop.stage,
             pop.stage_month,
         )
-        self._count_move(idx, stage, source, entered)
+        self.trace.move(self, idx, int(stage), int(source), entered)
+        if _PAYING[stage] and not _PAYING[source]:
+            self._new_payers.append(idx.astype(np.int64))  # for the paying index
         self.mrr_total += mrr
         self.paying_seats += seats
         for hook in m.paying_start_hooks:
