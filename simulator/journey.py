@@ -36,7 +36,7 @@ import pandas as pd
 from numba import njit
 
 from simulator.results import RUN_KEYS, Column, Table
-from simulator.stages import N_STAGES, STAGE_NAMES
+from simulator.stages import N_STAGES, STAGE_NAMES, Stage
 
 if TYPE_CHECKING:
     from simulator.personas import PersonaAgent
@@ -240,7 +240,8 @@ def _contacts(
 def _log_contacts(
     seed: np.uint64,
     rows: np.ndarray,
-    persona: np.ndarray,
+    begin: np.ndarray,
+    end: np.ndarray,
     stage: np.ndarray,
     month: int,
     reach: np.ndarray,
@@ -252,8 +253,8 @@ def _log_contacts(
     evf: np.ndarray,
     fill: int,
 ) -> int:  # pragma: no cover (compiled)
-    """(compiled) The contacts of ``contacts`` with population rows ``rows`` (of persona
-    ``persona[i]``, reach ``reach[persona, touchpoint]``) written straight into the event buffer
+    """(compiled) The contacts of ``contacts`` with population rows ``rows[begin[p]:end[p]]``
+    of each persona ``p`` (reach ``reach[p, touchpoint]``) written straight into the event buffer
     (``ev`` rows: month, account, from, to, touchpoint, plan; ``evf``: MRR) from column
     ``fill``, each account's in touchpoint order. The touchpoints acting in stage ``s`` are
     ``stage_tps[by_stage[s] : by_stage[s + 1]]``, so an account in a stage no touchpoint
@@ -263,26 +264,27 @@ def _log_contacts(
     for k in range(reach.shape[1]):
         keys[k] = _mix(seed ^ _mix(np.uint64((month << 20) ^ (k + 1))))
     cap = ev.shape[1]
-    for i in range(rows.size):
-        r = rows[i]
-        st = stage[r]
-        for j in range(by_stage[st], by_stage[st + 1]):
-            k = stage_tps[j]
-            p = reach[persona[i], k]
-            if p <= 0.0:
-                continue
-            h = _mix(np.uint64(r) ^ keys[k])
-            if float(h >> _S11) * (1.0 / 9007199254740992.0) < p:
-                if fill >= cap:
-                    return -1
-                ev[0, fill] = month
-                ev[1, fill] = r
-                ev[2, fill] = -1
-                ev[3, fill] = st
-                ev[4, fill] = k
-                ev[5, fill] = plan[r]
-                evf[fill] = mrr[r]
-                fill += 1
+    for q in range(begin.size):
+        for i in range(begin[q], end[q]):
+            r = rows[i]
+            st = stage[r]
+            for j in range(by_stage[st], by_stage[st + 1]):
+                k = stage_tps[j]
+                p = reach[q, k]
+                if p <= 0.0:
+                    continue
+                h = _mix(np.uint64(r) ^ keys[k])
+                if float(h >> _S11) * (1.0 / 9007199254740992.0) < p:
+                    if fill >= cap:
+                        return -1
+                    ev[0, fill] = month
+                    ev[1, fill] = r
+                    ev[2, fill] = -1
+                    ev[3, fill] = st
+                    ev[4, fill] = k
+                    ev[5, fill] = plan[r]
+                    evf[fill] = mrr[r]
+                    fill += 1
     return fill
 
 
@@ -356,29 +358,32 @@ class _EventBuffer:
 
 class ContactLog(_EventBuffer):
     """The touchpoints' monthly contacts with the sampled accounts of every persona (the event
-    log's contact rows): one compiled pass a month over the sampled rows (sorted population
-    rows, ``rows``), written into one buffer (``log_frame`` sorts it in with the personas')."""
+    log's contact rows): one compiled pass a month over the sampled rows of the personas' aware
+    prefixes (the population rows ``rows``, each persona's sorted, persona after persona),
+    written into one buffer (``log_frame`` sorts it in with the personas')."""
 
     def __init__(self, model: Any, names: list[str], by_stage: np.ndarray, stage_tps: np.ndarray):
-        agents = [a for a in model.persona_agents if a.trace.sampled_rows is not None]
+        self.agents = list(model.persona_agents)
+        self.sampled = [
+            a.trace.sampled_rows if a.trace.sampled_rows is not None else np.empty(0, np.int64)
+            for a in self.agents
+        ]
         self.rows = np.concatenate(
-            [np.empty(0, np.int64)] + [a.trace.sampled_rows + a.rows.start for a in agents]
-        )
-        self.persona = np.concatenate(  # the agent's position in ``model.persona_agents``
             [np.empty(0, np.int64)]
-            + [
-                np.full(a.trace.sampled_rows.size, p, np.int64)
-                for p, a in enumerate(model.persona_agents)
-                if a.trace.sampled_rows is not None
-            ]
+            + [r + a.rows.start for r, a in zip(self.sampled, self.agents, strict=True)]
         )
+        #: persona p's sampled rows are ``rows[begin[p] : begin[p] + len(sampled[p])]``
+        self.begin = np.cumsum([0] + [r.size for r in self.sampled[:-1]]).astype(np.int64)
+        #: a touchpoint acts on unaware accounts: every sampled row is looked at, not only the
+        #: aware prefix's (unaware accounts are the last rows of a persona)
+        self.all_rows = bool(by_stage[Stage.UNAWARE + 1] > by_stage[Stage.UNAWARE])
         self.touchpoints = list(names)
         self.by_stage, self.stage_tps = by_stage, stage_tps
-        self.traces = [a.trace for a in model.persona_agents]
+        self.traces = [a.trace for a in self.agents]
         #: (month, each persona buffer's fill then): the personas' events of that month past
         #: their fill came after the month's contacts (``record_contact`` between months).
         self.marks: list[tuple[int, list[int]]] = []
-        cap = max(_MIN_BUFFER, self.rows.size)
+        cap = max(_MIN_BUFFER, _BUFFER_PER_ROW * self.rows.size)  # (untouched pages cost nothing)
         self._ev = np.empty((6, cap), dtype=np.int64)
         self._evf = np.empty(cap, dtype=np.float64)
 
@@ -389,8 +394,13 @@ class ContactLog(_EventBuffer):
         if self.rows.size == 0:
             return
         self.marks.append((model.month, [t._fill for t in self.traces]))
+        size = [
+            r.size if self.all_rows else int(np.searchsorted(r, a.aware))
+            for r, a in zip(self.sampled, self.agents, strict=True)
+        ]
+        end = self.begin + np.array(size, dtype=np.int64)
         pop = model.population
-        args = (np.uint64(model.params.seed), self.rows, self.persona, pop.stage, model.month)
+        args = (np.uint64(model.params.seed), self.rows, self.begin, end, pop.stage, model.month)
         args += (reach, self.by_stage, self.stage_tps, pop.plan, pop.mrr)
         while True:
             fill = _log_contacts(*args, self._ev, self._evf, self._fill)
