@@ -211,15 +211,43 @@ def assemble(frames: Iterable[pd.DataFrame], params: ScenarioParams) -> pd.DataF
     (personas in config order)."""
     frames = list(frames)
     monthly = pd.concat(frames, ignore_index=True) if frames else records_to_frame([])
-    order = {name: i for i, name in enumerate(params.personas)}
-    return monthly.sort_values(
-        ["replication", "month", "persona"],
-        key=lambda s: s.map(order) if s.name == "persona" else s,
-        kind="stable",
-    ).reset_index(drop=True)
+    return _sorted(monthly, params, ["replication", "month", "persona"])
 
 
 def _sorted(frame: pd.DataFrame, params: ScenarioParams, by: list[str]) -> pd.DataFrame:
+    """``frame`` sorted by the columns ``by`` (integers, and ``persona`` in config order), stable,
+    with a fresh index: what ``frame.sort_values(by, kind="stable")`` gives with the personas
+    ranked. The columns are ranked into one integer key, sorted by one stable argsort, and not
+    at all when the frame is in order already (the replications' tables are each in order:
+    joined in replication order they need no sort). A key that would not fit in int64, or a
+    persona not in the config, takes pandas' sort."""
+    n = len(frame)
+    key = np.zeros(n, dtype=np.int64)
+    span = 1
+    for name in by:
+        col = frame[name]
+        if name == "persona":
+            codes, names = pd.factorize(col)
+            rank = {p: i for i, p in enumerate(params.personas)}
+            if any(p not in rank for p in names):
+                return _sorted_by_pandas(frame, params, by)
+            part = np.array([rank[p] for p in names], dtype=np.int64)[codes]
+            low, width = 0, len(rank)
+        else:
+            part = col.to_numpy(dtype=np.int64)
+            low = int(part.min()) if n else 0
+            width = (int(part.max()) - low + 1) if n else 1
+        span *= max(width, 1)
+        if span >= 2**62:
+            return _sorted_by_pandas(frame, params, by)
+        key *= max(width, 1)
+        key += part - low
+    if n < 2 or bool(np.all(key[1:] >= key[:-1])):
+        return frame.reset_index(drop=True)
+    return frame.take(np.argsort(key, kind="stable")).reset_index(drop=True)
+
+
+def _sorted_by_pandas(frame: pd.DataFrame, params: ScenarioParams, by: list[str]) -> pd.DataFrame:
     order = {name: i for i, name in enumerate(params.personas)}
     return frame.sort_values(
         by, key=lambda s: s.map(order) if s.name == "persona" else s, kind="stable"
