@@ -300,3 +300,36 @@ def test_a_script_without_a_main_guard_gets_one_error_before_any_worker_starts(
     )
     assert out.returncode == 0, out.stderr
     assert "rows" in out.stdout
+
+
+def test_replication_tables_are_joined_in_the_order_a_stable_sort_gives() -> None:
+    """``result_of`` orders each table by replication, month and persona (config order), as a
+    stable sort does: joined in order it does not sort at all, shuffled it sorts by one integer
+    key, and a persona the config does not know (or a key too wide for int64) takes pandas'
+    sort. Each way equals ``sort_values`` with ranked personas."""
+    import numpy as np
+
+    from simulator.experiments.montecarlo import _sorted, _sorted_by_pandas
+    from simulator.params import params_of
+
+    params = params_of(load_config())
+    personas = list(params.personas)
+    rng = np.random.default_rng(3)
+    n = 5_000
+    frame = pd.DataFrame(
+        {
+            "replication": rng.integers(0, 7, n),
+            "month": rng.integers(0, 13, n),
+            "persona": pd.array(rng.choice(personas, n), dtype="str"),
+            "value": np.arange(n),  # ties keep their order: a stable sort
+        }
+    )
+    by = ["replication", "month", "persona"]
+    want = _sorted_by_pandas(frame, params, by)
+    assert not want["value"].is_monotonic_increasing  # it did reorder
+    pd.testing.assert_frame_equal(_sorted(frame, params, by), want)
+    pd.testing.assert_frame_equal(_sorted(want, params, by), want)  # in order: unchanged
+    odd = frame.assign(persona=frame["persona"].where(frame["value"] % 97 > 0, "nobody"))
+    pd.testing.assert_frame_equal(_sorted(odd, params, by), _sorted_by_pandas(odd, params, by))
+    wide = frame.assign(month=frame["month"] * 2**58)
+    pd.testing.assert_frame_equal(_sorted(wide, params, by), _sorted_by_pandas(wide, params, by))

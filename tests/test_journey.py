@@ -22,7 +22,7 @@ from sizes import size
 from simulator import ConfigError, journey_map, load_config, simulate
 from simulator.experiments.executors import LocalExecutor, SerialExecutor
 from simulator.experiments.montecarlo import REPLICATION_DIR, SimulationResult
-from simulator.journey import FLOWS, JOURNEY_LOG, STAYS, sampled_accounts
+from simulator.journey import FLOWS, JOURNEY_LOG, STAYS, contacts, sampled_accounts
 from simulator.model import JourneyModel
 from simulator.params import params_of, replace
 from simulator.stages import N_STAGES, STAGE_NAMES
@@ -354,6 +354,35 @@ def test_touchpoint_contacts_reach_their_share_of_the_sampled_accounts_and_chang
     share = len(hits) / exposed
     assert abs(share - 0.5) < 4 * np.sqrt(0.25 / exposed), (share, exposed)
     assert set(hits["concept:name"]) == {"value_communication"}
+
+
+def test_the_month_end_contacts_are_those_of_every_sampled_account() -> None:
+    """The month-end pass visits only the sampled rows of each persona's aware prefix (no
+    touchpoint acts on the unaware rows after it): its contacts are exactly the (account,
+    touchpoint) pairs ``contacts`` finds over all the persona's sampled rows, month by month."""
+    params = params_of(load_config([*size(100_000, 600, 6, 1), "journey_log.share=0.1"]))
+    model = JourneyModel(params)
+    log = model.contact_log
+    reaches = np.zeros((len(log.touchpoints), N_STAGES), dtype=bool)
+    for s in range(N_STAGES):
+        reaches[log.stage_tps[log.by_stage[s] : log.by_stage[s + 1]], s] = True
+    found = skipped = 0
+    for month in range(1, params.months + 1):
+        before = log._fill
+        model.step()
+        ev = log._ev[:, before : log._fill]
+        got = set(zip(ev[1].tolist(), ev[4].tolist(), strict=True))
+        want: set[tuple[int, int]] = set()
+        for p, agent in enumerate(model.persona_agents):
+            start, rows = agent.rows.start, agent.trace.sampled_rows
+            skipped += int(np.sum(rows >= agent.aware))
+            stage = model.population.stage[rows + start]
+            reach = model.touchpoint_reach_matrix[p]
+            hit, tp = contacts(params.seed, start, rows, stage, month, reach, reaches)
+            want |= set(zip((hit + start).tolist(), tp.tolist(), strict=True))
+        assert got == want, month
+        found += len(want)
+    assert found > 500 and skipped > 500  # (unaware sampled rows were there to skip)
 
 
 # ---------------------------------------------------------------------------- the log's cost
