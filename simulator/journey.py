@@ -115,6 +115,31 @@ _NO_ENTRIES = np.empty(0, dtype=np.int16)
 _NO_ROWS = np.empty(0, dtype=np.bool_)
 
 
+@njit(cache=True, inline="always")
+def _write_event(
+    ev: np.ndarray,
+    evf: np.ndarray,
+    fill: int,
+    month: int,
+    row: int,
+    source: int,
+    stage: int,
+    touchpoint: int,
+    plan: int,
+    mrr: float,
+) -> int:  # pragma: no cover (compiled)
+    """(compiled) One event in column ``fill`` of the event buffer (``ev`` rows: month, row,
+    from stage, to stage, touchpoint code, plan; ``evf``: MRR); the next column."""
+    ev[0, fill] = month
+    ev[1, fill] = row
+    ev[2, fill] = source
+    ev[3, fill] = stage
+    ev[4, fill] = touchpoint
+    ev[5, fill] = plan
+    evf[fill] = mrr
+    return fill + 1
+
+
 @njit(cache=True)
 def _enter_stage(
     stage_of: np.ndarray,
@@ -163,14 +188,7 @@ def _enter_stage(
             stays[s, min(max(d, 0), last)] += 1
             flows[s, stage] += 1
             if log and sampled[r]:
-                ev[0, fill] = month
-                ev[1, fill] = r
-                ev[2, fill] = s
-                ev[3, fill] = stage
-                ev[4, fill] = -1
-                ev[5, fill] = plan[r]
-                evf[fill] = mrr[r]
-                fill += 1
+                fill = _write_event(ev, evf, fill, month, r, s, stage, -1, plan[r], mrr[r])
     if not written:
         for k in range(n):
             r = idx[k]
@@ -277,14 +295,7 @@ def _log_contacts(
                 if float(h >> _S11) * (1.0 / 9007199254740992.0) < p:
                     if fill >= cap:
                         return -1
-                    ev[0, fill] = month
-                    ev[1, fill] = r
-                    ev[2, fill] = -1
-                    ev[3, fill] = st
-                    ev[4, fill] = k
-                    ev[5, fill] = plan[r]
-                    evf[fill] = mrr[r]
-                    fill += 1
+                    fill = _write_event(ev, evf, fill, month, r, -1, st, k, plan[r], mrr[r])
     return fill
 
 
