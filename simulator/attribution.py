@@ -35,6 +35,7 @@ from numba import njit
 from simulator.kernels.core import _entry, row_uniform
 from simulator.results import CHANNELS
 from simulator.stages import Source
+from simulator.text_columns import text_columns
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -161,13 +162,21 @@ def channel_frame(model: JourneyModel) -> pd.DataFrame:
     n = len(sources)
     parts = model.channel_records
     values = np.concatenate([r[2] for r in parts]) if parts else np.zeros((0, len(COUNTED)))
+    rows = len(parts) * n
+    scenario, persona, channel = text_columns(
+        [
+            ([model.scenario_name], np.zeros(rows, dtype=np.int64)),
+            (names, np.repeat(np.array([r[1] for r in parts], dtype=np.int64), n)),
+            (sources, np.tile(np.arange(n, dtype=np.int64), len(parts))),
+        ]
+    )
     columns: dict[str, Any] = {
-        "scenario": [model.scenario_name] * (len(parts) * n),
-        "replication": np.full(len(parts) * n, model.replication, dtype="int64"),
+        "scenario": scenario,
+        "replication": np.full(rows, model.replication, dtype="int64"),
         "month": np.repeat([r[0] for r in parts], n).astype("int64"),
-        "persona": [names[r[1]] for r in parts for _ in range(n)],
-        "channel": [s for _ in parts for s in sources],
+        "persona": persona,
+        "channel": channel,
     }
     for i, name in enumerate(COUNTED):
         columns[name] = values[:, i].astype("float64")
-    return pd.DataFrame(columns)[list(CHANNELS.names)]
+    return pd.DataFrame({name: columns[name] for name in CHANNELS.names})

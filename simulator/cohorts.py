@@ -26,6 +26,7 @@ import pandas as pd
 
 from simulator.kernels import ledger
 from simulator.results import COHORTS
+from simulator.text_columns import text_columns
 
 if TYPE_CHECKING:
     from simulator.model import JourneyModel
@@ -68,14 +69,17 @@ def cohort_frame(model: JourneyModel) -> pd.DataFrame:
     """One replication's cohort records as the ``cohorts`` table (``results.COHORTS``)."""
     names = [p.name for p in model.params.persona_list]
     parts = model.cohort_records
-    size = sum(r[2].size for r in parts)
-    months = np.concatenate([np.full(r[2].size, r[0]) for r in parts]) if parts else []
-    persona = np.concatenate([np.full(r[2].size, r[1]) for r in parts]) if parts else []
+    sizes = [r[2].size for r in parts]
+    size = sum(sizes)
+    persona = np.repeat(np.array([r[1] for r in parts], dtype=np.int64), sizes)
+    scenario, persona_name = text_columns(
+        [([model.scenario_name], np.zeros(size, dtype=np.int64)), (names, persona)]
+    )
     columns: dict[str, Any] = {
-        "scenario": [model.scenario_name] * size,
+        "scenario": scenario,
         "replication": np.full(size, model.replication, dtype="int64"),
-        "month": np.asarray(months, dtype="int64"),
-        "persona": [names[i] for i in np.asarray(persona, dtype=np.int64)],
+        "month": np.repeat(np.array([r[0] for r in parts], dtype=np.int64), sizes),
+        "persona": persona_name,
         "cohort_month": np.concatenate([r[2] for r in parts]).astype("int64")
         if parts
         else np.zeros(0, dtype="int64"),

@@ -37,6 +37,7 @@ from numba import njit
 
 from simulator.results import RUN_KEYS, Column, Table
 from simulator.stages import N_STAGES, STAGE_NAMES, Stage
+from simulator.text_columns import ARROW_STR, STR, text_columns
 
 if TYPE_CHECKING:
     from simulator.personas import PersonaAgent
@@ -564,58 +565,78 @@ def _empty(table: Table) -> pd.DataFrame:
     return _frame(table, {name: [] for name in table.names})
 
 
-def _names(names: list[str] | tuple[str, ...], codes: np.ndarray) -> np.ndarray:
-    """Codes → names (object array); code -1 → empty."""
-    return np.array([*names, ""], dtype=object)[codes]
-
-
 def flows_frame(model: Any) -> pd.DataFrame:
-    """The model's stage flows as the tidy ``FLOWS`` table (non-zero transitions only)."""
-    parts: list[pd.DataFrame] = []
-    for agent in model.persona_agents:
+    """The model's stage flows as the tidy ``FLOWS`` table (non-zero transitions only), persona
+    after persona, each by month, from stage and to stage."""
+    months, persona, src, dst, accounts = [], [], [], [], []
+    for p, agent in enumerate(model.persona_agents):
         hist = agent.trace.history
         if not hist:
             continue
-        months = np.array([m for m, _ in hist], dtype=np.int64)
         cube = np.stack([f for _, f in hist])  # (month, from, to)
         m, i, j = np.nonzero(cube)
-        parts.append(
-            _frame(
-                FLOWS,
-                {
-                    "scenario": np.full(m.size, model.scenario_name, dtype=object),
-                    "replication": np.full(m.size, model.replication),
-                    "month": months[m],
-                    "persona": np.full(m.size, agent.persona.name, dtype=object),
-                    "from_stage": _names(STAGE_NAMES, i),
-                    "to_stage": _names(STAGE_NAMES, j),
-                    "accounts": cube[m, i, j],
-                },
-            )
-        )
-    return pd.concat(parts, ignore_index=True) if parts else _empty(FLOWS)
+        months.append(np.array([mo for mo, _ in hist], dtype=np.int64)[m])
+        persona.append(np.full(m.size, p, dtype=np.int64))
+        src.append(i)
+        dst.append(j)
+        accounts.append(cube[m, i, j])
+    if not months:
+        return _empty(FLOWS)
+    persona_codes = np.concatenate(persona)
+    n = persona_codes.size
+    names = [a.persona.name for a in model.persona_agents]
+    scenario, persona_name, from_stage, to_stage = text_columns(
+        [
+            ([model.scenario_name], np.zeros(n, dtype=np.int64)),
+            (names, persona_codes),
+            (STAGE_NAMES, np.concatenate(src)),
+            (STAGE_NAMES, np.concatenate(dst)),
+        ]
+    )
+    columns = {
+        "scenario": scenario,
+        "replication": np.full(n, model.replication),
+        "month": np.concatenate(months),
+        "persona": persona_name,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "accounts": np.concatenate(accounts),
+    }
+    return _frame(FLOWS, columns)
 
 
 def stays_frame(model: Any) -> pd.DataFrame:
-    """The model's completed stays as the tidy ``STAYS`` table (non-zero entries only)."""
-    parts: list[pd.DataFrame] = []
-    for agent in model.persona_agents:
+    """The model's completed stays as the tidy ``STAYS`` table (non-zero entries only), persona
+    after persona, each by stage and months in stage."""
+    persona, stage, months, accounts = [], [], [], []
+    for p, agent in enumerate(model.persona_agents):
         stays = agent.trace.stays
         s, d = np.nonzero(stays)
-        parts.append(
-            _frame(
-                STAYS,
-                {
-                    "scenario": np.full(s.size, model.scenario_name, dtype=object),
-                    "replication": np.full(s.size, model.replication),
-                    "persona": np.full(s.size, agent.persona.name, dtype=object),
-                    "stage": _names(STAGE_NAMES, s),
-                    "months_in_stage": d,
-                    "accounts": stays[s, d],
-                },
-            )
-        )
-    return pd.concat(parts, ignore_index=True) if parts else _empty(STAYS)
+        persona.append(np.full(s.size, p, dtype=np.int64))
+        stage.append(s)
+        months.append(d)
+        accounts.append(stays[s, d])
+    persona_codes = np.concatenate([np.empty(0, np.int64), *persona])
+    n = persona_codes.size
+    if n == 0:
+        return _empty(STAYS)
+    names = [a.persona.name for a in model.persona_agents]
+    scenario, persona_name, stage_name = text_columns(
+        [
+            ([model.scenario_name], np.zeros(n, dtype=np.int64)),
+            (names, persona_codes),
+            (STAGE_NAMES, np.concatenate(stage)),
+        ]
+    )
+    columns = {
+        "scenario": scenario,
+        "replication": np.full(n, model.replication),
+        "persona": persona_name,
+        "stage": stage_name,
+        "months_in_stage": np.concatenate(months),
+        "accounts": np.concatenate(accounts),
+    }
+    return _frame(STAYS, columns)
 
 
 def timestamps(start: Any, months: np.ndarray) -> np.ndarray:
@@ -640,35 +661,6 @@ def _timestamps(start: Any, months: np.ndarray) -> np.ndarray:
     unique, where = np.unique(np.asarray(months, dtype=np.int64), return_inverse=True)
     stamps = np.array([base + pd.DateOffset(months=int(m)) for m in unique], dtype="datetime64[ns]")
     return stamps[where]
-
-
-def _strings() -> Any:
-    """The dtype pandas gives a column of Python strings (``str`` on arrow from pandas 3;
-    ``object`` before)."""
-    return pd.Series(np.array(["x"], dtype=object)).dtype
-
-
-_STR = _strings()
-_ARROW_STR = getattr(_STR, "storage", None) == "pyarrow"
-
-
-def _texts(columns: list[tuple[list[str] | tuple[str, ...], np.ndarray]]) -> list[Any]:
-    """(names, codes) per column → string columns (code -1 → empty) of the dtype pandas gives
-    Python strings: one arrow ``take`` for all of them where pandas keeps strings in arrow
-    (no Python object per row)."""
-    if not _ARROW_STR:
-        return [np.array([*names, ""], dtype=object)[codes] for names, codes in columns]
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n = columns[0][1].size
-    words: list[str] = []
-    index = np.empty((len(columns), n), dtype=np.int64)
-    for k, (names, codes) in enumerate(columns):
-        np.add(codes, len(words) + 1, out=index[k])  # code -1 → the "" before the names
-        words += ["", *names]
-    text = pc.take(pa.array(words, pa.large_string()), index.reshape(-1))
-    return [pd.array(text.slice(k * n, n), dtype=_STR) for k in range(len(columns))]
 
 
 @njit(cache=True)
@@ -702,19 +694,19 @@ def _case_text(prefix: np.ndarray, account: np.ndarray) -> tuple[np.ndarray, np.
 
 def _cases(replication: int, account: np.ndarray) -> Any:
     """The process-mining case ids ``<replication>:<account>``, as ``_text`` builds columns."""
-    if not _ARROW_STR:
+    if not ARROW_STR:
         return (f"{replication}:" + pd.Series(account).astype(str)).to_numpy(object)
     import pyarrow as pa
 
     offsets, data = _case_text(np.frombuffer(f"{replication}:".encode(), np.uint8), account)
     buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pd.array(pa.Array.from_buffers(pa.large_string(), account.size, buffers), dtype=_STR)
+    return pd.array(pa.Array.from_buffers(pa.large_string(), account.size, buffers), dtype=STR)
 
 
 def log_frame(model: Any) -> pd.DataFrame:
     """The sampled accounts' event log as the ``JOURNEY_LOG`` table (empty with share 0), in
     month, account and event order. The personas' event buffers are joined and sorted as
-    integer codes; the text columns are built from their codes in one pass (``_texts``)."""
+    integer codes; the text columns are built from their codes in one pass (``text_columns``)."""
     traces = [a.trace for a in model.persona_agents]
     contacts = getattr(model, "contact_log", None)
     buffers = [*traces, *([contacts] if contacts is not None else [])]
@@ -770,7 +762,7 @@ def log_frame(model: Any) -> pd.DataFrame:
     ev, mrr, persona = ev[:, order], mrr[order], persona[order]
     month, account, src, dst, tp, plan = ev
     stamps = timestamps(model.params.journey_log.start, np.arange(model.month + 1))
-    texts = _texts(
+    texts = text_columns(
         [
             ([model.scenario_name], np.zeros(n, dtype=np.int64)),
             ([a.persona.name for a in model.persona_agents], persona),
