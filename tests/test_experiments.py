@@ -305,8 +305,8 @@ def test_a_script_without_a_main_guard_gets_one_error_before_any_worker_starts(
 def test_replication_tables_are_joined_in_the_order_a_stable_sort_gives() -> None:
     """``result_of`` orders each table by replication, month and persona (config order), as a
     stable sort does: joined in order it does not sort at all, shuffled it sorts by one integer
-    key, and a persona the config does not know (or a key too wide for int64) takes pandas'
-    sort. Each way equals ``sort_values`` with ranked personas."""
+    key, and a persona the config does not know, a missing one or a key too wide for int64
+    takes pandas' sort. Each way equals ``sort_values`` with ranked personas."""
     import numpy as np
 
     from simulator.experiments.montecarlo import _sorted, _sorted_by_pandas
@@ -331,5 +331,10 @@ def test_replication_tables_are_joined_in_the_order_a_stable_sort_gives() -> Non
     pd.testing.assert_frame_equal(_sorted(want, params, by), want)  # in order: unchanged
     odd = frame.assign(persona=frame["persona"].where(frame["value"] % 97 > 0, "nobody"))
     pd.testing.assert_frame_equal(_sorted(odd, params, by), _sorted_by_pandas(odd, params, by))
+    missing = frame.assign(persona=frame["persona"].where(frame["value"] % 89 > 0, None))
+    assert missing["persona"].isna().sum() > 0
+    pd.testing.assert_frame_equal(
+        _sorted(missing, params, by), _sorted_by_pandas(missing, params, by)
+    )
     wide = frame.assign(month=frame["month"] * 2**58)
     pd.testing.assert_frame_equal(_sorted(wide, params, by), _sorted_by_pandas(wide, params, by))

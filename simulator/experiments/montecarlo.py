@@ -229,8 +229,8 @@ def _sorted(frame: pd.DataFrame, params: ScenarioParams, by: list[str]) -> pd.Da
         if name == "persona":
             codes, names = pd.factorize(col)
             rank = {p: i for i, p in enumerate(params.personas)}
-            if any(p not in rank for p in names):
-                return _sorted_by_pandas(frame, params, by)
+            if any(p not in rank for p in names) or (n and int(codes.min()) < 0):
+                return _sorted_by_pandas(frame, params, by)  # (an unknown or missing persona)
             part = np.array([rank[p] for p in names], dtype=np.int64)[codes]
             low, width = 0, len(rank)
         else:
