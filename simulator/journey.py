@@ -112,8 +112,10 @@ JOURNEY_LOG = Table(
 _NO_TOUCHPOINT = -1
 #: The event buffer's first capacity: events per sampled account, and at least (it doubles).
 _BUFFER_PER_ROW, _MIN_BUFFER = 4, 64
+#: ``StageTrace.move``'s defaults: no entry months given (the pass reads and writes the stage
+#: columns), no sampled mask (no event log, or before month 1).
 _NO_ENTRIES = np.empty(0, dtype=np.int16)
-_NO_ROWS = np.empty(0, dtype=np.bool_)
+_NO_SAMPLE = np.empty(0, dtype=np.bool_)
 
 
 @njit(cache=True, inline="always")
@@ -499,7 +501,7 @@ class StageTrace(_EventBuffer):
             width = agent.model.params.months + 1 - min(oldest, 0)
             self.stays = np.zeros((N_STAGES, width), dtype=np.int64)
         pop = agent.pop
-        sampled = _NO_ROWS
+        sampled = _NO_SAMPLE
         if self.sampled is not None and self.month > 0:
             sampled = self.sampled
             if self._fill + idx.size > self._ev.shape[1]:
