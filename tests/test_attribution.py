@@ -93,15 +93,7 @@ def test_one_channel_only_its_cac_is_the_total_cac() -> None:
 
 def test_two_channels_share_prospects_in_proportion_to_their_leads() -> None:
     # content and paid_ads spend, the others nothing; no word of mouth, no referrals.
-    overrides = [
-        *size(30_000, 900, 6, 2),
-        "acquisition.channels.review_sites.spend=0",
-        "acquisition.channels.outbound.spend=0",
-        "acquisition.bass.p=0",
-        "acquisition.bass.q=0",
-        "mechanisms.referrals=false",
-        "initial.pipeline=false",
-    ]
+    overrides = [*size(30_000, 900, 6, 2), *(o for o in ONE_CHANNEL if "paid_ads" not in o)]
     res = simulate(load_config(overrides), progress=False)
     acq = res.params.acquisition
     leads = {
