@@ -462,6 +462,7 @@ class StageTrace(_EventBuffer):
 
     @property
     def active(self) -> bool:
+        """Recording: from month 1 (the set-up's moves are the starting state, not flows)."""
         return self.month > 0
 
     def code(self, touchpoint: str) -> int:
@@ -495,14 +496,14 @@ class StageTrace(_EventBuffer):
         events, in one compiled pass (``_enter_stage``). ``entered``: given when the stage
         columns are already written (``start_spells``), the month each had entered the stage
         it leaves."""
-        if self.month > 0 and self.stays.shape[1] == 0:
+        if self.active and self.stays.shape[1] == 0:
             # the longest stay possible: from the oldest entry month
             oldest = int(agent.pop.stage_month.min()) if agent.size else 0
             width = agent.model.params.months + 1 - min(oldest, 0)
             self.stays = np.zeros((N_STAGES, width), dtype=np.int64)
         pop = agent.pop
         sampled = _NO_SAMPLE
-        if self.sampled is not None and self.month > 0:
+        if self.sampled is not None and self.active:
             sampled = self.sampled
             if self._fill + idx.size > self._ev.shape[1]:
                 self._grow(idx.size)
