@@ -9,7 +9,9 @@ simulation with one message naming the key (exit 2).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -90,6 +92,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _python_show_warning = warnings.showwarning
 
 
+#: Exit codes of a study stopped by a signal: Ctrl-C (130), SIGTERM (143).
+STOPPED_CODES = (130, 143)
+
+
+def _exit_stopped(code: int) -> None:
+    """End a stopped study's process now that its outputs and its message are written: flush
+    the logs and the standard streams, then exit without the interpreter's shutdown. That
+    shutdown joins each process pool's manager thread, and a pool whose worker was terminated
+    while it was sending a result can leave that thread blocked for good (seen as a rare hang
+    after "interrupted (Ctrl-C)" under load, in CI). The workers die with this process
+    (``executors.die_with_parent``)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main() -> None:
     """Console entry point ``journey-sim``."""
     warnings.showwarning = _show_warning
@@ -103,8 +123,9 @@ def main() -> None:
     except (SystemExit, KeyboardInterrupt) as exc:
         code = exc.code if isinstance(exc, SystemExit) else 130
         code = code if isinstance(code, int) else 1
-        if interrupted_sweep(code) is not None:  # a sweep stopped: complete jobs aggregated
-            sys.exit(code)
+        # a sweep stopped (its complete jobs aggregated), or a run stopped by a signal
+        if interrupted_sweep(code) is not None or code in STOPPED_CODES:
+            _exit_stopped(code)
         raise exc from None
     report = CURRENT["report"]
     if report is not None and report.incomplete:
