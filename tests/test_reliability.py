@@ -301,10 +301,11 @@ def test_a_replication_that_always_fails_is_named_with_its_seed(
     ("executor", "error"),
     [
         (["executor=local"], "failed 3 times (RuntimeError: its worker process died"),
-        # Dask's scheduler gave it to 1 + allowed-failures (3) workers, and each died
+        # Dask's scheduler gave it to 1 + allowed-failures (3) workers, and each died; then
+        # it ran alone (the replication queued behind it may have been ended too) on 4 more
         pytest.param(
             ["executor=dask", "executor.workers=2"],
-            "failed 4 times (KilledWorker: Attempted to run task",
+            "failed 8 times (KilledWorker: Attempted to run task",
             marks=pytest.mark.slow,
         ),
     ],
@@ -472,6 +473,28 @@ def test_a_kept_open_dask_client_retries_and_reports_a_failing_job() -> None:
         assert sorted(failed.value.results) == [0, 1, 2, 4]
         again = run_jobs(_frame, [0, 1], executor=ex)
         assert sorted(int(f["job"].iloc[0]) for f in again) == [0, 1]
+
+
+def _kills_its_worker_if_first(task: int) -> pd.DataFrame:
+    if task == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _frame(task)
+
+
+@pytest.mark.slow
+def test_a_dask_job_queued_behind_a_killer_is_not_reported_with_it() -> None:
+    """One Dask worker holds both jobs; job 0 runs first and kills it, each time. Dask counts
+    every death against job 1 too (queued on the same worker) and ends both with
+    ``KilledWorker`` after 4 workers. Each then runs alone: job 1 finishes, and job 0, which
+    kills 4 more workers alone, is the one reported (8 workers in all)."""
+    from simulator.experiments.executors import DaskExecutor
+    from simulator.experiments.jobs import JobsFailed
+
+    with pytest.raises(JobsFailed) as failed:
+        run_jobs(_kills_its_worker_if_first, [0, 1], executor=DaskExecutor(None, 1))
+    assert [int(f["job"].iloc[0]) for f in failed.value.results.values()] == [1]
+    (failure,) = failed.value.failures
+    assert "failed 8 times (KilledWorker" in failure, failure
 
 
 class _BrokenAfterOne:

@@ -387,14 +387,21 @@ Executor = SerialExecutor | LocalExecutor | DaskExecutor
 def _map_on_client(
     client: Any, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
 ) -> Generator[tuple[int, Any]]:
-    """(index, result) of ``fn`` over ``args`` on a Dask client, as they finish. Dask re-runs
-    the job of a worker that dies on another worker by itself (up to its ``allowed-failures``,
-    then ``KilledWorker``, reported at once as a ``JobError``); a job that raises is retried
-    here, up to ``ATTEMPTS``, then reported as a ``JobError`` (never raised). ``cancel`` is
-    checked between completions; the jobs still running are cancelled on the way out."""
+    """(index, result) of ``fn`` over ``args`` on a Dask client, as they finish.
+
+    Dask re-runs the job of a worker that dies on another worker by itself, up to its
+    ``allowed-failures``, then ends it with ``KilledWorker``. Dask counts a death against every
+    job the worker held, including one queued behind the job that killed it, so a
+    ``KilledWorker`` names a suspect, not a culprit: a suspect runs again alone (nothing else of
+    this map in flight), and only a second ``KilledWorker`` then reports it as a ``JobError``
+    with the workers it was given in all. A job that raises is retried here, up to
+    ``ATTEMPTS``, then reported as a ``JobError`` (never raised). ``cancel`` is checked between
+    completions; the jobs still running are cancelled on the way out."""
     tries: Counter[int] = Counter()
     finished = threading.Event()
     running: dict[Any, int] = {}
+    suspects: deque[int] = deque()  # KilledWorker among others: waiting to run alone
+    alone: set[int] = set()  # suspects that have run, or are running, alone
 
     def submit(i: int) -> None:
         fut = client.submit(fn, args[i], pure=False)
@@ -404,7 +411,11 @@ def _map_on_client(
     for i in range(len(args)):
         submit(i)
     try:
-        while running:
+        while running or suspects:
+            if suspects and not running:
+                i = suspects.popleft()
+                alone.add(i)
+                submit(i)
             finished.wait(POLL_SECONDS)
             finished.clear()
             for fut in [f for f in running if f.done()]:
@@ -415,12 +426,15 @@ def _map_on_client(
                 if fut.status == "cancelled":
                     continue
                 error = fut.exception()
-                tries[i] += 1
                 if type(error).__name__ == "KilledWorker":
-                    # Dask ran it on ``allowed-failures`` + 1 workers, all died: report it now
-                    # (each retry would kill as many workers again)
-                    yield i, JobError(error, _dask_attempts())
-                elif tries[i] >= ATTEMPTS:
+                    tries[i] += _dask_attempts()
+                    if i in alone:  # it killed every worker it ran on alone: the culprit
+                        yield i, JobError(error, tries[i])
+                    else:
+                        suspects.append(i)
+                    continue
+                tries[i] += 1
+                if tries[i] >= ATTEMPTS:
                     yield i, JobError(error, tries[i])
                 else:
                     submit(i)
