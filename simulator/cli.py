@@ -98,10 +98,11 @@ STOPPED_CODES = (130, 143)
 
 def _exit_stopped(code: int) -> None:
     """End a stopped study's process now that its outputs and its message are written: flush
-    the logs and the standard streams, then exit without the interpreter's shutdown. That
-    shutdown joins each process pool's manager thread, and a pool whose worker was terminated
-    while it was sending a result can leave that thread blocked for good (seen as a rare hang
-    after "interrupted (Ctrl-C)" under load, in CI). The workers die with this process
+    the logs and the standard streams, then exit without the interpreter's shutdown, which
+    joins the threads the study left (a process pool's manager thread, Dask's). The cause of
+    the rare hang seen there in CI, a manager thread reading a result half-sent by a worker
+    that was terminated, is mended where the pool is stopped (``executors._stop_pool``); this
+    exit keeps a stopped study from waiting on any other. The workers die with this process
     (``executors.die_with_parent``)."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -8,6 +8,7 @@ and must end with the table of an undisturbed run."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -473,6 +474,26 @@ def test_a_kept_open_dask_client_retries_and_reports_a_failing_job() -> None:
         assert sorted(failed.value.results) == [0, 1, 2, 4]
         again = run_jobs(_frame, [0, 1], executor=ex)
         assert sorted(int(f["job"].iloc[0]) for f in again) == [0, 1]
+
+
+def test_a_pool_stopped_while_a_result_is_half_sent_leaves_no_thread_behind() -> None:
+    """The cause of the rare hang after "interrupted (Ctrl-C)": a worker terminated while it was
+    sending a result left the pool's manager thread reading the rest of the message for ever,
+    and the interpreter's exit joins that thread. Here the half-sent message is written by hand
+    (a header announcing 1,000 bytes, then 10); ``_stop_pool`` must leave the thread ended."""
+    import struct
+    from concurrent.futures import ProcessPoolExecutor
+
+    from simulator.experiments.executors import _stop_pool
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+    assert pool.submit(_frame, 1).result()["job"].iloc[0] == 1  # the manager thread runs
+    manager = pool._executor_manager_thread
+    assert manager is not None and manager.is_alive()
+    os.write(pool._result_queue._writer.fileno(), struct.pack("!i", 1_000) + b"x" * 10)
+    _stop_pool(pool)
+    manager.join(timeout=120)  # (returns at once when fixed; for ever on the old pool stop)
+    assert not manager.is_alive()
 
 
 def _kills_its_worker_if_first(task: int) -> pd.DataFrame:

@@ -151,14 +151,27 @@ _ignore_sigint = _worker_init
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """Shut a pool down at once: queued jobs cancelled, running workers terminated (their jobs
-    are abandoned: cancelled, or re-run on a new pool)."""
+    are abandoned: cancelled, or re-run on a new pool).
+
+    A worker terminated while it was sending a result (a result bigger than the pipe's buffer,
+    read by a manager thread that a loaded machine had not yet scheduled) leaves the pool's
+    manager thread reading the rest of that message for ever: only the workers write to the
+    result pipe, but this process holds a copy of its write end too, so no end of file comes,
+    and the interpreter's shutdown, which joins that thread, hung (CI: "interrupted (Ctrl-C)"
+    printed, then no exit). Closing this process's copy once the workers are gone ends that
+    read (the thread sees a broken pool and exits); it is never written to here."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
     for process in processes:
         process.join(timeout=5)
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        with suppress(OSError):
+            writer.close()
 
 
 def check_main_guard(executor: str) -> None:
