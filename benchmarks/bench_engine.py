@@ -27,7 +27,8 @@ B. The yardstick: a simplified journey run by a one-Mesa-agent-per-customer mode
    to the same journey, in the same process, at 1,000,000 accounts (100,000 customers at month
    0) and at 100,000: 3 pairs of runs at each size (engine, then Mesa), the speed-up of each pair,
    min and median. Outputs are checked for statistical agreement at the larger size (per persona,
-   Mesa, the mean of engine replications and a mean-field recursion of the same chain).
+   the mean of the 3 timed Mesa runs, or with ``--quick`` of 10, the mean of engine replications
+   and a mean-field recursion of the same chain).
 
 C. Monte Carlo: 1,000 replications of the default scenario with 10,000 paying customers in a
    100,000-account market over 36 months, plots off, through ``simulate(load_config([...]))`` on
@@ -75,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--months", type=int, default=36)
     ap.add_argument("--repeat", type=int, help="runs per figure (A, B: 3; D: 5; --quick 1, 3)")
     ap.add_argument("--yardstick-size", type=int, help="accounts in the Mesa comparison (B)")
-    ap.add_argument("--replications", type=int, help="engine replications for the agreement")
+    ap.add_argument(
+        "--replications", type=int, help="engine replications for the agreement (30, --quick 50)"
+    )
+    ap.add_argument(
+        "--mesa-runs", type=int, help="Mesa runs for the agreement (3, --quick 10; ≥ 1)"
+    )
     ap.add_argument("--no-funnel", action="store_true", help="skip the run with prospects (A)")
     ap.add_argument("--no-steps", action="store_true", help="skip the per-step breakdown (A)")
     ap.add_argument(
@@ -96,8 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     quick = args.quick
+    if args.mesa_runs is not None and args.mesa_runs < 1:
+        ap.error("--mesa-runs must be at least 1")
     size = harness.sizes(
-        quick, args.customers, args.months, args.repeat, args.yardstick_size, args.replications
+        quick,
+        args.customers,
+        args.months,
+        args.repeat,
+        args.yardstick_size,
+        args.replications,
+        args.mesa_runs,
     )
     mc_reps = size.mc_replications if args.mc_replications is None else args.mc_replications
     mc_serial = args.mc_serial or size.mc_serial
@@ -138,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         size.replications,
         repeat=size.repeat,
         small=size.small,
+        mesa_runs=size.mesa_runs,
     )
     if mc_reps > 0:
         print(

@@ -146,14 +146,22 @@ def print_yardstick(y: dict[str, Any]) -> None:
             f"fixed + {per_account:.2f} ns per account"
         )
     w("")
+    k = y.get("mesa_runs", 1)
+    n = y["engine_replications"]
+    mesa_what = "the first Mesa run" if k == 1 else f"Mesa mean ± sd of {k} runs"
     w(
         f"   Agreement at month {y['months']} (counts; flows summed over the run): expected "
-        f"(mean-field), engine mean ± sd of {y['engine_replications']} replications, the first "
-        "Mesa run; z"
+        f"(mean-field), engine mean ± sd of {n} replications, {mesa_what}; z"
     )
+    if k > 1:
+        w(
+            f"   (z = difference / (sd of one run pooled over the {n} + {k} runs × √(1/{n}), "
+            f"√(1/{k}), √(1/{n} + 1/{k})))"
+        )
+    mesa_sd_head = f"{'Mesa sd':>10}" if k > 1 else ""
     w(
         f"   {'persona':<11}{'figure':<22}{'expected':>11}{'engine mean':>13}{'sd':>10}"
-        f"{'Mesa':>13}{'z eng-E':>9}{'z Mesa-E':>9}{'z Mesa-eng':>11}"
+        f"{'Mesa':>13}{mesa_sd_head}{'z eng-E':>9}{'z Mesa-E':>9}{'z Mesa-eng':>11}"
     )
 
     def zf(z: float | None) -> str:
@@ -163,10 +171,12 @@ def print_yardstick(y: dict[str, Any]) -> None:
         if r["engine_mean"] == 0 and r["mesa"] == 0 and not r["expected"]:
             continue
         exp = "" if r["expected"] is None else f"{r['expected']:,.1f}"
+        mesa_sd = f"{r['mesa_sd']:>10,.1f}" if k > 1 else ""
         w(
             f"   {r['persona']:<11}{r['figure']:<22}{exp:>11}{r['engine_mean']:>13,.1f}"
-            f"{r['engine_sd']:>10,.1f}{r['mesa']:>13,.1f}{zf(r['z_engine_vs_expected']):>9}"
-            f"{zf(r['z_mesa_vs_expected']):>9}{zf(r['z_mesa_vs_engine']):>11}"
+            f"{r['engine_sd']:>10,.1f}{r['mesa']:>13,.1f}{mesa_sd}"
+            f"{zf(r['z_engine_vs_expected']):>9}{zf(r['z_mesa_vs_expected']):>9}"
+            f"{zf(r['z_mesa_vs_engine']):>11}"
         )
     w(f"   largest |z| = {y['max_abs_z']:.2f} (limit {Z_LIMIT:g})")
 
