@@ -158,10 +158,10 @@ def print_yardstick(y: dict[str, Any]) -> None:
             f"   (z = difference / (sd of one run pooled over the {n} + {k} runs × √(1/{n}), "
             f"√(1/{k}), √(1/{n} + 1/{k})))"
         )
-    mesa_sd_head = f"{'Mesa sd':>10}" if k > 1 else ""
+    mesa_sd_head = f"{'Mesa sd':>12}" if k > 1 else ""
     w(
-        f"   {'persona':<11}{'figure':<22}{'expected':>11}{'engine mean':>13}{'sd':>10}"
-        f"{'Mesa':>13}{mesa_sd_head}{'z eng-E':>9}{'z Mesa-E':>9}{'z Mesa-eng':>11}"
+        f"   {'persona':<11}{'figure':<22}{'expected':>11}{'engine mean':>13}{'sd':>12}"
+        f"{'Mesa':>14}{mesa_sd_head}{'z eng-E':>9}{'z Mesa-E':>9}{'z Mesa-eng':>11}"
     )
 
     def zf(z: float | None) -> str:
@@ -171,10 +171,10 @@ def print_yardstick(y: dict[str, Any]) -> None:
         if r["engine_mean"] == 0 and r["mesa"] == 0 and not r["expected"]:
             continue
         exp = "" if r["expected"] is None else f"{r['expected']:,.1f}"
-        mesa_sd = f"{r['mesa_sd']:>10,.1f}" if k > 1 else ""
+        mesa_sd = f"{r['mesa_sd']:>12,.1f}" if k > 1 else ""
         w(
             f"   {r['persona']:<11}{r['figure']:<22}{exp:>11}{r['engine_mean']:>13,.1f}"
-            f"{r['engine_sd']:>10,.1f}{r['mesa']:>13,.1f}{mesa_sd}"
+            f"{r['engine_sd']:>12,.1f}{r['mesa']:>14,.1f}{mesa_sd}"
             f"{zf(r['z_engine_vs_expected']):>9}{zf(r['z_mesa_vs_expected']):>9}"
             f"{zf(r['z_mesa_vs_engine']):>11}"
         )
