@@ -21,8 +21,9 @@ the engine draws waiting times and files accounts in calendars. Both are the sam
 persona, the end-of-horizon stage counts and the cumulative flows of the Mesa run and of the
 mean of engine replications are compared with each other and with their expected value from a
 mean-field recursion of the same chain (exact up to the O(1/N) covariance of the Bass imitation
-term). The Mesa side is one run (the full benchmark) or the mean of several (``--quick``: one run
-of a 20,000-account market is too noisy a draw for ~130 comparisons at |z| ≤ 4); each z divides
+term). The Mesa side is the mean of several runs (the full benchmark's 3 timed ones; 10 with
+``--quick``, where one run of a 20,000-account market is too noisy a draw for ~130 comparisons at
+|z| ≤ 4); each z divides
 by the standard deviation of one run pooled over the engine replications and the Mesa runs
 (under the hypothesis checked, both draw from the same law), which with one Mesa run is the
 engine replications' own.
