@@ -523,6 +523,39 @@ def test_a_dask_job_queued_behind_a_killer_is_not_reported_with_it() -> None:
     assert "failed 2 times (KilledWorker" in failure, failure
 
 
+@pytest.mark.slow
+def test_a_dask_study_left_without_workers_reports_its_jobs_instead_of_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Job 0 kills its worker, and its nanny fails to start another (what a CI run once hung
+    on, for ever: "Failed to restart worker after its process exited"). After the cluster has
+    had no worker for ``NO_WORKER_SECONDS`` (1 s here), every job not finished is reported
+    failed, saying why, and the study ends (``JobsFailed``)."""
+    from simulator.experiments import executors
+    from simulator.experiments.jobs import JobsFailed
+
+    started = executors.DaskExecutor._cluster
+
+    def cluster_whose_nannies_cannot_restart(self: Any) -> Any:
+        cluster = started(self)
+        for nanny in cluster.workers.values():
+
+            async def cannot_start_a_worker() -> None:
+                raise RuntimeError("no worker started (test)")
+
+            nanny.instantiate = cannot_start_a_worker
+        return cluster
+
+    monkeypatch.setattr(executors, "NO_WORKER_SECONDS", 1.0)
+    monkeypatch.setattr(executors.DaskExecutor, "_cluster", cluster_whose_nannies_cannot_restart)
+    with pytest.raises(JobsFailed) as failed:
+        run_jobs(_kills_its_worker_if_first, [0, 1], executor=executors.DaskExecutor(None, 1))
+    assert 0 not in failed.value.results
+    assert len(failed.value.failures) == 2 - len(failed.value.results)
+    for failure in failed.value.failures:
+        assert "no Dask worker was left to run it for 1 s" in failure, failure
+
+
 class _BrokenAfterOne:
     """A pool whose worker dies with the first job: that job's future fails with
     BrokenProcessPool and the next submit is refused with it (the race CI hit once: the pool

@@ -31,6 +31,14 @@ ATTEMPTS = 3
 #: Seconds between two looks at the cancellation flag while waiting for workers.
 POLL_SECONDS = 0.1
 
+#: Seconds a job of a ``LocalCluster`` started here may wait while the cluster has no worker at
+#: all (a worker that died and whose nanny did not bring it back) before it is reported as
+#: failed (``JobError``) instead of waited on for ever: Dask's
+#: ``distributed.scheduler.no-workers-timeout``, unless that is set in the Dask config. A
+#: remote scheduler (``executor.address``) keeps its own setting (an adaptive cluster scaled to
+#: zero may take minutes to start a worker).
+NO_WORKER_SECONDS = 60.0
+
 
 class CancelFlag(Protocol):
     """What an executor reads of ``jobs.Cancellation``."""
@@ -370,18 +378,22 @@ class DaskExecutor:
         self.workers = workers
 
     def _cluster(self) -> Any:
+        import dask
         from distributed import LocalCluster
 
-        return LocalCluster(
-            n_workers=self.workers or 1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # the scheduler's health endpoint: loopback, any free port
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.CRITICAL,
-        )
+        key = "distributed.scheduler.no-workers-timeout"
+        no_worker = dask.config.get(key, None) or f"{NO_WORKER_SECONDS}s"
+        with dask.config.set({key: no_worker}):  # read by the scheduler, started here
+            return LocalCluster(
+                n_workers=self.workers or 1,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                # the scheduler's health endpoint: loopback, any free port
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.CRITICAL,
+            )
 
     def map_unordered(
         self, fn: Callable[[Any], Any], args: Sequence[Any], cancel: CancelFlag | None = None
@@ -408,7 +420,10 @@ def _map_on_client(
     ``KilledWorker`` names a suspect, not a culprit: a suspect runs again alone (nothing else of
     this map in flight), and only a second ``KilledWorker`` then reports it as a ``JobError``
     with the workers it was given in all. A job that raises is retried here, up to
-    ``ATTEMPTS``, then reported as a ``JobError`` (never raised). ``cancel`` is checked between
+    ``ATTEMPTS``, then reported as a ``JobError`` (never raised). A job the scheduler ends
+    because the cluster had no worker left for its ``no-workers-timeout`` (``NoWorkerError``;
+    ``NO_WORKER_SECONDS`` on a ``LocalCluster`` started here) is reported at once: a retry would
+    wait as long again for a worker that is not coming. ``cancel`` is checked between
     completions; the jobs still running are cancelled on the way out."""
     tries: Counter[int] = Counter()
     finished = threading.Event()
@@ -439,6 +454,9 @@ def _map_on_client(
                 if fut.status == "cancelled":
                     continue
                 error = fut.exception()
+                if type(error).__name__ in ("NoWorkerError", "NoValidWorkerError"):
+                    yield i, JobError(_no_worker(error), tries[i] + 1)
+                    continue
                 if type(error).__name__ == "KilledWorker":
                     tries[i] += _dask_attempts()
                     if i in alone:  # it killed every worker it ran on alone: the culprit
@@ -455,6 +473,17 @@ def _map_on_client(
                 cancel.check()
     finally:
         client.cancel(list(running))
+
+
+def _no_worker(error: BaseException) -> RuntimeError:
+    """Dask's error for a job that found no worker (its arguments: the task's key and the
+    timeout in seconds) as one sentence."""
+    timeout = error.args[-1] if error.args else None
+    waited = f" for {timeout:g} s" if isinstance(timeout, int | float) else ""
+    return RuntimeError(
+        f"no Dask worker was left to run it{waited} (a worker died and was not replaced; "
+        "distributed.scheduler.no-workers-timeout)"
+    )
 
 
 def _dask_attempts() -> int:
