@@ -47,10 +47,11 @@ def close_rows(
     won_gross = 0.0
     deferred = 0.0
     since = month - 11  # closes after the one 12 months ago
+    changed_rows = np.empty(n, dtype=np.int64)  # (pages touched only as far as written)
+    changed_mrr = np.empty(n, dtype=np.float32)
     for r in range(n):
         now = mrr[r]
         below += health[r] < below_of
-        changed += now != snapshot[r]
         if annual[r] and now > 0:
             deferred += np.float64(now) * (term_end[r] - month - 1)
         if retention:
@@ -62,19 +63,15 @@ def close_rows(
                 if now > 0 and left[r] >= since:
                     won_now += now
                     won_gross += min(now, then)
-    rows = np.empty(changed, dtype=np.int64)
-    new = np.empty(changed, dtype=np.float32)
-    k = 0
-    for r in range(n):
-        if k == changed:
-            break
-        if mrr[r] != snapshot[r]:
-            rows[k] = r
-            new[k] = mrr[r]
-            snapshot[r] = mrr[r]
-            if mrr[r] == 0:
+        if now != snapshot[r]:
+            changed_rows[changed] = r
+            changed_mrr[changed] = now
+            changed += 1
+            snapshot[r] = now
+            if now == 0:
                 left[r] = month
-            k += 1
+    rows = changed_rows[:changed].copy()
+    new = changed_mrr[:changed].copy()
     return below, rows, new, then_paid, now_paid, gross, won_now, won_gross, deferred
 
 
