@@ -556,6 +556,34 @@ def test_a_dask_study_left_without_workers_reports_its_jobs_instead_of_waiting(
         assert "no Dask worker was left to run it for 1 s" in failure, failure
 
 
+def test_a_dask_worker_prints_nothing_once_it_is_closing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker plugin of a local cluster gives the worker process a ``sys.stderr`` that
+    passes text through while the worker runs and drops it once the worker is closing: a
+    clean-clone CI run once failed on the traceback ``multiprocessing`` printed for a worker
+    whose close could not reach its nanny as the cluster shut down (the run itself had
+    reported everything). Installed once, however many times the plugin is set up."""
+    import io
+    from types import SimpleNamespace
+
+    from distributed.core import Status
+
+    from simulator.experiments.dask_quiet import QuietWorkerLogs, StderrUntilClosing
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    worker = SimpleNamespace(status=Status.running)
+    QuietWorkerLogs().setup(worker)
+    QuietWorkerLogs().setup(worker)  # (plugins are set up again on re-registration)
+    assert isinstance(sys.stderr, StderrUntilClosing) and sys.stderr.stream is terminal
+    print("a warning while the worker runs", file=sys.stderr)
+    for status in (Status.closing, Status.closing_gracefully, Status.closed, Status.failed):
+        worker.status = status
+        print("Traceback (most recent call last): ...", file=sys.stderr)
+    sys.stderr.flush()
+    assert terminal.getvalue() == "a warning while the worker runs\n"
+    assert sys.stderr.encoding == terminal.encoding  # the rest is the stream's
+
+
 class _BrokenAfterOne:
     """A pool whose worker dies with the first job: that job's future fails with
     BrokenProcessPool and the next submit is refused with it (the race CI hit once: the pool
