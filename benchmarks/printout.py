@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yardstick import SIMPLE_MECHANISMS, Z_LIMIT
+from yardstick import SIMPLE_MECHANISMS, Z_LIMIT, dispersion
 
 w = print
 
@@ -179,6 +179,15 @@ def print_yardstick(y: dict[str, Any]) -> None:
             f"{zf(r['z_mesa_vs_engine']):>11}"
         )
     w(f"   largest |z| = {y['max_abs_z']:.2f} (limit {Z_LIMIT:g})")
+    d = dispersion(y["agreement"], n, k)
+    if d:
+        w(
+            f"   spread: F = (Mesa sd / engine sd)², median {d['median_f']:.2f} (same law: "
+            f"{d['null_median_f']:.2f}); above 1 in {d['mesa_above']} of {d['rows']} rows "
+            f"(same law: {d['expected_above']:.1f}, binomial p {d['sign_p']:.2f}); smallest p "
+            f"{d['smallest_p']:.3f} ({d['smallest_p_row']}, F {d['smallest_p_f']:.2f} on "
+            f"{k - 1} and {n - 1} df; Bonferroni limit {d['bonferroni']:.4f})"
+        )
 
 
 # ---------------------------------------------------------------------------- C

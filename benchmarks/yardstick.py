@@ -293,6 +293,44 @@ def agreement(
     return rows
 
 
+def dispersion(rows: list[dict[str, Any]], replications: int, mesa_runs: int) -> dict[str, Any]:
+    """Whether Mesa's runs and the engine's replications spread alike, from the ``agreement``
+    rows (``mesa_runs`` ≥ 2 and ``replications`` ≥ 2; else empty): per row the variance ratio
+    F = (Mesa sd / engine sd)², two-sided p under F(k − 1, n − 1); the median F and what it
+    is under the same law; how many rows have the larger variance on Mesa's side, with the
+    binomial test's two-sided p (under the same law a row has it with P(F > 1), below one half
+    when k < n); the row of smallest p, and the Bonferroni limit 0.05 / rows for it."""
+    from scipy import stats
+
+    k, n = mesa_runs, replications
+    if k < 2 or n < 2:
+        return {}
+    tests = []
+    for r in rows:
+        if not r["mesa_sd"] or not r["engine_sd"]:
+            continue
+        f = (r["mesa_sd"] / r["engine_sd"]) ** 2
+        p = 2.0 * min(stats.f.cdf(f, k - 1, n - 1), stats.f.sf(f, k - 1, n - 1))
+        tests.append((min(p, 1.0), f, r["persona"], r["figure"]))
+    if not tests:
+        return {}
+    above = sum(f > 1.0 for _, f, _, _ in tests)
+    p_min, f_min, persona, figure = min(tests)
+    p_above = float(stats.f.sf(1.0, k - 1, n - 1))
+    return {
+        "rows": len(tests),
+        "mesa_above": above,
+        "expected_above": p_above * len(tests),
+        "sign_p": float(stats.binomtest(above, len(tests), p_above).pvalue),
+        "median_f": statistics.median(f for _, f, _, _ in tests),
+        "null_median_f": float(stats.f.median(k - 1, n - 1)),
+        "smallest_p": float(p_min),
+        "smallest_p_f": f_min,
+        "smallest_p_row": f"{persona} {figure}",
+        "bonferroni": 0.05 / len(tests),
+    }
+
+
 def run_yardstick(
     market: int,
     customers: int,
