@@ -184,7 +184,7 @@ def print_yardstick(y: dict[str, Any]) -> None:
         w(
             f"   spread: F = (Mesa sd / engine sd)², median {d['median_f']:.2f} (same law: "
             f"{d['null_median_f']:.2f}); above 1 in {d['mesa_above']} of {d['rows']} rows "
-            f"(same law: {d['expected_above']:.1f}, binomial p {d['sign_p']:.2f}); smallest p "
+            f"(same law: {d['expected_above']:.1f}, binomial p {d['binomial_p']:.2f}); smallest p "
             f"{d['smallest_p']:.3f} ({d['smallest_p_row']}, F {d['smallest_p_f']:.2f} on "
             f"{k - 1} and {n - 1} df; Bonferroni limit {d['bonferroni']:.4f})"
         )

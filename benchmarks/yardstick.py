@@ -18,15 +18,15 @@ path's months while τ ≤ them, active otherwise; the pipeline is empty.
 
 ``CustomerAgent.step`` (Python, one agent per account) draws its own random numbers every month;
 the engine draws waiting times and files accounts in calendars. Both are the same law: per
-persona, the end-of-horizon stage counts and the cumulative flows of the Mesa run and of the
-mean of engine replications are compared with each other and with their expected value from a
+persona, the end-of-horizon stage counts and the cumulative flows of the Mesa runs and of the
+engine replications are compared with each other and with their expected value from a
 mean-field recursion of the same chain (exact up to the O(1/N) covariance of the Bass imitation
 term). The Mesa side is the mean of several runs (the full benchmark's 3 timed ones; 10 with
-``--quick``, where one run of a 20,000-account market is too noisy a draw for ~130 comparisons at
-|z| ≤ 4); each z divides
-by the standard deviation of one run pooled over the engine replications and the Mesa runs
-(under the hypothesis checked, both draw from the same law), which with one Mesa run is the
-engine replications' own.
+``--quick``, where one run of a 20,000-account market is too noisy a draw for ~130 comparisons
+at |z| ≤ 4); each z divides by the standard deviation of one run pooled over the engine
+replications and the Mesa runs (under the hypothesis checked, both draw from the same law),
+which with one Mesa run is the engine replications' own. ``dispersion`` then asks whether the
+two spread alike (variance ratios).
 """
 
 from __future__ import annotations
@@ -321,7 +321,7 @@ def dispersion(rows: list[dict[str, Any]], replications: int, mesa_runs: int) ->
         "rows": len(tests),
         "mesa_above": above,
         "expected_above": p_above * len(tests),
-        "sign_p": float(stats.binomtest(above, len(tests), p_above).pvalue),
+        "binomial_p": float(stats.binomtest(above, len(tests), p_above).pvalue),
         "median_f": statistics.median(f for _, f, _, _ in tests),
         "null_median_f": float(stats.f.median(k - 1, n - 1)),
         "smallest_p": float(p_min),
