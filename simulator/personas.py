@@ -87,6 +87,9 @@ class PersonaAgent(mesa.Agent):
         self.due: dict[str, Calendar] = {name: Calendar() for name in calendars}
         self._paying_rows: tuple[int, np.ndarray] | None = None
         self._new_payers: list[np.ndarray] = []
+        #: Rows that have entered a paying stage from a non-paying one since the month's
+        #: close last took them (``accounting.MrrLog``; any order, repeats allowed).
+        self.started_paying: list[np.ndarray] = []
         log = model.params.journey_log
         #: Stage flows, stays and the sampled event log (``simulator.journey``).
         self.trace = StageTrace(rows.start, self.size, model.params.seed, log.share)
@@ -175,7 +178,9 @@ class PersonaAgent(mesa.Agent):
             return
         self.trace.move(self, idx, int(stage), -1 if source is None else int(source))
         if _PAYING[stage] and (source is None or not _PAYING[source]):
-            self._new_payers.append(idx.astype(np.int64))  # (some may already pay)
+            rows = idx.astype(np.int64)  # (some may already pay)
+            self._new_payers.append(rows)
+            self.started_paying.append(rows)
 
     # ------------------------------------------------------------------ paying spells
     def start_paying(
@@ -224,7 +229,9 @@ class PersonaAgent(mesa.Agent):
         )
         self.trace.move(self, idx, int(stage), int(source), entered)
         if _PAYING[stage] and not _PAYING[source]:
-            self._new_payers.append(idx.astype(np.int64))  # for the paying index
+            rows = idx.astype(np.int64)  # for the paying index and the close
+            self._new_payers.append(rows)
+            self.started_paying.append(rows)
         self.mrr_total += mrr
         self.paying_seats += seats
         for hook in m.paying_start_hooks:

@@ -23,7 +23,7 @@ from simulator.kernels.core import update_paying_rows
 from simulator.mechanisms.expansion import resize
 from simulator.mechanisms.pricing import PriceBook
 from simulator.params import params_of
-from simulator.stages import Stage
+from simulator.stages import Stage, is_paying
 from simulator.streams import STREAMS, RandomStreams, rescale
 
 
@@ -184,16 +184,22 @@ def test_the_cache_folder_changes_with_any_kernel_source(tmp_path: Path) -> None
 
 
 # ---------------------------------------------------------------------- the month's close (ledger)
-def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
-    """The month's close (``accounting.MrrLog``): at-risk count, and from the 12th close on,
-    12-month retention equal to the sums over a full copy of every account's MRR a year ago."""
+@pytest.mark.parametrize("dense_share", [2.0, 0.25], ids=["indexed", "switching"])
+def test_mrr_change_log_gives_the_retention_of_twelve_snapshots(monkeypatch, dense_share):
+    """The month's close (``accounting.MrrLog``), which reads only the rows that have ever paid:
+    at-risk count, and from the 12th close on, 12-month retention equal to the sums over a full
+    copy of every account's MRR a year ago."""
+    from simulator.mechanisms import accounting
     from simulator.mechanisms.accounting import MrrLog
 
+    # The close reads the rows that have ever paid while they are fewer than ``DENSE_SHARE``
+    # of the aware rows, then every row: 2.0 keeps the index, 0.25 drops it in month 2.
+    monkeypatch.setattr(accounting, "DENSE_SHARE", dense_share)
     rng = np.random.default_rng(7)
     n = 500
-    mrr = np.where(rng.random(n) < 0.5, rng.integers(1, 50, n) * 10.0, 0.0).astype(np.float32)
+    mrr = np.where(rng.random(n) < 0.1, rng.integers(1, 50, n) * 10.0, 0.0).astype(np.float32)
     annual = rng.random(n) < 0.3
-    log = MrrLog(mrr)
+    log = MrrLog(mrr, mrr > 0, n)
     history = [mrr.copy()]
     for month in range(1, 31):  # churn, new accounts, price moves
         moved = rng.choice(n, 60, replace=False)
@@ -201,8 +207,19 @@ def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
         # (health is 0 on the rows not paying, as in the model)
         health = np.where(mrr > 0, rng.normal(0.0, 0.5, n), 0.0).astype(np.float32)
         term_end = np.full(n, month + 5, dtype=np.int16)
-        below, year, deferred = log.close(mrr, health, n, -0.4, annual, term_end, month)
-        assert below == np.count_nonzero(health < -0.4)
+        paying = np.flatnonzero(mrr > 0)
+        threshold = -0.4 if month % 2 else 0.3  # (at risk below a negative or positive one)
+        started = [np.flatnonzero((mrr > 0) & (history[-1] == 0))]  # (paying: MRR > 0)
+        at_risk, year, deferred = log.close(
+            mrr, health, n, started, paying.size, threshold, annual, term_end, month
+        )
+        assert started == []  # (taken)
+        assert at_risk == np.count_nonzero((health < np.float32(threshold)) & (mrr > 0))
+        ever = np.flatnonzero(np.any(np.array([*history, mrr]) != 0, axis=0))
+        if dense_share * n > ever.size:  # (the rows the close reads)
+            np.testing.assert_array_equal(log.paid_rows, ever)
+        else:
+            assert log.paid is None
         assert deferred == pytest.approx(4.0 * float(mrr[annual].sum(dtype=np.float64)))
         np.testing.assert_array_equal(log.snapshot, mrr)
         history.append(mrr.copy())
@@ -223,6 +240,27 @@ def test_mrr_change_log_gives_the_retention_of_twelve_snapshots():
             ),
             rel=1e-12,
         )
+
+
+def test_union_rows_merges_sorted_rows_once_each():
+    """``ledger.union_rows``: the sorted union of the rows known and other rows (sorted, or in
+    any order with repeats), each row once, the marks brought up to date; the known array
+    itself when nothing is new."""
+    from simulator.kernels.ledger import union_rows
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        n = int(rng.integers(1, 300))
+        known = np.flatnonzero(rng.random(n) < rng.random()).astype(np.int64)
+        rows = np.flatnonzero(rng.random(n) < rng.random()).astype(np.int64)
+        seen = np.zeros(n, dtype=bool)
+        seen[known] = True
+        out = union_rows(known, rows, seen)
+        np.testing.assert_array_equal(out, np.union1d(known, rows))
+        np.testing.assert_array_equal(np.flatnonzero(seen), out)
+        assert union_rows(out, rows, seen) is out
+        more = rng.integers(0, n, int(rng.integers(0, 20)))  # (any order, repeats)
+        np.testing.assert_array_equal(union_rows(out, more, seen), np.union1d(out, more))
 
 
 # ====================================================================== funnel
@@ -1182,19 +1220,37 @@ def test_every_close_of_a_run_is_the_formula_over_the_prefix(monkeypatch) -> Non
     prefix in numpy: at-risk count, the change log and 12-month retention, to the last bit;
     and the paying index, brought up to date from the rows that start paying, holds every
     paying row."""
+    from simulator.mechanisms import accounting
     from simulator.mechanisms.accounting import MrrLog
 
     snapshots: dict[int, list[np.ndarray]] = {}
     closes = []
+    modes: set[str] = set()
     close = MrrLog.close
 
-    def checked(self, mrr, health, n, threshold, annual, term_end, month):
+    def checked(self, mrr, health, n, started, n_paying, threshold, annual, term_end, month):
         past = snapshots.setdefault(id(self), [self.snapshot.copy()])
-        below, year, deferred = close(self, mrr, health, n, threshold, annual, term_end, month)
+        at_risk, year, deferred = close(
+            self, mrr, health, n, started, n_paying, threshold, annual, term_end, month
+        )
+        assert started == []  # (taken, in either way of reading the rows)
+        agent = next(a for a in model.persona_agents if a.pop.mrr is mrr)
+        assert n == agent.aware
+        paying = is_paying(agent.pop.stage[:n])
+        assert n_paying == np.count_nonzero(paying)
+        # Health and MRR are 0 on every row not paying: the close over the rows that have
+        # ever paid is the close over the whole prefix.
+        assert not np.any(health[:n][~paying]) and not np.any(mrr[:n][~paying])
+        if self.paid is not None:  # (while few have paid, the close reads only them)
+            assert np.all(np.diff(self.paid_rows) > 0)
+            assert set(np.flatnonzero(paying).tolist()) <= set(self.paid_rows.tolist())
+            modes.add("indexed")
+        else:
+            modes.add("in order")
         billed_ahead = (annual[:n] & (mrr[:n] > 0)) * (term_end[:n].astype(np.int64) - month - 1)
         assert deferred == pytest.approx(_sequential_sum(mrr[:n] * billed_ahead), rel=1e-12)
         assert deferred >= 0.0
-        assert below == np.count_nonzero(health[:n] < np.float32(threshold))
+        assert at_risk == np.count_nonzero(health[:n][paying] < np.float32(threshold))
         rows, new = self.changes[-1]
         changed = np.flatnonzero(mrr[:n] != past[-1][:n])
         np.testing.assert_array_equal(rows, changed)
@@ -1215,9 +1271,11 @@ def test_every_close_of_a_run_is_the_formula_over_the_prefix(monkeypatch) -> Non
                 _sequential_sum(np.minimum(now[won], then[won])),
             )
         closes.append(n)
-        return below, year, deferred
+        return at_risk, year, deferred
 
     monkeypatch.setattr(MrrLog, "close", checked)
+    # (a share at which some personas' closes read every aware row before the run ends)
+    monkeypatch.setattr(accounting, "DENSE_SHARE", 0.15)
     params = params_of(load_config(size(6_000, 400, 30, 1)))
     model = JourneyModel(params, 3)
     for _ in range(params.months):
@@ -1226,3 +1284,4 @@ def test_every_close_of_a_run_is_the_formula_over_the_prefix(monkeypatch) -> Non
             every = kernels.paying_rows(agent.pop.stage, agent.aware)
             assert set(every.tolist()) <= set(agent.paying_rows().tolist())
     assert len(closes) == params.months * len(model.persona_agents)
+    assert modes == {"indexed", "in order"}  # (both ways of reading the rows were checked)

@@ -1,8 +1,10 @@
-"""The month's close over a persona's aware rows (``simulator.mechanisms.accounting``): one
-compiled pass that counts health against the at-risk threshold, logs every row whose MRR
-changed since the last close, sums 12-month retention against the MRR of a year ago (and the
-part of it from accounts that left and were won back in between), and the deferred revenue of
-annual terms."""
+"""The month's close of a persona (``simulator.mechanisms.accounting``): one compiled pass over
+the rows that have ever paid (the only rows whose MRR, MRR a year ago or health can be other
+than 0) that counts health against the at-risk threshold, logs every row whose MRR changed
+since the last close, sums 12-month retention against the MRR of a year ago (and the part of it
+from accounts that left and were won back in between), and the deferred revenue of annual
+terms. The set of rows that have ever paid is kept up to date from the paying index
+(``union_rows``), so a close costs in proportion to the customers, not to the aware prefix."""
 
 from __future__ import annotations
 
@@ -22,12 +24,16 @@ def close_rows(
     left: np.ndarray,
     annual: np.ndarray,
     term_end: np.ndarray,
+    rows: np.ndarray,
     n: int,
     threshold: float,
     retention: bool,
     month: int,
 ) -> tuple[int, np.ndarray, np.ndarray, float, float, float, float, float, float]:
-    """Over rows ``[0, n)``: the number of rows with health below ``threshold`` (compared in
+    """Over ``rows`` (ascending; every row whose MRR, ``snapshot`` or ``year_ago`` is not 0 must
+    be among them, so the sums are those over every row, added in row order), or over rows
+    ``[0, n)`` when ``rows`` is empty and ``n`` > 0 (a pass in order: cheaper than an index
+    over most rows): the number of them with health below ``threshold`` (compared in
     float32, as numpy compares a float32 array with a Python float); the rows whose MRR differs
     from ``snapshot`` (int64, row order) with their MRR now (float32), ``snapshot`` then brought
     up to date; with ``retention``, 12-month retention against ``year_ago`` (each row's MRR at
@@ -38,6 +44,12 @@ def close_rows(
     at the end of ``month`` ($): an annual account billed its term up front has MRR × the
     months of its term after this one (``term_end`` - ``month`` - 1) still to recognise."""
     below_of = np.float32(threshold)
+    since = month - 11  # closes after the one 12 months ago
+    indexed = rows.size > 0 or n == 0
+    if indexed:
+        n = rows.size
+    changed_rows = np.empty(n, dtype=np.int64)  # (pages touched only as far as written)
+    changed_mrr = np.empty(n, dtype=np.float32)
     below = 0
     changed = 0
     then_paid = 0.0
@@ -46,33 +58,98 @@ def close_rows(
     won_now = 0.0
     won_gross = 0.0
     deferred = 0.0
-    since = month - 11  # closes after the one 12 months ago
-    changed_rows = np.empty(n, dtype=np.int64)  # (pages touched only as far as written)
-    changed_mrr = np.empty(n, dtype=np.float32)
-    for r in range(n):
-        now = mrr[r]
-        below += health[r] < below_of
-        if annual[r] and now > 0:
-            deferred += np.float64(now) * (term_end[r] - month - 1)
-        if retention:
-            then = year_ago[r]
-            if then > 0:
-                then_paid += then
-                now_paid += now
-                gross += min(now, then)
-                if now > 0 and left[r] >= since:
-                    won_now += now
-                    won_gross += min(now, then)
-        if now != snapshot[r]:
-            changed_rows[changed] = r
-            changed_mrr[changed] = now
-            changed += 1
-            snapshot[r] = now
-            if now == 0:
-                left[r] = month
-    rows = changed_rows[:changed].copy()
+    # The same body twice: a pass in order, or over the index (one loop choosing its row by a
+    # branch, or by arithmetic, was a fifth slower on a pass in order over 1M rows).
+    if not indexed:
+        for r in range(n):
+            now = mrr[r]
+            below += health[r] < below_of
+            if annual[r] and now > 0:
+                deferred += np.float64(now) * (term_end[r] - month - 1)
+            if retention:
+                then = year_ago[r]
+                if then > 0:
+                    then_paid += then
+                    now_paid += now
+                    gross += min(now, then)
+                    if now > 0 and left[r] >= since:
+                        won_now += now
+                        won_gross += min(now, then)
+            if now != snapshot[r]:
+                changed_rows[changed] = r
+                changed_mrr[changed] = now
+                changed += 1
+                snapshot[r] = now
+                if now == 0:
+                    left[r] = month
+    else:
+        for i in range(n):
+            r = rows[i]
+            now = mrr[r]
+            below += health[r] < below_of
+            if annual[r] and now > 0:
+                deferred += np.float64(now) * (term_end[r] - month - 1)
+            if retention:
+                then = year_ago[r]
+                if then > 0:
+                    then_paid += then
+                    now_paid += now
+                    gross += min(now, then)
+                    if now > 0 and left[r] >= since:
+                        won_now += now
+                        won_gross += min(now, then)
+            if now != snapshot[r]:
+                changed_rows[changed] = r
+                changed_mrr[changed] = now
+                changed += 1
+                snapshot[r] = now
+                if now == 0:
+                    left[r] = month
+    out = changed_rows[:changed].copy()
     new = changed_mrr[:changed].copy()
-    return below, rows, new, then_paid, now_paid, gross, won_now, won_gross, deferred
+    return below, out, new, then_paid, now_paid, gross, won_now, won_gross, deferred
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def union_rows(known: np.ndarray, rows: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The rows of ``known`` (ascending) and of ``rows`` (any order, repeats allowed),
+    ascending, each once (int64), with ``seen`` marking the rows of ``known`` (brought up to
+    date): one pass over ``rows``, and when some are new, their places in ``known`` by binary
+    search and the runs between them copied. ``known`` itself when ``rows`` adds none."""
+    n_new = 0
+    for i in range(rows.size):
+        n_new += not seen[rows[i]]
+    if n_new == 0:
+        return known
+    new = np.empty(n_new, dtype=np.int64)
+    j = 0
+    for i in range(rows.size):
+        r = rows[i]
+        if not seen[r]:
+            new[j] = r
+            j += 1
+            seen[r] = True
+    new = np.sort(new[:j])  # (a row repeated in ``rows`` is new once)
+    n_new = j
+    out = np.empty(known.size + n_new, dtype=np.int64)
+    o = src = 0
+    for j in range(n_new):
+        r = new[j]
+        lo, hi = src, known.size  # the first known row above r
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if known[mid] < r:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[o : o + lo - src] = known[src:lo]
+        o += lo - src
+        src = lo
+        out[o] = r
+        o += 1
+    out[o:] = known[src:]
+    return out
 
 
 @_entry
