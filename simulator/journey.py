@@ -569,8 +569,9 @@ def _empty(table: Table) -> pd.DataFrame:
 
 
 def flows_frame(model: Any) -> pd.DataFrame:
-    """The model's stage flows as the tidy ``FLOWS`` table (non-zero transitions only), persona
-    after persona, each by month, from stage and to stage."""
+    """The model's stage flows as the tidy ``FLOWS`` table (non-zero transitions only), month by
+    month, persona after persona, then by from stage and to stage (the order of the result's
+    table: the tables of replications are joined without a sort)."""
     months, persona, src, dst, accounts = [], [], [], [], []
     for p, agent in enumerate(model.persona_agents):
         hist = agent.trace.history
@@ -585,25 +586,27 @@ def flows_frame(model: Any) -> pd.DataFrame:
         accounts.append(cube[m, i, j])
     if not months:
         return _empty(FLOWS)
+    month = np.concatenate(months)
     persona_codes = np.concatenate(persona)
+    order = np.lexsort((persona_codes, month))  # (stable: by stage within a persona-month)
     n = persona_codes.size
     names = [a.persona.name for a in model.persona_agents]
     scenario, persona_name, from_stage, to_stage = text_columns(
         [
             ([model.scenario_name], np.zeros(n, dtype=np.int64)),
-            (names, persona_codes),
-            (STAGE_NAMES, np.concatenate(src)),
-            (STAGE_NAMES, np.concatenate(dst)),
+            (names, persona_codes[order]),
+            (STAGE_NAMES, np.concatenate(src)[order]),
+            (STAGE_NAMES, np.concatenate(dst)[order]),
         ]
     )
     columns = {
         "scenario": scenario,
         "replication": np.full(n, model.replication),
-        "month": np.concatenate(months),
+        "month": month[order],
         "persona": persona_name,
         "from_stage": from_stage,
         "to_stage": to_stage,
-        "accounts": np.concatenate(accounts),
+        "accounts": np.concatenate(accounts)[order],
     }
     return _frame(FLOWS, columns)
 
