@@ -199,7 +199,8 @@ def test_mrr_change_log_gives_the_retention_of_twelve_snapshots(monkeypatch, den
     n = 500
     mrr = np.where(rng.random(n) < 0.1, rng.integers(1, 50, n) * 10.0, 0.0).astype(np.float32)
     annual = rng.random(n) < 0.3
-    log = MrrLog(mrr, mrr > 0, n)
+    stage = np.where(mrr > 0, Stage.ACTIVE, Stage.CONSIDERATION).astype(np.int8)
+    log = MrrLog(mrr, stage, int(np.count_nonzero(mrr > 0)), n)
     history = [mrr.copy()]
     for month in range(1, 31):  # churn, new accounts, price moves
         moved = rng.choice(n, 60, replace=False)

@@ -57,18 +57,16 @@ class MrrLog:
     every row that has started paying since; ``paid`` marks them) while they are few
     (``DENSE_SHARE``; then both are dropped and the close reads every aware row)."""
 
-    def __init__(self, mrr: np.ndarray, paying: np.ndarray, aware: int):
+    def __init__(self, mrr: np.ndarray, stage: np.ndarray, n_paying: int, aware: int):
         self.snapshot = mrr.copy()
         self.year_ago = mrr.copy()
         self.left = np.full(mrr.size, NEVER_LEFT, dtype=np.int32)
         self.changes: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        self.paid: np.ndarray | None = paying | (mrr != 0)  # (marks ``paid_rows``)
-        n_paid = int(np.count_nonzero(self.paid))
+        self.paid: np.ndarray | None = None  # (marks ``paid_rows``)
         self.paid_rows = _ALL_ROWS
-        if DENSE_SHARE * aware > n_paid:
+        if DENSE_SHARE * aware > n_paying:  # (else every close reads all aware rows in order)
+            self.paid = is_paying(stage) | (mrr != 0)
             self.paid_rows = np.flatnonzero(self.paid).astype(np.int64)
-        else:  # (most aware rows pay: every close reads them all, in order)
-            self.paid = None
 
     @property
     def nbytes(self) -> int:
@@ -140,8 +138,10 @@ class MrrLog:
 def start_history(model: JourneyModel) -> None:
     """The MRR change log of every persona, from the initial book (month 0)."""
     model.mrr_history = [
-        MrrLog(a.pop.mrr, is_paying(a.pop.stage), a.aware) for a in model.persona_agents
+        MrrLog(a.pop.mrr, a.pop.stage, a.n_paying, a.aware) for a in model.persona_agents
     ]
+    for agent in model.persona_agents:  # (the book's rows: in the log already, not kept twice)
+        agent.started_paying.clear()
 
 
 def close_month(model: JourneyModel) -> None:
