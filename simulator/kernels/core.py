@@ -146,13 +146,7 @@ def update_paying_rows(index: np.ndarray, added: np.ndarray, stage: np.ndarray) 
         if r == prev or not _paying(stage[r]):
             continue
         prev = r
-        lo, hi = src, k  # binary search: the first kept row >= r
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if kept[mid] < r:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = src + np.searchsorted(kept[src:k], r)  # the first kept row >= r
         out[o : o + lo - src] = kept[src:lo]
         o += lo - src
         src = lo

@@ -136,13 +136,7 @@ def union_rows(known: np.ndarray, rows: np.ndarray, seen: np.ndarray) -> np.ndar
     o = src = 0
     for j in range(n_new):
         r = new[j]
-        lo, hi = src, known.size  # the first known row above r
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if known[mid] < r:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = src + np.searchsorted(known[src:], r)  # the first known row above r
         out[o : o + lo - src] = known[src:lo]
         o += lo - src
         src = lo
