@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, label in (("old", old_name), ("new", new_name)):
         t = times[name]
         print(
-            f"   {name} {label:<12} median {1e3 * statistics.median(t):8.2f} ms, "
-            f"min {1e3 * min(t):8.2f} ms ({len(t)} runs)"
+            f"   {name}: median {1e3 * statistics.median(t):8.2f} ms, "
+            f"min {1e3 * min(t):8.2f} ms ({len(t)} runs; {label})"
         )
     ratio, low, high = ratio_interval(times["old"], times["new"])
     print(f"   new / old {ratio:.3f} (95% bootstrap interval {low:.3f}–{high:.3f}): ", end="")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 #: Flow columns of a record, in table order; a mechanism may write these and no others.
 FLOW_NAMES: tuple[str, ...] = tuple(FLOW_COLUMNS)
 DECLARED_FLOWS: frozenset[str] = frozenset(FLOW_NAMES)
+_NO_FLOWS: dict[str, float] = dict.fromkeys(FLOW_NAMES, 0.0)
 
 
 class UndeclaredColumnError(KeyError):
@@ -198,7 +199,8 @@ def close_month(model: JourneyModel) -> None:
                 f"flow column(s) {', '.join(sorted(undeclared))} written by persona "
                 f"{agent.persona.name!r} are not declared in simulator.results"
             )
-        row.update({col: f.get(col, 0.0) for col in FLOW_NAMES})
+        row.update(_NO_FLOWS)  # (every flow column, 0 where no mechanism wrote it)
+        row.update(f)
         row["customers"] = paying
         row["arr"] = 12.0 * mrr_end
         model.records.append(row)
