@@ -34,7 +34,9 @@ POLL_SECONDS = 0.1
 #: Seconds a job of a ``LocalCluster`` started here may wait while the cluster has no worker at
 #: all (a worker that died and whose nanny did not bring it back) before it is reported as
 #: failed (``JobError``) instead of waited on for ever: Dask's
-#: ``distributed.scheduler.no-workers-timeout``, unless that is set in the Dask config. A
+#: ``distributed.scheduler.no-workers-timeout``, unless that is set in the Dask config (its
+#: default, null, reads the same as unset: a user who wants jobs to wait for ever sets a time
+#: longer than any run, such as ``1000d``). A
 #: remote scheduler (``executor.address``) keeps its own setting (an adaptive cluster scaled to
 #: zero may take minutes to start a worker).
 NO_WORKER_SECONDS = 60.0
