@@ -32,14 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from simulator.cac import cac_by_channel, cac_lines, channel_summary
 from simulator.experiments.jobs import atomic_write
@@ -54,15 +50,14 @@ from simulator.metrics import (
 )
 from simulator.params import ScenarioParams, scenario_params
 from simulator.params.run import split_tree
-from simulator.plots import (
-    bridge_movements,
-    fan_quantiles,
-    plot_arr_fan,
-    plot_churn,
-    plot_mrr_bridge,
-    plot_mrr_waterfall,
-)
 from simulator.results import BRIDGE_MINUS, BRIDGE_PLUS, MONTHLY
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib (``simulator.plots``, which selects the Agg backend) is imported where a report is
+# built, not with ``simulator``: importing it costs about a quarter of a second, in every
+# process that imports the package (each worker of a pool among them).
 
 #: Section titles, in order (the HTML and markdown both carry each one as a heading).
 SECTIONS: tuple[str, ...] = (
@@ -178,6 +173,8 @@ def _load(source: SimulationResult | str | Path) -> tuple[SimulationResult, bool
 
 
 def _png(fig: Figure) -> bytes:
+    import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
@@ -209,6 +206,8 @@ def _money(v: float) -> str:
 
 
 def _arr_table(monthly: pd.DataFrame) -> tuple[list[str], list[list]]:
+    from simulator.plots import fan_quantiles
+
     q = fan_quantiles(monthly, "arr")
     last = int(q.index.max())
     months = sorted({0, *range(12, last + 1, 12), last})
@@ -218,6 +217,8 @@ def _arr_table(monthly: pd.DataFrame) -> tuple[list[str], list[list]]:
 
 
 def _bridge_table(monthly: pd.DataFrame) -> tuple[list[str], list[list]]:
+    from simulator.plots import bridge_movements
+
     b = bridge_movements(monthly)
     names = {
         "mrr_start": "MRR at month 0",
@@ -442,6 +443,16 @@ def _build(
     skipped: dict[str, str],
     channel_table: pd.DataFrame | None = None,
 ) -> _Doc:
+    import matplotlib.pyplot as plt
+
+    from simulator.plots import (
+        plot_arr_fan,
+        plot_churn,
+        plot_cohort_heatmap,
+        plot_mrr_bridge,
+        plot_mrr_waterfall,
+    )
+
     p = result.params
     monthly = result.monthly
     reps = int(monthly["replication"].nunique())
@@ -530,8 +541,6 @@ def _build(
 
     d.section(SECTIONS[4])
     if cohorts is not None and len(cohorts):
-        from simulator.plots import plot_cohort_heatmap
-
         fig, axes = plt.subplots(
             1, 2, figsize=(14, max(4.5, 0.12 * cohorts["cohort_month"].nunique() + 2))
         )

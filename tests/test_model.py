@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from sizes import TINY, small
@@ -58,3 +59,30 @@ def test_live_stepping_equals_simulate() -> None:
         table,
         check_exact=True,
     )
+
+
+def test_importing_the_engine_leaves_plotting_and_scipy_stats_out() -> None:
+    """``import simulator`` (what every pool worker does first) imports neither matplotlib nor
+    scipy.stats (about half a second between them): the report and plots import matplotlib
+    when they draw, the support desk's ticket table uses scipy.special."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, simulator.experiments.montecarlo, simulator\n"
+        "print(sorted(m for m in ('matplotlib', 'scipy.stats') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_ticket_table_is_scipy_stats_poisson_cdf() -> None:
+    """``support.poisson_cdf`` (scipy.special.pdtr) equals scipy.stats.poisson.cdf bit for bit."""
+    from scipy import stats
+
+    from simulator.mechanisms.support import poisson_cdf
+
+    for rate in (0.01, 0.35, 1.2, 7.5, 42.0, 400.0):
+        cdf = poisson_cdf(rate)
+        expected = stats.poisson.cdf(np.arange(cdf.size), rate).astype(np.float32)
+        np.testing.assert_array_equal(cdf, expected)

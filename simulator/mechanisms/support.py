@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from simulator import kernels
 from simulator.mechanisms.base import Mechanism
@@ -242,7 +242,8 @@ def poisson_cdf(rate: float) -> np.ndarray:
     rate + 12 sqrt(rate) + 12: the inverse-CDF table of ``raise_tickets``, built once per rate
     (a rate is fixed for a persona: events do not change it)."""
     kmax = int(rate + 12 * np.sqrt(rate) + 12)
-    cdf = stats.poisson.cdf(np.arange(kmax + 1), rate).astype(np.float32)
+    # (scipy.stats.poisson.cdf's own formula, without importing scipy.stats: a third of a second)
+    cdf = special.pdtr(np.arange(kmax + 1), rate).astype(np.float32)
     cdf.flags.writeable = False
     return cdf
 
