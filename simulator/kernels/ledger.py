@@ -3,7 +3,7 @@ the rows that have ever paid (the only rows whose MRR, MRR a year ago or health 
 than 0) that counts health against the at-risk threshold, logs every row whose MRR changed
 since the last close, sums 12-month retention against the MRR of a year ago (and the part of it
 from accounts that left and were won back in between), and the deferred revenue of annual
-terms. The set of rows that have ever paid is kept up to date from the paying index
+terms. The rows that have ever paid are kept up to date from the rows that start paying
 (``union_rows``), so a close costs in proportion to the customers, not to the aware prefix."""
 
 from __future__ import annotations

@@ -99,17 +99,15 @@ class MrrLog:
         between; ``None`` before); and the deferred revenue of annual terms at the end of the
         month ($)."""
         rows = _ALL_ROWS
-        started = started_paying[0] if len(started_paying) == 1 else _ALL_ROWS
-        if len(started_paying) > 1:
-            started = np.concatenate(started_paying)
-        started_paying.clear()
         if self.paid is not None:
+            started = np.concatenate(started_paying) if started_paying else _ALL_ROWS
             self.paid_rows = union_rows(self.paid_rows, started, self.paid)
             if DENSE_SHARE * aware > self.paid_rows.size:
                 rows = self.paid_rows
             else:  # most aware rows have paid: a pass over them in order from now on
                 self.paid = None
                 self.paid_rows = _ALL_ROWS
+        started_paying.clear()
         retention = len(self.changes) >= 11
         if len(self.changes) == 12:  # ``year_ago`` moves on to the close 12 months ago
             roll_forward(self.year_ago, *self.changes.popleft())
