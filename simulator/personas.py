@@ -178,9 +178,14 @@ class PersonaAgent(mesa.Agent):
             return
         self.trace.move(self, idx, int(stage), -1 if source is None else int(source))
         if _PAYING[stage] and (source is None or not _PAYING[source]):
-            rows = idx.astype(np.int64)  # (some may already pay)
-            self._new_payers.append(rows)
-            self.started_paying.append(rows)
+            self._started_paying(idx)  # (some may already pay)
+
+    def _started_paying(self, idx: np.ndarray) -> None:
+        """Accounts ``idx`` entered a paying stage: recorded for the paying index
+        (``paying_rows``) and for the month's close (``started_paying``)."""
+        rows = idx.astype(np.int64)
+        self._new_payers.append(rows)
+        self.started_paying.append(rows)
 
     # ------------------------------------------------------------------ paying spells
     def start_paying(
@@ -229,9 +234,7 @@ class PersonaAgent(mesa.Agent):
         )
         self.trace.move(self, idx, int(stage), int(source), entered)
         if _PAYING[stage] and not _PAYING[source]:
-            rows = idx.astype(np.int64)  # for the paying index and the close
-            self._new_payers.append(rows)
-            self.started_paying.append(rows)
+            self._started_paying(idx)
         self.mrr_total += mrr
         self.paying_seats += seats
         for hook in m.paying_start_hooks:
