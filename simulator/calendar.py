@@ -22,7 +22,6 @@ from simulator.kernels import schedule
 NEVER = 100_000
 _FLOAT_MAX = float(np.finfo(np.float64).max)
 
-_EMPTY = np.zeros(0, dtype=np.int64)
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
@@ -96,70 +95,59 @@ def months_waiting_after_early(
     return wait
 
 
-class _Pool:
-    """Rows waiting in a calendar beyond its buckets, with their months, in filing order."""
-
-    def __init__(self) -> None:
-        self.months: list[np.ndarray] = []
-        self.rows: list[np.ndarray] = []
-
-    def __len__(self) -> int:
-        return sum(r.size for r in self.rows)
-
-    def add(self, months: np.ndarray, rows: np.ndarray) -> None:
-        if rows.size:
-            self.months.append(months)
-            self.rows.append(rows)
-
-    def take(self) -> tuple[np.ndarray, np.ndarray]:
-        """The months and rows, all of them (the pool is emptied)."""
-        months, rows = self.months, self.rows
-        self.months, self.rows = [], []
-        if len(rows) == 1:
-            return months[0], rows[0]
-        return np.concatenate(months), np.concatenate(rows)
-
-
 class Calendar:
-    """Rows (numbers within one persona) due for one transition, bucketed by month.
+    """Rows (numbers within one persona) due for one transition, by month.
 
-    Rows due within the next ``window`` months sit in per-month buckets; those due before a
-    horizon (``horizon`` windows ahead when it was last set) wait in a first pool, split again
-    each time the window moves on; later ones wait in a second pool, split only when the window
-    passes the horizon (it is then set again). Filing costs one pass over the rows
-    (``kernels.schedule.file_months``) whatever the spread of months. A month's rows are always
-    in one place, in the order they were filed, and come out of ``pop`` in that order.
+    Each month 0, 1, ... up to the buckets' span has a list of its rows, in the order they were
+    filed; rows due in a month outside the span (negative, or past it) wait in one far list, in
+    filing order, and move to their month's list when a ``pop`` beyond the span doubles it (so
+    a month's rows are still in filing order). Filing and popping are compiled loops over the
+    rows (``simulator.kernels.schedule``), whatever the spread of months; the slots popped rows
+    free are reused.
+
+    Args:
+        months: the buckets' span at first (months 0 to ``months`` - 1); the span of a run's
+            horizon keeps every row a run pops in a bucket.
     """
 
-    def __init__(self, window: int = 6, horizon: int = 4):
-        self.window = int(window)
-        self.horizon = int(horizon)
-        self._edge = 0  # months before the edge are in buckets
-        self._horizon = 0  # months from the edge to before the horizon are in the first pool
-        self._due: dict[int, list[np.ndarray]] = {}
-        self._soon = _Pool()
-        self._later = _Pool()
+    def __init__(self, months: int = 64):
+        self._slots = np.empty((3, 0), dtype=np.int32)  # row, month, next slot
+        self._buckets = np.empty((max(int(months), 1), 3), dtype=np.int64)
+        self._buckets[:, :2] = -1  # first and last slot of each month
+        self._buckets[:, 2] = 0  # rows of each month
+        self._meta = np.zeros(schedule.META_SIZE, dtype=np.int64)
+        self._meta[[schedule.FAR_HEAD, schedule.FAR_TAIL, schedule.FREE_HEAD]] = -1
+        self._available = 0  # slots free or never used
 
     def __len__(self) -> int:
         """Rows filed (for tests and memory figures)."""
-        due = sum(p.size for parts in self._due.values() for p in parts)
-        return due + len(self._soon) + len(self._later)
+        return int(self._meta[schedule.LIVE])
+
+    def _room(self, n: int) -> np.ndarray:
+        """The slots, with room for ``n`` more rows."""
+        if n > self._available:
+            old = self._slots
+            size = max(2 * old.shape[1], old.shape[1] - self._available + n, 256)
+            self._slots = np.empty((3, size), dtype=np.int32)
+            self._slots[:, : old.shape[1]] = old
+            self._available += size - old.shape[1]
+        return self._slots
 
     def add(self, month: int | np.ndarray, rows: np.ndarray) -> None:
         """File ``rows`` under ``month`` (one month, or one per row). Months at or beyond
         ``NEVER`` are dropped: those accounts never leave."""
         if rows.size == 0:
             return
+        slots = self._room(rows.size)
         if _is_scalar(month):
-            m = int(month)
-            if m < self._edge:
-                self._due.setdefault(m, []).append(rows)
-            elif m < NEVER:
-                pool = self._soon if m < self._horizon else self._later
-                pool.add(np.full(rows.size, m, dtype=np.int64), rows)
+            self._available = schedule.file_rows(
+                int(month), _rows(rows), slots, self._buckets, self._meta
+            )
             return
         months = np.asarray(month, dtype=np.int64)
-        self._file(*schedule.file_months(months, rows, self._edge, self._horizon))
+        self._available = schedule.file_months(
+            months, _rows(rows), slots, self._buckets, self._meta
+        )
 
     def add_waiting(
         self,
@@ -174,14 +162,12 @@ class Calendar:
         if rows.size == 0:
             return
         log_u = np.log1p(np.negative(u, dtype=np.float64))
-        edge, horizon = self._edge, self._horizon
         if not _is_scalar(p):
             p64, log_stay = _log_stay(p)
-            self._file(
-                *schedule.file_waits_each(
-                    log_u, p64, log_stay, first_month, last_month, rows, edge, horizon
-                )
-            )
+            self._available = schedule.file_waits_each(
+                log_u, p64, log_stay, first_month, last_month, _rows(rows),
+                self._room(rows.size), self._buckets, self._meta,
+            )  # fmt: skip
             return
         p = float(p)
         if p <= 0.0:
@@ -189,54 +175,32 @@ class Calendar:
         if p >= 1.0:
             self.add(first_month, rows if first_month <= last_month else rows[:0])
             return
-        self._file(
-            *schedule.file_waits(
-                log_u, _per_log_stay(p), first_month, last_month, rows, edge, horizon
-            )
-        )
+        self._available = schedule.file_waits(
+            log_u, _per_log_stay(p), first_month, last_month, _rows(rows),
+            self._room(rows.size), self._buckets, self._meta,
+        )  # fmt: skip
 
     def pop(self, month: int) -> np.ndarray:
-        """The rows due in ``month`` (removed from the calendar)."""
-        if month >= self._edge:
-            self._advance(month)
-        parts = self._due.pop(month, None)
-        if not parts:
-            return _EMPTY
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def _file(
-        self, rows: np.ndarray, later: np.ndarray, first: int, starts: np.ndarray, n_soon: int
-    ) -> None:
-        """File rows sorted by ``schedule.file_months``: the first ones, grouped by month from
-        ``first`` at offsets ``starts``, in the month buckets; the next ``n_soon`` in the first
-        pool, the rest in the second (their months: ``later``)."""
-        n_near = 0
-        if starts.size:
-            due = self._due
-            ends = starts.tolist()
-            for i in range(len(ends) - 1):
-                a, b = ends[i], ends[i + 1]
-                if b > a:
-                    due.setdefault(first + i, []).append(rows[a:b])
-            n_near = ends[-1]
-        if later.size == 0:
-            return
-        if n_soon == later.size:
-            self._soon.add(later, rows[n_near:] if n_near else rows)
-        elif n_soon == 0:
-            self._later.add(later, rows[n_near:] if n_near else rows)
+        """The rows due in ``month``, in the order they were filed (removed from the
+        calendar)."""
+        span = self._buckets.shape[0]
+        if month >= span:  # a live model stepped past the span: double it
+            while span <= month:
+                span *= 2
+            grown = np.empty((span, 3), dtype=np.int64)
+            grown[: self._buckets.shape[0]] = self._buckets
+            grown[self._buckets.shape[0] :, :2] = -1
+            grown[self._buckets.shape[0] :, 2] = 0
+            self._buckets = grown
+            schedule.rehome_far(self._slots, grown, self._meta)
+        if month < 0:
+            rows = schedule.pop_far(month, self._slots, self._meta)
         else:
-            self._soon.add(later[:n_soon], rows[n_near : n_near + n_soon])
-            self._later.add(later[n_soon:], rows[n_near + n_soon :])
+            rows = schedule.pop_month(month, self._slots, self._buckets, self._meta)
+        self._available += rows.size
+        return rows
 
-    def _advance(self, month: int) -> None:
-        """Move the window to start at ``month``: bucket the pooled rows now within it (and set
-        the horizon again when the window passes it)."""
-        self._edge = month + self.window
-        passed = self._edge > self._horizon
-        if passed:
-            self._horizon = self._edge + self.horizon * self.window
-        if self._soon.rows:
-            self._file(*schedule.file_months(*self._soon.take(), self._edge, self._horizon))
-        if passed and self._later.rows:
-            self._file(*schedule.file_months(*self._later.take(), self._edge, self._horizon))
+
+def _rows(rows: np.ndarray) -> np.ndarray:
+    """Rows as int64 (one compiled version of each filing kernel)."""
+    return rows if rows.dtype == np.int64 else rows.astype(np.int64)

@@ -1100,70 +1100,65 @@ def test_months_waiting_kernels_are_the_numpy_formula() -> None:
     assert np.array_equal(calendar.months_waiting(u[5], p[:20]), _waits_in_numpy(u[5], p[:20]))
 
 
-def _file_in_numpy(months: np.ndarray, rows: np.ndarray, edge: int, horizon: int) -> tuple:
-    """The filing of ``schedule.file_months`` in plain Python: (month, its rows in order) for the
-    months before ``edge``; the rows and months before ``horizon``, then the later ones before
-    NEVER, in order."""
-    near = sorted(set(months[months < edge].tolist()))
-    buckets = [(m, rows[months == m].tolist()) for m in near]
-    soon = (months >= edge) & (months < horizon)
-    later = (months >= max(edge, horizon)) & (months < calendar.NEVER)
-    return (
-        buckets,
-        (rows[soon].tolist(), months[soon].tolist()),
-        (rows[later].tolist(), months[later].tolist()),
-    )
+def _filed(cal: calendar.Calendar, months: np.ndarray) -> dict[int, list[int]]:
+    """Every month's rows in ``cal`` (popped), for the months in ``months``."""
+    return {m: cal.pop(m).tolist() for m in sorted(set(months.tolist())) if m < calendar.NEVER}
 
 
-def _unpack_filing(
-    out: np.ndarray, later: np.ndarray, first: int, starts: np.ndarray, n_soon: int
-) -> tuple:
-    ends = starts.tolist()
-    buckets = [
-        (first + i, out[ends[i] : ends[i + 1]].tolist())
-        for i in range(len(ends) - 1)
-        if ends[i + 1] > ends[i]
-    ]
-    rest = out[ends[-1] if ends else 0 :]
-    return (
-        buckets,
-        (rest[:n_soon].tolist(), later[:n_soon].tolist()),
-        (rest[n_soon:].tolist(), later[n_soon:].tolist()),
-    )
+def _file_in_python(months: np.ndarray, rows: np.ndarray) -> dict[int, list[int]]:
+    """The filing in plain Python: each month before NEVER, its rows in order."""
+    out: dict[int, list[int]] = {m: [] for m in set(months.tolist()) if m < calendar.NEVER}
+    for m, r in zip(months.tolist(), rows.tolist(), strict=True):
+        if m < calendar.NEVER:
+            out[m].append(r)
+    return out
 
 
-def test_file_months_is_a_stable_sort_of_the_near_rows() -> None:
+def test_file_months_files_each_row_under_its_month_in_order() -> None:
     rng = np.random.default_rng(8)
-    for edge, horizon in ((0, 0), (6, 30), (6, 4), (40, 40), (calendar.NEVER + 5, 0)):
-        months = rng.integers(-3, 60, 5_000)
-        months[:4] = (calendar.NEVER, calendar.NEVER + 1, edge, edge - 1)
+    for span in (1, 6, 64):
+        months = rng.integers(-3, 90, 5_000)
+        months[:4] = (calendar.NEVER, calendar.NEVER + 1, span, span - 1)
         rows = rng.permutation(20_000)[:5_000]
-        got = schedule.file_months(months, rows, edge, horizon)
-        assert got[0].dtype == rows.dtype
-        assert _unpack_filing(*got) == _file_in_numpy(months, rows, edge, horizon)
-    # Nothing before the edge, nothing at all.
-    got = schedule.file_months(np.full(3, 9), np.arange(3), 5, 9)
-    assert _unpack_filing(*got) == ([], ([], []), ([0, 1, 2], [9, 9, 9]))
+        cal = calendar.Calendar(span)
+        cal._available = schedule.file_months(
+            months, rows, cal._room(rows.size), cal._buckets, cal._meta
+        )
+        assert len(cal) == 4_998 and cal._available == cal._slots.shape[1] - 4_998
+        assert _filed(cal, months) == _file_in_python(months, rows)
+        assert len(cal) == 0
     empty = np.zeros(0, dtype=np.int64)
-    assert _unpack_filing(*schedule.file_months(empty, empty, 5, 9)) == ([], ([], []), ([], []))
+    cal = calendar.Calendar()
+    assert schedule.file_months(empty, empty, cal._room(0), cal._buckets, cal._meta) == 0
+    # Filing without room first is refused, not written past the slots.
+    rows = np.arange(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="no room"):
+        schedule.file_months(rows, rows, cal._slots, cal._buckets, cal._meta)
 
 
 def test_file_waits_files_first_month_plus_the_wait_up_to_the_last_month() -> None:
     u, p = _uniforms_and_probabilities(8_000, 43)
     rows = np.random.default_rng(9).permutation(50_000)[: u.size]
     log_u = np.log1p(-u.astype(np.float64))
-    for first, last, edge, horizon in ((7, calendar.NEVER, 13, 37), (7, 12, 13, 37), (0, 30, 6, 6)):
+    for first, last, span in ((7, calendar.NEVER, 13), (7, 12, 37), (0, 30, 6)):
         for q in (0.3, 0.01):
             months = first + _waits_in_numpy(u, q)
             months = np.where(months <= last, months, calendar.NEVER)
-            got = schedule.file_waits(log_u, 1.0 / np.log1p(-q), first, last, rows, edge, horizon)
-            assert _unpack_filing(*got) == _file_in_numpy(months, rows, edge, horizon)
+            cal = calendar.Calendar(span)
+            cal._available = schedule.file_waits(
+                log_u, 1.0 / np.log1p(-q), first, last, rows, cal._room(rows.size),
+                cal._buckets, cal._meta,
+            )  # fmt: skip
+            assert _filed(cal, months) == _file_in_python(months, rows)
         months = first + _waits_in_numpy(u, p)
         months = np.where(months <= last, months, calendar.NEVER)
         with np.errstate(divide="ignore"):
             log_stay = np.log1p(-np.clip(p, 0.0, 1.0))
-        got = schedule.file_waits_each(log_u, p, log_stay, first, last, rows, edge, horizon)
-        assert _unpack_filing(*got) == _file_in_numpy(months, rows, edge, horizon)
+        cal = calendar.Calendar(span)
+        cal._available = schedule.file_waits_each(
+            log_u, p, log_stay, first, last, rows, cal._room(rows.size), cal._buckets, cal._meta
+        )
+        assert _filed(cal, months) == _file_in_python(months, rows)
 
 
 def test_start_offers_is_the_numpy_discount() -> None:

@@ -51,9 +51,10 @@ def test_months_waiting_at_a_vanishing_probability_is_never_and_silent(p: float)
 
 
 # --------------------------------------------------------------------------- calendars
-def test_calendar_returns_each_row_in_its_month_once() -> None:
+@pytest.mark.parametrize("months", [1, 4, 64])
+def test_calendar_returns_each_row_in_its_month_once(months: int) -> None:
     rng = np.random.default_rng(3)
-    cal = Calendar(window=4)
+    cal = Calendar(months)
     filed: dict[int, list[int]] = {}
     next_row = 0
     for month in range(40):
@@ -79,14 +80,13 @@ def test_calendar_returns_each_row_in_its_month_once() -> None:
     assert len(cal) == 0 and not filed
 
 
-@pytest.mark.parametrize(("window", "horizon"), [(5, 4), (3, 1), (1, 2)])
-def test_calendar_returns_a_months_rows_in_the_order_they_were_filed(
-    window: int, horizon: int
-) -> None:
+@pytest.mark.parametrize("months", [1, 3, 5, 64])
+def test_calendar_returns_a_months_rows_in_the_order_they_were_filed(months: int) -> None:
     """Rows come out of ``pop`` in filing order (calls in turn, each call's rows in order),
-    whether filed one month for all, one month per row, or after a geometric wait."""
+    whether filed one month for all, one month per row, or after a geometric wait; with a
+    span of buckets the run outgrows (rows wait in the far list, then move to their month)."""
     rng = np.random.default_rng(4)
-    cal = Calendar(window, horizon)
+    cal = Calendar(months)
     filed: dict[int, list[int]] = {}
     next_row = 0
     for month in range(60):
@@ -116,6 +116,33 @@ def test_calendar_returns_a_months_rows_in_the_order_they_were_filed(
     for month in range(60, max(filed) + 1):
         assert cal.pop(month).tolist() == filed.pop(month, [])
     assert all(m < 60 for m in filed)  # months that were never popped
+
+
+def test_calendar_reuses_freed_slots_and_keeps_negative_past_and_far_months() -> None:
+    """Against a dict of lists: rows filed under negative months, months already popped or
+    far past the buckets (10,000) come out of ``pop`` of that month in filing order, and the
+    slots that popped rows free are reused (the store stays near the rows waiting)."""
+    rng = np.random.default_rng(12)
+    cal = Calendar(8)
+    filed: dict[int, list[int]] = {}
+    most = 0
+    for month in range(200):
+        n = int(rng.integers(0, 60))
+        rows = rng.integers(0, 2**31 - 1, n)
+        due = month + rng.integers(-3, 6, n)
+        due[: n // 10] = rng.choice([-7, -1, 10_000, NEVER - 1, NEVER], n // 10)
+        cal.add(due, rows)
+        for m, r in zip(due.tolist(), rows.tolist(), strict=True):
+            if m < NEVER:
+                filed.setdefault(m, []).append(r)
+        assert cal.pop(month).tolist() == filed.pop(month, [])
+        assert len(cal) == sum(len(v) for v in filed.values())
+        most = max(most, len(cal))
+    assert cal._slots.shape[1] <= 2 * most + 256  # freed slots were reused
+    for month in (-7, -1, 10_000, NEVER - 1, 150):
+        assert cal.pop(month).tolist() == filed.pop(month, [])
+    assert cal.pop(10_000).size == 0 and cal.pop(-7).size == 0
+    assert len(cal) == sum(len(v) for v in filed.values())
 
 
 # --------------------------------------------------------------------------- per-row draws

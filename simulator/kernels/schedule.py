@@ -1,6 +1,6 @@
 """Kernels of the scheduled transitions (``simulator.calendar``): geometric waiting times from
-log-uniforms, and the filing of rows under their months (a stable counting sort of the rows due
-inside the calendar's window, the later ones kept in order for its two pools).
+log-uniforms, and the calendar's month lists (rows filed under their month, popped in filing
+order).
 
 The waiting times compute the same float operations as the numpy formulas of
 ``simulator.calendar`` (a product by 1 / log(1 - p), or a quotient by log(1 - p), then floor):
@@ -64,73 +64,113 @@ def waits_each(log_u: np.ndarray, p: np.ndarray, log_stay: np.ndarray) -> np.nda
     return out
 
 
-# ---------------------------------------------------------------------- filing
+# ---------------------------------------------------------------------- the calendar's lists
+# A calendar (``simulator.calendar.Calendar``) keeps its rows in linked lists, one per month:
+#
+# - ``slots`` (int32, 3 × capacity): each slot's row, month and next slot (-1: the last);
+# - ``buckets`` (int64, months × 3): the first slot, the last slot and the number of rows of
+#   each month 0, 1, ... (-1, -1, 0 when empty);
+# - ``meta`` (int64): the far list's first and last slot (rows due in a month outside the
+#   buckets, in filing order), the first free slot, the slots ever used, the rows filed, the
+#   free slots.
+#
+# A row is appended to its month's list (or to the far list) as it is filed, so a month's rows
+# come out in filing order; the slots a month frees are reused. The caller makes room first
+# (``available``: slots free or never used).
+FAR_HEAD, FAR_TAIL, FREE_HEAD, TOP, LIVE, N_FREE = range(6)
+META_SIZE = 6
+
+
 @njit(cache=True, error_model="numpy")
-def _file(
-    months: np.ndarray, rows: np.ndarray, edge: int, horizon: int
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
-    """Rows ``rows`` due in ``months``: those before ``edge`` grouped by month (a stable
-    counting sort), then those from ``edge`` to before ``horizon`` in their order, then those
-    from ``horizon`` (or ``edge`` if later) to before NEVER in their order (the others are
-    dropped). Returns (the rows so ordered; the months of the later ones; the first month due
-    before ``edge``; the offsets of months first, first + 1, ... in the rows, one more than the
-    months, empty when no row is due before ``edge``; how many are due before ``horizon``)."""
-    n = rows.size
-    # Each row's place (0 before the edge, 1 before the horizon, 2 later, 3 never), counted
-    # without branches: months are in no order, a branch per row would be mispredicted.
-    place = np.empty(n, dtype=np.uint8)
-    n_near = n_soon = n_far = 0
-    first = NEVER
-    last = -NEVER
-    for i in range(n):
-        m = months[i]
-        past_edge = m >= edge
-        c = past_edge * (1 + (m >= horizon) + (m >= NEVER))
-        place[i] = c
-        n_near += c == 0
-        n_soon += c == 1
-        n_far += c == 2
-        first = min(first, m if not past_edge else first)
-        last = max(last, m if not past_edge else last)
-    total = n_near + n_soon + n_far
-    out = np.empty(total + 1, dtype=rows.dtype)  # (+1: where the never rows go, dropped)
-    sorted_months = np.empty(total + 1, dtype=np.int64)
-    at_near, at_soon, at_far = 0, n_near, n_near + n_soon
-    for i in range(n):
-        c = place[i]
-        k = (c == 0) * at_near + (c == 1) * at_soon + (c == 2) * at_far + (c == 3) * total
-        out[k] = rows[i]
-        sorted_months[k] = months[i]
-        at_near += c == 0
-        at_soon += c == 1
-        at_far += c == 2
-    out = out[:total]
-    later = sorted_months[n_near:total]
-    if n_near == 0:
-        return out, later, 0, np.zeros(0, dtype=np.int64), n_soon
-    # The rows before the edge (first in ``out``), grouped by month in their order.
-    starts = np.zeros(last - first + 2, dtype=np.int64)
-    for i in range(n_near):
-        starts[sorted_months[i] - first + 1] += 1
-    for j in range(1, starts.size):
-        starts[j] += starts[j - 1]
-    at = starts[:-1].copy()
-    near_rows = out[:n_near].copy()
-    for i in range(n_near):
-        j = sorted_months[i] - first
-        out[at[j]] = near_rows[i]
-        at[j] += 1
-    return out, later, first, starts, n_soon
+def _append_far(slots: np.ndarray, s: int, meta: np.ndarray) -> None:
+    """Slot ``s`` goes at the end of the far list."""
+    slots[2, s] = -1
+    last = meta[FAR_TAIL]
+    if last < 0:
+        meta[FAR_HEAD] = s
+    else:
+        slots[2, last] = s
+    meta[FAR_TAIL] = s
+
+
+@njit(cache=True, error_model="numpy")
+def _append_bucket(slots: np.ndarray, s: int, buckets: np.ndarray, m: int) -> None:
+    """Slot ``s`` goes at the end of month ``m``'s list."""
+    slots[2, s] = -1
+    last = buckets[m, 1]
+    if last < 0:
+        buckets[m, 0] = s
+    else:
+        slots[2, last] = s
+    buckets[m, 1] = s
+    buckets[m, 2] += 1
+
+
+@njit(cache=True, error_model="numpy")
+def _link(
+    months: np.ndarray, rows: np.ndarray, slots: np.ndarray, buckets: np.ndarray, meta: np.ndarray
+) -> int:
+    """File each of ``rows`` under its month in ``months``, in order (those at or beyond NEVER
+    are dropped). Returns the slots available after."""
+    if rows.size > slots.shape[1] - meta[TOP] + meta[N_FREE]:
+        raise ValueError("calendar: no room for the rows filed (Calendar._room first)")
+    free, top = meta[FREE_HEAD], meta[TOP]
+    far_head, far_tail = meta[FAR_HEAD], meta[FAR_TAIL]
+    span = buckets.shape[0]
+    n_filed = n_reused = 0
+    for i in range(rows.size):
+        month = months[i]
+        if month >= NEVER:
+            continue
+        if free >= 0:
+            s = free
+            free = slots[2, s]
+            n_reused += 1
+        else:
+            s = top
+            top += 1
+        slots[0, s] = rows[i]
+        slots[1, s] = month
+        slots[2, s] = -1
+        if 0 <= month < span:
+            last = buckets[month, 1]
+            if last < 0:
+                buckets[month, 0] = s
+            else:
+                slots[2, last] = s
+            buckets[month, 1] = s
+            buckets[month, 2] += 1
+        else:
+            if far_tail < 0:
+                far_head = s
+            else:
+                slots[2, far_tail] = s
+            far_tail = s
+        n_filed += 1
+    meta[FREE_HEAD], meta[TOP] = free, top
+    meta[FAR_HEAD], meta[FAR_TAIL] = far_head, far_tail
+    meta[LIVE] += n_filed
+    meta[N_FREE] -= n_reused
+    return slots.shape[1] - top + meta[N_FREE]
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def file_rows(
+    month: int, rows: np.ndarray, slots: np.ndarray, buckets: np.ndarray, meta: np.ndarray
+) -> int:
+    """File ``rows`` under one ``month``, in order. Returns the slots available after."""
+    return _link(np.full(rows.size, month, dtype=np.int64), rows, slots, buckets, meta)
 
 
 @_entry
 @njit(cache=True, error_model="numpy")
 def file_months(
-    months: np.ndarray, rows: np.ndarray, edge: int, horizon: int
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
-    """Rows ``rows`` filed under ``months`` in a calendar whose buckets end at ``edge`` and
-    whose first pool at ``horizon``: see ``_file``."""
-    return _file(months, rows, edge, horizon)
+    months: np.ndarray, rows: np.ndarray, slots: np.ndarray, buckets: np.ndarray, meta: np.ndarray
+) -> int:
+    """File each of ``rows`` under its month in ``months``, in order. Returns the slots
+    available after."""
+    return _link(months, rows, slots, buckets, meta)
 
 
 @_entry
@@ -141,16 +181,17 @@ def file_waits(
     first_month: int,
     last_month: int,
     rows: np.ndarray,
-    edge: int,
-    horizon: int,
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
-    """Rows ``rows`` filed under ``first_month`` + their wait at one exit probability
-    (``waits``), those up to ``last_month`` only: see ``_file``."""
+    slots: np.ndarray,
+    buckets: np.ndarray,
+    meta: np.ndarray,
+) -> int:
+    """File ``rows`` under ``first_month`` + their wait at one exit probability (``waits``),
+    those up to ``last_month`` only, in order. Returns the slots available after."""
     months = np.empty(rows.size, dtype=np.int64)
     for i in range(rows.size):
         m = first_month + _wait(log_u[i], per_log_stay)
         months[i] = m if m <= last_month else NEVER
-    return _file(months, rows, edge, horizon)
+    return _link(months, rows, slots, buckets, meta)
 
 
 @_entry
@@ -162,16 +203,98 @@ def file_waits_each(
     first_month: int,
     last_month: int,
     rows: np.ndarray,
-    edge: int,
-    horizon: int,
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
-    """Rows ``rows`` filed under ``first_month`` + their wait at a probability per account
-    (``waits_each``), those up to ``last_month`` only: see ``_file``."""
+    slots: np.ndarray,
+    buckets: np.ndarray,
+    meta: np.ndarray,
+) -> int:
+    """File ``rows`` under ``first_month`` + their wait at a probability per account
+    (``waits_each``), those up to ``last_month`` only, in order. Returns the slots available
+    after."""
     months = np.empty(rows.size, dtype=np.int64)
     for i in range(rows.size):
         m = first_month + _wait_each(log_u[i], p[i], log_stay[i])
         months[i] = m if m <= last_month else NEVER
-    return _file(months, rows, edge, horizon)
+    return _link(months, rows, slots, buckets, meta)
+
+
+@njit(cache=True, error_model="numpy")
+def _free(slots: np.ndarray, first: int, last: int, n: int, meta: np.ndarray) -> None:
+    """The list of ``n`` slots from ``first`` to ``last`` goes to the free slots."""
+    slots[2, last] = meta[FREE_HEAD]
+    meta[FREE_HEAD] = first
+    meta[N_FREE] += n
+    meta[LIVE] -= n
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def pop_month(month: int, slots: np.ndarray, buckets: np.ndarray, meta: np.ndarray) -> np.ndarray:
+    """The rows of ``month`` (0 <= month < the buckets' months), in filing order (int64); their
+    slots are freed."""
+    n = buckets[month, 2]
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    s = buckets[month, 0]
+    for i in range(n):
+        out[i] = slots[0, s]
+        s = slots[2, s]
+    _free(slots, buckets[month, 0], buckets[month, 1], n, meta)
+    buckets[month, 0] = -1
+    buckets[month, 1] = -1
+    buckets[month, 2] = 0
+    return out
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def pop_far(month: int, slots: np.ndarray, meta: np.ndarray) -> np.ndarray:
+    """The rows of ``month`` in the far list, in filing order (int64); their slots are freed
+    and the others stay in order."""
+    n = 0
+    s = meta[FAR_HEAD]
+    while s >= 0:
+        n += slots[1, s] == month
+        s = slots[2, s]
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    s = meta[FAR_HEAD]
+    meta[FAR_HEAD] = -1
+    meta[FAR_TAIL] = -1
+    i = 0
+    while s >= 0:
+        after = slots[2, s]
+        if slots[1, s] == month:
+            out[i] = slots[0, s]
+            i += 1
+            slots[2, s] = meta[FREE_HEAD]
+            meta[FREE_HEAD] = s
+        else:
+            _append_far(slots, s, meta)
+        s = after
+    meta[N_FREE] += n
+    meta[LIVE] -= n
+    return out
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def rehome_far(slots: np.ndarray, buckets: np.ndarray, meta: np.ndarray) -> None:
+    """After the buckets grew: the far list's rows due in a bucket's month move to its list
+    (after its rows, in filing order); the others stay in the far list, in order."""
+    s = meta[FAR_HEAD]
+    meta[FAR_HEAD] = -1
+    meta[FAR_TAIL] = -1
+    months = buckets.shape[0]
+    while s >= 0:
+        after = slots[2, s]
+        m = slots[1, s]
+        if 0 <= m < months:
+            _append_bucket(slots, s, buckets, m)
+        else:
+            _append_far(slots, s, meta)
+        s = after
 
 
 # ---------------------------------------------------------------------- win-back offers
