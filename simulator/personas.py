@@ -106,8 +106,9 @@ class PersonaAgent(mesa.Agent):
         return view
 
     def row_uniform(self, stream: str, rows: np.ndarray, draw: int = 0) -> np.ndarray:
-        """One float32 uniform per entry of ``rows`` from ``stream`` this month, keyed by row."""
-        return self.model.streams.row_uniform(stream, self.model.month, self.index, rows, draw)
+        """One float32 uniform per entry of ``rows`` from ``stream`` this month, keyed by row:
+        ``RandomStreams.row_uniform``, drawn by the compiled hash (``kernels.row_uniforms``)."""
+        return kernels.row_uniforms(self.row_key(stream, draw), rows)
 
     def row_key(self, stream: str, draw: int = kernels.MONTHLY_DRAW) -> np.uint64:
         """The key of ``stream``'s counter-based draws this month (a kernel draws

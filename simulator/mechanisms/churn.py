@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator import kernels
-from simulator.calendar import months_waiting, months_waiting_after_early
+from simulator.calendar import months_waiting_after_early
 from simulator.mechanisms import touchpoints
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import DecisionPath, is_paying
@@ -49,7 +49,7 @@ def churn_probability(
     pop = agent.pop
     p = pop.base_churn[idx].astype(np.float64)
     if sensitivity <= 0:
-        return np.clip(p, 0.0, 1.0)
+        return _clip01(p)
     h = (pop.health[idx] if health is None else health).astype(np.float64)
     if m.price_gap_penalty > 0:
         seats = np.maximum(pop.seats[idx], 1)
@@ -58,7 +58,12 @@ def churn_probability(
         h = h - m.price_gap_penalty * gap
     with np.errstate(over="ignore"):  # a huge penalty: exp overflows to inf, clipped to 1
         p = p * np.exp(-sensitivity * h)
-    return np.clip(p, 0.0, 1.0)
+    return _clip01(p)
+
+
+def _clip01(p: np.ndarray) -> np.ndarray:
+    """``np.clip(p, 0, 1)`` in place (NaN stays NaN), without ``np.clip``'s overhead."""
+    return np.minimum(np.maximum(p, 0.0, out=p), 1.0, out=p)
 
 
 def forgot_churn(agent: PersonaAgent) -> float:
@@ -91,9 +96,9 @@ def schedule_churn(agent: PersonaAgent, idx: np.ndarray, first_month: int) -> No
     if q > 0:
         n_early = np.maximum(agent.pop.early_churn_end[idx].astype(np.int64) - first_month, 0)
         wait = months_waiting_after_early(u, p, 1.0 - (1.0 - p) * (1.0 - q), n_early)
+        agent.due["churn"].add(first_month + wait, idx)
     else:
-        wait = months_waiting(u, p)
-    agent.due["churn"].add(first_month + wait, idx)
+        agent.due["churn"].add_waiting(first_month, u, p, idx)
 
 
 def churn(model: JourneyModel) -> None:

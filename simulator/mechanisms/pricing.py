@@ -75,6 +75,7 @@ from scipy.special import ndtri
 
 from simulator.calendar import Calendar
 from simulator.kernels import funnel, schedule
+from simulator.kernels.core import row_uniforms
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import is_paying
 
@@ -277,7 +278,8 @@ def account_willingness_to_pay(
     sigma = float(persona.willingness_to_pay_spread)
     if sigma == 0.0:
         return np.array([median])
-    u = streams.row_uniform(WTP_STREAM, 0, persona.index, rows).astype(np.float64)
+    key = streams.row_key_u64(WTP_STREAM, 0, persona.index)
+    u = row_uniforms(key, rows).astype(np.float64)  # (``streams.row_uniform``)
     u += _HALF_STEP
     return median * np.exp(sigma * ndtri(u))  # numpy's exp (not the compiled one)
 
