@@ -134,6 +134,16 @@ class Calendar:
             self._available += size - old.shape[1]
         return self._slots
 
+    def lists(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The month lists' arrays (``kernels.schedule``), with room for ``n`` more rows, for
+        a kernel that files rows itself; it returns the slots available after, for
+        ``filed``."""
+        return self._room(n), self._buckets, self._meta
+
+    def filed(self, available: int) -> None:
+        """A kernel filed rows in ``lists``: ``available`` slots are left."""
+        self._available = int(available)
+
     def add(self, month: int | np.ndarray, rows: np.ndarray) -> None:
         """File ``rows`` under ``month`` (one month, or one per row). Months at or beyond
         ``NEVER`` are dropped: those accounts never leave."""

@@ -478,6 +478,41 @@ def test_funnel_sort_evaluators_equals_the_numpy_split() -> None:
             assert np.array_equal(leave_got, np.broadcast_to(leave, rows.shape)[order])
 
 
+def test_funnel_schedule_evaluators_files_each_row_after_its_geometric_wait() -> None:
+    """Consideration's filing in one kernel: each row of ``sort_evaluators`` under the first
+    month + ``calendar.months_waiting`` of its first uniform at its exit probability (numpy's
+    logarithms), advancing rows in one calendar and dropping ones in the other, in order."""
+    from simulator.calendar import Calendar, months_waiting
+
+    rng = np.random.default_rng(5)
+    size = 4_000
+    source = rng.integers(0, 4, size).astype(np.int8)
+    key = np.uint64(123_456_789)
+    for advance, boosted, drop, factor in [
+        (0.4, 0.4, 0.35, 1.0),
+        (0.15, 0.3, 0.3, 0.3),
+        (0.15, 0.6, 0.25, 1.0),
+        (0.6, 0.6, 0.4, 1.0),  # everyone leaves at once
+        (1e-310, 1e-310, 0.0, 1.0),  # 1 / log(1 - p) overflows: nobody is due
+        (0.0, 0.0, 0.0, 1.0),  # nobody leaves
+    ]:
+        rows = rng.choice(size, 900, replace=False).astype(np.int64)
+        out, u, leave, n_adv, per_account = funnel.sort_evaluators(
+            rows, source, key, advance, boosted, drop, factor
+        )
+        months = 4 + months_waiting(u, leave if per_account else advance + drop)
+        cals = Calendar(), Calendar()
+        filed = funnel.schedule_evaluators(
+            rows, source, key, advance, boosted, drop, factor, 4,
+            cals[0].lists(rows.size), cals[1].lists(rows.size),
+        )  # fmt: skip
+        for cal, available in zip(cals, filed, strict=True):
+            cal.filed(available)
+        for cal, part in ((cals[0], slice(0, n_adv)), (cals[1], slice(n_adv, None))):
+            assert _filed(cal, months[part]) == _file_in_python(months[part], out[part])
+            assert len(cal) == 0
+
+
 def test_funnel_assign_sources_and_activate_equal_the_numpy_formulas() -> None:
     rng = np.random.default_rng(4)
     key = np.uint64(987_654_321)

@@ -24,6 +24,7 @@ from simulator.kernels.core import (
     pairwise_sum,
     row_uniform,
 )
+from simulator.kernels.schedule import NEVER, _link, _per_log_stay, _wait, _wait_each
 from simulator.stages import Source
 
 _ORGANIC = np.int8(Source.ORGANIC)
@@ -364,6 +365,56 @@ def sort_evaluators(
         else:
             second += 1
     return out, u, leave, n_adv, per_account
+
+
+#: The compiled ``sort_evaluators`` (called from the kernel below).
+_sort_evaluators = sort_evaluators.kernel  # type: ignore[attr-defined]
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def schedule_evaluators(
+    rows: np.ndarray,
+    source: np.ndarray,
+    key: np.uint64,
+    advance: float,
+    boosted: float,
+    drop: float,
+    start_factor: float,
+    first_month: int,
+    advance_lists: tuple[np.ndarray, np.ndarray, np.ndarray],
+    drop_lists: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[int, int]:
+    """Accounts ``rows`` start evaluating (``sort_evaluators``): each is filed under
+    ``first_month`` + its geometric wait at its exit probability (``calendar.months_waiting``
+    of its first uniform), in the calendar of the way it leaves: ``advance_lists`` or
+    ``drop_lists`` (``Calendar.lists``, with room for every row). Returns the slots available
+    in each calendar after (``Calendar.filed``)."""
+    out, u, leave, n_adv, per_account = _sort_evaluators(
+        rows, source, key, advance, boosted, drop, start_factor
+    )
+    n = out.size
+    months = np.empty(n, dtype=np.int64)
+    p = advance + drop
+    if per_account:
+        for i in range(n):
+            q = leave[i]
+            log_stay = np.log1p(-min(max(q, 0.0), _BELOW_ONE))
+            months[i] = first_month + _wait_each(np.log1p(-np.float64(u[i])), q, log_stay)
+    elif p >= 1.0:
+        months[:] = first_month
+    elif p <= 0.0:
+        months[:] = NEVER
+    else:
+        per_log_stay = _per_log_stay(p)
+        for i in range(n):
+            months[i] = first_month + _wait(np.log1p(-np.float64(u[i])), per_log_stay)
+    a_slots, a_buckets, a_meta = advance_lists
+    d_slots, d_buckets, d_meta = drop_lists
+    return (
+        _link(months[:n_adv], out[:n_adv], a_slots, a_buckets, a_meta),
+        _link(months[n_adv:], out[n_adv:], d_slots, d_buckets, d_meta),
+    )
 
 
 # ---------------------------------------------------------------------- acquisition

@@ -17,6 +17,7 @@ from simulator.kernels.core import _entry, array_sum
 
 #: ``simulator.calendar.NEVER`` (kept equal by a test; the calendar imports no kernel constant).
 NEVER = 100_000
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
 # ---------------------------------------------------------------------- waiting times
@@ -38,6 +39,16 @@ def _wait_each(log_u: float, p: float, log_stay: float) -> int:
     if np.isfinite(k) and k < NEVER:
         return int(k)
     return NEVER
+
+
+@njit(cache=True, error_model="numpy")
+def _per_log_stay(p: float) -> float:
+    """1 / log(1 - p) of 0 < p < 1 (``simulator.calendar._per_log_stay``, with the compiled
+    ``log1p``): the most negative float when the reciprocal overflows."""
+    log_stay = np.log1p(-p)
+    if -log_stay * _FLOAT_MAX < 1.0:
+        return -_FLOAT_MAX
+    return 1.0 / log_stay
 
 
 @_entry

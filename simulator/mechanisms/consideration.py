@@ -47,7 +47,8 @@ def schedule_consideration(
     # A trial that requires a card: the prospects who will not give one are lost.
     card = d.card_start_factor if d.path == DecisionPath.TRIAL and d.card_required else 1.0
     card = touchpoints.lifted(card, touchpoints.factor(agent, "trial_start"))
-    rows, u, leave, n_advance, per_account = funnel.sort_evaluators(
+    advance_due, drop_due = agent.due["advance"], agent.due["drop"]
+    filed = funnel.schedule_evaluators(
         idx,
         agent.pop.source,
         agent.row_key("consideration", draw=0),
@@ -55,15 +56,12 @@ def schedule_consideration(
         boosted,
         drop,
         card,
+        m.month if first_month is None else first_month,
+        advance_due.lists(idx.size),
+        drop_due.lists(idx.size),
     )
-    first = m.month if first_month is None else first_month
-    leave = leave if per_account else advance + drop
-    agent.due["advance"].add_waiting(
-        first, u[:n_advance], _part(leave, 0, n_advance), rows[:n_advance]
-    )
-    agent.due["drop"].add_waiting(
-        first, u[n_advance:], _part(leave, n_advance, None), rows[n_advance:]
-    )
+    advance_due.filed(filed[0])
+    drop_due.filed(filed[1])
 
 
 def touched_rates(agent: PersonaAgent, advance: float, drop: float) -> tuple[float, float]:
@@ -75,11 +73,6 @@ def touched_rates(agent: PersonaAgent, advance: float, drop: float) -> tuple[flo
     if (a, b) == (advance, drop) or a + b <= 1.0:
         return a, b
     return a / (a + b), b / (a + b)
-
-
-def _part(p: np.ndarray | float, start: int, stop: int | None) -> np.ndarray | float:
-    """Rows ``start:stop`` of exit probabilities ``p`` per account, or the one ``p``."""
-    return p[start:stop] if isinstance(p, np.ndarray) else p
 
 
 def schedule_nurture(agent: PersonaAgent, idx: np.ndarray) -> None:
