@@ -191,6 +191,32 @@ class Calendar:
             self._room(rows.size), self._buckets, self._meta,
         )  # fmt: skip
 
+    def add_drawn_waiting(
+        self,
+        first_month: int,
+        key: np.uint64,
+        p: np.ndarray | float,
+        rows: np.ndarray,
+        last_month: int = NEVER,
+    ) -> None:
+        """``add_waiting`` with each row's uniform ``kernels.row_uniform(key, row)``, drawn in
+        the same compiled pass (the stream's ``row_key``: ``RandomStreams.row_uniform``'s)."""
+        if rows.size == 0:
+            return
+        if _is_scalar(p):
+            p = float(p)
+            if p <= 0.0:
+                return
+            available = schedule.file_drawn_waits(
+                key, _rows(rows), p, first_month, last_month, *self.lists(rows.size)
+            )
+        else:
+            available = schedule.file_drawn_waits_each(
+                key, _rows(rows), np.asarray(p, dtype=np.float64), first_month, last_month,
+                *self.lists(rows.size),
+            )  # fmt: skip
+        self._available = available
+
     def pop(self, month: int) -> np.ndarray:
         """The rows due in ``month``, in the order they were filed (removed from the
         calendar)."""

@@ -1196,6 +1196,27 @@ def test_file_waits_files_first_month_plus_the_wait_up_to_the_last_month() -> No
         assert _filed(cal, months) == _file_in_python(months, rows)
 
 
+def test_add_drawn_waiting_is_add_waiting_of_the_rows_uniforms() -> None:
+    """The calendar's filing with the uniforms drawn in the kernel: the rows' uniforms of the
+    stream's key (``RandomStreams.row_uniform``), then ``add_waiting`` (numpy's logarithms)."""
+    from simulator.streams import RandomStreams
+
+    streams = RandomStreams(11, 3)
+    rows = np.random.default_rng(12).permutation(30_000)[:6_000].astype(np.int64)
+    u = streams.row_uniform("churn", 5, 2, rows)
+    key = streams.row_key_u64("churn", 5, 2)
+    _, p = _uniforms_and_probabilities(rows.size, 44)
+    for q in (0.3, 0.01, 1.0, 1.5, 0.0, -0.2, 1e-310, p):
+        for first, last in ((6, calendar.NEVER), (6, 14)):
+            expected, got = calendar.Calendar(8), calendar.Calendar(8)
+            expected.add_waiting(first, u, q, rows, last)
+            got.add_drawn_waiting(first, key, q, rows, last)
+            assert len(got) == len(expected)
+            for month in range(first, first + 60):
+                assert got.pop(month).tolist() == expected.pop(month).tolist()
+            assert len(got) == len(expected)
+
+
 def test_start_offers_is_the_numpy_discount() -> None:
     rng = np.random.default_rng(10)
     n = 40_000

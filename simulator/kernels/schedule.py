@@ -13,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _entry, array_sum
+from simulator.kernels.core import _entry, array_sum, row_uniform
 
 #: ``simulator.calendar.NEVER`` (kept equal by a test; the calendar imports no kernel constant).
 NEVER = 100_000
 _FLOAT_MAX = float(np.finfo(np.float64).max)
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
 # ---------------------------------------------------------------------- waiting times
@@ -224,6 +225,53 @@ def file_waits_each(
     months = np.empty(rows.size, dtype=np.int64)
     for i in range(rows.size):
         m = first_month + _wait_each(log_u[i], p[i], log_stay[i])
+        months[i] = m if m <= last_month else NEVER
+    return _link(months, rows, slots, buckets, meta)
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def file_drawn_waits(
+    key: np.uint64,
+    rows: np.ndarray,
+    p: float,
+    first_month: int,
+    last_month: int,
+    slots: np.ndarray,
+    buckets: np.ndarray,
+    meta: np.ndarray,
+) -> int:
+    """``file_waits`` of ``rows`` at one exit probability ``p`` > 0, their uniforms drawn here
+    (``row_uniform(key, row)``): under ``first_month`` + the wait, those up to ``last_month``
+    only, in order. Returns the slots available after."""
+    months = np.empty(rows.size, dtype=np.int64)
+    per_log_stay = _per_log_stay(p) if p < 1.0 else 0.0
+    for i in range(rows.size):
+        log_u = np.log1p(-np.float64(row_uniform(key, rows[i])))
+        m = first_month + (0 if p >= 1.0 else _wait(log_u, per_log_stay))
+        months[i] = m if m <= last_month else NEVER
+    return _link(months, rows, slots, buckets, meta)
+
+
+@_entry
+@njit(cache=True, error_model="numpy")
+def file_drawn_waits_each(
+    key: np.uint64,
+    rows: np.ndarray,
+    p: np.ndarray,
+    first_month: int,
+    last_month: int,
+    slots: np.ndarray,
+    buckets: np.ndarray,
+    meta: np.ndarray,
+) -> int:
+    """``file_drawn_waits`` at an exit probability per row (``waits_each``)."""
+    months = np.empty(rows.size, dtype=np.int64)
+    for i in range(rows.size):
+        q = p[i]
+        log_stay = np.log1p(-min(max(q, 0.0), _BELOW_ONE))
+        log_u = np.log1p(-np.float64(row_uniform(key, rows[i])))
+        m = first_month + _wait_each(log_u, q, log_stay)
         months[i] = m if m <= last_month else NEVER
     return _link(months, rows, slots, buckets, meta)
 

@@ -90,15 +90,15 @@ def schedule_churn(agent: PersonaAgent, idx: np.ndarray, first_month: int) -> No
     (``first_month`` is the first month churn can happen)."""
     if not agent.model.churn_is_scheduled or idx.size == 0:
         return
-    u = agent.row_uniform("churn", idx)
     p = churn_probability(agent, idx)
     q = forgot_churn(agent)
     if q > 0:
+        u = agent.row_uniform("churn", idx)
         n_early = np.maximum(agent.pop.early_churn_end[idx].astype(np.int64) - first_month, 0)
         wait = months_waiting_after_early(u, p, 1.0 - (1.0 - p) * (1.0 - q), n_early)
         agent.due["churn"].add(first_month + wait, idx)
     else:
-        agent.due["churn"].add_waiting(first_month, u, p, idx)
+        agent.due["churn"].add_drawn_waiting(first_month, agent.row_key("churn", 0), p, idx)
 
 
 def churn(model: JourneyModel) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator import attribution, kernels
+from simulator import attribution
 from simulator.kernels import funnel
 from simulator.mechanisms import advocacy, touchpoints
 from simulator.mechanisms.base import Mechanism
@@ -81,8 +81,8 @@ def schedule_nurture(agent: PersonaAgent, idx: np.ndarray) -> None:
     nurture = agent.persona.consideration.nurture
     if nurture <= 0 or idx.size == 0:
         return
-    u = kernels.row_uniforms(agent.row_key("consideration", draw=2), idx)
-    agent.due["nurture"].add_waiting(agent.model.month + 1, u, nurture, idx)
+    key = agent.row_key("consideration", draw=2)
+    agent.due["nurture"].add_drawn_waiting(agent.model.month + 1, key, nurture, idx)
 
 
 def consider(model: JourneyModel) -> None:

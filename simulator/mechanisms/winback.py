@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator import kernels
 from simulator.kernels import funnel, schedule
 from simulator.mechanisms.base import Mechanism
 from simulator.stages import Stage
@@ -38,8 +37,9 @@ def schedule_win_back(agent: PersonaAgent, idx: np.ndarray) -> None:
     if p.winback.rate <= 0 or idx.size == 0:
         return
     t = agent.model.month
-    u = kernels.row_uniforms(agent.row_key("winback", draw=0), idx)
-    agent.due["winback"].add_waiting(t + 1, u, p.winback.rate, idx, t + p.winback.window_months)
+    key = agent.row_key("winback", draw=0)
+    last = t + p.winback.window_months
+    agent.due["winback"].add_drawn_waiting(t + 1, key, p.winback.rate, idx, last)
 
 
 def offer_factor(agent: PersonaAgent, rows: np.ndarray) -> np.ndarray:
