@@ -741,7 +741,9 @@ def test_expand_and_contract_is_draws_resize_and_reprice_in_numpy() -> None:
     key = np.uint64(RandomStreams(4, 0).row_key("expansion", 7, 2, kernels.MONTHLY_DRAW))
     rows = kernels.paying_rows(a["stage"], a["stage"].size)
     month, penalty = 7, 2.0
-    got = accounts.expand_and_contract(
+    annual = rows[a["annual"][rows]]
+    annual_before = a["mrr"][annual].sum(dtype=np.float64)
+    *got, recognised = accounts.expand_and_contract(
         rows,
         a["stage"],
         a["health"],
@@ -789,6 +791,9 @@ def test_expand_and_contract_is_draws_resize_and_reprice_in_numpy() -> None:
         assert tally == expected
         assert tiers > 100 and idx.size - tiers > 100
     assert all(np.array_equal(a[k], b[k]) for k in a)
+    # The annual accounts' change of MRR, as numpy sums their MRR before and after.
+    assert annual.size > 1_000
+    assert recognised == a["mrr"][annual].sum(dtype=np.float64) - annual_before != 0.0
 
 
 def test_at_risk_rows_are_the_masks_of_customer_success() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _entry, _paying, account_mrr, array_sum
+from simulator.kernels.core import _entry, _paying, account_mrr, array_sum, cast_sum
 from simulator.kernels.revenue import expansion_draws
 
 #: The compiled draws of expansion and contraction (called from the kernel below).
@@ -304,6 +304,7 @@ def expand_and_contract(
 ) -> tuple[
     tuple[int, float, float, float, int, int, int, float],
     tuple[int, float, float, float, int, int, int, float],
+    float,
 ]:
     """One persona's expansion and contraction this month: the draws of ``expansion_draws``,
     then the expanding accounts resize and reprice (``_resize_and_reprice``), then the
@@ -311,9 +312,12 @@ def expand_and_contract(
     (rate, downgrade share).
 
     Returns, for the expanding then the contracting accounts: (accounts, expansion MRR,
-    contraction MRR, change of MRR, tier changes, seat changes, change of seats, revenue)."""
+    contraction MRR, change of MRR, tier changes, seat changes, change of seats, revenue); and
+    the change of the annual accounts' MRR when some expanded (numpy's float64 sums of their
+    float32 MRR after less before; 0.0 otherwise)."""
     rate, upgrade_share, seats_growth = expansion
     contraction_rate, downgrade_share = contraction
+    before = _annual_mrr(rows, annual, mrr)
     grow, grow_v, shrink, shrink_v = _expansion_draws(
         rows, stage, annual, health, rate, contraction_rate, key
     )
@@ -361,7 +365,25 @@ def expand_and_contract(
         annual_discount,
         multiplier,
     )
-    return (grow.size, *grown), (shrink.size, *shrunk)
+    recognised = 0.0  # annual accounts' change of MRR: recognised from this month
+    if grow.size and before.size:
+        recognised = cast_sum(_annual_mrr(rows, annual, mrr), before.size) - cast_sum(
+            before, before.size
+        )
+    return (grow.size, *grown), (shrink.size, *shrunk), recognised
+
+
+@njit(cache=True, error_model="numpy")
+def _annual_mrr(rows: np.ndarray, annual: np.ndarray, mrr: np.ndarray) -> np.ndarray:
+    """The MRR (as float64) of the annual accounts among ``rows``, in order."""
+    out = np.empty(rows.size, dtype=np.float64)
+    k = 0
+    for i in range(rows.size):
+        r = rows[i]
+        if annual[r]:
+            out[k] = mrr[r]
+            k += 1
+    return out[:k]
 
 
 # ---------------------------------------------------------------------- customer success

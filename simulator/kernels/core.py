@@ -240,6 +240,22 @@ def array_sum(a: np.ndarray, n: int) -> float:
     return 0.0 + pairwise_sum(a, 0, n)
 
 
+#: numpy's buffer (elements) of a sum cast to another precision: float32 values summed in float64
+#: are summed pairwise in runs of this many, the runs' sums added in order.
+CAST_BUFFER = 8192
+
+
+@njit(cache=True, error_model="numpy")
+def cast_sum(a: np.ndarray, n: int) -> float:
+    """``x[:n].sum(dtype=np.float64)`` of a float32 array ``x`` as numpy computes it, to the
+    last bit, from ``a`` = ``x`` as float64 (runs of ``CAST_BUFFER`` values summed pairwise,
+    the runs' sums added in order; 0.0 when ``n`` is 0)."""
+    total = 0.0
+    for start in range(0, n, CAST_BUFFER):
+        total += array_sum(a[start:], min(CAST_BUFFER, n - start))
+    return total
+
+
 @njit(cache=True, error_model="numpy")
 def account_mrr(
     list_price: np.ndarray,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.core import _entry, array_sum, row_uniform
+from simulator.kernels.core import _entry, array_sum, cast_sum, row_uniform
 
 #: ``simulator.calendar.NEVER`` (kept equal by a test; the calendar imports no kernel constant).
 NEVER = 100_000
@@ -357,11 +357,6 @@ def rehome_far(slots: np.ndarray, buckets: np.ndarray, meta: np.ndarray) -> None
 
 
 # ---------------------------------------------------------------------- win-back offers
-#: numpy's buffer (elements) of a sum cast to another precision: float32 values summed in float64
-#: are summed pairwise in runs of this many, the runs' sums added in order.
-_CAST_BUFFER = 8192
-
-
 @_entry
 @njit(cache=True, error_model="numpy")
 def start_offers(
@@ -380,7 +375,4 @@ def start_offers(
         mrr[r] = np.float32(full[i] * factor)
         offer_end[r] = end_month
         cut[i] = np.float64(mrr[r])
-    cut_sum = 0.0
-    for start in range(0, n, _CAST_BUFFER):
-        cut_sum += array_sum(cut[start:], min(_CAST_BUFFER, n - start))
-    return array_sum(full, n) - cut_sum
+    return array_sum(full, n) - cast_sum(cut, n)

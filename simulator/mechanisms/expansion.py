@@ -110,13 +110,10 @@ def expand_and_contract(model: JourneyModel) -> None:
             continue
         p = agent.persona
         pop = agent.pop
-        # Annual accounts' MRR before the change: their change is recognised from this month.
-        annual = rows[pop.annual[rows]]
-        annual_before = pop.mrr[annual].sum(dtype=np.float64) if annual.size else 0.0
         # Touchpoints lift the expansion probability (the kernel's cap of 0.5 stays).
         f = touchpoints.factor(agent, "expansion")
         expansion_rate = touchpoints.lifted(p.expansion.rate, f)
-        grown, shrunk = accounts.expand_and_contract(
+        grown, shrunk, recognised = accounts.expand_and_contract(
             rows,
             pop.stage,
             pop.health,
@@ -142,9 +139,7 @@ def expand_and_contract(model: JourneyModel) -> None:
         if n:
             upgrades, seat_expansions = _record(agent, *tally)
             agent.add("revenue", revenue)
-            if annual.size:
-                annual_after = pop.mrr[annual].sum(dtype=np.float64)
-                agent.add("recognised_revenue", annual_after - annual_before)
+            agent.add("recognised_revenue", recognised)  # (annual accounts' change of MRR)
             agent.add("upgrades", upgrades)
             agent.add("seat_expansions", seat_expansions)
         n, *tally, _ = shrunk  # (only monthly accounts contract: no revenue)
