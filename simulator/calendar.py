@@ -160,37 +160,6 @@ class Calendar:
             months, _rows(rows), slots, self._buckets, self._meta
         )
 
-    def add_waiting(
-        self,
-        first_month: int,
-        u: np.ndarray,
-        p: np.ndarray | float,
-        rows: np.ndarray,
-        last_month: int = NEVER,
-    ) -> None:
-        """File ``rows`` under ``first_month + months_waiting(u, p)`` (one uniform ``u`` per
-        row; one exit probability ``p``, or one per row), those up to ``last_month`` only."""
-        if rows.size == 0:
-            return
-        log_u = np.log1p(np.negative(u, dtype=np.float64))
-        if not _is_scalar(p):
-            p64, log_stay = _log_stay(p)
-            self._available = schedule.file_waits_each(
-                log_u, p64, log_stay, first_month, last_month, _rows(rows),
-                self._room(rows.size), self._buckets, self._meta,
-            )  # fmt: skip
-            return
-        p = float(p)
-        if p <= 0.0:
-            return
-        if p >= 1.0:
-            self.add(first_month, rows if first_month <= last_month else rows[:0])
-            return
-        self._available = schedule.file_waits(
-            log_u, _per_log_stay(p), first_month, last_month, _rows(rows),
-            self._room(rows.size), self._buckets, self._meta,
-        )  # fmt: skip
-
     def add_drawn_waiting(
         self,
         first_month: int,
@@ -199,8 +168,10 @@ class Calendar:
         rows: np.ndarray,
         last_month: int = NEVER,
     ) -> None:
-        """``add_waiting`` with each row's uniform ``kernels.row_uniform(key, row)``, drawn in
-        the same compiled pass (the stream's ``row_key``: ``RandomStreams.row_uniform``'s)."""
+        """File ``rows`` under ``first_month + months_waiting(u, p)``, those up to
+        ``last_month`` only: one exit probability ``p``, or one per row, and each row's uniform
+        u = ``kernels.row_uniform(key, row)`` (``RandomStreams.row_uniform`` under the stream's
+        ``row_key``), drawn in the same compiled pass."""
         if rows.size == 0:
             return
         if _is_scalar(p):

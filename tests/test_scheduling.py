@@ -10,6 +10,7 @@ from sizes import size
 
 from simulator import JourneyModel, load_config
 from simulator.calendar import NEVER, Calendar, months_waiting
+from simulator.kernels import row_uniforms
 from simulator.stages import N_STAGES, Stage
 from simulator.streams import RandomStreams
 
@@ -102,10 +103,11 @@ def test_calendar_returns_a_months_rows_in_the_order_they_were_filed(months: int
                 due[rng.random(n) < 0.1] = NEVER
                 cal.add(due, rows)
             else:  # a geometric wait, up to a last month (kind 2) or not
-                u = rng.random(n).astype(np.float32)
+                key = np.uint64(rng.integers(0, 2**63))
+                u = row_uniforms(key, rows)
                 p = 0.2 if kind == 2 else rng.uniform(0.0, 0.4, n)
                 last = month + 8 if kind == 2 else NEVER
-                cal.add_waiting(month + 1, u, p, rows, last)
+                cal.add_drawn_waiting(month + 1, key, p, rows, last)
                 due = month + 1 + months_waiting(u, p)
                 due[due > last] = NEVER
             for m, r in zip(due.tolist(), rows.tolist(), strict=True):

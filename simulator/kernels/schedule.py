@@ -3,9 +3,13 @@ log-uniforms, and the calendar's month lists (rows filed under their month, popp
 order).
 
 The waiting times compute the same float operations as the numpy formulas of
-``simulator.calendar`` (a product by 1 / log(1 - p), or a quotient by log(1 - p), then floor):
-the logarithms stay numpy's (``np.log1p`` before the kernel), the compiled ``log1p`` differs
-from it in the last bit. Month numbers and rows are integers: exact in any order.
+``simulator.calendar`` (a product by 1 / log(1 - p), or a quotient by log(1 - p), then floor).
+``waits`` and ``waits_each`` (``calendar.months_waiting``) take numpy's logarithms, computed
+before the kernel; the filings that draw their rows' uniforms themselves
+(``file_drawn_waits``, ``funnel.schedule_evaluators``) take the compiled ``log1p`` (libm's),
+which differs from numpy's AVX-512 one in the last bit for about 7% of the uniforms: a wait
+changes only where log(1 - u) / log(1 - p) falls within that bit of a whole month.
+Month numbers and rows are integers: exact in any order.
 """
 
 from __future__ import annotations
@@ -187,50 +191,6 @@ def file_months(
 
 @_entry
 @njit(cache=True, error_model="numpy")
-def file_waits(
-    log_u: np.ndarray,
-    per_log_stay: float,
-    first_month: int,
-    last_month: int,
-    rows: np.ndarray,
-    slots: np.ndarray,
-    buckets: np.ndarray,
-    meta: np.ndarray,
-) -> int:
-    """File ``rows`` under ``first_month`` + their wait at one exit probability (``waits``),
-    those up to ``last_month`` only, in order. Returns the slots available after."""
-    months = np.empty(rows.size, dtype=np.int64)
-    for i in range(rows.size):
-        m = first_month + _wait(log_u[i], per_log_stay)
-        months[i] = m if m <= last_month else NEVER
-    return _link(months, rows, slots, buckets, meta)
-
-
-@_entry
-@njit(cache=True, error_model="numpy")
-def file_waits_each(
-    log_u: np.ndarray,
-    p: np.ndarray,
-    log_stay: np.ndarray,
-    first_month: int,
-    last_month: int,
-    rows: np.ndarray,
-    slots: np.ndarray,
-    buckets: np.ndarray,
-    meta: np.ndarray,
-) -> int:
-    """File ``rows`` under ``first_month`` + their wait at a probability per account
-    (``waits_each``), those up to ``last_month`` only, in order. Returns the slots available
-    after."""
-    months = np.empty(rows.size, dtype=np.int64)
-    for i in range(rows.size):
-        m = first_month + _wait_each(log_u[i], p[i], log_stay[i])
-        months[i] = m if m <= last_month else NEVER
-    return _link(months, rows, slots, buckets, meta)
-
-
-@_entry
-@njit(cache=True, error_model="numpy")
 def file_drawn_waits(
     key: np.uint64,
     rows: np.ndarray,
@@ -241,9 +201,9 @@ def file_drawn_waits(
     buckets: np.ndarray,
     meta: np.ndarray,
 ) -> int:
-    """``file_waits`` of ``rows`` at one exit probability ``p`` > 0, their uniforms drawn here
-    (``row_uniform(key, row)``): under ``first_month`` + the wait, those up to ``last_month``
-    only, in order. Returns the slots available after."""
+    """File ``rows`` under ``first_month`` + their wait at one exit probability ``p`` > 0
+    (``waits``) of their uniforms ``row_uniform(key, row)``, drawn here, those up to
+    ``last_month`` only, in order. Returns the slots available after."""
     months = np.empty(rows.size, dtype=np.int64)
     per_log_stay = _per_log_stay(p) if p < 1.0 else 0.0
     for i in range(rows.size):
