@@ -147,16 +147,10 @@ def _link(
             top += 1
         slots[0, s] = rows[i]
         slots[1, s] = month
-        slots[2, s] = -1
         if 0 <= month < span:
-            last = buckets[month, 1]
-            if last < 0:
-                buckets[month, 0] = s
-            else:
-                slots[2, last] = s
-            buckets[month, 1] = s
-            buckets[month, 2] += 1
+            _append_bucket(slots, s, buckets, month)
         else:
+            slots[2, s] = -1
             if far_tail < 0:
                 far_head = s
             else:
