@@ -186,7 +186,7 @@ class Calendar:
                 key, _rows(rows), np.asarray(p, dtype=np.float64), first_month, last_month,
                 *self.lists(rows.size),
             )  # fmt: skip
-        self._available = available
+        self.filed(available)
 
     def pop(self, month: int) -> np.ndarray:
         """The rows due in ``month``, in the order they were filed (removed from the

@@ -24,7 +24,7 @@ from simulator.kernels.core import (
     pairwise_sum,
     row_uniform,
 )
-from simulator.kernels.schedule import NEVER, _link, _per_log_stay, _wait, _wait_each
+from simulator.kernels.schedule import NEVER, _link, _per_log_stay, _wait, _wait_at
 from simulator.stages import Source
 
 _ORGANIC = np.int8(Source.ORGANIC)
@@ -313,7 +313,6 @@ def decide_accounts(
 
 
 # ---------------------------------------------------------------------- consideration
-@_entry
 @njit(cache=True, error_model="numpy")
 def sort_evaluators(
     rows: np.ndarray,
@@ -367,10 +366,6 @@ def sort_evaluators(
     return out, u, leave, n_adv, per_account
 
 
-#: The compiled ``sort_evaluators`` (called from the kernel below).
-_sort_evaluators = sort_evaluators.kernel  # type: ignore[attr-defined]
-
-
 @_entry
 @njit(cache=True, error_model="numpy")
 def schedule_evaluators(
@@ -390,7 +385,7 @@ def schedule_evaluators(
     of its first uniform), in the calendar of the way it leaves: ``advance_lists`` or
     ``drop_lists`` (``Calendar.lists``, with room for every row). Returns the slots available
     in each calendar after (``Calendar.filed``)."""
-    out, u, leave, n_adv, per_account = _sort_evaluators(
+    out, u, leave, n_adv, per_account = sort_evaluators(
         rows, source, key, advance, boosted, drop, start_factor
     )
     n = out.size
@@ -398,9 +393,7 @@ def schedule_evaluators(
     p = advance + drop
     if per_account:
         for i in range(n):
-            q = leave[i]
-            log_stay = np.log1p(-min(max(q, 0.0), _BELOW_ONE))
-            months[i] = first_month + _wait_each(np.log1p(-np.float64(u[i])), q, log_stay)
+            months[i] = first_month + _wait_at(np.log1p(-np.float64(u[i])), leave[i])
     elif p >= 1.0:
         months[:] = first_month
     elif p <= 0.0:

@@ -56,6 +56,13 @@ def _per_log_stay(p: float) -> float:
     return 1.0 / log_stay
 
 
+@njit(cache=True, error_model="numpy")
+def _wait_at(log_u: float, p: float) -> int:
+    """``_wait_each`` with log(1 - p) taken here (the compiled ``log1p``, p clipped to
+    [0, 1))."""
+    return _wait_each(log_u, p, np.log1p(-min(max(p, 0.0), _BELOW_ONE)))
+
+
 @_entry
 @njit(cache=True, error_model="numpy")
 def waits(log_u: np.ndarray, per_log_stay: float) -> np.ndarray:
@@ -222,10 +229,8 @@ def file_drawn_waits_each(
     """``file_drawn_waits`` at an exit probability per row (``waits_each``)."""
     months = np.empty(rows.size, dtype=np.int64)
     for i in range(rows.size):
-        q = p[i]
-        log_stay = np.log1p(-min(max(q, 0.0), _BELOW_ONE))
         log_u = np.log1p(-np.float64(row_uniform(key, rows[i])))
-        m = first_month + _wait_each(log_u, q, log_stay)
+        m = first_month + _wait_at(log_u, p[i])
         months[i] = m if m <= last_month else NEVER
     return _link(months, rows, slots, buckets, meta)
 
